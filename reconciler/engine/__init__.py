@@ -1,0 +1,1 @@
+"""The pure core of the engine: plan data, diffing helpers, the provider protocol, apply loop."""

@@ -1,0 +1,93 @@
+"""The contract every provider (Kafka topics, Kafka ACLs, Redis cluster) fulfils.
+
+A provider owns the I/O of one resource family: it reads live state, diffs it against the
+desired state with a pure function, optionally asks the system to validate planned changes,
+and carries changes out. The engine only sees this protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from reconciler.engine.plan import Change, Notice
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """What the user asked of a plan."""
+
+    allow_delete: bool = False
+    validate: bool = True  # ask the live system to validate creations (validateOnly)
+
+
+@dataclass(frozen=True)
+class ProviderPlan:
+    changes: tuple[Change, ...] = ()
+    notices: tuple[Notice, ...] = ()
+
+
+class ResultStatus(StrEnum):
+    APPLIED = "applied"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    address: str
+    status: ResultStatus
+    message: str = ""
+    seconds: float = 0.0
+
+
+class Progress(Protocol):
+    """Where providers report progress while applying; the CLI draws it."""
+
+    def started(self, change: Change) -> None: ...
+    def advanced(self, change: Change, message: str) -> None: ...
+    def finished(self, result: ChangeResult) -> None: ...
+
+
+class SilentProgress:
+    def started(self, change: Change) -> None:
+        pass
+
+    def advanced(self, change: Change, message: str) -> None:
+        pass
+
+    def finished(self, result: ChangeResult) -> None:
+        pass
+
+
+@dataclass
+class ApplyOptions:
+    continue_on_error: bool = False
+    progress: Progress = field(default_factory=SilentProgress)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """One resource family of one live system."""
+
+    name: str  # e.g. "kafka_topic"; the prefix of the addresses it owns
+
+    async def plan(self, options: PlanOptions) -> ProviderPlan:
+        """Read live state, diff against desired state, validate with the system if possible."""
+        ...
+
+    async def fingerprints(self, addresses: Sequence[str]) -> dict[str, str]:
+        """A stable hash of the live state of each address (absent resources included)."""
+        ...
+
+    async def apply(self, changes: Sequence[Change], options: ApplyOptions) -> list[ChangeResult]:
+        """Carry out changes this provider planned; one result per change."""
+        ...
+
+    def request_counts(self) -> dict[str, Any]:
+        """Admin requests made so far, by API name (shown with --debug)."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""The desired-state spec: models, loading with exact positions, semantic checks, units."""
