@@ -1,0 +1,1 @@
+"""The Kafka provider: admin client over aiokafka, topics, ACLs, health."""

@@ -1,0 +1,339 @@
+"""The Kafka admin client: aiokafka's connection layer plus the requests the tool needs.
+
+Every request goes through :meth:`KafkaAdmin.send`, which counts requests by API name so
+that ``--debug`` can show that a plan's request count does not grow with the topic count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    NotControllerError,
+    UnrecognizedBrokerVersion,
+    for_code,
+)
+from aiokafka.protocol.admin import (
+    AlterPartitionReassignmentsRequest,
+    CreatePartitionsRequest,
+    CreateTopicsRequest,
+    DeleteTopicsRequest,
+    DescribeConfigsRequest,
+    ListPartitionReassignmentsRequest,
+)
+from aiokafka.protocol.api import Request, Response
+from aiokafka.protocol.metadata import MetadataRequest
+
+from reconciler.errors import ConnectionFailure
+from reconciler.providers.kafka.protocol import (
+    AlterConfigOp,
+    ConfigResourceKind,
+    IncrementalAlterConfigsRequest,
+)
+from reconciler.providers.kafka.state import (
+    Broker,
+    ConfigSource,
+    KafkaClusterState,
+    LiveConfig,
+    LiveTopic,
+    PartitionState,
+)
+from reconciler.secrets import resolve_secret
+from reconciler.spec.models import KafkaConnection, SecurityProtocol
+
+log = logging.getLogger(__name__)
+
+# Topics per CreateTopics / DeleteTopics / CreatePartitions request: large enough to keep the
+# request count flat, small enough to stay far below the broker's request size limit.
+WRITE_BATCH = 1000
+TopicPartition = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class NewTopicRequest:
+    name: str
+    partitions: int
+    replication_factor: int
+    config: Mapping[str, str]
+
+
+def connection_settings(connection: KafkaConnection | None,
+                        bootstrap_override: str | None = None) -> dict[str, Any]:
+    """aiokafka keyword arguments for a spec connection (secrets resolved here, at the edge)."""
+    if connection is None and not bootstrap_override:
+        raise ConnectionFailure("Kafka", "no bootstrap servers",
+                                hint="give --bootstrap-servers or kafka.connection in the spec")
+    servers = bootstrap_override or ",".join(connection.bootstrap_list)  # type: ignore[union-attr]
+    settings: dict[str, Any] = {"bootstrap_servers": servers}
+    if connection is None:
+        return settings
+    security = connection.security
+    settings["request_timeout_ms"] = connection.request_timeout_ms
+    settings["security_protocol"] = security.protocol.value
+    if security.protocol in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL):
+        tls = security.tls
+        context = ssl.create_default_context(cafile=tls.ca_file if tls else None)
+        if tls is not None:
+            if tls.cert_file:
+                context.load_cert_chain(
+                    tls.cert_file, tls.key_file,
+                    password=resolve_secret(tls.key_password, what="kafka TLS key password"),
+                )
+            context.check_hostname = tls.check_hostname
+        settings["ssl_context"] = context
+    if security.protocol in (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL):
+        if security.sasl is None:
+            raise ConnectionFailure(servers, f"{security.protocol.value} needs kafka.connection.security.sasl")
+        settings["sasl_mechanism"] = security.sasl.mechanism.value
+        settings["sasl_plain_username"] = security.sasl.username
+        settings["sasl_plain_password"] = resolve_secret(
+            security.sasl.password, what="kafka SASL password")
+    return settings
+
+
+def _error(code: int, message: str | None = None) -> str | None:
+    """A readable broker error, or None for success."""
+    if not code:
+        return None
+    name = for_code(code).__name__
+    return f"{name}: {message}" if message else name
+
+
+class KafkaAdmin:
+    """One admin connection to a cluster. Use as ``async with KafkaAdmin(settings) as admin``."""
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = dict(settings)
+        self.endpoint = str(self.settings["bootstrap_servers"])
+        self.requests: Counter[str] = Counter()
+        self._admin: AIOKafkaAdminClient | None = None
+
+    async def __aenter__(self) -> KafkaAdmin:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        self._admin = AIOKafkaAdminClient(client_id="llm-analytics", **self.settings)
+        try:
+            await self._admin.start()
+        except (KafkaConnectionError, UnrecognizedBrokerVersion, OSError) as problem:
+            await self._close_quietly()
+            raise ConnectionFailure(
+                self.endpoint, str(problem) or type(problem).__name__,
+                hint="check that the brokers are up and reachable from here, the listener "
+                     "and security protocol, and (for SASL) the username and password",
+            ) from None
+        except KafkaError as problem:
+            await self._close_quietly()
+            raise ConnectionFailure(
+                self.endpoint, f"{type(problem).__name__}: {problem}",
+                hint="check the security protocol, SASL mechanism and credentials",
+            ) from None
+
+    async def _close_quietly(self) -> None:
+        try:
+            if self._admin is not None:
+                await self._admin.close()
+        except Exception:  # noqa: BLE001 - already failing; the original error matters
+            pass
+        self._admin = None
+
+    async def close(self) -> None:
+        await self._close_quietly()
+
+    # ------------------------------------------------------------------ sending
+
+    @property
+    def _client(self) -> AIOKafkaAdminClient:
+        if self._admin is None:
+            raise RuntimeError("KafkaAdmin used before start()")
+        return self._admin
+
+    async def send(self, request: Request[Any], *, controller: bool = False,
+                   node_id: int | None = None) -> Response:
+        """Send one request (to the controller, a node, or any broker) and count it."""
+        self.requests[type(request).__name__.removesuffix("Request")] += 1
+        admin = self._client
+        try:
+            if controller:
+                return await admin._send_to_controller(request)
+            if node_id is not None:
+                return await admin._send_request_to_node(node_id, request)
+            return await admin._send_request(request)
+        except NotControllerError:
+            await admin._client.force_metadata_update()
+            return await admin._send_to_controller(request)
+        except (KafkaConnectionError, asyncio.TimeoutError) as problem:
+            raise ConnectionFailure(self.endpoint, str(problem) or type(problem).__name__,
+                                    hint="the cluster stopped answering; check broker health") from None
+
+    # ------------------------------------------------------------------ reading
+
+    async def cluster_state(self, *, with_configs: bool = True,
+                            topics: Sequence[str] | None = None) -> KafkaClusterState:
+        """Brokers, topics, partitions and (optionally) every topic's configs.
+
+        One Metadata request plus one DescribeConfigs request for all topics.
+        """
+        metadata = await self.send(
+            MetadataRequest(list(topics) if topics is not None else None,
+                            allow_auto_topic_creation=False))
+        brokers = tuple(
+            Broker(node_id=b[0], host=b[1], port=b[2], rack=b[3] if len(b) > 3 else None)
+            for b in metadata.brokers
+        )
+        live: dict[str, LiveTopic] = {}
+        for entry in metadata.topics:
+            error_code, name, internal, partitions = entry[0], entry[1], entry[2], entry[3]
+            if error_code and not partitions:
+                continue  # e.g. UnknownTopicOrPartition for a named lookup
+            live[name] = LiveTopic(
+                name=name,
+                internal=bool(internal) or name.startswith("__"),
+                partitions=tuple(sorted(
+                    (PartitionState(partition=p[1], leader=p[2], replicas=tuple(p[3]),
+                                    isr=tuple(p[4]),
+                                    offline_replicas=tuple(p[5]) if len(p) > 5 else (),
+                                    error_code=p[0])
+                     for p in partitions),
+                    key=lambda p: p.partition)),
+            )
+        if with_configs and live:
+            configs = await self.topic_configs([n for n, t in live.items() if not t.internal])
+            live = {
+                name: LiveTopic(name=t.name, partitions=t.partitions, internal=t.internal,
+                                configs=configs.get(name, {}))
+                for name, t in live.items()
+            }
+        return KafkaClusterState(
+            cluster_id=metadata.cluster_id,
+            controller_id=metadata.controller_id,
+            brokers=brokers,
+            topics=live,
+        )
+
+    async def topic_configs(self, names: Iterable[str]) -> dict[str, dict[str, LiveConfig]]:
+        """Every config of the named topics, with its source, in one DescribeConfigs request."""
+        resources = [(int(ConfigResourceKind.TOPIC), name, None) for name in names]
+        if not resources:
+            return {}
+        response = await self.send(DescribeConfigsRequest(resources, include_synonyms=False))
+        result: dict[str, dict[str, LiveConfig]] = {}
+        has_source = response.API_VERSION >= 1
+        for error_code, error_message, _kind, name, entries in response.resources:
+            if error_code:
+                log.warning("DescribeConfigs %s: %s", name, _error(error_code, error_message))
+                continue
+            parsed: dict[str, LiveConfig] = {}
+            for entry in entries:
+                if has_source:
+                    key, value, read_only, source, sensitive = entry[:5]
+                    parsed[key] = LiveConfig(value, ConfigSource.of(source), bool(sensitive),
+                                             bool(read_only))
+                else:
+                    key, value, read_only, is_default, sensitive = entry[:5]
+                    source_v0 = ConfigSource.DEFAULT_CONFIG if is_default else ConfigSource.DYNAMIC_TOPIC_CONFIG
+                    parsed[key] = LiveConfig(value, source_v0, bool(sensitive), bool(read_only))
+            result[name] = parsed
+        return result
+
+    async def list_reassignments(self) -> dict[TopicPartition, tuple[list[int], list[int], list[int]]]:
+        """Ongoing reassignments: (topic, partition) -> (replicas, adding, removing)."""
+        response = await self.send(ListPartitionReassignmentsRequest(30_000, None, {}),  # type: ignore[arg-type]
+                                   controller=True)
+        if response.error_code:
+            raise KafkaError(_error(response.error_code, response.error_message))
+        ongoing: dict[TopicPartition, tuple[list[int], list[int], list[int]]] = {}
+        for topic in response.topics:
+            name, partitions = topic[0], topic[1]
+            for p in partitions:
+                ongoing[(name, p[0])] = (list(p[1]), list(p[2]), list(p[3]))
+        return ongoing
+
+    # ------------------------------------------------------------------ writing
+
+    async def create_topics(self, topics: Sequence[NewTopicRequest], *,
+                            validate_only: bool = False, timeout_ms: int = 30_000
+                            ) -> dict[str, str | None]:
+        """Create (or with validate_only, check) topics in batches; name -> error or None."""
+        results: dict[str, str | None] = {}
+        for start in range(0, len(topics), WRITE_BATCH):
+            batch = topics[start:start + WRITE_BATCH]
+            payload = [(t.name, t.partitions, t.replication_factor, [], list(t.config.items()))
+                       for t in batch]
+            response = await self.send(
+                CreateTopicsRequest(payload, timeout_ms, validate_only), controller=True)  # type: ignore[arg-type]
+            for entry in response.topic_errors:
+                name, code = entry[0], entry[1]
+                results[name] = _error(code, entry[2] if len(entry) > 2 else None)
+        return results
+
+    async def create_partitions(self, counts: Mapping[str, int], *, validate_only: bool = False,
+                                timeout_ms: int = 30_000) -> dict[str, str | None]:
+        results: dict[str, str | None] = {}
+        items = list(counts.items())
+        for start in range(0, len(items), WRITE_BATCH):
+            payload = [(name, (count, None)) for name, count in items[start:start + WRITE_BATCH]]
+            response = await self.send(
+                CreatePartitionsRequest(payload, timeout_ms, validate_only), controller=True)
+            for name, code, message in response.topic_errors:
+                results[name] = _error(code, message)
+        return results
+
+    async def alter_topic_configs(
+        self, changes: Mapping[str, Mapping[str, str | None]], *, validate_only: bool = False
+    ) -> dict[str, str | None]:
+        """Set (value) or delete (None) individual keys per topic: IncrementalAlterConfigs only."""
+        resources = [
+            (int(ConfigResourceKind.TOPIC), topic,
+             [(key, int(AlterConfigOp.SET if value is not None else AlterConfigOp.DELETE), value)
+              for key, value in keys.items()])
+            for topic, keys in changes.items() if keys
+        ]
+        results: dict[str, str | None] = {}
+        for start in range(0, len(resources), WRITE_BATCH):
+            response = await self.send(
+                IncrementalAlterConfigsRequest(resources[start:start + WRITE_BATCH], validate_only))
+            for entry in response.responses:
+                results[entry[3]] = _error(entry[0], entry[1])
+        return results
+
+    async def delete_topics(self, names: Sequence[str], *, timeout_ms: int = 30_000
+                            ) -> dict[str, str | None]:
+        results: dict[str, str | None] = {}
+        for start in range(0, len(names), WRITE_BATCH):
+            response = await self.send(
+                DeleteTopicsRequest(list(names[start:start + WRITE_BATCH]), timeout_ms),
+                controller=True)
+            for entry in response.topic_error_codes:
+                results[entry[0]] = _error(entry[1], entry[2] if len(entry) > 2 else None)
+        return results
+
+    async def alter_reassignments(self, assignments: Mapping[TopicPartition, Sequence[int]],
+                                  *, timeout_ms: int = 30_000) -> dict[TopicPartition, str | None]:
+        by_topic: dict[str, list[tuple[int, list[int], dict[int, bytes]]]] = {}
+        for (topic, partition), replicas in sorted(assignments.items()):
+            by_topic.setdefault(topic, []).append((partition, list(replicas), {}))
+        payload = [(topic, parts, {}) for topic, parts in by_topic.items()]
+        response = await self.send(
+            AlterPartitionReassignmentsRequest(timeout_ms, payload, {}), controller=True)  # type: ignore[arg-type]
+        if response.error_code:
+            message = _error(response.error_code, response.error_message)
+            return {key: message for key in assignments}
+        results: dict[TopicPartition, str | None] = {}
+        for topic in response.responses:
+            for p in topic[1]:
+                results[(topic[0], p[0])] = _error(p[1], p[2])
+        return results

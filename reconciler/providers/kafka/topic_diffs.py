@@ -1,0 +1,208 @@
+"""Pure diff of desired topics against live topics: (desired, live) -> changes and notices.
+
+No I/O and no client library: everything here is decided from plain data, so it is tested
+without a cluster and the plan it produces can be reviewed before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reconciler.engine.plan import Action, AttributeChange, Change, Notice, NoticeLevel, Risk
+from reconciler.engine.providers import ProviderPlan
+from reconciler.providers.kafka.placement import broker_load, reassign_replication
+from reconciler.providers.kafka.state import KafkaClusterState, LiveTopic
+from reconciler.spec.models import ConfigOwnership, DeletionPolicy, TopicOwnership
+from reconciler.spec.resolving import DesiredTopic
+
+PROVIDER = "kafka_topic"
+
+# Config keys whose value is a comma-separated list compared as a set.
+LIST_CONFIGS = frozenset({"cleanup.policy", "leader.replication.throttled.replicas",
+                          "follower.replication.throttled.replicas"})
+# Config keys where a smaller value (or -1 -> finite) removes stored data.
+RETENTION_CONFIGS = frozenset({"retention.ms", "retention.bytes", "local.retention.ms",
+                               "local.retention.bytes"})
+# Config keys where a stricter value makes some clients fail.
+STRICTER_IS_DISRUPTIVE = {"min.insync.replicas": 1, "max.message.bytes": -1}
+
+
+def topic_address(name: str) -> str:
+    return f"{PROVIDER}.{name}"
+
+
+def in_ownership(name: str, ownership: TopicOwnership, listed: set[str]) -> bool:
+    return (name in listed or name in ownership.names
+            or any(name.startswith(prefix) for prefix in ownership.prefixes))
+
+
+def same_config_value(key: str, desired: str | None, live: str | None) -> bool:
+    if desired is None or live is None:
+        return desired == live
+    if key in LIST_CONFIGS:
+        return {v.strip() for v in desired.split(",")} == {v.strip() for v in live.split(",")}
+    return desired == live
+
+
+def _as_number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def config_risks(key: str, before: str | None, after: str | None) -> set[Risk]:
+    """Risks of changing one config key from ``before`` to ``after`` (None: broker default)."""
+    risks: set[Risk] = set()
+    old, new = _as_number(before), _as_number(after)
+    if key in RETENTION_CONFIGS:
+        unlimited_before = old is not None and old < 0
+        if after is None or (new is not None and new >= 0 and (unlimited_before or (old is not None and new < old))):
+            risks.add(Risk.DATA_LOSS)
+    elif key == "cleanup.policy":
+        risks.add(Risk.DATA_LOSS)  # switching between delete and compact drops records
+    elif key in STRICTER_IS_DISRUPTIVE and old is not None and new is not None:
+        direction = STRICTER_IS_DISRUPTIVE[key]
+        if (new - old) * direction > 0:
+            risks.add(Risk.DISRUPTIVE)
+    if after is None:
+        risks.add(Risk.DESTRUCTIVE)  # an override removed: the broker default applies again
+    return risks
+
+
+def _create(topic: DesiredTopic) -> Change:
+    attributes = [
+        AttributeChange(path="partitions", after=topic.partitions),
+        AttributeChange(path="replication_factor", after=topic.replication_factor),
+        *(AttributeChange(path=f"config.{key}", after=value)
+          for key, value in sorted(topic.config.items())),
+    ]
+    return Change(
+        address=topic_address(topic.name), provider=PROVIDER, resource_type=PROVIDER,
+        name=topic.name, action=Action.CREATE, attributes=tuple(attributes),
+        payload={"partitions": topic.partitions, "replication_factor": topic.replication_factor,
+                 "config": dict(sorted(topic.config.items()))},
+    )
+
+
+def _update(topic: DesiredTopic, live: LiveTopic, state: KafkaClusterState,
+            ownership: TopicOwnership, load: dict[int, int],
+            notices: list[Notice]) -> Change | None:
+    address = topic_address(topic.name)
+    attributes: list[AttributeChange] = []
+    risks: set[Risk] = set()
+    steps: list[str] = []
+    payload: dict[str, object] = {}
+
+    if topic.partitions < live.partition_count:
+        notices.append(Notice(
+            level=NoticeLevel.ERROR, address=address, kind="refused",
+            message=(f"partitions cannot decrease from {live.partition_count} to "
+                     f"{topic.partitions}: Kafka only adds partitions. Keep {live.partition_count} "
+                     "in the spec, or create a new topic and migrate its data."),
+        ))
+    elif topic.partitions > live.partition_count:
+        attributes.append(AttributeChange(path="partitions", before=live.partition_count,
+                                          after=topic.partitions))
+        risks.add(Risk.KEY_REMAPPING)
+        payload["partitions"] = topic.partitions
+
+    if topic.replication_factor != live.replication_factor:
+        attributes.append(AttributeChange(path="replication_factor",
+                                          before=live.replication_factor,
+                                          after=topic.replication_factor))
+        try:
+            assignment = reassign_replication(live, topic.replication_factor, state.brokers,
+                                              load)  # type: ignore[arg-type]
+        except ValueError as problem:
+            notices.append(Notice(level=NoticeLevel.ERROR, address=address, kind="refused",
+                                  message=str(problem)))
+        else:
+            moved = sum(1 for p in live.partitions if list(p.replicas) != assignment[p.partition])
+            payload["reassignment"] = {str(p): r for p, r in assignment.items()}
+            steps.append(f"reassign {moved} partition(s) to {topic.replication_factor} replicas "
+                         "(AlterPartitionReassignments), then wait until it completes")
+            risks.add(Risk.SLOW)
+            if topic.replication_factor < live.replication_factor:
+                risks.add(Risk.DISRUPTIVE)
+
+    config_set: dict[str, str] = {}
+    config_delete: list[str] = []
+    for key, value in sorted(topic.config.items()):
+        current = live.configs.get(key)
+        current_value = current.value if current is not None else None
+        if current is not None and current.sensitive and current_value is None:
+            continue  # a sensitive value cannot be read back; never report it as drift
+        if not same_config_value(key, value, current_value):
+            attributes.append(AttributeChange(path=f"config.{key}", before=current_value,
+                                              after=value))
+            risks |= config_risks(key, current_value, value)
+            config_set[key] = value
+    unmanaged = {k: v for k, v in live.overrides().items() if k not in topic.config}
+    for key, value in sorted(unmanaged.items()):
+        if ownership.configs is ConfigOwnership.EXCLUSIVE:
+            attributes.append(AttributeChange(path=f"config.{key}", before=value, after=None))
+            risks |= config_risks(key, value, None)
+            config_delete.append(key)
+        else:
+            notices.append(Notice(
+                level=NoticeLevel.INFO, address=address, kind="unmanaged",
+                message=(f"config {key}={value} is set on the topic but not in the spec; kept "
+                         "(ownership.topics.configs is additive)"),
+            ))
+    if config_set or config_delete:
+        payload["config_set"] = config_set
+        payload["config_delete"] = config_delete
+
+    if not attributes:
+        return None
+    return Change(
+        address=address, provider=PROVIDER, resource_type=PROVIDER, name=topic.name,
+        action=Action.UPDATE, attributes=tuple(attributes), risks=frozenset(risks),
+        steps=tuple(steps), payload=payload,
+    )
+
+
+def diff_topics(desired: Sequence[DesiredTopic], state: KafkaClusterState,
+                ownership: TopicOwnership, *, allow_delete: bool) -> ProviderPlan:
+    """The changes that make ``state`` match ``desired``, within ``ownership``."""
+    changes: list[Change] = []
+    notices: list[Notice] = []
+    load = broker_load(state.topics)
+    listed = {t.name for t in desired}
+    for topic in desired:
+        live = state.topics.get(topic.name)
+        if live is None:
+            changes.append(_create(topic))
+            continue
+        change = _update(topic, live, state, ownership, load, notices)  # type: ignore[arg-type]
+        if change is not None:
+            changes.append(change)
+
+    for name in sorted(state.topics):
+        live = state.topics[name]
+        if (name in listed or live.internal or name.startswith("__")
+                or not in_ownership(name, ownership, listed)):
+            continue
+        address = topic_address(name)
+        if ownership.deletion is DeletionPolicy.ALLOW and allow_delete:
+            changes.append(Change(
+                address=address, provider=PROVIDER, resource_type=PROVIDER, name=name,
+                action=Action.DELETE,
+                attributes=(AttributeChange(path="partitions", before=live.partition_count),
+                            AttributeChange(path="replication_factor",
+                                            before=live.replication_factor)),
+                risks=frozenset({Risk.DESTRUCTIVE, Risk.DATA_LOSS}),
+                reason="in the spec's ownership scope but not in the spec",
+            ))
+        elif ownership.deletion is DeletionPolicy.ALLOW:
+            notices.append(Notice(
+                level=NoticeLevel.WARNING, address=address, kind="unmanaged",
+                message="not in the spec; would be deleted with --allow-delete",
+            ))
+        else:
+            notices.append(Notice(
+                level=NoticeLevel.WARNING, address=address, kind="unmanaged",
+                message="in the ownership scope but not in the spec; kept (deletion: never)",
+            ))
+    return ProviderPlan(changes=tuple(changes), notices=tuple(notices))

@@ -1,0 +1,214 @@
+"""The Kafka topics provider: reads live topics, plans with the pure diff, applies in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from reconciler.engine.plan import Action, Change, Notice, NoticeLevel
+from reconciler.engine.providers import (
+    ApplyOptions,
+    ChangeResult,
+    PlanOptions,
+    ProviderPlan,
+    ResultStatus,
+)
+from reconciler.providers.kafka.client import KafkaAdmin, NewTopicRequest
+from reconciler.providers.kafka.state import KafkaClusterState
+from reconciler.providers.kafka.topic_diffs import PROVIDER, diff_topics, topic_address
+from reconciler.spec.models import TopicOwnership
+from reconciler.spec.resolving import DesiredTopic
+
+REASSIGNMENT_POLL_SECONDS = 1.0
+REASSIGNMENT_TIMEOUT_SECONDS = 3600.0
+
+
+def _topic_fingerprint(state: KafkaClusterState, name: str, desired_keys: Sequence[str]) -> str:
+    topic = state.topics.get(name)
+    if topic is None:
+        facts: dict[str, Any] = {"exists": False}
+    else:
+        configs = topic.overrides()
+        for key in desired_keys:
+            if key in topic.configs:
+                configs[key] = topic.configs[key].value
+        facts = {
+            "exists": True,
+            "partitions": topic.partition_count,
+            "replicas": [list(p.replicas) for p in topic.partitions],
+            "configs": dict(sorted(configs.items())),
+        }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class KafkaTopicsProvider:
+    """Plan/apply of Kafka topics (partitions, replication factor, configs)."""
+
+    name = PROVIDER
+
+    def __init__(self, admin: KafkaAdmin, desired: Sequence[DesiredTopic],
+                 ownership: TopicOwnership) -> None:
+        self.admin = admin
+        self.desired = list(desired)
+        self.ownership = ownership
+
+    def request_counts(self) -> dict[str, Any]:
+        return dict(self.admin.requests)
+
+    async def close(self) -> None:
+        """The admin connection is shared and closed by whoever opened it."""
+
+    async def read(self) -> KafkaClusterState:
+        return await self.admin.cluster_state(with_configs=True)
+
+    async def plan(self, options: PlanOptions) -> ProviderPlan:
+        state = await self.read()
+        planned = diff_topics(self.desired, state, self.ownership,
+                              allow_delete=options.allow_delete)
+        notices = list(planned.notices)
+        if options.validate:
+            notices.extend(await self._validate(planned.changes))
+        return ProviderPlan(changes=planned.changes, notices=tuple(notices))
+
+    async def _validate(self, changes: Sequence[Change]) -> list[Notice]:
+        """Ask the brokers to validate creations and partition increases (validateOnly)."""
+        creations = [_new_topic(c) for c in changes if c.action is Action.CREATE]
+        increases = {c.name: int(c.payload["partitions"]) for c in changes
+                     if c.action is Action.UPDATE and "partitions" in c.payload}
+        errors: dict[str, str | None] = {}
+        if creations:
+            errors.update(await self.admin.create_topics(creations, validate_only=True))
+        if increases:
+            errors.update(await self.admin.create_partitions(increases, validate_only=True))
+        return [
+            Notice(level=NoticeLevel.ERROR, address=topic_address(name), kind="validation",
+                   message=f"the broker rejects this change: {error}")
+            for name, error in sorted(errors.items()) if error
+        ]
+
+    async def fingerprints(self, addresses: Sequence[str]) -> dict[str, str]:
+        state = await self.admin.cluster_state(with_configs=True)
+        keys = {topic_address(t.name): list(t.config) for t in self.desired}
+        prefix = f"{PROVIDER}."
+        return {
+            address: _topic_fingerprint(state, address.removeprefix(prefix), keys.get(address, []))
+            for address in addresses if address.startswith(prefix)
+        }
+
+    async def apply(self, changes: Sequence[Change], options: ApplyOptions) -> list[ChangeResult]:
+        """Creates, config updates, partition increases, reassignments, then deletes; batched."""
+        started = time.monotonic()
+        errors: dict[str, list[str]] = {c.address: [] for c in changes}
+        by_address = {c.address: c for c in changes}
+        for change in changes:
+            options.progress.started(change)
+
+        def record(results: dict[str, str | None], what: str) -> None:
+            for name, error in results.items():
+                address = topic_address(name)
+                if error and address in errors:
+                    errors[address].append(f"{what}: {error}")
+
+        def failed() -> bool:
+            return not options.continue_on_error and any(errors.values())
+
+        phases = [
+            ("create", self._apply_creates),
+            ("alter configs", self._apply_configs),
+            ("add partitions", self._apply_partitions),
+            ("reassign", self._apply_reassignments),
+            ("delete", self._apply_deletes),
+        ]
+        skipped: set[str] = set()
+        for what, phase in phases:
+            if failed():
+                skipped = {a for a, e in errors.items() if not e}
+                break
+            record(await phase(changes, options), what)
+
+        results = []
+        for address, problems in errors.items():
+            if problems:
+                result = ChangeResult(address, ResultStatus.FAILED, "; ".join(problems))
+            elif address in skipped and _has_pending_work(by_address[address]):
+                result = ChangeResult(address, ResultStatus.SKIPPED, "skipped after an earlier failure")
+            else:
+                result = ChangeResult(address, ResultStatus.APPLIED, "done",
+                                      round(time.monotonic() - started, 3))
+            options.progress.finished(result)
+            results.append(result)
+        return results
+
+    async def _apply_creates(self, changes: Sequence[Change], _: ApplyOptions) -> dict[str, str | None]:
+        creations = [_new_topic(c) for c in changes if c.action is Action.CREATE]
+        return await self.admin.create_topics(creations) if creations else {}
+
+    async def _apply_configs(self, changes: Sequence[Change], _: ApplyOptions) -> dict[str, str | None]:
+        alterations: dict[str, dict[str, str | None]] = {}
+        for change in changes:
+            if change.action is not Action.UPDATE:
+                continue
+            keys: dict[str, str | None] = dict(change.payload.get("config_set", {}))
+            keys.update({key: None for key in change.payload.get("config_delete", [])})
+            if keys:
+                alterations[change.name] = keys
+        return await self.admin.alter_topic_configs(alterations) if alterations else {}
+
+    async def _apply_partitions(self, changes: Sequence[Change], _: ApplyOptions) -> dict[str, str | None]:
+        increases = {c.name: int(c.payload["partitions"]) for c in changes
+                     if c.action is Action.UPDATE and "partitions" in c.payload}
+        return await self.admin.create_partitions(increases) if increases else {}
+
+    async def _apply_reassignments(self, changes: Sequence[Change],
+                                   options: ApplyOptions) -> dict[str, str | None]:
+        planned = {c.name: c for c in changes
+                   if c.action is Action.UPDATE and "reassignment" in c.payload}
+        if not planned:
+            return {}
+        assignments = {
+            (name, int(partition)): replicas
+            for name, change in planned.items()
+            for partition, replicas in change.payload["reassignment"].items()
+        }
+        results: dict[str, str | None] = {}
+        for (name, partition), error in (await self.admin.alter_reassignments(assignments)).items():
+            if error:
+                results[name] = f"partition {partition}: {error}"
+        waiting = {key for key in assignments if key[0] not in results}
+        deadline = time.monotonic() + REASSIGNMENT_TIMEOUT_SECONDS
+        total = len(waiting)
+        while waiting:
+            ongoing = await self.admin.list_reassignments()
+            waiting &= set(ongoing)
+            done = total - len(waiting)
+            for change in planned.values():
+                options.progress.advanced(change, f"reassignment {done}/{total} partitions done")
+            if not waiting:
+                break
+            if time.monotonic() > deadline:
+                for name, _ in waiting:
+                    results[name] = "reassignment still running after the timeout"
+                break
+            await asyncio.sleep(REASSIGNMENT_POLL_SECONDS)
+        return results
+
+    async def _apply_deletes(self, changes: Sequence[Change], _: ApplyOptions) -> dict[str, str | None]:
+        names = [c.name for c in changes if c.action is Action.DELETE]
+        return await self.admin.delete_topics(names) if names else {}
+
+
+def _new_topic(change: Change) -> NewTopicRequest:
+    return NewTopicRequest(
+        name=change.name,
+        partitions=int(change.payload["partitions"]),
+        replication_factor=int(change.payload["replication_factor"]),
+        config=dict(change.payload.get("config", {})),
+    )
+
+
+def _has_pending_work(change: Change) -> bool:
+    return change.action is not Action.NOOP
