@@ -6,13 +6,41 @@ Python attributes are snake_case. Kafka topic config keys keep Kafka's own dotte
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 ConfigScalar = str | int | float | bool
+
+_ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _scalar_config_value(value: Any) -> Any:
+    # Without this, a list or null value gets four union errors (string? integer? ...).
+    if value is None:
+        raise ValueError("a config value cannot be empty; remove the key to inherit it")
+    if isinstance(value, dict | list):
+        kind = "a mapping" if isinstance(value, dict) else "a list"
+        raise ValueError(
+            f"expected a single value (string, number or boolean), got {kind}; "
+            "write lists as one comma-separated string, e.g. \"delete,compact\""
+        )
+    return value
+
+
+ConfigValue = Annotated[ConfigScalar, BeforeValidator(_scalar_config_value)]
 
 
 def _enum_by_value(enum_type: type[StrEnum]) -> BeforeValidator:
@@ -33,9 +61,8 @@ def _enum_by_value(enum_type: type[StrEnum]) -> BeforeValidator:
     return BeforeValidator(convert)
 
 
-def _enum_field(enum_type: type[StrEnum]) -> Any:
-    # Strict models reject plain strings for enums: convert them first, case-insensitively.
-    return Annotated[enum_type, _enum_by_value(enum_type)]
+# Strict models reject plain strings for enums: each ``...Field`` converts them first,
+# case-insensitively.
 
 
 class SpecModel(BaseModel):
@@ -45,6 +72,7 @@ class SpecModel(BaseModel):
         strict=True,
         alias_generator=to_camel,
         populate_by_name=True,
+        use_attribute_docstrings=True,
     )
 
 
@@ -55,12 +83,25 @@ class SecretRef(SpecModel):
     """A secret given by reference: an environment variable or a file, never inline."""
 
     from_env: str | None = None
+    """Name of the environment variable holding the secret."""
     from_file: str | None = None
+    """Path of a file holding the secret (surrounding whitespace is stripped)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _never_inline(cls, value: Any) -> Any:
+        if isinstance(value, str | int | float):
+            raise ValueError(
+                "a secret is never written inline: use {fromEnv: VARIABLE} or {fromFile: path}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
         if (self.from_env is None) == (self.from_file is None):
             raise ValueError("give exactly one of fromEnv or fromFile")
+        if self.from_env is not None and not _ENV_VAR_NAME.match(self.from_env):
+            raise ValueError(f"{self.from_env!r} is not an environment variable name")
         return self
 
 
@@ -74,7 +115,7 @@ class SecurityProtocol(StrEnum):
     SASL_SSL = "SASL_SSL"
 
 
-SecurityProtocolField = _enum_field(SecurityProtocol)
+SecurityProtocolField = Annotated[SecurityProtocol, _enum_by_value(SecurityProtocol)]
 
 
 class SaslMechanism(StrEnum):
@@ -83,36 +124,49 @@ class SaslMechanism(StrEnum):
     SCRAM_SHA_512 = "SCRAM-SHA-512"
 
 
-SaslMechanismField = _enum_field(SaslMechanism)
+SaslMechanismField = Annotated[SaslMechanism, _enum_by_value(SaslMechanism)]
 
 
 class SaslSpec(SpecModel):
+    """SASL credentials; the password only by reference."""
+
     mechanism: SaslMechanismField = SaslMechanism.PLAIN
     username: str
     password: SecretRef
 
 
 class TlsSpec(SpecModel):
+    """TLS files (PEM) for the SSL and SASL_SSL protocols."""
+
     ca_file: str | None = None
+    """CA bundle that signed the brokers' certificates (default: the system store)."""
     cert_file: str | None = None
+    """Client certificate, for mutual TLS (needs keyFile)."""
     key_file: str | None = None
+    """Private key of the client certificate."""
     key_password: SecretRef | None = None
     check_hostname: bool = True
 
 
 class KafkaSecurity(SpecModel):
+    """How clients authenticate and encrypt: Kafka's security.protocol and its settings."""
+
     protocol: SecurityProtocolField = SecurityProtocol.PLAINTEXT
     sasl: SaslSpec | None = None
     tls: TlsSpec | None = None
 
 
 class KafkaConnection(SpecModel):
+    """Where the brokers are and how to talk to them."""
+
     bootstrap_servers: str | list[str]
+    """``host:port`` list, or one comma-separated string (handy with ``${VAR}``)."""
     security: KafkaSecurity = KafkaSecurity()
     request_timeout_ms: int = Field(default=30_000, gt=0)
 
     @property
     def bootstrap_list(self) -> list[str]:
+        """The bootstrap servers as a list, whichever form the file used."""
         if isinstance(self.bootstrap_servers, str):
             return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
         return list(self.bootstrap_servers)
@@ -123,12 +177,16 @@ class TopicSettings(SpecModel):
 
     partitions: int | None = Field(default=None, ge=1)
     replication_factor: int | None = Field(default=None, ge=1)
-    config: dict[str, ConfigScalar] = Field(default_factory=dict)
+    config: dict[str, ConfigValue] = Field(default_factory=dict)
+    """Kafka topic-level configs by Kafka's own key; ms and bytes accept units (7d, 1GiB)."""
 
 
 class TopicSpec(TopicSettings):
+    """One topic: settings here override its profile's, which override the defaults."""
+
     name: str
     profile: str | None = None
+    """Name of an entry of ``kafka.profiles`` to inherit from."""
     description: str | None = None
 
 
@@ -137,7 +195,7 @@ class PatternType(StrEnum):
     PREFIXED = "PREFIXED"
 
 
-PatternTypeField = _enum_field(PatternType)
+PatternTypeField = Annotated[PatternType, _enum_by_value(PatternType)]
 
 
 class AclPermission(StrEnum):
@@ -145,7 +203,7 @@ class AclPermission(StrEnum):
     DENY = "DENY"
 
 
-AclPermissionField = _enum_field(AclPermission)
+AclPermissionField = Annotated[AclPermission, _enum_by_value(AclPermission)]
 
 
 class AclResourceType(StrEnum):
@@ -157,7 +215,7 @@ class AclResourceType(StrEnum):
     USER = "USER"
 
 
-AclResourceTypeField = _enum_field(AclResourceType)
+AclResourceTypeField = Annotated[AclResourceType, _enum_by_value(AclResourceType)]
 
 
 class AclOperation(StrEnum):
@@ -176,7 +234,7 @@ class AclOperation(StrEnum):
     DESCRIBE_TOKENS = "DESCRIBE_TOKENS"
 
 
-AclOperationField = _enum_field(AclOperation)
+AclOperationField = Annotated[AclOperation, _enum_by_value(AclOperation)]
 
 
 class AclEntry(SpecModel):
@@ -216,7 +274,29 @@ class ConsumerRole(SpecModel):
     group_prefixes: list[str] = Field(default_factory=list)
 
 
-AclRule = Annotated[AclEntry | ProducerRole | ConsumerRole, Field(union_mode="left_to_right")]
+def _acl_rule_kind(value: Any) -> str | None:
+    """Which kind of ACL rule a YAML mapping is: its ``role``, or ``entry`` when it has none.
+
+    Choosing the model up front gives one clear error per mistake instead of one per union member.
+    """
+    if isinstance(value, dict):
+        role = value.get("role")
+        if role is None:
+            return "entry"
+        return role if isinstance(role, str) else repr(role)
+    if isinstance(value, ProducerRole):
+        return "producer"
+    if isinstance(value, ConsumerRole):
+        return "consumer"
+    return "entry"
+
+
+AclRule = Annotated[
+    Annotated[AclEntry, Tag("entry")]
+    | Annotated[ProducerRole, Tag("producer")]
+    | Annotated[ConsumerRole, Tag("consumer")],
+    Discriminator(_acl_rule_kind),
+]
 
 
 class ConfigOwnership(StrEnum):
@@ -224,7 +304,7 @@ class ConfigOwnership(StrEnum):
     EXCLUSIVE = "exclusive"  # such keys are removed (reset to the broker default)
 
 
-ConfigOwnershipField = _enum_field(ConfigOwnership)
+ConfigOwnershipField = Annotated[ConfigOwnership, _enum_by_value(ConfigOwnership)]
 
 
 class DeletionPolicy(StrEnum):
@@ -232,10 +312,12 @@ class DeletionPolicy(StrEnum):
     ALLOW = "allow"  # still needs --allow-delete on the command line
 
 
-DeletionPolicyField = _enum_field(DeletionPolicy)
+DeletionPolicyField = Annotated[DeletionPolicy, _enum_by_value(DeletionPolicy)]
 
 
 class TopicOwnership(SpecModel):
+    """Topics this file manages even when it does not list them (to report or delete them)."""
+
     names: list[str] = Field(default_factory=list)
     prefixes: list[str] = Field(default_factory=list)
     configs: ConfigOwnershipField = ConfigOwnership.ADDITIVE
@@ -243,6 +325,8 @@ class TopicOwnership(SpecModel):
 
 
 class AclOwnership(SpecModel):
+    """Principals whose ACLs this file manages completely."""
+
     principals: list[str] = Field(default_factory=list)
     deletion: DeletionPolicyField = DeletionPolicy.NEVER
 
@@ -255,6 +339,8 @@ class KafkaOwnership(SpecModel):
 
 
 class KafkaSpec(SpecModel):
+    """The Kafka cluster: connection, topics with their inheritance, ACLs, ownership."""
+
     connection: KafkaConnection
     defaults: TopicSettings = TopicSettings()
     profiles: dict[str, TopicSettings] = Field(default_factory=dict)
@@ -262,14 +348,18 @@ class KafkaSpec(SpecModel):
     acls: list[AclRule] = Field(default_factory=list)
     ownership: KafkaOwnership = KafkaOwnership()
     expected_brokers: int | None = Field(default=None, ge=1)
+    """Broker count the cluster should have (checked by verify; bounds replicationFactor)."""
 
 
 # --------------------------------------------------------------------------- redis
 
 
 class KubernetesTarget(SpecModel):
+    """Reach the Redis pods through the Kubernetes API (exec into the pods)."""
+
     namespace: str
     selector: str = "app=redis-cluster"
+    """Label selector of the Redis pods (``key=value[,key=value]``)."""
     container: str | None = None
     port: int = Field(default=6379, ge=1, le=65535)
     context: str | None = None
@@ -284,8 +374,30 @@ class RedisTls(SpecModel):
     key_file: str | None = None
 
 
+def _split_addresses(value: Any) -> Any:
+    # An environment variable yields one string: "h1:6379,h2:6379" is accepted as the list.
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+AddressList = Annotated[
+    list[str],
+    BeforeValidator(_split_addresses),
+    WithJsonSchema({
+        "anyOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "string", "description": "comma-separated host:port list"},
+        ]
+    }),
+]
+
+
 class RedisConnection(SpecModel):
-    addresses: list[str] | None = None
+    """Exactly one of ``addresses`` (direct) or ``kubernetes`` (through pods)."""
+
+    addresses: AddressList | None = None
+    """``host:port`` of every node, or one comma-separated string."""
     kubernetes: KubernetesTarget | None = None
     username: str | None = None
     password: SecretRef | None = None
@@ -304,10 +416,12 @@ class Placement(StrEnum):
     NONE = "none"
 
 
-PlacementField = _enum_field(Placement)
+PlacementField = Annotated[Placement, _enum_by_value(Placement)]
 
 
 class RedisClusterLayout(SpecModel):
+    """The Redis Cluster shape: masters, replicas of each, and where replicas may sit."""
+
     masters: int = Field(default=3, ge=1)
     replicas_per_master: int = Field(default=1, ge=0)
     placement: PlacementField = Placement.SPREAD_HOSTS
@@ -315,6 +429,7 @@ class RedisClusterLayout(SpecModel):
 
     @property
     def node_count(self) -> int:
+        """Nodes the layout needs: every master and its replicas."""
         return self.masters * (1 + self.replicas_per_master)
 
 
@@ -327,6 +442,8 @@ class RedisSpec(SpecModel):
 
 
 class Metadata(SpecModel):
+    """Name and labels of this spec (the name shows in plans and locks)."""
+
     name: str
     labels: dict[str, str] = Field(default_factory=dict)
 
@@ -340,3 +457,4 @@ class ClusterSpec(SpecModel):
     kafka: KafkaSpec | None = None
     redis: RedisSpec | None = None
     environments: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Overlays chosen with ``--env``; kept verbatim here (neither merged nor interpolated)."""

@@ -25,7 +25,8 @@ class DesiredTopic:
 
 
 def _layer(base: TopicSettings, *overlays: TopicSettings | None) -> tuple[int | None, int | None, dict[str, object]]:
-    partitions, replication, config = base.partitions, base.replication_factor, dict(base.config)
+    partitions, replication = base.partitions, base.replication_factor
+    config: dict[str, object] = dict(base.config)
     for overlay in overlays:
         if overlay is None:
             continue

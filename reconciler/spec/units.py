@@ -1,10 +1,194 @@
-"""Humane units for Kafka config values (placeholder: full version owned by the spec work)."""
+"""Humane units for Kafka topic config values, turned into Kafka's own string form.
+
+``retention.ms: 7d`` becomes ``"604800000"``, ``segment.bytes: 1GiB`` becomes ``"1073741824"``.
+Which keys take durations and which take sizes comes from :mod:`reconciler.spec.topic_configs`.
+"""
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+
+from reconciler.spec.topic_configs import TOPIC_CONFIGS, ConfigKind, TopicConfigDef
+
+DURATION_UNITS_MS: dict[str, int] = {
+    "ms": 1,
+    "s": 1_000,
+    "m": 60_000,
+    "h": 3_600_000,
+    "d": 86_400_000,
+    "w": 604_800_000,
+}
+SIZE_UNITS_BYTES: dict[str, int] = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "pb": 1000**5,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+    "pib": 1024**5,
+}
+INFINITE_WORDS = ("-1", "infinite", "unlimited")
+
+_NUMBER = r"\d+(?:\.\d+)?"
+_DURATION_PART = re.compile(rf"({_NUMBER})\s*(ms|s|m|h|d|w)")
+_DURATION = re.compile(rf"^(?:{_NUMBER}\s*(?:ms|s|m|h|d|w)\s*)+$")
+_SIZE = re.compile(rf"^({_NUMBER})\s*([kmgtp]i?b|b)$", re.IGNORECASE)
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_REPLICA_LIST = re.compile(r"^\d+:\d+(?:,\d+:\d+)*$")
+
+_DURATION_HELP = "a whole number of milliseconds or a duration such as 500ms, 45s, 30m, 12h, 7d, 1w"
+_SIZE_HELP = "a whole number of bytes or a size such as 100B, 10KiB, 512MiB, 1GiB, 1GB"
+
+
+def parse_duration_ms(text: str) -> int:
+    """``"7d"`` → 604800000; ``"1h30m"`` → 5400000. Raises ValueError on anything else."""
+    compact = text.strip()
+    if not _DURATION.match(compact):
+        raise ValueError(f"cannot read {text!r} as a duration (expected {_DURATION_HELP})")
+    total = Decimal(0)
+    for number, unit in _DURATION_PART.findall(compact):
+        total += Decimal(number) * DURATION_UNITS_MS[unit]
+    if total != total.to_integral_value():
+        raise ValueError(f"{text!r} is not a whole number of milliseconds")
+    return int(total)
+
+
+def parse_size_bytes(text: str) -> int:
+    """``"1GiB"`` → 1073741824; ``"1GB"`` → 1000000000. Raises ValueError on anything else."""
+    match = _SIZE.match(text.strip())
+    if match is None:
+        raise ValueError(f"cannot read {text!r} as a size (expected {_SIZE_HELP})")
+    number, unit = match.groups()
+    total = Decimal(number) * SIZE_UNITS_BYTES[unit.lower()]
+    if total != total.to_integral_value():
+        raise ValueError(f"{text!r} is not a whole number of bytes")
+    return int(total)
+
+
+def _whole_number(value: object, parse_unit: Callable[[str], int], help_text: str) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected {help_text}, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        raise ValueError(f"expected {help_text}, got {value!r}")
+    text = str(value).strip()
+    if _INTEGER.match(text):
+        return int(text)
+    return parse_unit(text)
+
+
+def _check_range(definition: TopicConfigDef, number: int | float, written: object) -> None:
+    if number in definition.also_allowed:
+        return
+    shown = f"{written!r} = {number}" if str(written) != str(number) else str(number)
+    if definition.minimum is not None and number < definition.minimum:
+        raise ValueError(f"{shown} is below the minimum {definition.minimum}")
+    if definition.maximum is not None and number > definition.maximum:
+        raise ValueError(f"{shown} is above the maximum {definition.maximum}")
+
+
+def _normalize_number(definition: TopicConfigDef, value: object) -> str:
+    if definition.infinite and isinstance(value, str) and value.strip().lower() in INFINITE_WORDS:
+        return "-1"
+    if definition.kind is ConfigKind.MS:
+        number = _whole_number(value, parse_duration_ms, _DURATION_HELP)
+    elif definition.kind is ConfigKind.BYTES:
+        number = _whole_number(value, parse_size_bytes, _SIZE_HELP)
+    else:
+        number = _whole_number(value, _reject_text, "a whole number")
+    _check_range(definition, number, value)
+    return str(number)
+
+
+def _reject_text(text: str) -> int:
+    raise ValueError(f"expected a whole number, got {text!r}")
+
+
+def _normalize_ratio(definition: TopicConfigDef, value: object) -> str:
+    if isinstance(value, bool):
+        raise ValueError("expected a number between 0 and 1, got a boolean")
+    try:
+        number = float(Decimal(str(value).strip()))
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"expected a number between 0 and 1, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"expected a number between 0 and 1, got {value!r}")
+    _check_range(definition, number, value)
+    return repr(number)
+
+
+def _normalize_bool(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower()
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _normalize_choice(definition: TopicConfigDef, value: object) -> str:
+    by_lower = {choice.lower(): choice for choice in definition.choices}
+    if isinstance(value, str) and value.strip().lower() in by_lower:
+        return by_lower[value.strip().lower()]
+    raise ValueError(f"{value!r} is not one of: {', '.join(definition.choices)}")
+
+
+def _normalize_list(definition: TopicConfigDef, value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a comma-separated list of {', '.join(definition.choices)}")
+    items = [item.strip().lower() for item in value.split(",")]
+    unknown = [item for item in items if item not in definition.choices]
+    if not value.strip() or unknown:
+        raise ValueError(
+            f"{value!r} is not a comma-separated list of: {', '.join(definition.choices)}"
+        )
+    if len(set(items)) != len(items):
+        raise ValueError(f"{value!r} repeats a value")
+    return ",".join(items)
+
+
+def _normalize_replica_list(value: object) -> str:
+    text = str(value).replace(" ", "")
+    if text in ("", "*") or _REPLICA_LIST.match(text):
+        return text
+    raise ValueError(f"expected '*' or 'partition:broker,...' (e.g. 0:101,1:102), got {value!r}")
+
 
 def normalize_topic_config(key: str, value: object) -> str:
-    """Return Kafka's own string form of a topic config value."""
+    """Return Kafka's own string form of a topic config value.
+
+    Durations (``ms`` keys) and sizes (``bytes`` keys) accept units; ``-1``, ``infinite`` and
+    ``unlimited`` mean no limit where Kafka allows it; booleans become ``true``/``false``.
+    Raises ValueError with a message fit for the user when the value does not fit the key.
+    Keys Kafka does not know are passed through unchecked (the semantic checks report them).
+    """
+    definition = TOPIC_CONFIGS.get(key)
+    if definition is None:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+    kind = definition.kind
+    if kind in (ConfigKind.MS, ConfigKind.BYTES, ConfigKind.INT):
+        return _normalize_number(definition, value)
+    if kind is ConfigKind.RATIO:
+        return _normalize_ratio(definition, value)
+    if kind is ConfigKind.BOOL:
+        return _normalize_bool(value)
+    if kind is ConfigKind.ENUM:
+        return _normalize_choice(definition, value)
+    if kind is ConfigKind.LIST:
+        return _normalize_list(definition, value)
+    if kind is ConfigKind.REPLICA_LIST:
+        return _normalize_replica_list(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

@@ -1,0 +1,392 @@
+"""YAML to plain Python objects, keeping the line and column of every key and value.
+
+PyYAML's ``safe_load`` forgets positions, silently keeps the last of two duplicate keys and
+expands aliases without limit. This reader builds the objects itself from PyYAML's event stream
+(no recursion, so deep nesting cannot overflow the stack) and:
+
+* records a :class:`PosNode` tree mirroring the data (1-based line and column of each value and
+  of each mapping key);
+* reports duplicate mapping keys, unsupported tags and a second document;
+* bounds the number of nodes after alias expansion (anchor/alias "billion laughs" bombs) and the
+  nesting depth.
+
+Timestamps stay strings (the spec has no date fields, and ``2024-01-01`` as a name should not turn
+into a date). YAML merge keys (``<<: *defaults``) are supported.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import yaml
+from yaml.events import (
+    AliasEvent,
+    DocumentEndEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+    StreamStartEvent,
+)
+from yaml.nodes import ScalarNode
+
+from reconciler.spec.issues import PathPart, SpecIssue, SpecPath, format_path
+
+MAX_NODES = 100_000  # after alias expansion; a real spec has a few thousand at most
+MAX_DEPTH = 64  # a real spec nests about 8 levels deep
+
+_YAML_TAG = "tag:yaml.org,2002:"
+_SCALAR_TAGS_KEPT_AS_TEXT = {_YAML_TAG + "str", _YAML_TAG + "timestamp", _YAML_TAG + "merge"}
+_CONTAINER_TAGS = {None, "!", _YAML_TAG + "map", _YAML_TAG + "seq"}
+_TAB_IN_INDENT = re.compile(r"^[ ]*\t", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A 1-based line and column."""
+
+    line: int
+    column: int
+
+    @classmethod
+    def of(cls, yaml_mark: Any) -> Mark:
+        if yaml_mark is None:
+            return cls(1, 1)
+        return cls(yaml_mark.line + 1, yaml_mark.column + 1)
+
+
+@dataclass
+class PosNode:
+    """Where one value of the document sits; ``children`` mirror its keys or indices."""
+
+    mark: Mark
+    key_mark: Mark | None = None
+    children: dict[PathPart, PosNode] = field(default_factory=dict)
+    style: str | None = None  # scalar style: None (plain), "'", '"', "|", ">"
+    text: str | None = None  # a scalar's source text, for positions inside it
+
+    def child(self, part: PathPart) -> PosNode | None:
+        return self.children.get(part)
+
+
+@dataclass
+class YamlDocument:
+    """The document's data, its positions and the non-fatal problems met while reading it."""
+
+    data: Any
+    positions: PosNode
+    issues: list[SpecIssue]
+
+
+class YamlReadError(Exception):
+    """The document cannot be read at all; ``issues`` says where and why."""
+
+    def __init__(self, issues: list[SpecIssue]) -> None:
+        super().__init__("; ".join(str(i) for i in issues))
+        self.issues = issues
+
+
+@dataclass
+class _Frame:
+    value: dict[str, Any] | list[Any]
+    pos: PosNode
+    path: SpecPath
+    anchor: str | None
+    count_at_start: int
+    expecting_key: bool = True
+    pending_key: str | None = None
+    pending_key_mark: Mark | None = None
+    pending_is_merge: bool = False
+    key_marks: dict[str, Mark] = field(default_factory=dict)
+    merge_sources: list[tuple[dict[str, Any], PosNode]] = field(default_factory=list)
+
+    @property
+    def is_mapping(self) -> bool:
+        return isinstance(self.value, dict)
+
+
+@dataclass
+class _Anchored:
+    value: Any
+    pos: PosNode
+    size: int
+
+
+class _Builder:
+    def __init__(self, text: str, filename: str) -> None:
+        self.text = text
+        self.filename = filename
+        self.issues: list[SpecIssue] = []
+        self.stack: list[_Frame] = []
+        self.anchors: dict[str, _Anchored] = {}
+        self.node_count = 0
+        self.root: tuple[Any, PosNode] | None = None
+        self.documents = 0
+
+    # ----------------------------------------------------------------- issues
+
+    def issue(self, mark: Mark, path: SpecPath, message: str) -> SpecIssue:
+        return SpecIssue(self.filename, mark.line, mark.column, format_path(path), message)
+
+    def fatal(self, mark: Mark, path: SpecPath, message: str) -> YamlReadError:
+        return YamlReadError([*self.issues, self.issue(mark, path, message)])
+
+    # ----------------------------------------------------------------- reading
+
+    def build(self) -> YamlDocument:
+        loader = yaml.SafeLoader(self.text)
+        try:
+            while loader.check_event():
+                self.handle(loader, loader.get_event())
+        finally:
+            loader.dispose()
+        if self.root is None:
+            return YamlDocument(None, PosNode(Mark(1, 1)), self.issues)
+        return YamlDocument(self.root[0], self.root[1], self.issues)
+
+    def current_path(self) -> SpecPath:
+        if not self.stack:
+            return ()
+        frame = self.stack[-1]
+        if frame.is_mapping:
+            return (*frame.path, frame.pending_key) if frame.pending_key is not None else frame.path
+        return (*frame.path, len(frame.value))
+
+    def count(self, amount: int, mark: Mark) -> None:
+        self.node_count += amount
+        if self.node_count > MAX_NODES:
+            raise self.fatal(
+                mark, self.current_path(),
+                f"the document expands to more than {MAX_NODES} nodes through aliases "
+                "(an anchor/alias bomb?); a spec is far smaller",
+            )
+
+    def handle(self, loader: yaml.SafeLoader, event: Any) -> None:
+        mark = Mark.of(event.start_mark)
+        if isinstance(event, StreamStartEvent | StreamEndEvent | DocumentEndEvent):
+            return
+        if isinstance(event, DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                raise self.fatal(mark, (), "a spec file holds exactly one YAML document "
+                                           "(found a second '---' document here)")
+            return
+        if isinstance(event, ScalarEvent):
+            self.scalar(loader, event, mark)
+        elif isinstance(event, MappingStartEvent | SequenceStartEvent):
+            self.start_container(event, mark)
+        elif isinstance(event, MappingEndEvent | SequenceEndEvent):
+            self.end_container()
+        elif isinstance(event, AliasEvent):
+            self.alias(event, mark)
+
+    def scalar(self, loader: yaml.SafeLoader, event: ScalarEvent, mark: Mark) -> None:
+        self.count(1, mark)
+        frame = self.stack[-1] if self.stack else None
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = loader.resolve(ScalarNode, event.value, event.implicit)
+        if frame is not None and frame.is_mapping and frame.expecting_key:
+            self.key(frame, event, tag, mark)
+            return
+        value = self.construct(loader, event, tag, mark)
+        pos = PosNode(mark, style=event.style, text=event.value)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = _Anchored(value, pos, 1)
+        self.attach(value, pos, mark)
+
+    def key(self, frame: _Frame, event: ScalarEvent, tag: str, mark: Mark) -> None:
+        frame.expecting_key = False
+        frame.pending_key_mark = mark
+        if tag == _YAML_TAG + "merge" and event.style is None:
+            frame.pending_is_merge = True
+            frame.pending_key = None
+            return
+        key = event.value
+        frame.pending_key = key
+        first = frame.key_marks.get(key)
+        if first is not None:
+            self.issues.append(self.issue(
+                mark, (*frame.path, key),
+                f"duplicate key '{key}' (first given at line {first.line}, column "
+                f"{first.column}); YAML would silently keep only the last one",
+            ))
+        else:
+            frame.key_marks[key] = mark
+
+    def construct(self, loader: yaml.SafeLoader, event: ScalarEvent, tag: str, mark: Mark) -> Any:
+        if tag in _SCALAR_TAGS_KEPT_AS_TEXT:
+            return event.value
+        node = ScalarNode(tag, event.value, style=event.style)
+        constructors = {
+            _YAML_TAG + "null": loader.construct_yaml_null,
+            _YAML_TAG + "bool": loader.construct_yaml_bool,
+            _YAML_TAG + "int": loader.construct_yaml_int,
+            _YAML_TAG + "float": loader.construct_yaml_float,
+        }
+        construct = constructors.get(tag)
+        if construct is None:
+            self.issues.append(self.issue(
+                mark, self.current_path(),
+                f"unsupported YAML tag '{event.tag}' (plain strings, numbers, booleans, "
+                "mappings and lists only)",
+            ))
+            return event.value
+        try:
+            return construct(node)
+        except (ValueError, TypeError, yaml.YAMLError):
+            self.issues.append(self.issue(
+                mark, self.current_path(), f"{event.value!r} is not a valid {tag.rsplit(':', 1)[-1]}"
+            ))
+            return event.value
+
+    def start_container(self, event: MappingStartEvent | SequenceStartEvent, mark: Mark) -> None:
+        parent = self.stack[-1] if self.stack else None
+        if parent is not None and parent.is_mapping and parent.expecting_key:
+            raise self.fatal(mark, parent.path,
+                             "a mapping key must be a plain string, not a mapping or a list")
+        if len(self.stack) >= MAX_DEPTH:
+            raise self.fatal(mark, self.current_path(),
+                             f"the document nests deeper than {MAX_DEPTH} levels")
+        if event.tag not in _CONTAINER_TAGS:
+            self.issues.append(self.issue(
+                mark, self.current_path(), f"unsupported YAML tag '{event.tag}'"
+            ))
+        self.count(1, mark)
+        container: dict[str, Any] | list[Any] = (
+            {} if isinstance(event, MappingStartEvent) else []
+        )
+        self.stack.append(_Frame(
+            value=container,
+            pos=PosNode(mark, style=None),
+            path=self.current_path(),
+            anchor=event.anchor,
+            count_at_start=self.node_count,
+        ))
+
+    def end_container(self) -> None:
+        frame = self.stack.pop()
+        if isinstance(frame.value, dict):
+            self.apply_merge_keys(frame, frame.value)
+        size = self.node_count - frame.count_at_start + 1
+        if frame.anchor is not None:
+            self.anchors[frame.anchor] = _Anchored(frame.value, frame.pos, size)
+        self.attach(frame.value, frame.pos, frame.pos.mark)
+
+    @staticmethod
+    def apply_merge_keys(frame: _Frame, mapping: dict[str, Any]) -> None:
+        # Explicit keys win over merged ones; among merge sources the first one wins.
+        for source, source_pos in frame.merge_sources:
+            for key, value in source.items():
+                if key not in mapping:
+                    mapping[key] = value
+                    child = source_pos.child(key)
+                    if child is not None:
+                        frame.pos.children[key] = child
+
+    def alias(self, event: AliasEvent, mark: Mark) -> None:
+        name = event.anchor or ""
+        anchored = self.anchors.get(name)
+        frame = self.stack[-1] if self.stack else None
+        if frame is not None and frame.is_mapping and frame.expecting_key:
+            raise self.fatal(mark, frame.path, "an alias cannot be used as a mapping key")
+        if anchored is None:
+            if any(open_frame.anchor == name for open_frame in self.stack):
+                raise self.fatal(mark, self.current_path(),
+                                 f"alias '*{name}' refers to a node that contains it (recursive)")
+            raise self.fatal(mark, self.current_path(), f"alias '*{name}' has no anchor '&{name}' before it")
+        self.count(anchored.size, mark)
+        # Positions of the aliased content stay those of its anchor; only the key moves.
+        self.attach(anchored.value, replace(anchored.pos), mark)
+
+    def attach(self, value: Any, pos: PosNode, mark: Mark) -> None:
+        if not self.stack:
+            self.root = (value, pos)
+            return
+        frame = self.stack[-1]
+        if isinstance(frame.value, list):
+            frame.pos.children[len(frame.value)] = pos
+            frame.value.append(value)
+            return
+        if frame.pending_is_merge:
+            self.add_merge_source(frame, value, pos, mark)
+        else:
+            assert frame.pending_key is not None
+            pos.key_mark = frame.pending_key_mark
+            frame.value[frame.pending_key] = value
+            frame.pos.children[frame.pending_key] = pos
+        frame.expecting_key = True
+        frame.pending_key = None
+        frame.pending_is_merge = False
+
+    def add_merge_source(self, frame: _Frame, value: Any, pos: PosNode, mark: Mark) -> None:
+        sources: list[tuple[Any, PosNode]] = (
+            [(item, pos.children.get(i, pos)) for i, item in enumerate(value)]
+            if isinstance(value, list) else [(value, pos)]
+        )
+        for source, source_pos in sources:
+            if isinstance(source, dict):
+                frame.merge_sources.append((source, source_pos))
+            else:
+                self.issues.append(self.issue(
+                    source_pos.mark if source_pos is not pos else mark, frame.path,
+                    "a merge key '<<' takes a mapping or a list of mappings",
+                ))
+
+
+def position_of_offset(text: str, offset: int) -> Mark:
+    """The 1-based line and column of a character offset."""
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return Mark(line, column)
+
+
+def first_tab_in_indentation(text: str, up_to_line: int | None = None) -> Mark | None:
+    """Where the first tab used for indentation is, if any (on or before ``up_to_line``)."""
+    match = _TAB_IN_INDENT.search(text)
+    if match is None:
+        return None
+    mark = position_of_offset(text, match.end() - 1)
+    if up_to_line is not None and mark.line > up_to_line:
+        return None
+    return mark
+
+
+def _syntax_issue(text: str, filename: str, problem: yaml.YAMLError) -> SpecIssue:
+    if isinstance(problem, yaml.reader.ReaderError):
+        mark = position_of_offset(text, problem.position)
+        return SpecIssue(filename, mark.line, mark.column, "",
+                         f"character {problem.character:#x} is not allowed in YAML "
+                         "(control characters and binary data are not text)")
+    if isinstance(problem, yaml.MarkedYAMLError):
+        error_mark = Mark.of(problem.problem_mark or problem.context_mark)
+        tab = first_tab_in_indentation(text, up_to_line=error_mark.line)
+        if tab is not None:
+            return SpecIssue(filename, tab.line, tab.column, "",
+                             "tab character used for indentation (YAML indents with spaces only)")
+        message = f"YAML syntax error: {problem.problem}" if problem.problem else "YAML syntax error"
+        if problem.context and problem.context_mark is not None:
+            context_mark = Mark.of(problem.context_mark)
+            message += f" ({problem.context} at line {context_mark.line}, column {context_mark.column})"
+        elif problem.context:
+            message += f" ({problem.context})"
+        return SpecIssue(filename, error_mark.line, error_mark.column, "", message)
+    return SpecIssue(filename, 1, 1, "", f"YAML error: {problem}")
+
+
+def read_yaml(text: str, filename: str = "<string>") -> YamlDocument:
+    """Parse one YAML document, keeping positions.
+
+    Raises :class:`YamlReadError` when nothing usable can be built (syntax error, bomb, ...);
+    otherwise returns the document with its non-fatal issues (duplicate keys, unsupported tags).
+    """
+    builder = _Builder(text, filename)
+    try:
+        return builder.build()
+    except yaml.YAMLError as problem:
+        raise YamlReadError([*builder.issues, _syntax_issue(text, filename, problem)]) from None
