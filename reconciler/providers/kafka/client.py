@@ -27,7 +27,6 @@ from aiokafka.protocol.admin import (
     CreatePartitionsRequest,
     CreateTopicsRequest,
     DeleteTopicsRequest,
-    DescribeConfigsRequest,
     ListPartitionReassignmentsRequest,
 )
 from aiokafka.protocol.api import Request, Response
@@ -37,6 +36,7 @@ from reconciler.errors import ConnectionFailure
 from reconciler.providers.kafka.protocol import (
     AlterConfigOp,
     ConfigResourceKind,
+    DescribeConfigsRequest,
     IncrementalAlterConfigsRequest,
 )
 from reconciler.providers.kafka.state import (
@@ -182,10 +182,12 @@ class KafkaAdmin:
     # ------------------------------------------------------------------ reading
 
     async def cluster_state(self, *, with_configs: bool = True,
-                            topics: Sequence[str] | None = None) -> KafkaClusterState:
-        """Brokers, topics, partitions and (optionally) every topic's configs.
+                            topics: Sequence[str] | None = None,
+                            config_keys: frozenset[str] | None = None) -> KafkaClusterState:
+        """Brokers, topics, partitions and (optionally) the topics' configs.
 
-        One Metadata request plus one DescribeConfigs request for all topics.
+        One Metadata request plus one DescribeConfigs request for all topics. With
+        ``config_keys``, only those keys and the topics' own overrides are kept.
         """
         metadata = await self.send(
             MetadataRequest(list(topics) if topics is not None else None,
@@ -211,7 +213,8 @@ class KafkaAdmin:
                     key=lambda p: p.partition)),
             )
         if with_configs and live:
-            configs = await self.topic_configs([n for n, t in live.items() if not t.internal])
+            configs = await self.topic_configs([n for n, t in live.items() if not t.internal],
+                                               config_keys)
             live = {
                 name: LiveTopic(name=t.name, partitions=t.partitions, internal=t.internal,
                                 configs=configs.get(name, {}))
@@ -224,29 +227,26 @@ class KafkaAdmin:
             topics=live,
         )
 
-    async def topic_configs(self, names: Iterable[str]) -> dict[str, dict[str, LiveConfig]]:
-        """Every config of the named topics, with its source, in one DescribeConfigs request."""
+    async def topic_configs(self, names: Iterable[str], keep: frozenset[str] | None = None
+                            ) -> dict[str, dict[str, LiveConfig]]:
+        """Configs of the named topics, with their source, in one DescribeConfigs request.
+
+        ``keep``: the config names needed whatever their source; values set on the topic
+        itself are always returned. ``None`` returns every config.
+        """
         resources = [(int(ConfigResourceKind.TOPIC), name, None) for name in names]
         if not resources:
             return {}
         response = await self.send(DescribeConfigsRequest(resources, include_synonyms=False))
         result: dict[str, dict[str, LiveConfig]] = {}
-        has_source = response.API_VERSION >= 1
-        for error_code, error_message, _kind, name, entries in response.resources:
-            if error_code:
+        for error_code, error_message, _kind, name, entries in response.resources(keep):
+            if error_code or name is None:
                 log.warning("DescribeConfigs %s: %s", name, _error(error_code, error_message))
                 continue
-            parsed: dict[str, LiveConfig] = {}
-            for entry in entries:
-                if has_source:
-                    key, value, read_only, source, sensitive = entry[:5]
-                    parsed[key] = LiveConfig(value, ConfigSource.of(source), bool(sensitive),
-                                             bool(read_only))
-                else:
-                    key, value, read_only, is_default, sensitive = entry[:5]
-                    source_v0 = ConfigSource.DEFAULT_CONFIG if is_default else ConfigSource.DYNAMIC_TOPIC_CONFIG
-                    parsed[key] = LiveConfig(value, source_v0, bool(sensitive), bool(read_only))
-            result[name] = parsed
+            result[name] = {
+                key: LiveConfig(value, ConfigSource.of(source), sensitive, read_only)
+                for key, value, read_only, source, sensitive in entries
+            }
         return result
 
     async def list_reassignments(self) -> dict[TopicPartition, tuple[list[int], list[int], list[int]]]:

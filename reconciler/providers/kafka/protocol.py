@@ -8,6 +8,7 @@ aiokafka negotiates the highest version both sides support, per connection.
 
 from __future__ import annotations
 
+import struct
 from enum import IntEnum
 from typing import Any, TypeAlias
 
@@ -15,6 +16,7 @@ from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import (
     Array,
     Boolean,
+    Bytes,
     CompactArray,
     CompactString,
     Int8,
@@ -153,3 +155,137 @@ class IncrementalAlterConfigsRequest(Request[IncrementalAlterConfigsRequestStruc
             ]
             return request_struct_class(resources, self._validate_only, {})
         return request_struct_class(self._resources, self._validate_only)
+
+
+# --------------------------------------------------------------------------- DescribeConfigs
+#
+# aiokafka decodes responses field by field through generic type objects; for a
+# DescribeConfigs answer covering thousands of topics (≈40 entries each) that costs seconds.
+# The response layout of versions 1-2 is fixed, so the response keeps its raw bytes and is
+# walked once, decoding only the entries the caller keeps (topic overrides and the keys it
+# names); every other entry is skipped by its length prefixes without building objects.
+
+_INT16 = struct.Struct(">h")
+_INT32 = struct.Struct(">i")
+_ENTRY_FLAGS = struct.Struct(">bbbi")  # read_only, config_source, is_sensitive, synonym count
+_TOPIC_OVERRIDE_SOURCE = 1  # DYNAMIC_TOPIC_CONFIG
+
+# (name, value, read_only, config_source, is_sensitive)
+ConfigEntry = tuple[str, str | None, bool, int, bool]
+# (error_code, error_message, resource_type, resource_name, entries)
+ConfigResource = tuple[int, str | None, int, str | None, list[ConfigEntry]]
+
+
+def decode_describe_configs(buffer: bytes, keep: frozenset[str] | None = None
+                            ) -> tuple[int, list[ConfigResource]]:
+    """Walk a DescribeConfigs v1/v2 response body.
+
+    ``keep``: config names to return whatever their source; entries set on the resource
+    itself (topic overrides) are always returned. ``None`` returns every entry.
+    """
+    int16, int32, flags = _INT16.unpack_from, _INT32.unpack_from, _ENTRY_FLAGS.unpack_from
+    wanted = None if keep is None else {name.encode() for name in keep}
+    offset = 0
+
+    def string() -> str | None:
+        nonlocal offset
+        (length,) = int16(buffer, offset)
+        offset += 2
+        if length < 0:
+            return None
+        offset += length
+        return buffer[offset - length:offset].decode()
+
+    (throttle,) = int32(buffer, offset)
+    (resource_count,) = int32(buffer, offset + 4)
+    offset += 8
+    resources: list[ConfigResource] = []
+    for _ in range(resource_count):
+        (error_code,) = int16(buffer, offset)
+        offset += 2
+        error_message = string()
+        resource_type = buffer[offset]
+        offset += 1
+        resource_name = string()
+        (entry_count,) = int32(buffer, offset)
+        offset += 4
+        entries: list[ConfigEntry] = []
+        for _ in range(max(entry_count, 0)):
+            (name_length,) = int16(buffer, offset)
+            name_start = offset + 2
+            offset = name_start + name_length
+            (value_length,) = int16(buffer, offset)
+            value_start = offset + 2
+            offset = value_start + max(value_length, 0)
+            read_only, source, sensitive, synonym_count = flags(buffer, offset)
+            offset += 7
+            for _ in range(max(synonym_count, 0)):
+                for _field in range(2):  # synonym name, value
+                    (length,) = int16(buffer, offset)
+                    offset += 2 + max(length, 0)
+                offset += 1  # synonym source
+            if (wanted is not None and source != _TOPIC_OVERRIDE_SOURCE
+                    and buffer[name_start:name_start + name_length] not in wanted):
+                continue
+            value = (None if value_length < 0
+                     else buffer[value_start:value_start + value_length].decode())
+            entries.append((buffer[name_start:name_start + name_length].decode(), value,
+                            read_only != 0, source, sensitive != 0))
+        resources.append((error_code, error_message, resource_type, resource_name, entries))
+    if offset > len(buffer):
+        raise ValueError("buffer underrun decoding DescribeConfigs response")
+    return throttle, resources
+
+
+class FastDescribeConfigsResponse(Response):
+    """DescribeConfigs response v1/v2 kept as raw bytes; see :func:`decode_describe_configs`."""
+
+    API_KEY = 32
+    API_VERSION = 2
+    SCHEMA = Schema(("raw", Bytes))
+
+    @classmethod
+    def decode(cls, data: Any) -> FastDescribeConfigsResponse:
+        return cls(data.read() if hasattr(data, "read") else bytes(data))
+
+    def resources(self, keep: frozenset[str] | None = None) -> list[ConfigResource]:
+        return decode_describe_configs(self.raw, keep)[1]
+
+
+class DescribeConfigsRequest_v1(RequestStruct):
+    API_KEY = 32
+    API_VERSION = 1
+    RESPONSE_TYPE = FastDescribeConfigsResponse
+    SCHEMA = Schema(
+        ("resources", Array(("resource_type", Int8), ("resource_name", String("utf-8")),
+                            ("config_names", Array(String("utf-8"))))),
+        ("include_synonyms", Boolean),
+    )
+
+
+class DescribeConfigsRequest_v2(RequestStruct):
+    API_KEY = 32
+    API_VERSION = 2
+    RESPONSE_TYPE = FastDescribeConfigsResponse
+    SCHEMA = DescribeConfigsRequest_v1.SCHEMA
+
+
+DescribeConfigsRequestStruct: TypeAlias = DescribeConfigsRequest_v1 | DescribeConfigsRequest_v2
+
+
+class DescribeConfigsRequest(Request[DescribeConfigsRequestStruct]):
+    """DescribeConfigs v1-v2 (every broker since 1.1; Kafka 4 dropped v0) with fast decoding.
+
+    ``resources``: (resource type, name, config names or None for all).
+    """
+
+    API_KEY = 32
+
+    def __init__(self, resources: list[tuple[int, str, list[str] | None]],
+                 include_synonyms: bool = False) -> None:
+        self._resources = resources
+        self._include_synonyms = include_synonyms
+
+    def build(self, request_struct_class: type[DescribeConfigsRequestStruct]
+              ) -> DescribeConfigsRequestStruct:
+        return request_struct_class(self._resources, self._include_synonyms)

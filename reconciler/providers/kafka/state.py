@@ -21,13 +21,13 @@ class ConfigSource(IntEnum):
 
     @classmethod
     def of(cls, value: int) -> ConfigSource:
-        try:
-            return cls(value)
-        except ValueError:
-            return cls.UNKNOWN
+        return _SOURCES.get(value, cls.UNKNOWN)
 
 
-@dataclass(frozen=True)
+_SOURCES = {member.value: member for member in ConfigSource}
+
+
+@dataclass(frozen=True, slots=True)
 class LiveConfig:
     value: str | None
     source: ConfigSource

@@ -25,6 +25,7 @@ from reconciler.spec.resolving import DesiredTopic
 
 REASSIGNMENT_POLL_SECONDS = 1.0
 REASSIGNMENT_TIMEOUT_SECONDS = 3600.0
+PROPAGATION_TIMEOUT_SECONDS = 60.0
 
 
 def _topic_fingerprint(state: KafkaClusterState, name: str, desired_keys: Sequence[str]) -> str:
@@ -55,6 +56,8 @@ class KafkaTopicsProvider:
         self.admin = admin
         self.desired = list(desired)
         self.ownership = ownership
+        # Only these keys (and the topics' own overrides) are decoded from DescribeConfigs.
+        self.config_keys = frozenset(key for topic in self.desired for key in topic.config)
 
     def request_counts(self) -> dict[str, Any]:
         return dict(self.admin.requests)
@@ -63,7 +66,7 @@ class KafkaTopicsProvider:
         """The admin connection is shared and closed by whoever opened it."""
 
     async def read(self) -> KafkaClusterState:
-        return await self.admin.cluster_state(with_configs=True)
+        return await self.admin.cluster_state(with_configs=True, config_keys=self.config_keys)
 
     async def plan(self, options: PlanOptions) -> ProviderPlan:
         state = await self.read()
@@ -91,7 +94,7 @@ class KafkaTopicsProvider:
         ]
 
     async def fingerprints(self, addresses: Sequence[str]) -> dict[str, str]:
-        state = await self.admin.cluster_state(with_configs=True)
+        state = await self.read()
         keys = {topic_address(t.name): list(t.config) for t in self.desired}
         prefix = f"{PROVIDER}."
         return {
@@ -130,6 +133,7 @@ class KafkaTopicsProvider:
                 break
             record(await phase(changes, options), what)
 
+        await self._await_propagation([c for c in changes if not errors[c.address]])
         results = []
         for address, problems in errors.items():
             if problems:
@@ -142,6 +146,29 @@ class KafkaTopicsProvider:
             options.progress.finished(result)
             results.append(result)
         return results
+
+    async def _await_propagation(self, changes: Sequence[Change]) -> None:
+        """Wait until broker metadata shows the applied creations, deletions and partition
+        counts: the controller answers before every broker's metadata cache has caught up,
+        and the plan that verifies the apply must not see a stale cluster."""
+        expected: dict[str, int | None] = {}
+        for change in changes:
+            if change.action is Action.CREATE:
+                expected[change.name] = int(change.payload["partitions"])
+            elif change.action is Action.DELETE:
+                expected[change.name] = None
+            elif "partitions" in change.payload:
+                expected[change.name] = int(change.payload["partitions"])
+        deadline = time.monotonic() + PROPAGATION_TIMEOUT_SECONDS
+        while expected and time.monotonic() < deadline:
+            state = await self.admin.cluster_state(with_configs=False, topics=list(expected))
+            expected = {
+                name: count for name, count in expected.items()
+                if (state.topics[name].partition_count if name in state.topics else None) != count
+                or (name in state.topics and any(p.leader < 0 for p in state.topics[name].partitions))
+            }
+            if expected:
+                await asyncio.sleep(0.2)
 
     async def _apply_creates(self, changes: Sequence[Change], _: ApplyOptions) -> dict[str, str | None]:
         creations = [_new_topic(c) for c in changes if c.action is Action.CREATE]

@@ -1,0 +1,204 @@
+"""Pure health judgement of a Kafka cluster (``kafka verify``): live state -> checks.
+
+Everything is decided from the normalised :class:`KafkaClusterState` (one Metadata and one
+DescribeConfigs request), so each verdict is unit-tested without a cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.engine.plan import Action
+from reconciler.providers.kafka.state import KafkaClusterState
+from reconciler.providers.kafka.topic_diffs import diff_topics
+from reconciler.spec.models import TopicOwnership
+from reconciler.spec.resolving import DesiredTopic
+
+HEALTH_FORMAT_VERSION = "1.0"
+# Longer lists are cut in messages (the JSON form keeps them whole).
+MAX_LISTED = 20
+MIN_ISR_KEY = "min.insync.replicas"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """The verdict: every check, and the facts they were drawn from."""
+
+    checks: tuple[Check, ...]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    rows: tuple[tuple[str, str], ...] = ()  # (metric, value) for the status table
+
+    @property
+    def healthy(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": HEALTH_FORMAT_VERSION,
+            "healthy": self.healthy,
+            "checks": [{"name": c.name, "ok": c.ok, "message": c.message} for c in self.checks],
+            "metrics": self.metrics,
+        }
+
+
+def listed(items: Sequence[str], limit: int = MAX_LISTED) -> str:
+    """``a, b, c`` cut after ``limit`` items with a count of the rest."""
+    shown = ", ".join(items[:limit])
+    rest = len(items) - limit
+    return f"{shown} (and {rest} more)" if rest > 0 else shown
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _min_isr(configs: Mapping[str, Any]) -> int | None:
+    config = configs.get(MIN_ISR_KEY)
+    try:
+        return int(config.value) if config is not None and config.value is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class PartitionProblems:
+    under_replicated: tuple[str, ...]
+    offline: tuple[str, ...]
+    below_min_isr: tuple[str, ...]  # "topic-partition (ISR 1 < 2)"
+
+
+def partition_problems(state: KafkaClusterState) -> PartitionProblems:
+    """Under-replicated, offline and below-min-ISR partitions, as ``topic-partition``."""
+    under, offline, below = [], [], []
+    for name in sorted(state.topics):
+        topic = state.topics[name]
+        min_isr = _min_isr(topic.configs)
+        for p in topic.partitions:
+            label = f"{name}-{p.partition}"
+            if p.offline:
+                offline.append(label)
+            if p.under_replicated:
+                under.append(label)
+            if min_isr is not None and len(p.isr) < min_isr:
+                below.append(f"{label} (ISR {len(p.isr)} < {min_isr})")
+    return PartitionProblems(tuple(under), tuple(offline), tuple(below))
+
+
+def spec_drift(desired: Sequence[DesiredTopic], state: KafkaClusterState) -> dict[str, list[str]]:
+    """Existing topics whose live settings differ from the spec: name -> attribute paths.
+
+    Uses the plan's own diff, so verify and plan never disagree about what differs.
+    """
+    present = [topic for topic in desired if topic.name in state.topics]
+    planned = diff_topics(present, state, TopicOwnership(), allow_delete=False)
+    drift = {change.name: [a.path for a in change.attributes]
+             for change in planned.changes if change.action is Action.UPDATE}
+    for notice in planned.notices:  # refused changes (e.g. fewer partitions) differ too
+        name = notice.address.partition(".")[2]
+        if notice.kind == "refused" and name not in drift:
+            drift[name] = ["partitions" if "partitions" in notice.message else "settings"]
+    return dict(sorted(drift.items()))
+
+
+def judge_health(state: KafkaClusterState, expected_topics: Sequence[str], *,
+                 expected_brokers: int | None = None, topics_label: str = "LLM Analytics",
+                 drift: Mapping[str, Sequence[str]] | None = None) -> HealthReport:
+    """Judge the cluster: brokers, controller, expected topics, partitions, spec drift.
+
+    ``drift`` is given only when checking against a spec (see :func:`spec_drift`).
+    """
+    checks: list[Check] = [Check("reachable", True, "Kafka brokers are reachable")]
+
+    broker_ids = state.broker_ids
+    brokers = len(broker_ids)
+    if expected_brokers is None:
+        checks.append(Check("brokers", brokers > 0, f"Found {_plural(brokers, 'broker')}"))
+        broker_value = str(brokers)
+    else:
+        ok = brokers >= expected_brokers
+        message = f"Found {_plural(brokers, 'broker')}, expected {expected_brokers}"
+        if not ok:
+            message += f" (live: {', '.join(map(str, broker_ids)) or 'none'})"
+        checks.append(Check("brokers", ok, message))
+        broker_value = f"{brokers}/{expected_brokers}"
+
+    has_controller = state.controller_id >= 0
+    checks.append(Check("controller", has_controller,
+                        f"Controller is broker {state.controller_id}" if has_controller
+                        else "No active controller"))
+
+    user_topics = [name for name, t in state.topics.items() if not t.internal]
+    checks.append(Check("topics", True, f"Found {len(user_topics)} total topics"))
+
+    expected = list(dict.fromkeys(expected_topics))
+    missing = [name for name in expected if name not in state.topics]
+    present = len(expected) - len(missing)
+    if missing:
+        checks.append(Check("expected_topics", False,
+                            f"Missing {len(missing)} of {len(expected)} {topics_label} topics: "
+                            f"{listed(missing)}"))
+    else:
+        checks.append(Check("expected_topics", True,
+                            f"Found {present} {topics_label} topics"))
+
+    problems = partition_problems(state)
+    for name, found, what, fine in (
+        ("under_replicated", problems.under_replicated, "under-replicated partition",
+         "No under-replicated partitions"),
+        ("offline", problems.offline, "offline partition", "No offline partitions"),
+        ("min_isr", problems.below_min_isr, "partition(s) below min.insync.replicas",
+         "No partitions below min.insync.replicas"),
+    ):
+        if found:
+            count = f"{len(found)} {what}" if "(s)" in what else _plural(len(found), what)
+            checks.append(Check(name, False, f"{count}: {listed(found)}"))
+        else:
+            checks.append(Check(name, True, fine))
+
+    if drift is not None:
+        if drift:
+            described = [f"{topic} ({', '.join(paths)})" for topic, paths in drift.items()]
+            checks.append(Check("spec_drift", False,
+                                f"{_plural(len(drift), 'topic')} differ from the spec: "
+                                f"{listed(described)}"))
+        else:
+            checks.append(Check("spec_drift", True, "Live topic settings match the spec"))
+
+    metrics: dict[str, Any] = {
+        "brokers": brokers,
+        "broker_ids": broker_ids,
+        "expected_brokers": expected_brokers,
+        "controller_id": state.controller_id if has_controller else None,
+        "topics": len(user_topics),
+        "expected_topics": len(expected),
+        "expected_topics_present": present,
+        "missing_topics": missing,
+        "under_replicated_partitions": len(problems.under_replicated),
+        "offline_partitions": len(problems.offline),
+        "below_min_isr_partitions": len(problems.below_min_isr),
+        "under_replicated": list(problems.under_replicated),
+        "offline": list(problems.offline),
+        "below_min_isr": list(problems.below_min_isr),
+    }
+    if drift is not None:
+        metrics["drifted_topics"] = {topic: list(paths) for topic, paths in drift.items()}
+    short_label = "LLM Topics" if topics_label == "LLM Analytics" else f"{topics_label} Topics"
+    rows = (
+        ("Brokers", broker_value),
+        ("Controller", str(state.controller_id) if has_controller else "none"),
+        ("Topics", str(len(user_topics))),
+        (short_label, f"{present}/{len(expected)}"),
+        ("Under-Replicated Partitions", str(len(problems.under_replicated))),
+        ("Offline Partitions", str(len(problems.offline))),
+        ("Below Min ISR", str(len(problems.below_min_isr))),
+    )
+    return HealthReport(checks=tuple(checks), metrics=metrics, rows=rows)
