@@ -1,0 +1,252 @@
+"""Moving hash slots between masters without losing or leaving behind a key.
+
+The per-slot protocol is the one Redis documents (and ``redis-cli --cluster`` follows):
+``SETSLOT IMPORTING`` on the target, then ``SETSLOT MIGRATING`` on the source, then
+``GETKEYSINSLOT`` + ``MIGRATE ... KEYS`` until the source has no key left in the slot, then
+``SETSLOT NODE`` on the target, the source and every other master. Clients see ASK/MOVED
+redirects, never a missing key.
+
+What makes it fast: slots are handled in groups, and every step of a group is one pipelined
+round trip per node (``SETSLOT`` for 64 slots at once, ``GETKEYSINSLOT`` for 64 slots at
+once, one ``MIGRATE`` per slot with up to ``batch_keys`` keys, all pipelined). Several groups
+and several source→target moves run concurrently. ``redis-cli`` does one slot and ten keys
+per round trip.
+
+``MIGRATE`` never uses ``REPLACE`` by default: when the target already holds a key
+(``BUSYKEY``), both copies are compared with ``DUMP``; identical copies are resolved with a
+single-key ``REPLACE``, different ones stop the move with :class:`MigrationConflict` and the
+slot is left open for a person to look at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from reconciler.errors import ApplyFailed
+from reconciler.providers.redis.transports import (
+    Command,
+    CommandError,
+    NodeEndpoint,
+    NodeTransport,
+    Reply,
+)
+
+
+class MigrationError(ApplyFailed):
+    """A slot could not be moved; it may be left open (the next plan repairs it)."""
+
+
+class MigrationConflict(MigrationError):
+    """A key exists on both sides of a move with different values."""
+
+
+@dataclass(frozen=True)
+class ReshardSettings:
+    batch_keys: int = 1000  # keys per GETKEYSINSLOT / MIGRATE
+    slots_per_group: int = 64  # slots handled together in one pipelined round trip
+    parallel_groups: int = 4  # groups of one move in flight at once
+    parallel_moves: int = 4  # source→target moves in flight at once
+    migrate_timeout_ms: int = 60_000
+
+
+@dataclass
+class MoveStats:
+    slots: int = 0
+    keys: int = 0
+    seconds: float = 0.0
+    replaced_identical: int = 0
+
+
+@dataclass
+class Resharder:
+    """Moves slots between masters addressed by node id."""
+
+    transport: NodeTransport
+    endpoints: dict[str, NodeEndpoint]  # node id -> endpoint (every reachable node)
+    masters: list[str]  # node ids of all masters (SETSLOT NODE goes to each)
+    settings: ReshardSettings = field(default_factory=ReshardSettings)
+    on_progress: Callable[[str], None] | None = None
+
+    def _endpoint(self, node_id: str) -> NodeEndpoint:
+        try:
+            return self.endpoints[node_id]
+        except KeyError:
+            raise MigrationError(f"node {node_id} is not reachable") from None
+
+    async def _pipe(self, node_id: str, commands: Sequence[Command]) -> list[Reply | CommandError]:
+        return await self.transport.pipeline(self._endpoint(node_id), commands)
+
+    async def _pipe_ok(self, node_id: str, commands: Sequence[Command], what: str) -> None:
+        for reply in await self._pipe(node_id, commands):
+            if isinstance(reply, CommandError):
+                raise MigrationError(f"{what} on {self._endpoint(node_id).address}: {reply.message}")
+
+    # ------------------------------------------------------------------ moves
+
+    async def move(self, source: str, target: str, slots: Sequence[int]) -> MoveStats:
+        """Move ``slots`` from ``source`` to ``target`` (node ids); returns what moved."""
+        started = time.monotonic()
+        stats = MoveStats()
+        size = self.settings.slots_per_group
+        groups = [list(slots[i:i + size]) for i in range(0, len(slots), size)]
+        gate = asyncio.Semaphore(self.settings.parallel_groups)
+
+        async def run(group: list[int]) -> None:
+            async with gate:
+                moved = await self.move_group(source, target, group)
+                stats.keys += moved.keys
+                stats.replaced_identical += moved.replaced_identical
+                stats.slots += len(group)
+                if self.on_progress:
+                    self.on_progress(f"{stats.slots}/{len(slots)} slots, {stats.keys} keys")
+
+        await _gather_all([run(g) for g in groups])
+        stats.seconds = time.monotonic() - started
+        return stats
+
+    async def move_group(self, source: str, target: str, slots: Sequence[int],
+                         *, open_slots: bool = True) -> MoveStats:
+        """One pipelined group of slots through the whole protocol."""
+        stats = MoveStats()
+        if open_slots:
+            await self._pipe_ok(target, [("CLUSTER", "SETSLOT", s, "IMPORTING", source)
+                                         for s in slots], "SETSLOT IMPORTING")
+            await self._pipe_ok(source, [("CLUSTER", "SETSLOT", s, "MIGRATING", target)
+                                         for s in slots], "SETSLOT MIGRATING")
+        moved = await self.drain(source, target, slots)
+        stats.keys += moved.keys
+        stats.replaced_identical += moved.replaced_identical
+        await self.assign(target, slots, source=source)
+        return stats
+
+    async def drain(self, source: str, target: str, slots: Sequence[int],
+                    *, asking: bool = False) -> MoveStats:
+        """Migrate every key of ``slots`` from source to target until none is left.
+
+        ``asking`` prefixes each MIGRATE with ASKING (needed when the source only imports
+        the slot, as when keys are moved back during a repair).
+        """
+        stats = MoveStats()
+        tgt = self._endpoint(target)
+        pending = list(slots)
+        batch = self.settings.batch_keys
+        while pending:
+            replies = await self._pipe(source, [("CLUSTER", "GETKEYSINSLOT", s, batch)
+                                                for s in pending])
+            work: list[tuple[int, list[bytes]]] = []
+            for slot, reply in zip(pending, replies, strict=True):
+                if isinstance(reply, CommandError):
+                    raise MigrationError(f"GETKEYSINSLOT {slot}: {reply.message}")
+                keys = [k for k in (reply or []) if isinstance(k, bytes)]  # type: ignore[union-attr]
+                if keys:
+                    work.append((slot, keys))
+            if not work:
+                break
+            commands: list[Command] = []
+            for _slot, keys in work:
+                if asking:
+                    commands.append(("ASKING",))
+                commands.append(("MIGRATE", tgt.ip, tgt.port, "", 0,
+                                 self.settings.migrate_timeout_ms, "KEYS", *keys))
+            results = await self._pipe(source, commands)
+            if asking:
+                results = results[1::2]
+            for (slot, keys), result in zip(work, results, strict=True):
+                if isinstance(result, CommandError):
+                    if "BUSYKEY" in result.message:
+                        stats.replaced_identical += await self._resolve_busy(
+                            source, target, slot, asking=asking)
+                        continue
+                    if result.code == "NOKEY" or "NOKEY" in result.message:
+                        continue  # the keys expired or were deleted meanwhile
+                    raise MigrationError(
+                        f"MIGRATE of slot {slot} from {self._endpoint(source).address} to "
+                        f"{tgt.address} failed: {result.message}; the slot is left open and "
+                        "the next plan will finish the move")
+                stats.keys += len(keys)
+            # Once a slot is MIGRATING no new key can appear on the source, so a slot that
+            # returned less than a full batch and migrated cleanly is empty. Redis itself
+            # refuses SETSLOT NODE on a source that still holds keys of the slot.
+            pending = [slot for (slot, keys), result in zip(work, results, strict=True)
+                       if len(keys) >= batch or isinstance(result, CommandError)]
+        return stats
+
+    async def _resolve_busy(self, source: str, target: str, slot: int, *, asking: bool) -> int:
+        """Keys of ``slot`` that exist on both sides: equal copies are replaced, else stop."""
+        tgt = self._endpoint(target)
+        reply = await self.transport.execute(self._endpoint(source), "CLUSTER", "GETKEYSINSLOT",
+                                             slot, self.settings.batch_keys)
+        replaced = 0
+        for key in [k for k in (reply or []) if isinstance(k, bytes)]:  # type: ignore[union-attr]
+            prefix: list[Command] = [("ASKING",)] if asking else []
+            first = await self._pipe(source, [*prefix, ("MIGRATE", tgt.ip, tgt.port, "", 0,
+                                                        self.settings.migrate_timeout_ms,
+                                                        "KEYS", key)])
+            result = first[-1]
+            if not isinstance(result, CommandError) or "NOKEY" in result.message:
+                continue
+            if "BUSYKEY" not in result.message:
+                raise MigrationError(f"MIGRATE of {key!r} (slot {slot}): {result.message}")
+            mine = (await self._pipe(source, [*prefix, ("DUMP", key)]))[-1]
+            theirs = (await self._pipe(target, [("ASKING",), ("DUMP", key)]))[-1]
+            if isinstance(mine, CommandError) or isinstance(theirs, CommandError) or mine != theirs:
+                raise MigrationConflict(
+                    f"slot {slot}: key {key.decode(errors='replace')!r} exists on both "
+                    f"{self._endpoint(source).address} and {tgt.address} with different values; "
+                    "the move stopped and the slot is left open. Decide which copy wins (delete "
+                    "the other), then run apply again")
+            last = (await self._pipe(source, [*prefix, ("MIGRATE", tgt.ip, tgt.port, "", 0,
+                                                        self.settings.migrate_timeout_ms,
+                                                        "REPLACE", "KEYS", key)]))[-1]
+            if isinstance(last, CommandError) and "NOKEY" not in last.message:
+                raise MigrationError(f"MIGRATE REPLACE of {key!r} (slot {slot}): {last.message}")
+            replaced += 1
+        return replaced
+
+    async def assign(self, owner: str, slots: Sequence[int], *, source: str | None = None) -> None:
+        """SETSLOT NODE owner: on the owner first, then the source, then every other master."""
+        commands: list[Command] = [("CLUSTER", "SETSLOT", s, "NODE", owner) for s in slots]
+        await self._pipe_ok(owner, commands, "SETSLOT NODE")
+        if source is not None and source != owner:
+            await self._pipe_ok(source, commands, "SETSLOT NODE")
+        others = [m for m in self.masters if m not in (owner, source) and m in self.endpoints]
+
+        async def tell(node: str) -> None:
+            # Other masters would learn by gossip; telling them shortens the window of
+            # redirect loops. Errors here are harmless, like in redis-cli.
+            with contextlib.suppress(Exception):
+                await self._pipe(node, commands)
+
+        await asyncio.gather(*(tell(m) for m in others))
+
+    async def stabilise(self, node_id: str, slots: Sequence[int]) -> None:
+        await self._pipe_ok(node_id, [("CLUSTER", "SETSLOT", s, "STABLE") for s in slots],
+                            "SETSLOT STABLE")
+
+
+async def estimate_keys(transport: NodeTransport, endpoint: NodeEndpoint, slots: Sequence[int],
+                        sample: int = 256) -> int:
+    """Keys in ``slots`` on ``endpoint``: exact for up to ``sample`` slots, sampled above."""
+    if not slots:
+        return 0
+    ordered = sorted(slots)
+    if len(ordered) <= sample:
+        chosen = ordered
+    else:
+        step = len(ordered) / sample
+        chosen = [ordered[int(i * step)] for i in range(sample)]
+    replies = await transport.pipeline(endpoint, [("CLUSTER", "COUNTKEYSINSLOT", s) for s in chosen])
+    total = sum(r for r in replies if isinstance(r, int))
+    return round(total * len(ordered) / len(chosen))
+
+
+async def _gather_all(coroutines: Sequence) -> None:  # type: ignore[type-arg]
+    """Run all; on the first failure let the others finish their group, then re-raise."""
+    results = await asyncio.gather(*coroutines, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result

@@ -1,0 +1,311 @@
+"""How commands reach Redis nodes: one protocol, a direct (redis-py) implementation.
+
+A :class:`NodeTransport` finds the nodes of a deployment and runs arbitrary Redis commands
+on one of them. The provider never talks to a node in any other way, so the same planning
+and resharding code runs against plain ``host:port`` lists and against Kubernetes pods
+(``reconciler.providers.redis.kubernetes``, imported only when a Kubernetes target is used).
+
+Replies are normalised to :data:`Reply`: ``None``, ``int``, ``bytes`` (bulk and status
+strings alike) or nested lists of those. An error reply raises :class:`CommandError` from
+:meth:`NodeTransport.execute` and is returned as a :class:`CommandError` value in the list
+of :meth:`NodeTransport.pipeline`, in the position of the command that failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeAlias, runtime_checkable
+
+from reconciler.errors import ConnectionFailure
+
+Reply: TypeAlias = "int | bytes | list[Reply] | None"
+Arg: TypeAlias = "str | bytes | int"
+Command: TypeAlias = "Sequence[Arg]"
+
+
+@dataclass(frozen=True)
+class NodeEndpoint:
+    """One Redis node as a transport can reach it.
+
+    ``id`` addresses the node for :meth:`NodeTransport.execute` (``host:port`` as given, or a
+    pod name); ``address`` is ``ip:port`` as the other nodes see it, which is what
+    ``CLUSTER MEET`` needs; ``host`` and ``zone`` are its placement identity (an IP in direct
+    mode, a Kubernetes node name and topology zone for pods).
+    """
+
+    id: str
+    address: str
+    host: str
+    zone: str | None = None
+
+    @property
+    def ip(self) -> str:
+        return self.address.rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
+
+
+class CommandError(Exception):
+    """A Redis error reply (``ERR ...``, ``BUSYKEY ...``, ``MOVED ...``)."""
+
+    def __init__(self, message: str, endpoint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.endpoint = endpoint
+
+    @property
+    def code(self) -> str:
+        """The error code: the first word of the message (``ERR``, ``BUSYKEY``, ``MOVED``)."""
+        return self.message.split(" ", 1)[0] if self.message else ""
+
+
+class NodeUnreachable(ConnectionFailure):
+    """One node did not answer (refused, timed out, pod gone); others may still be fine."""
+
+
+@runtime_checkable
+class NodeTransport(Protocol):
+    """Finds the nodes of a Redis deployment and runs commands on them."""
+
+    kind: str  # "direct" or "kubernetes"
+
+    async def discover(self) -> list[NodeEndpoint]:
+        """Every node of the deployment (reachable or not), in a stable order."""
+        ...
+
+    async def execute(self, endpoint: NodeEndpoint, *args: Arg) -> Reply:
+        """Run one command on one node; raises CommandError or NodeUnreachable."""
+        ...
+
+    async def pipeline(
+        self, endpoint: NodeEndpoint, commands: Sequence[Command]
+    ) -> list[Reply | CommandError]:
+        """Run commands in order on one connection of one node (ASKING applies to the next).
+
+        Error replies are returned in place; only transport failures raise.
+        """
+        ...
+
+    def request_counts(self) -> dict[str, int]:
+        """Commands sent so far, by command name."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def command_name(args: Sequence[Arg]) -> str:
+    """``CLUSTER SETSLOT`` for container commands, ``MIGRATE`` otherwise (for counters)."""
+
+    def text(value: Arg) -> str:
+        return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+    name = text(args[0]).upper() if args else ""
+    if name in {"CLUSTER", "CONFIG", "CLIENT", "MEMORY", "DEBUG", "OBJECT"} and len(args) > 1:
+        return f"{name} {text(args[1]).upper()}"
+    return name
+
+
+def split_address(address: str, default_port: int = 6379) -> tuple[str, int]:
+    """``host:port`` (or ``[v6]:port``) → (host, port)."""
+    address = address.strip()
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        return host, int(rest.lstrip(":") or default_port)
+    if address.count(":") == 1:
+        host, port = address.split(":")
+        return host, int(port)
+    return address, default_port
+
+
+class DirectTransport:
+    """redis-py (``redis.asyncio``) connections to a list of ``host:port`` addresses.
+
+    Placement identity is the node's IP (what ``redis-cli --cluster create`` spreads
+    replicas by); ``host_labels`` maps ``host:port`` → a host name for tests that simulate
+    several machines on one loopback interface.
+    """
+
+    kind = "direct"
+
+    def __init__(
+        self,
+        addresses: Sequence[str],
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        tls: bool = False,
+        tls_ca_file: str | None = None,
+        tls_cert_file: str | None = None,
+        tls_key_file: str | None = None,
+        host_labels: Mapping[str, str] | None = None,
+        zone_labels: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        if not addresses:
+            raise ValueError("no Redis addresses given")
+        self._addresses = [a.strip() for a in addresses if a.strip()]
+        self._username = username
+        self._password = password
+        self._tls = tls
+        self._tls_files = (tls_ca_file, tls_cert_file, tls_key_file)
+        self._host_labels = dict(host_labels or {})
+        self._zone_labels = dict(zone_labels or {})
+        self._timeout = timeout
+        self._clients: dict[str, object] = {}
+        self._counts: Counter[str] = Counter()
+
+    async def discover(self) -> list[NodeEndpoint]:
+        endpoints = []
+        for given in self._addresses:
+            host, port = split_address(given)
+            ip = await _resolve(host)
+            endpoints.append(
+                NodeEndpoint(
+                    id=f"{host}:{port}",
+                    address=f"{ip}:{port}",
+                    host=self._host_labels.get(given, ip),
+                    zone=self._zone_labels.get(given),
+                )
+            )
+        return endpoints
+
+    def _client(self, endpoint: NodeEndpoint):  # type: ignore[no-untyped-def]
+        import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        client = self._clients.get(endpoint.id)
+        if client is None:
+            host, port = split_address(endpoint.id)
+            ca, cert, key = self._tls_files
+            client = aioredis.Redis(
+                host=host,
+                port=port,
+                username=self._username,
+                password=self._password,
+                ssl=self._tls,
+                ssl_ca_certs=ca,
+                ssl_certfile=cert,
+                ssl_keyfile=key,
+                socket_timeout=self._timeout,
+                socket_connect_timeout=min(self._timeout, 5.0),
+                # Retrying hides a dead node behind back-off; we report it instead.
+                retry=Retry(NoBackoff(), 0),
+                protocol=2,
+            )
+            # Raw replies only: redis-py's per-command parsers would reshape CLUSTER NODES etc.
+            client.response_callbacks.clear()
+            self._clients[endpoint.id] = client
+        return client
+
+    def _failure(self, endpoint: NodeEndpoint, problem: Exception) -> ConnectionFailure:
+        import redis.exceptions as rex
+
+        text = str(problem) or type(problem).__name__
+        if isinstance(problem, rex.AuthenticationError) or "WRONGPASS" in text or "NOAUTH" in text:
+            return ConnectionFailure(
+                endpoint.id, f"authentication failed ({text})",
+                hint="check the Redis username/password (connection.username / connection.password)",
+            )
+        return NodeUnreachable(
+            endpoint.id, text,
+            hint="check that the node is running and the address/port (and TLS setting) are right",
+        )
+
+    async def execute(self, endpoint: NodeEndpoint, *args: Arg) -> Reply:
+        import redis.exceptions as rex
+
+        self._counts[command_name(args)] += 1
+        client = self._client(endpoint)
+        try:
+            reply = await client.execute_command(*args)  # type: ignore[attr-defined]
+        except rex.ResponseError as problem:
+            if isinstance(problem, rex.AuthenticationError | rex.AuthenticationWrongNumberOfArgsError):
+                raise self._failure(endpoint, problem) from None
+            if "NOAUTH" in str(problem) or "WRONGPASS" in str(problem):
+                raise self._failure(endpoint, problem) from None
+            raise CommandError(str(problem), endpoint.id) from None
+        except (TimeoutError, rex.ConnectionError, rex.TimeoutError, OSError) as problem:
+            raise self._failure(endpoint, problem) from None
+        return _normalise(reply)
+
+    async def pipeline(
+        self, endpoint: NodeEndpoint, commands: Sequence[Command]
+    ) -> list[Reply | CommandError]:
+        import redis.exceptions as rex
+
+        if not commands:
+            return []
+        for args in commands:
+            self._counts[command_name(args)] += 1
+        client = self._client(endpoint)
+        pipe = client.pipeline(transaction=False)  # type: ignore[attr-defined]
+        for args in commands:
+            pipe.execute_command(*args)
+        try:
+            replies = await pipe.execute(raise_on_error=False)
+        except (TimeoutError, rex.ConnectionError, rex.TimeoutError, OSError) as problem:
+            raise self._failure(endpoint, problem) from None
+        out: list[Reply | CommandError] = []
+        for reply in replies:
+            if isinstance(reply, rex.ResponseError):
+                if "NOAUTH" in str(reply) or "WRONGPASS" in str(reply):
+                    raise self._failure(endpoint, reply)
+                out.append(CommandError(str(reply), endpoint.id))
+            else:
+                out.append(_normalise(reply))
+        return out
+
+    def request_counts(self) -> dict[str, int]:
+        return dict(self._counts)
+
+    async def close(self) -> None:
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            # Closing a dead connection must not fail a run.
+            with contextlib.suppress(Exception):
+                await client.aclose()  # type: ignore[attr-defined]
+
+
+def _normalise(reply: object) -> Reply:
+    if reply is None or isinstance(reply, bytes):
+        return reply
+    if isinstance(reply, bool):
+        return int(reply)
+    if isinstance(reply, int):
+        return reply
+    if isinstance(reply, str):
+        return reply.encode()
+    if isinstance(reply, list | tuple):
+        return [_normalise(item) for item in reply]
+    if isinstance(reply, float):
+        return repr(reply).encode()
+    raise TypeError(f"unexpected reply type {type(reply).__name__}")
+
+
+async def _resolve(host: str) -> str:
+    """The IPv4/IPv6 address of ``host``: CLUSTER MEET accepts IP addresses only."""
+    try:
+        socket.inet_pton(socket.AF_INET, host)
+        return host
+    except OSError:
+        pass
+    try:
+        socket.inet_pton(socket.AF_INET6, host)
+        return host
+    except OSError:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as problem:
+        raise ConnectionFailure(host, f"cannot resolve host name ({problem.strerror})",
+                                hint="check the address list") from None
+    return str(infos[0][4][0])
