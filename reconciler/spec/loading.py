@@ -27,7 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 from reconciler.errors import SpecError
 from reconciler.spec.checks import check_kafka, check_redis, check_spec
 from reconciler.spec.interpolation import column_in_scalar, interpolate
-from reconciler.spec.issues import SpecIssue, SpecPath, sort_issues
+from reconciler.spec.issues import SpecIssue, SpecPath, format_path, sort_issues
 from reconciler.spec.locating import Locator
 from reconciler.spec.models import (
     AclRule,
@@ -169,11 +169,13 @@ def _load(text: str, filename: str, path: Path, env: str | None,
         issues += _check_overlay_shapes(data["environments"], locator)
 
     interpolated = interpolate(data, os.environ if environ is None else environ)
+    reference_issues: list[SpecIssue] = []
     for reference in interpolated.problems:
         node, found = locator.node(reference.path)
         mark = (Mark(node.mark.line, column_in_scalar(node, reference.offset))
                 if node is not None and found else locator.mark(reference.path))
-        issues.append(locator.issue(reference.path, reference.message, mark=mark))
+        reference_issues.append(locator.issue(reference.path, reference.message, mark=mark))
+    issues += reference_issues
     data = interpolated.data
 
     spec, model_issues = validate_model(ClusterSpec, data, locator,
@@ -185,6 +187,9 @@ def _load(text: str, filename: str, path: Path, env: str | None,
         # Warnings about a partly built model could be artefacts of what was left out.
         issues += [i for i in _check_valid_sections(data, locator) if i.level == "error"]
 
+    # A value whose reference failed is reported once, not again as a bad value.
+    unresolved = {format_path(reference.path) for reference in interpolated.problems}
+    issues = [i for i in issues if i.path not in unresolved or i in reference_issues]
     errors = [i for i in issues if i.level == "error"]
     warnings = tuple(sort_issues([i for i in issues if i.level == "warning"]))
     if errors or spec is None:

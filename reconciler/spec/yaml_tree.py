@@ -233,7 +233,7 @@ class _Builder:
         if construct is None:
             self.issues.append(self.issue(
                 mark, self.current_path(),
-                f"unsupported YAML tag '{event.tag}' (plain strings, numbers, booleans, "
+                f"unsupported YAML tag '{_short_tag(event.tag)}' (plain strings, numbers, booleans, "
                 "mappings and lists only)",
             ))
             return event.value
@@ -255,7 +255,7 @@ class _Builder:
                              f"the document nests deeper than {MAX_DEPTH} levels")
         if event.tag not in _CONTAINER_TAGS:
             self.issues.append(self.issue(
-                mark, self.current_path(), f"unsupported YAML tag '{event.tag}'"
+                mark, self.current_path(), f"unsupported YAML tag '{_short_tag(event.tag)}'"
             ))
         self.count(1, mark)
         container: dict[str, Any] | list[Any] = (
@@ -337,6 +337,10 @@ class _Builder:
                     source_pos.mark if source_pos is not pos else mark, frame.path,
                     "a merge key '<<' takes a mapping or a list of mappings",
                 ))
+
+
+def _short_tag(tag: str | None) -> str:
+    return "!!" + tag.removeprefix(_YAML_TAG) if tag and tag.startswith(_YAML_TAG) else str(tag)
 
 
 def position_of_offset(text: str, offset: int) -> Mark:
