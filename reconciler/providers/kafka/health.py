@@ -151,18 +151,19 @@ def judge_health(state: KafkaClusterState, expected_topics: Sequence[str], *,
                             f"Found {present} {topics_label} topics"))
 
     problems = partition_problems(state)
-    for name, found, what, fine in (
-        ("under_replicated", problems.under_replicated, "under-replicated partition",
+    # (check, problems, how many are wrong, message when none are)
+    for name, found, count, fine in (
+        ("under_replicated", problems.under_replicated,
+         _plural(len(problems.under_replicated), "under-replicated partition"),
          "No under-replicated partitions"),
-        ("offline", problems.offline, "offline partition", "No offline partitions"),
-        ("min_isr", problems.below_min_isr, "partition(s) below min.insync.replicas",
+        ("offline", problems.offline, _plural(len(problems.offline), "offline partition"),
+         "No offline partitions"),
+        ("min_isr", problems.below_min_isr,
+         f"{_plural(len(problems.below_min_isr), 'partition')} below min.insync.replicas",
          "No partitions below min.insync.replicas"),
     ):
-        if found:
-            count = f"{len(found)} {what}" if "(s)" in what else _plural(len(found), what)
-            checks.append(Check(name, False, f"{count}: {listed(found)}"))
-        else:
-            checks.append(Check(name, True, fine))
+        checks.append(Check(name, False, f"{count}: {listed(found)}") if found
+                      else Check(name, True, fine))
 
     if drift is not None:
         if drift:
@@ -191,7 +192,7 @@ def judge_health(state: KafkaClusterState, expected_topics: Sequence[str], *,
     }
     if drift is not None:
         metrics["drifted_topics"] = {topic: list(paths) for topic, paths in drift.items()}
-    short_label = "LLM Topics" if topics_label == "LLM Analytics" else f"{topics_label} Topics"
+    short_label = "LLM Topics" if topics_label == "LLM Analytics" else f"{topics_label.capitalize()} Topics"
     rows = (
         ("Brokers", broker_value),
         ("Controller", str(state.controller_id) if has_controller else "none"),
