@@ -1,0 +1,376 @@
+"""Redis nodes as Kubernetes pods: discovery by label selector, commands through ``exec``.
+
+Imported only when a Kubernetes target is used (kubernetes-asyncio is heavy). Pods are
+found with ``list_namespaced_pod``; discovery waits (with progress output) until every
+selected pod is Running and Ready. Commands run as ``redis-cli`` inside the pod through the
+exec websocket (channel 1 stdout, 2 stderr, 3 the Status document that carries the exit
+code: a failed command never looks like success). Replies are read from ``--no-raw`` text
+(see :mod:`reconciler.providers.redis.clitext`).
+
+Pipelines run in one exec of ``sh -c 'printf ... | redis-cli'`` so that they share one
+connection (ASKING applies to the next command) and cost one round trip; a container
+without ``sh`` falls back to one exec per command.
+
+A node's address is the pod IP (``status.podIP``), which is what the other nodes use and
+what CLUSTER MEET needs; its placement identity is ``spec.nodeName`` and the node's
+``topology.kubernetes.io/zone`` label when the node object is readable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from kubernetes_asyncio import client as k8s_client
+from kubernetes_asyncio import config as k8s_config
+from kubernetes_asyncio.client.exceptions import ApiException
+from kubernetes_asyncio.stream import WsApiClient
+
+from reconciler.errors import ConnectionFailure
+from reconciler.providers.redis.clitext import (
+    command_line,
+    forced_raw,
+    parse_replies,
+    parse_reply,
+)
+from reconciler.providers.redis.transports import (
+    Arg,
+    Command,
+    CommandError,
+    NodeEndpoint,
+    NodeUnreachable,
+    Reply,
+    command_name,
+)
+from reconciler.spec.models import KubernetesTarget
+
+ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
+# Linux limits one argv string to 128 KiB; stay well below it per pipeline exec.
+MAX_PIPELINE_BYTES = 96 * 1024
+
+
+class ExecResult:
+    def __init__(self, stdout: bytes, stderr: bytes, exit_code: int, status: dict[str, Any]):
+        self.stdout = stdout
+        self.stderr = stderr
+        self.exit_code = exit_code
+        self.status = status
+
+
+def exit_code_of(status: dict[str, Any]) -> int:
+    """The exit code in an exec Status document (channel 3)."""
+    if status.get("status") == "Success":
+        return 0
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            try:
+                return int(cause.get("message", "1"))
+            except ValueError:
+                return 1
+    return 126 if "executable file not found" in str(status.get("message", "")) else 1
+
+
+class KubernetesTransport:
+    """Runs redis-cli in the pods selected by namespace + label selector."""
+
+    kind = "kubernetes"
+
+    def __init__(
+        self,
+        target: KubernetesTarget,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        tls: bool = False,
+        progress: Callable[[str], None] | None = None,
+        exec_concurrency: int = 16,
+    ) -> None:
+        self.target = target
+        self._username = username
+        self._password = password
+        self._tls = tls
+        self._progress = progress
+        self._api_client: k8s_client.ApiClient | None = None
+        self._ws_client: WsApiClient | None = None
+        self._endpoints: list[NodeEndpoint] | None = None
+        self._pods: dict[str, str] = {}  # endpoint id -> pod name
+        self._counts: Counter[str] = Counter()
+        self._gate = asyncio.Semaphore(exec_concurrency)
+        self._no_shell = False
+
+    # ------------------------------------------------------------------ API clients
+
+    async def _configuration(self) -> k8s_client.Configuration:
+        configuration = k8s_client.Configuration()
+        config_file = self.target.kubeconfig or os.environ.get("KUBECONFIG")
+        default = os.path.expanduser("~/.kube/config")
+        where = config_file or default
+        try:
+            if config_file or os.path.exists(default) or self.target.context:
+                await k8s_config.load_kube_config(
+                    config_file=os.path.expanduser(where), context=self.target.context,
+                    client_configuration=configuration, persist_config=False)
+            else:
+                k8s_config.load_incluster_config(client_configuration=configuration)
+        except (k8s_config.ConfigException, OSError, ValueError, TypeError) as problem:
+            raise ConnectionFailure(
+                "kubernetes", f"cannot load the Kubernetes configuration ({problem})",
+                hint=f"check the kubeconfig ({where}) and context, or set KUBECONFIG") from None
+        return configuration
+
+    async def _apis(self) -> tuple[k8s_client.CoreV1Api, k8s_client.CoreV1Api]:
+        if self._api_client is None or self._ws_client is None:
+            configuration = await self._configuration()
+            self._api_client = k8s_client.ApiClient(configuration)
+            self._ws_client = WsApiClient(configuration)
+        return k8s_client.CoreV1Api(self._api_client), k8s_client.CoreV1Api(self._ws_client)
+
+    def _api_failure(self, problem: Exception) -> ConnectionFailure:
+        if isinstance(problem, ApiException):
+            reason = f"HTTP {problem.status} {problem.reason}"
+            hint = ("check the credentials in the kubeconfig and RBAC (get/list pods, "
+                    "create pods/exec)" if problem.status in (401, 403)
+                    else "check the namespace and the API server address")
+        else:
+            reason = str(problem) or type(problem).__name__
+            hint = "check that the API server in the kubeconfig is reachable"
+        return ConnectionFailure(f"kubernetes namespace {self.target.namespace}", reason,
+                                 hint=hint)
+
+    # ------------------------------------------------------------------ discovery
+
+    async def discover(self) -> list[NodeEndpoint]:
+        if self._endpoints is None:
+            self._endpoints = await self._discover()
+        return list(self._endpoints)
+
+    def refresh(self) -> None:
+        """Forget discovered pods (their IPs may have changed)."""
+        self._endpoints = None
+
+    async def _discover(self) -> list[NodeEndpoint]:
+        core, _ = await self._apis()
+        deadline = time.monotonic() + self.target.ready_timeout_seconds
+        announced = ""
+        while True:
+            try:
+                pods = await core.list_namespaced_pod(
+                    self.target.namespace, label_selector=self.target.selector)
+            except Exception as problem:
+                raise self._api_failure(problem) from None
+            items = sorted(pods.items, key=lambda p: p.metadata.name)
+            waiting = [p.metadata.name for p in items if not _ready(p)]
+            if items and not waiting:
+                break
+            message = (f"waiting for pods ({len(items) - len(waiting)}/{len(items)} ready): "
+                       + ", ".join(waiting[:5]) if items
+                       else f"waiting for pods matching {self.target.selector}")
+            if time.monotonic() > deadline:
+                raise ConnectionFailure(
+                    f"namespace {self.target.namespace}", message.replace("waiting for", "no")
+                    if not items else f"pods not ready after {self.target.ready_timeout_seconds}s: "
+                    + ", ".join(waiting),
+                    hint="check `kubectl get pods -n NS -l SELECTOR` and the pod events")
+            if self._progress and message != announced:
+                self._progress(message)
+                announced = message
+            await asyncio.sleep(min(2.0, max(0.2, self.target.ready_timeout_seconds / 100)))
+        zones: dict[str, str | None] = {}
+        for pod in items:
+            node_name = pod.spec.node_name or ""
+            if node_name and node_name not in zones:
+                zones[node_name] = await self._zone(core, node_name)
+        endpoints = []
+        self._pods = {}
+        for pod in items:
+            name = pod.metadata.name
+            node_name = pod.spec.node_name or name
+            self._pods[name] = name
+            endpoints.append(NodeEndpoint(
+                id=name, address=f"{pod.status.pod_ip}:{self.target.port}",
+                host=node_name, zone=zones.get(node_name)))
+        return endpoints
+
+    async def _zone(self, core: k8s_client.CoreV1Api, node_name: str) -> str | None:
+        try:
+            node = await core.read_node(node_name)
+        except Exception:
+            return None
+        labels = node.metadata.labels or {}
+        for label in ZONE_LABELS:
+            if labels.get(label):
+                return str(labels[label])
+        return None
+
+    # ------------------------------------------------------------------ exec
+
+    def _cli(self, endpoint: NodeEndpoint) -> list[str]:
+        argv = ["redis-cli", "-h", endpoint.ip, "-p", str(endpoint.port)]
+        if self._username:
+            argv += ["--user", self._username]
+        if self._password:
+            argv += ["-a", self._password, "--no-auth-warning"]
+        if self._tls:
+            argv += ["--tls"]
+        return argv
+
+    async def exec(self, pod: str, command: Sequence[str]) -> ExecResult:
+        """Run ``command`` in ``pod``; returns stdout, stderr and the exit code."""
+        _, ws_core = await self._apis()
+        kwargs: dict[str, Any] = {}
+        if self.target.container:
+            kwargs["container"] = self.target.container
+        stdout, stderr = bytearray(), bytearray()
+        status: dict[str, Any] = {}
+        async with self._gate:
+            try:
+                # With _preload_content=False the call returns aiohttp's websocket context
+                # (the generated stubs declare str).
+                request: Any = ws_core.connect_get_namespaced_pod_exec(
+                    pod, self.target.namespace, command=list(command),  # type: ignore[arg-type]
+                    stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False,
+                    **kwargs)
+                async with await request as ws:
+                    async for message in ws:
+                        data = message.data
+                        if isinstance(data, str):
+                            data = data.encode()
+                        if not isinstance(data, bytes | bytearray) or not data:
+                            continue
+                        channel, payload = data[0], bytes(data[1:])
+                        if channel == 1:
+                            stdout += payload
+                        elif channel == 2:
+                            stderr += payload
+                        elif channel == 3 and payload:
+                            status = json.loads(payload)
+            except ApiException as problem:
+                raise NodeUnreachable(pod, f"exec failed: HTTP {problem.status} "
+                                      f"{problem.reason}",
+                                      hint="check RBAC (create pods/exec) and that the pod "
+                                           "is running") from None
+            except (TimeoutError, OSError) as problem:
+                raise NodeUnreachable(pod, f"exec failed: {problem}") from None
+            except Exception as problem:
+                raise NodeUnreachable(pod, f"exec failed: {type(problem).__name__}: "
+                                      f"{problem}") from None
+        if not status:
+            # The error channel always ends an exec; without it the stream was cut.
+            raise NodeUnreachable(pod, "exec stream ended without an exit status")
+        return ExecResult(bytes(stdout), bytes(stderr), exit_code_of(status), status)
+
+    def _check(self, endpoint: NodeEndpoint, result: ExecResult) -> str:
+        """Turn transport-level failures (connect, auth, exit status) into errors."""
+        err = result.stderr.decode(errors="replace").strip()
+        out = result.stdout.decode("latin-1")
+        if "Could not connect" in err or "Could not connect" in out:
+            raise NodeUnreachable(endpoint.id, (err or out).splitlines()[0])
+        if "AUTH failed" in err or "NOAUTH" in out[:200] or "WRONGPASS" in out[:200]:
+            raise ConnectionFailure(endpoint.id, f"authentication failed ({err or out.strip()})",
+                                    hint="check the Redis username/password")
+        if result.exit_code != 0:
+            message = (result.status.get("message") or err or out.strip()
+                       or f"exit code {result.exit_code}")
+            raise NodeUnreachable(endpoint.id, f"redis-cli failed (exit {result.exit_code}): "
+                                  f"{message}")
+        return out
+
+    async def execute(self, endpoint: NodeEndpoint, *args: Arg) -> Reply:
+        self._counts[command_name(args)] += 1
+        argv = [*self._cli(endpoint), "--no-raw"]
+        argv += [a.decode("latin-1") if isinstance(a, bytes) else str(a) for a in args]
+        result = await self.exec(self._pods.get(endpoint.id, endpoint.id), argv)
+        out = self._check(endpoint, result)
+        if forced_raw(args):
+            text = out[:-1] if out.endswith("\n") else out
+            if _looks_like_error(text):
+                raise CommandError(text.strip(), endpoint.id)
+            return text.encode("latin-1")
+        reply = parse_reply(out)
+        if isinstance(reply, CommandError):
+            reply.endpoint = endpoint.id
+            raise reply
+        return reply
+
+    async def pipeline(
+        self, endpoint: NodeEndpoint, commands: Sequence[Command]
+    ) -> list[Reply | CommandError]:
+        if any(forced_raw(c) for c in commands):
+            raise ValueError("commands printed raw by redis-cli cannot be pipelined")
+        for args in commands:
+            self._counts[command_name(args)] += 1
+        if self._no_shell:
+            return await self._sequential(endpoint, commands)
+        out: list[Reply | CommandError] = []
+        chunk: list[Command] = []
+        size = 0
+        for args in commands:
+            line = command_line(args)
+            if chunk and size + len(line) > MAX_PIPELINE_BYTES:
+                out += await self._pipeline_chunk(endpoint, chunk)
+                chunk, size = [], 0
+            chunk.append(args)
+            size += len(line) + 1
+        if chunk:
+            out += await self._pipeline_chunk(endpoint, chunk)
+        return out
+
+    async def _pipeline_chunk(self, endpoint: NodeEndpoint,
+                              commands: Sequence[Command]) -> list[Reply | CommandError]:
+        script = "\n".join(command_line(c) for c in commands) + "\n"
+        cli = " ".join(_sh_quote(a) for a in self._cli(endpoint))
+        argv = ["sh", "-c", f'printf "%s" "$1" | exec {cli} --no-raw', "sh", script]
+        result = await self.exec(self._pods.get(endpoint.id, endpoint.id), argv)
+        if result.exit_code in (126, 127) and not result.stdout:
+            self._no_shell = True  # no shell in this image: one exec per command
+            return await self._sequential(endpoint, commands)
+        out = self._check(endpoint, result)
+        replies = parse_replies(out, len(commands))
+        if len(replies) != len(commands):
+            raise NodeUnreachable(endpoint.id, f"redis-cli answered {len(replies)} of "
+                                  f"{len(commands)} pipelined commands")
+        for reply in replies:
+            if isinstance(reply, CommandError):
+                reply.endpoint = endpoint.id
+        return replies
+
+    async def _sequential(self, endpoint: NodeEndpoint,
+                          commands: Sequence[Command]) -> list[Reply | CommandError]:
+        out: list[Reply | CommandError] = []
+        for args in commands:
+            try:
+                out.append(await self.execute(endpoint, *args))
+            except CommandError as problem:
+                out.append(problem)
+        return out
+
+    def request_counts(self) -> dict[str, int]:
+        return dict(self._counts)
+
+    async def close(self) -> None:
+        for api in (self._api_client, self._ws_client):
+            if api is not None:
+                await api.close()
+        self._api_client = self._ws_client = None
+
+
+def _ready(pod: Any) -> bool:
+    status = pod.status
+    if status is None or status.phase != "Running" or not status.pod_ip:
+        return False
+    return any(c.type == "Ready" and c.status == "True" for c in (status.conditions or []))
+
+
+def _looks_like_error(text: str) -> bool:
+    """Raw-printed replies carry errors bare: ``NOAUTH ...``, ``ERR ...``, ``LOADING ...``."""
+    first = text.split(" ", 1)[0]
+    return bool(first) and first.isupper() and first.isalpha() and ":" not in first
+
+
+def _sh_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\"'\"'") + "'"
