@@ -38,7 +38,7 @@ def run_cli(command: click.Command, argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return 130
-    except Exception as problem:  # noqa: BLE001 - the last line of defence for users
+    except Exception as problem:
         if debug:
             traceback.print_exc()
         else:

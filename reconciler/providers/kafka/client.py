@@ -6,7 +6,6 @@ that ``--debug`` can show that a plan's request count does not grow with the top
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 from collections import Counter
@@ -146,7 +145,7 @@ class KafkaAdmin:
         try:
             if self._admin is not None:
                 await self._admin.close()
-        except Exception:  # noqa: BLE001 - already failing; the original error matters
+        except Exception:
             pass
         self._admin = None
 
@@ -175,7 +174,7 @@ class KafkaAdmin:
         except NotControllerError:
             await admin._client.force_metadata_update()
             return await admin._send_to_controller(request)
-        except (KafkaConnectionError, asyncio.TimeoutError) as problem:
+        except (TimeoutError, KafkaConnectionError) as problem:
             raise ConnectionFailure(self.endpoint, str(problem) or type(problem).__name__,
                                     hint="the cluster stopped answering; check broker health") from None
 
@@ -234,7 +233,8 @@ class KafkaAdmin:
         ``keep``: the config names needed whatever their source; values set on the topic
         itself are always returned. ``None`` returns every config.
         """
-        resources = [(int(ConfigResourceKind.TOPIC), name, None) for name in names]
+        resources: list[tuple[int, str, list[str] | None]] = [
+            (int(ConfigResourceKind.TOPIC), name, None) for name in names]
         if not resources:
             return {}
         response = await self.send(DescribeConfigsRequest(resources, include_synonyms=False))
@@ -271,7 +271,8 @@ class KafkaAdmin:
         results: dict[str, str | None] = {}
         for start in range(0, len(topics), WRITE_BATCH):
             batch = topics[start:start + WRITE_BATCH]
-            payload = [(t.name, t.partitions, t.replication_factor, [], list(t.config.items()))
+            payload: list[Any] = [
+                (t.name, t.partitions, t.replication_factor, [], list(t.config.items()))
                        for t in batch]
             response = await self.send(
                 CreateTopicsRequest(payload, timeout_ms, validate_only), controller=True)  # type: ignore[arg-type]
@@ -326,7 +327,7 @@ class KafkaAdmin:
         by_topic: dict[str, list[tuple[int, list[int], dict[int, bytes]]]] = {}
         for (topic, partition), replicas in sorted(assignments.items()):
             by_topic.setdefault(topic, []).append((partition, list(replicas), {}))
-        payload = [(topic, parts, {}) for topic, parts in by_topic.items()]
+        payload: list[Any] = [(topic, parts, {}) for topic, parts in by_topic.items()]
         response = await self.send(
             AlterPartitionReassignmentsRequest(timeout_ms, payload, {}), controller=True)  # type: ignore[arg-type]
         if response.error_code:

@@ -139,15 +139,15 @@ def _update(topic: DesiredTopic, live: LiveTopic, state: KafkaClusterState,
             risks |= config_risks(key, current_value, value)
             config_set[key] = value
     unmanaged = {k: v for k, v in live.overrides().items() if k not in topic.config}
-    for key, value in sorted(unmanaged.items()):
+    for key, override in sorted(unmanaged.items()):
         if ownership.configs is ConfigOwnership.EXCLUSIVE:
-            attributes.append(AttributeChange(path=f"config.{key}", before=value, after=None))
-            risks |= config_risks(key, value, None)
+            attributes.append(AttributeChange(path=f"config.{key}", before=override, after=None))
+            risks |= config_risks(key, override, None)
             config_delete.append(key)
         else:
             notices.append(Notice(
                 level=NoticeLevel.INFO, address=address, kind="unmanaged",
-                message=(f"config {key}={value} is set on the topic but not in the spec; kept "
+                message=(f"config {key}={override} is set on the topic but not in the spec; kept "
                          "(ownership.topics.configs is additive)"),
             ))
     if config_set or config_delete:

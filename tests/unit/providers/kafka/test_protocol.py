@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from io import BytesIO
 
-from aiokafka.protocol.admin import DescribeConfigsResponse_v2, DescribeConfigsResponse_v1
+from aiokafka.protocol.admin import DescribeConfigsResponse_v1, DescribeConfigsResponse_v2
 from hypothesis import given
 from hypothesis import strategies as st
 
