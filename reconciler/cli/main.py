@@ -94,7 +94,10 @@ def cli(ctx: click.Context, debug: bool, no_color: bool) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if not debug:
+    if debug:
+        # aiokafka logs every response in full at DEBUG: megabytes for a large cluster.
+        logging.getLogger("aiokafka").setLevel(logging.INFO)
+    else:
         # Client libraries log connection retries at ERROR; we report failures ourselves.
         for noisy in ("aiokafka", "kafka", "kubernetes_asyncio", "asyncio"):
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
