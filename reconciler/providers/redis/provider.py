@@ -377,6 +377,10 @@ class RedisClusterProvider:
         def addr(node_id: str | None) -> str:
             return known[node_id].address if node_id in known else str(node_id)[:12]
 
+        # Like redis-cli --cluster fix: an owner migrating to a live node finishes the move.
+        finisher = next((t.split("->")[1] for t in d["targets"]
+                         if t.split("->")[0] == d["owner_id"]
+                         and observation.view_by_node_id(t.split("->")[1]) is not None), None)
         state = ", ".join(
             [f"migrating on {addr(n)}" for n in d["migrating"]]
             + [f"importing on {addr(n)}" for n in d["importing"]])
@@ -387,9 +391,12 @@ class RedisClusterProvider:
             reason=f"slot {d['slot']} is left open ({state})",
             attributes=(AttributeChange(path="state", before=state, after="stable"),
                         AttributeChange(path="owner", before=addr(d["owner_id"]),
-                                        after=None)),
-            steps=(f"close slot {d['slot']} like redis-cli --cluster fix: finish the move when "
-                   "both sides are open, else move stray keys to the owner and mark it stable",),
+                                        after=addr(finisher or d["owner_id"]))),
+            steps=((f"finish the move of slot {d['slot']}: migrate its remaining keys from "
+                    f"{addr(d['owner_id'])} to {addr(finisher)}, then SETSLOT NODE everywhere",)
+                   if finisher else
+                   (f"move stray keys of slot {d['slot']} back to its owner "
+                    f"{addr(d['owner_id'])}, then SETSLOT STABLE where it is open",)),
             payload={"ops": [{"op": "fix_open_slot", **d}]},
         )
 
