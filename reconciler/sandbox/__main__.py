@@ -1,0 +1,232 @@
+"""``python -m reconciler.sandbox``: a detached Kafka + Redis sandbox for the demo and by hand.
+
+  up      start Kafka (and bare Redis nodes) that survive this command; write
+          ``.sandbox/state.json`` and print ``export ...`` lines (``eval "$(... up)"``)
+  down    stop everything listed in the state file and remove it
+  status  show what runs (exit 0 all up, 1 nothing up, 2 some processes are gone)
+  env     print the ``export ...`` lines of the running sandbox again
+  fetch   resolve the Kafka jars into the cache (and check Java) without starting anything
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from reconciler.sandbox import _process as proc
+from reconciler.sandbox._process import SandboxError
+from reconciler.sandbox.jars import default_version, ensure_kafka, java_version, select_java
+from reconciler.sandbox.kafka import SHAPES, KafkaSandbox
+from reconciler.sandbox.redis import RedisSandbox
+
+STATE_FILE = "state.json"
+
+
+def _state_path(state_dir: Path) -> Path:
+    return state_dir / STATE_FILE
+
+
+def load_state(state_dir: Path) -> dict[str, Any] | None:
+    """The state written by ``up``, or None."""
+    try:
+        data = json.loads(_state_path(state_dir).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _ours(pid: int, workdir: str) -> bool:
+    """True when ``pid`` runs and works inside ``workdir`` (guards against reused pids)."""
+    if not proc.pid_alive(pid):
+        return False
+    try:
+        cwd = Path(f"/proc/{pid}/cwd").resolve()
+    except OSError:
+        return True
+    return cwd == Path(workdir) or Path(workdir) in cwd.parents
+
+
+def _processes(state: dict[str, Any]) -> list[tuple[str, int, str]]:
+    found = [(f"kafka node {k}", int(p), state["kafka_workdir"])
+             for k, p in state.get("kafka_pids", {}).items()]
+    found += [(f"redis {port}", int(p), state["redis_workdir"])
+              for port, p in state.get("redis_pids", {}).items()]
+    return found
+
+
+def exports(state: dict[str, Any]) -> str:
+    """Shell lines exporting the sandbox's endpoints."""
+    lines = [f"export LLM_ANALYTICS_BOOTSTRAP_SERVERS={shlex.quote(state['bootstrap_servers'])}"]
+    if state.get("redis_addresses"):
+        addresses = ",".join(state["redis_addresses"])
+        lines.append(f"export LLM_ANALYTICS_REDIS_ADDRESSES={shlex.quote(addresses)}")
+    if state.get("kafka_users"):
+        lines.append("# SASL_PLAINTEXT + PLAIN users (admin is super user): "
+                     + " ".join(f"{u}={p}" for u, p in state["kafka_users"].items()))
+    return "\n".join(lines)
+
+
+def _stop(state: dict[str, Any], state_dir: Path) -> None:
+    pids = [pid for _, pid, workdir in _processes(state) if _ours(pid, workdir)]
+    proc.terminate_pids(pids, grace=15)
+    for key in ("kafka_workdir", "redis_workdir"):
+        if state.get(key):
+            shutil.rmtree(state[key], ignore_errors=True)
+    _state_path(state_dir).unlink(missing_ok=True)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    state_dir: Path = args.state_dir.resolve()
+    state = load_state(state_dir)
+    if state is not None:
+        alive = [name for name, pid, wd in _processes(state) if _ours(pid, wd)]
+        if alive and len(alive) == len(_processes(state)):
+            proc.info(f"sandbox already up (state in {_state_path(state_dir)}); "
+                      "'python -m reconciler.sandbox down' stops it")
+            print(exports(state))
+            return 0
+        proc.info("removing the remains of a previous sandbox")
+        _stop(state, state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in ("kafka", "redis"):
+        shutil.rmtree(state_dir / leftover, ignore_errors=True)
+
+    began = time.monotonic()
+    kafka = KafkaSandbox(args.shape, version=args.version, workdir=state_dir / "kafka")
+    kafka.detach()
+    redis: RedisSandbox | None = None
+    try:
+        proc.info(f"starting Kafka {kafka.version} ({args.shape}) ...")
+        kafka.start(timeout=args.timeout)
+        if args.redis_nodes:
+            redis = RedisSandbox(args.redis_nodes, formed=args.redis_formed,
+                                 password=args.redis_password, workdir=state_dir / "redis")
+            redis.detach()
+            proc.info(f"starting {args.redis_nodes} Redis nodes"
+                      f"{' (formed cluster)' if args.redis_formed else ' (bare)'} ...")
+            redis.start()
+    except BaseException:
+        kafka.stop()
+        if redis is not None:
+            redis.stop()
+        raise
+    state = {
+        "kafka_shape": kafka.shape,
+        "kafka_version": kafka.version,
+        "bootstrap_servers": kafka.bootstrap_servers,
+        "kafka_node_ids": kafka.node_ids,
+        "kafka_pids": {str(k): v for k, v in kafka.pids.items()},
+        "kafka_workdir": str(kafka.workdir),
+        "kafka_users": kafka.users,
+        "kafka_client_config": kafka.client_config(),
+        "redis_addresses": redis.addresses if redis else [],
+        "redis_pids": {str(k): v for k, v in redis.pids.items()} if redis else {},
+        "redis_workdir": str(redis.workdir) if redis else "",
+        "redis_password": redis.password if redis else None,
+        "redis_formed": bool(redis and redis.formed),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "startup_seconds": round(time.monotonic() - began, 1),
+    }
+    _state_path(state_dir).write_text(json.dumps(state, indent=2) + "\n")
+    proc.info(f"up in {state['startup_seconds']}s; state in {_state_path(state_dir)}; "
+              "stop with 'python -m reconciler.sandbox down' (or 'make sandbox-down')")
+    print(exports(state))
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    state_dir: Path = args.state_dir.resolve()
+    state = load_state(state_dir)
+    if state is None:
+        proc.info(f"nothing to stop (no {_state_path(state_dir)})")
+        return 0
+    _stop(state, state_dir)
+    proc.info("sandbox stopped and removed")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    state = load_state(args.state_dir.resolve())
+    if state is None:
+        print("sandbox: not up")
+        return 1
+    print(f"kafka {state['kafka_version']} ({state['kafka_shape']}): {state['bootstrap_servers']}")
+    if state.get("redis_addresses"):
+        formed = "formed" if state.get("redis_formed") else "bare"
+        print(f"redis ({formed}): {','.join(state['redis_addresses'])}")
+    down = 0
+    for name, pid, workdir in _processes(state):
+        alive = _ours(pid, workdir)
+        down += not alive
+        print(f"  {name:<14} pid {pid:<8} {'running' if alive else 'GONE'}")
+    return 2 if down else 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    state = load_state(args.state_dir.resolve())
+    if state is None:
+        proc.info("sandbox not up; start it with 'python -m reconciler.sandbox up'")
+        return 1
+    print(exports(state))
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    dist = ensure_kafka(args.version)
+    java = select_java(dist)
+    print(f"Kafka {dist.version}: {len(list(dist.lib.glob('*.jar')))} jars in {dist.lib}; "
+          f"Java {java_version(java)} at {java}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m reconciler.sandbox",
+        description="Real Kafka (KRaft) and Redis Cluster nodes on 127.0.0.1 for the demo, "
+                    "tests and benchmarks.",
+    )
+    parser.add_argument("--state-dir", type=Path, default=Path(".sandbox"),
+                        help="where state.json and the node directories live (default .sandbox)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start a detached sandbox and print export lines")
+    up.add_argument("--shape", choices=SHAPES, default="single")
+    up.add_argument("--version", default=None,
+                    help=f"Kafka version (default $KAFKA_VERSION or {default_version()})")
+    up.add_argument("--redis-nodes", type=int, default=6, help="0 for no Redis (default 6)")
+    up.add_argument("--redis-formed", action="store_true",
+                    help="form a cluster (3 masters x 1 replica for 6 nodes)")
+    up.add_argument("--redis-password", default=None)
+    up.add_argument("--timeout", type=float, default=180)
+    up.set_defaults(func=cmd_up)
+
+    sub.add_parser("down", help="stop the sandbox and remove its files").set_defaults(
+        func=cmd_down)
+    sub.add_parser("status", help="show the running sandbox").set_defaults(func=cmd_status)
+    sub.add_parser("env", help="print the export lines again").set_defaults(func=cmd_env)
+    fetch = sub.add_parser("fetch", help="resolve the Kafka jars into the cache")
+    fetch.add_argument("--version", default=None)
+    fetch.set_defaults(func=cmd_fetch)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except SandboxError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

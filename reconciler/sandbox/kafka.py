@@ -1,0 +1,422 @@
+"""A real Kafka (KRaft) on loopback for tests, the demo and benchmarks.
+
+Shapes:
+  ``single``   one combined broker+controller node.
+  ``cluster``  three combined nodes with a three-voter controller quorum (RF=3 topics; one node
+               can be stopped and started again).
+  ``secure``   one node whose listeners speak SASL_PLAINTEXT with PLAIN, the StandardAuthorizer,
+               ``super.users=User:admin`` and ``allow.everyone.if.no.acl.found=false``.
+
+Jars come from Maven Central (see :mod:`reconciler.sandbox.jars`); every process is stopped and
+the temporary directory removed by :meth:`KafkaSandbox.stop`, at interpreter exit, or when the
+object is garbage collected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import subprocess
+import time
+import uuid
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, get_args
+
+from reconciler.sandbox import _process as proc
+from reconciler.sandbox._process import HOST, SandboxError
+from reconciler.sandbox.jars import (
+    KafkaDistribution,
+    default_version,
+    ensure_kafka,
+    select_java,
+    uses_log4j2,
+)
+
+Shape = Literal["single", "cluster", "secure"]
+SHAPES: tuple[str, ...] = get_args(Shape)
+
+SECURE_USERS: dict[str, str] = {
+    "admin": "admin-secret",
+    "alice": "alice-secret",
+    "bob": "bob-secret",
+    "carol": "carol-secret",
+}
+SUPER_USER = "admin"
+PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
+# Small heap; extra or overriding options (later ones win) from $LLM_ANALYTICS_KAFKA_JVM_OPTS.
+BROKER_JVM_OPTS = ["-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"]
+# The storage formatter runs for a second: a client compiler and serial GC start fastest.
+TOOL_JVM_OPTS = ["-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
+
+
+def new_cluster_id() -> str:
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding, not starting '-'."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+def _jaas(users: dict[str, str]) -> str:
+    credentials = " ".join(f'user_{name}="{password}"' for name, password in users.items())
+    return (
+        f'{PLAIN_LOGIN} required username="{SUPER_USER}" '
+        f'password="{users[SUPER_USER]}" {credentials};'
+    )
+
+
+class _Node:
+    """One combined broker+controller process."""
+
+    def __init__(self, node_id: int, root: Path, port: int, controller_port: int) -> None:
+        self.node_id = node_id
+        self.dir = root / f"node-{node_id}"
+        self.port = port
+        self.controller_port = controller_port
+
+    @property
+    def properties_file(self) -> Path:
+        return self.dir / "server.properties"
+
+    @property
+    def log_file(self) -> Path:
+        return self.dir / "kafka.log"
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+
+class KafkaSandbox:
+    """Real Kafka nodes on 127.0.0.1, in a temporary directory, on free ports."""
+
+    def __init__(
+        self,
+        shape: Shape = "single",
+        *,
+        version: str | None = None,
+        workdir: Path | None = None,
+    ) -> None:
+        if shape not in SHAPES:
+            raise ValueError(f"unknown Kafka sandbox shape {shape!r}; expected one of {SHAPES}")
+        self.shape: str = shape
+        self.version: str = version or default_version()
+        self.workdir, remove = proc.make_workdir(f"{proc.TEMP_PREFIX}kafka-{shape}-", workdir)
+        self._resources = proc.Resources(self.workdir, remove_workdir=remove)
+        self._finalizer = proc.register(self, self._resources)
+        self.users: dict[str, str] = dict(SECURE_USERS) if shape == "secure" else {}
+        count = 3 if shape == "cluster" else 1
+        ports = proc.free_ports(2 * count)
+        self._nodes: dict[int, _Node] = {
+            i + 1: _Node(i + 1, self.workdir, ports[2 * i], ports[2 * i + 1]) for i in range(count)
+        }
+        self.node_ids: list[int] = sorted(self._nodes)
+        self.bootstrap_servers: str = ",".join(n.address for n in self._nodes.values())
+        self.cluster_id = new_cluster_id()
+        self._dist: KafkaDistribution | None = None
+        self._java: Path | None = None
+        self.startup_seconds: float | None = None
+        self._started = False
+
+    # ------------------------------------------------------------------ public API
+
+    def start(self, timeout: float = 180) -> None:
+        """Resolve the jars, format storage, start every node; block until all serve metadata."""
+        if self._started:
+            return
+        began = time.monotonic()
+        try:
+            self._dist = ensure_kafka(self.version)
+            self._java = select_java(self._dist)
+            self._write_configs()
+            self._format_all(timeout)
+            for node in self._nodes.values():
+                self._spawn(node)
+            remaining = max(5.0, timeout - (time.monotonic() - began))
+            self._wait_for_brokers(set(self.node_ids), remaining, "the Kafka sandbox to start")
+        except BaseException:
+            self.stop()
+            raise
+        self._started = True
+        self.startup_seconds = time.monotonic() - began
+
+    def stop(self) -> None:
+        """Stop every process (SIGTERM, then SIGKILL) and remove the temporary directory."""
+        self._started = False
+        self._resources.release()
+        proc.unregister(self)
+
+    def __enter__(self) -> KafkaSandbox:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stop_broker(self, node_id: int) -> None:
+        """Stop one node gracefully (SIGTERM, wait) and wait until metadata no longer lists it."""
+        node = self._node(node_id)
+        process = self._resources.procs.pop(f"node-{node_id}", None)
+        if process is not None:
+            proc.terminate([process], grace=60)
+        others = {i for i in self.node_ids if i != node_id and self._running(i)}
+        if others:
+            self._wait_for_brokers(others, 60, f"broker {node.node_id} to leave the metadata",
+                                   exact=True)
+
+    def start_broker(self, node_id: int, timeout: float = 120) -> None:
+        """Start a stopped node again and wait until it is back in the metadata."""
+        node = self._node(node_id)
+        if self._running(node_id):
+            return
+        self._spawn(node)
+        wanted = {i for i in self.node_ids if self._running(i)}
+        self._wait_for_brokers(wanted, timeout, f"broker {node_id} to rejoin")
+
+    def client_config(self, user: str | None = None) -> dict[str, Any]:
+        """Keyword arguments for aiokafka clients (secure shape: SASL PLAIN, default admin)."""
+        config: dict[str, Any] = {"bootstrap_servers": self.bootstrap_servers}
+        if self.shape != "secure":
+            if user is not None:
+                raise ValueError(f"the {self.shape!r} Kafka sandbox has no users")
+            return config
+        user = user or SUPER_USER
+        if user not in self.users:
+            raise ValueError(f"unknown sandbox user {user!r}; known: {sorted(self.users)}")
+        config.update(
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="PLAIN",
+            sasl_plain_username=user,
+            sasl_plain_password=self.users[user],
+        )
+        return config
+
+    def log_tail(self, lines: int = 80) -> str:
+        """The last lines of every node's log file."""
+        parts = []
+        for node in self._nodes.values():
+            parts.append(f"==> {node.log_file} <==\n{proc.tail(node.log_file, lines)}")
+        return "\n".join(parts)
+
+    # ------------------------------------------------------------------ extras
+
+    @property
+    def pids(self) -> dict[int, int]:
+        """Process id of every running node."""
+        return {
+            node_id: process.pid
+            for node_id in self.node_ids
+            if (process := self._resources.procs.get(f"node-{node_id}")) and process.poll() is None
+        }
+
+    def detach(self) -> None:
+        """Let the processes outlive this object and interpreter (CLI ``up``); call before start.
+
+        Only an explicit :meth:`stop` (or ``python -m reconciler.sandbox down``) ends them.
+        """
+        self._resources.detached = True
+        self._finalizer.detach()
+        proc.unregister(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"KafkaSandbox(shape={self.shape!r}, version={self.version!r}, "
+            f"bootstrap_servers={self.bootstrap_servers!r})"
+        )
+
+    # ------------------------------------------------------------------ internals
+
+    def _node(self, node_id: int) -> _Node:
+        try:
+            return self._nodes[node_id]
+        except KeyError:
+            raise ValueError(f"no node {node_id}; nodes are {self.node_ids}") from None
+
+    def _running(self, node_id: int) -> bool:
+        process = self._resources.procs.get(f"node-{node_id}")
+        return process is not None and process.poll() is None
+
+    def _properties(self, node: _Node) -> dict[str, str]:
+        cluster = self.shape == "cluster"
+        voters = ",".join(f"{n.node_id}@{HOST}:{n.controller_port}" for n in self._nodes.values())
+        replication = "3" if cluster else "1"
+        min_isr = "2" if cluster else "1"
+        listener = "SASL_PLAINTEXT" if self.shape == "secure" else "PLAINTEXT"
+        props = {
+            "node.id": str(node.node_id),
+            "process.roles": "broker,controller",
+            "controller.quorum.voters": voters,
+            "listeners": f"{listener}://{node.address},CONTROLLER://{HOST}:{node.controller_port}",
+            "advertised.listeners": f"{listener}://{node.address}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": listener,
+            "listener.security.protocol.map": f"{listener}:{listener},CONTROLLER:{listener}",
+            "log.dirs": str(node.dir / "data"),
+            "num.partitions": "1",
+            "auto.create.topics.enable": "false",
+            "group.initial.rebalance.delay.ms": "0",
+            "offsets.topic.replication.factor": replication,
+            "offsets.topic.num.partitions": "10",
+            "transaction.state.log.replication.factor": replication,
+            "transaction.state.log.min.isr": min_isr,
+            "transaction.state.log.num.partitions": "5",
+            "share.coordinator.state.topic.replication.factor": replication,
+            "share.coordinator.state.topic.min.isr": min_isr,
+            "num.io.threads": "4",
+            "num.network.threads": "2",
+            "log.cleaner.dedupe.buffer.size": str(32 * 1024 * 1024),
+            "controller.quorum.election.timeout.ms": "1000",
+            "controller.quorum.fetch.timeout.ms": "2000",
+            "broker.heartbeat.interval.ms": "1000",
+            "broker.session.timeout.ms": "6000",
+        }
+        if self.shape == "secure":
+            jaas = _jaas(self.users)
+            props.update({
+                "sasl.enabled.mechanisms": "PLAIN",
+                "sasl.mechanism.inter.broker.protocol": "PLAIN",
+                "sasl.mechanism.controller.protocol": "PLAIN",
+                "listener.name.sasl_plaintext.plain.sasl.jaas.config": jaas,
+                "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+                "listener.name.controller.plain.sasl.jaas.config": jaas,
+                "authorizer.class.name":
+                    "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                "super.users": f"User:{SUPER_USER}",
+                "allow.everyone.if.no.acl.found": "false",
+            })
+        return props
+
+    def _write_configs(self) -> None:
+        for node in self._nodes.values():
+            node.dir.mkdir(parents=True, exist_ok=True)
+            lines = [f"{key}={value}" for key, value in self._properties(node).items()]
+            node.properties_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self._log_config().write_text(self._log_template(), encoding="utf-8")
+
+    def _log_config(self) -> Path:
+        name = "log4j2.properties" if uses_log4j2(self.version) else "log4j.properties"
+        return self.workdir / name
+
+    def _log_template(self) -> str:
+        name = self._log_config().name
+        return resources.files("reconciler.sandbox").joinpath(name).read_text(encoding="utf-8")
+
+    def _java_argv(
+        self, node: _Node, main: str, *args: str, jvm_opts: list[str] = BROKER_JVM_OPTS
+    ) -> list[str]:
+        assert self._dist is not None and self._java is not None
+        log_config = self._log_config()
+        log_flag = (
+            f"-Dlog4j2.configurationFile={log_config}"
+            if uses_log4j2(self.version)
+            else f"-Dlog4j.configuration=file:{log_config}"
+        )
+        return [
+            str(self._java),
+            *jvm_opts,
+            *os.environ.get("LLM_ANALYTICS_KAFKA_JVM_OPTS", "").split(),
+            "-Djava.awt.headless=true",
+            f"-Dkafka.logs.dir={node.dir}",
+            log_flag,
+            "-cp",
+            self._dist.classpath,
+            main,
+            *args,
+        ]
+
+    def _format_all(self, timeout: float) -> None:
+        """Format every node's storage (in parallel) with the sandbox's cluster id."""
+        running: list[tuple[_Node, subprocess.Popen[bytes]]] = []
+        for node in self._nodes.values():
+            argv = self._java_argv(
+                node, "kafka.tools.StorageTool", "format",
+                "-t", self.cluster_id, "-c", str(node.properties_file), "--ignore-formatted",
+                jvm_opts=TOOL_JVM_OPTS,
+            )
+            running.append((node, proc.spawn(argv, log_file=node.log_file, cwd=node.dir)))
+        deadline = time.monotonic() + timeout
+        for node, process in running:
+            try:
+                code = process.wait(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.terminate([p for _, p in running], grace=1)
+                raise SandboxError(
+                    f"formatting Kafka storage timed out\n{self.log_tail()}"
+                ) from None
+            if code != 0:
+                raise SandboxError(
+                    f"formatting the storage of node {node.node_id} failed (exit {code})\n"
+                    f"{proc.tail(node.log_file, 40)}"
+                )
+
+    def _spawn(self, node: _Node) -> None:
+        argv = self._java_argv(node, "kafka.Kafka", str(node.properties_file))
+        self._resources.procs[f"node-{node.node_id}"] = proc.spawn(
+            argv, log_file=node.log_file, cwd=node.dir,
+            detached=self._resources.detached,
+        )
+
+    def _failure_detail(self) -> str:
+        text = self.log_tail()
+        if "UnsupportedClassVersionError" in text:
+            text += "\nhint: the Kafka jars need a newer Java; install one under /usr/lib/jvm"
+        return text
+
+    def _wait_for_brokers(
+        self, wanted: set[int], timeout: float, what: str, *, exact: bool = False
+    ) -> None:
+        """Poll metadata until it lists ``wanted`` brokers (exactly those, when ``exact``)."""
+        config = self.client_config()
+        addresses = [self._nodes[i].address for i in sorted(wanted)]
+        config["bootstrap_servers"] = ",".join(addresses)
+
+        def dead() -> list[int]:
+            return [i for i in wanted if not self._running(i)]
+
+        async def poll() -> set[int] | None:
+            from aiokafka.admin import AIOKafkaAdminClient
+
+            proc.quiet_probe_logs("aiokafka")
+            deadline = time.monotonic() + timeout
+            seen: set[int] | None = None
+            while time.monotonic() < deadline:
+                if dead():
+                    return None
+                client = AIOKafkaAdminClient(request_timeout_ms=5000, **config)
+                try:
+                    await client.start()
+                    cluster = await client.describe_cluster()
+                    seen = {int(b["node_id"]) for b in cluster["brokers"]}
+                    if (seen == wanted) if exact else wanted <= seen:
+                        return seen
+                except Exception:  # not up yet: connection refused, auth not ready, ...
+                    pass
+                finally:
+                    with contextlib.suppress(Exception):
+                        await client.close()
+                await asyncio.sleep(0.25)
+            return seen
+
+        seen = proc.run_async(poll)
+        if dead():
+            raise SandboxError(
+                f"Kafka node(s) {dead()} exited while waiting for {what}\n{self._failure_detail()}"
+            )
+        if seen is None or not ((seen == wanted) if exact else wanted <= seen):
+            raise SandboxError(
+                f"timed out after {timeout:.0f}s waiting for {what} "
+                f"(metadata lists brokers {sorted(seen) if seen else 'none'}, "
+                f"want {sorted(wanted)})\n{self._failure_detail()}"
+            )
+
+
+__all__ = ["SECURE_USERS", "SHAPES", "KafkaSandbox", "SandboxError", "Shape"]
