@@ -1,0 +1,154 @@
+"""Real services for integration tests, started lazily once per session.
+
+Fixtures:
+  kafka_single, kafka_cluster, kafka_secure   one KafkaSandbox of each shape (KAFKA_VERSION picks
+                                              the Kafka version; default 4.4.0)
+  redis_factory(nodes=6, formed=False, password=None, replicas=1)
+                                              a new started RedisSandbox, stopped at session end
+                                              (tests that reshape a cluster take their own)
+  redis_cluster                               a shared formed 6-node cluster (3 masters x 1 replica)
+                                              for read-mostly tests
+
+When a test fails, the log tail of every sandbox it used is attached to its report.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections import defaultdict
+from collections.abc import Callable, Generator, Iterator
+from types import FrameType
+from typing import Any
+
+import pytest
+
+from reconciler.sandbox import KafkaSandbox, RedisSandbox
+
+Sandbox = KafkaSandbox | RedisSandbox
+
+# nodeid of the running test -> sandboxes redis_factory made for it
+_made_for: defaultdict[str, list[Sandbox]] = defaultdict(list)
+_current: list[str] = [""]
+_started: list[str] = []
+
+
+def _kafka(shape: str) -> Iterator[KafkaSandbox]:
+    sandbox = KafkaSandbox(shape)  # type: ignore[arg-type]
+    try:
+        sandbox.start()
+        _started.append(
+            f"kafka {sandbox.version} {shape}: {sandbox.bootstrap_servers} "
+            f"(ready in {sandbox.startup_seconds:.1f}s)"
+        )
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_single() -> Iterator[KafkaSandbox]:
+    """One combined broker+controller node, PLAINTEXT."""
+    yield from _kafka("single")
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster() -> Iterator[KafkaSandbox]:
+    """Three combined nodes with a three-voter quorum (RF=3; stop_broker/start_broker)."""
+    yield from _kafka("cluster")
+
+
+@pytest.fixture(scope="session")
+def kafka_secure() -> Iterator[KafkaSandbox]:
+    """One node with SASL_PLAINTEXT/PLAIN, StandardAuthorizer; users admin (super), alice, bob, carol."""
+    yield from _kafka("secure")
+
+
+@pytest.fixture(scope="session")
+def redis_factory() -> Iterator[Callable[..., RedisSandbox]]:
+    """Start a fresh Redis sandbox per call; all are stopped at session end."""
+    made: list[RedisSandbox] = []
+
+    def factory(
+        nodes: int = 6, formed: bool = False, password: str | None = None, replicas: int = 1
+    ) -> RedisSandbox:
+        sandbox = RedisSandbox(nodes, formed=formed, password=password, replicas=replicas)
+        made.append(sandbox)
+        _made_for[_current[0]].append(sandbox)
+        sandbox.start()
+        return sandbox
+
+    try:
+        yield factory
+    finally:
+        for sandbox in made:
+            sandbox.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(redis_factory: Callable[..., RedisSandbox]) -> RedisSandbox:
+    """A formed 6-node cluster (3 masters x 1 replica) shared by read-mostly tests."""
+    sandbox = redis_factory(nodes=6, formed=True)
+    _started.append(f"redis formed cluster: {','.join(sandbox.addresses)}")
+    return sandbox
+
+
+# ----------------------------------------------------------------------------- lifetime
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"received signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let SIGTERM (CI timeouts, ``timeout``) end the session like Ctrl-C: fixtures tear down."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminated)
+
+
+# ----------------------------------------------------------------------------- reporting
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    _current[0] = item.nodeid
+    try:
+        return (yield)
+    finally:
+        _current[0] = ""
+        _made_for.pop(item.nodeid, None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[Any]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed:
+        _attach_log_tails(item, report)
+    return report
+
+
+def _attach_log_tails(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Append the log tail of every sandbox the test used to its report."""
+    funcargs: dict[str, Any] = getattr(item, "funcargs", {})
+    used: dict[int, tuple[str, Sandbox]] = {}
+    for name, value in funcargs.items():
+        if isinstance(value, KafkaSandbox | RedisSandbox):
+            used[id(value)] = (name, value)
+    for index, sandbox in enumerate(_made_for.get(item.nodeid, [])):
+        used.setdefault(id(sandbox), (f"redis_factory #{index + 1}", sandbox))
+    for name, sandbox in used.values():
+        try:
+            text = sandbox.log_tail()
+        except Exception as exc:  # a report must never fail
+            text = f"(no log tail: {exc})"
+        report.sections.append((f"sandbox log tail: {name} {sandbox!r}", text))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _started:
+        terminalreporter.write_sep("-", "sandboxes")
+        for line in _started:
+            terminalreporter.write_line(line)
