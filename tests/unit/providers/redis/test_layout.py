@@ -1,0 +1,217 @@
+"""The pure planner: slot arithmetic, create, grow, shrink, repair, no-op."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler.providers.redis.layout import (
+    DesiredLayout,
+    needs_rebalance,
+    plan_layout,
+    rebalance_moves,
+    split_slots,
+)
+from reconciler.providers.redis.state import SLOT_COUNT, expand_ranges
+from tests.unit.providers.redis.builders import N, even, nid, observe
+
+
+def ops(plan) -> list[str]:  # type: ignore[no-untyped-def]
+    return [s.op for s in plan.steps]
+
+
+def healthy(masters: int = 3, replicas: int = 1, hosts: int = 3) -> list[N]:
+    nodes = []
+    for i, slots in enumerate(even(masters)):
+        nodes.append(N(i + 1, slots=slots, host=f"h{i % hosts}"))
+    n = masters + 1
+    for r in range(replicas):
+        for i in range(masters):
+            nodes.append(N(n, role="replica", master=i + 1, host=f"h{(i + 1 + r) % hosts}"))
+            n += 1
+    return nodes
+
+
+# --------------------------------------------------------------------------- arithmetic
+
+
+def test_split_slots_matches_redis_cli() -> None:
+    assert split_slots(3) == [(0, 5460), (5461, 10922), (10923, 16383)]
+    assert split_slots(4) == [(0, 4095), (4096, 8191), (8192, 12287), (12288, 16383)]
+    assert split_slots(1) == [(0, 16383)]
+
+
+@given(st.integers(min_value=1, max_value=200))
+def test_split_slots_covers_everything_evenly(count: int) -> None:
+    ranges = split_slots(count)
+    slots = expand_ranges(ranges)
+    assert slots == list(range(SLOT_COUNT))
+    sizes = [b - a + 1 for a, b in ranges]
+    assert max(sizes) - min(sizes) <= 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=7), min_size=SLOT_COUNT // 64,
+                max_size=SLOT_COUNT // 64),
+       st.integers(min_value=1, max_value=8), st.integers(min_value=0, max_value=3))
+def test_rebalance_moves_end_even_and_lose_nothing(owners: list[int], keep: int,
+                                                   remove: int) -> None:
+    # Blocks of 64 slots owned by up to 8 nodes; keep `keep` masters, remove `remove` others.
+    owned: dict[str, list[int]] = {}
+    for block, owner in enumerate(owners):
+        owned.setdefault(f"n{owner}", []).extend(range(block * 64, block * 64 + 64))
+    everyone = sorted(owned)
+    masters = [f"n{i}" for i in range(keep)]
+    removed = [n for n in everyone if n not in masters][:remove]
+    leftovers = [n for n in everyone if n not in masters and n not in removed]
+    masters += leftovers  # nodes neither kept nor removed stay masters
+    moves = rebalance_moves(owned, masters, removed)
+    final = {n: set(s) for n, s in owned.items()}
+    for move in moves:
+        assert set(move.slots) <= final[move.source]
+        final[move.source] -= set(move.slots)
+        final.setdefault(move.target, set()).update(move.slots)
+    counts = Counter({n: len(final.get(n, ())) for n in masters})
+    assert sum(counts.values()) == SLOT_COUNT
+    assert max(counts.values()) - min(counts.values()) <= 1
+    assert all(not final.get(r) for r in removed)
+    # Minimal: nothing moves into a node that gives slots away.
+    assert not ({m.source for m in moves} & {m.target for m in moves})
+
+
+def test_needs_rebalance_threshold() -> None:
+    assert not needs_rebalance({"a": 5461, "b": 5461, "c": 5462}, ["a", "b", "c"])
+    assert needs_rebalance({"a": 8192, "b": 8192, "c": 0}, ["a", "b", "c"])
+
+
+# --------------------------------------------------------------------------- create
+
+
+def test_create_on_bare_nodes_spreads_masters_and_replicas() -> None:
+    nodes = [N(i, role="bare", host=f"h{(i - 1) % 3}") for i in range(1, 7)]
+    plan = plan_layout(observe(nodes), DesiredLayout(3, 1))
+    assert ops(plan) == ["create"]
+    data = plan.steps[0].data
+    masters = {m["node_id"]: m for m in data["masters"]}
+    assert len(masters) == 3 and len({m["host"] for m in masters.values()}) == 3
+    assert [m["slots"] for m in data["masters"]] == [[[0, 5460]], [[5461, 10922]],
+                                                     [[10923, 16383]]]
+    assert len(data["replicas"]) == 3
+    for replica in data["replicas"]:
+        assert replica["host"] != masters[replica["master_id"]]["host"]
+    assert len({r["master_id"] for r in data["replicas"]}) == 3
+
+
+def test_create_refuses_nodes_with_data() -> None:
+    nodes = [N(i, role="bare", keys=5 if i == 1 else 0) for i in range(1, 7)]
+    plan = plan_layout(observe(nodes), DesiredLayout(3, 1))
+    assert not any(s.data.get("masters") and any(m["node_id"] == nid(1)
+                                                 for m in s.data["masters"])
+                   for s in plan.steps)
+    assert any(n.kind == "refused" and "holds 5 keys" in n.message for n in plan.notices)
+
+
+def test_create_needs_enough_nodes() -> None:
+    plan = plan_layout(observe([N(1, role="bare"), N(2, role="bare")]), DesiredLayout(3, 1))
+    assert plan.steps == [] and plan.notices[0].level == "error"
+
+
+# --------------------------------------------------------------------------- steady state
+
+
+def test_matching_cluster_plans_nothing() -> None:
+    plan = plan_layout(observe(healthy()), DesiredLayout(3, 1))
+    assert plan.steps == [] and plan.notices == []
+
+
+def test_grow_adds_master_and_replica_then_moves() -> None:
+    nodes = [*healthy(), N(7, role="bare", host="h0"), N(8, role="bare", host="h1")]
+    plan = plan_layout(observe(nodes), DesiredLayout(4, 1))
+    assert ops(plan) == ["meet", "meet", "replicate", "move", "move", "move"]
+    new_master = plan.steps[0].data["node_id"]
+    assert {s.data["target"]["node_id"] for s in plan.steps if s.op == "move"} == {new_master}
+    assert sum(s.data["count"] for s in plan.steps if s.op == "move") == 4096
+    replicate = next(s for s in plan.steps if s.op == "replicate")
+    assert replicate.data["master_id"] == new_master
+    assert replicate.data["host"] != plan.steps[0].data["host"]
+
+
+def test_shrink_needs_allow_delete() -> None:
+    nodes = []
+    for i, slots in enumerate(even(4)):
+        nodes.append(N(i + 1, slots=slots, host=f"h{i % 3}"))
+    for i in range(4):
+        nodes.append(N(5 + i, role="replica", master=i + 1, host=f"h{(i + 1) % 3}"))
+    plan = plan_layout(observe(nodes), DesiredLayout(3, 1))
+    assert plan.steps == []
+    assert any(n.kind == "refused" and "--allow-delete" in n.message for n in plan.notices)
+    plan = plan_layout(observe(nodes), DesiredLayout(3, 1), allow_delete=True)
+    moves = [s for s in plan.steps if s.op == "move"]
+    removes = [s for s in plan.steps if s.op == "remove"]
+    assert len({m.data["source"]["node_id"] for m in moves}) == 1
+    gone = moves[0].data["source"]["node_id"]
+    assert sum(m.data["count"] for m in moves) == 4096
+    assert {r.data["node_id"] for r in removes} == {gone, nid(5 + int(gone, 16) - 1)}
+    assert ops(plan)[-1] == "remove" and removes[-1].data["node_id"] == gone
+
+
+def test_open_slot_is_repaired_first() -> None:
+    nodes = healthy()
+    nodes[0].migrating[100] = 2
+    nodes[1].importing[100] = 1
+    plan = plan_layout(observe(nodes), DesiredLayout(3, 1))
+    assert ops(plan) == ["fix_open_slot"]
+    assert plan.steps[0].data["slot"] == 100
+    assert plan.steps[0].data["targets"] == [f"{nid(1)}->{nid(2)}"]
+
+
+def test_dead_replica_forgotten_only_with_allow_delete() -> None:
+    nodes = healthy()
+    nodes[3].flags.add("fail")
+    obs = observe(nodes, down=[4])
+    plan = plan_layout(obs, DesiredLayout(3, 1))
+    assert "forget" not in ops(plan)
+    assert any("--allow-delete" in n.message for n in plan.notices)
+    plan = plan_layout(obs, DesiredLayout(3, 1), allow_delete=True)
+    assert ops(plan)[0] == "forget" and plan.steps[0].data["node_id"] == nid(4)
+
+
+def test_dead_master_with_slots_blocks_slot_moves() -> None:
+    nodes = healthy()
+    nodes[0].flags.add("fail")
+    plan = plan_layout(observe(nodes, down=[1]), DesiredLayout(3, 1), allow_delete=True)
+    assert "forget" not in ops(plan) and "move" not in ops(plan)
+    assert any(n.level == "error" and "still owns" in n.message for n in plan.notices)
+
+
+def test_uncovered_slots_are_assigned() -> None:
+    nodes = healthy()
+    nodes[2].slots = range(10923, 16000)
+    plan = plan_layout(observe(nodes), DesiredLayout(3, 1))
+    assign = [s for s in plan.steps if s.op == "assign_slots"]
+    assert len(assign) == 1 and expand_ranges(assign[0].data["slots"]) == list(range(16000, 16384))
+
+
+def test_spare_member_becomes_replica_of_master_lacking_one() -> None:
+    nodes = healthy()
+    nodes[5].master = 1  # master 3 lost its replica to master 1
+    plan = plan_layout(observe(nodes), DesiredLayout(3, 1))
+    assert ops(plan) == ["replicate"]
+    assert plan.steps[0].data["master_id"] == nid(3)
+
+
+def test_readdressed_node_is_reintroduced_by_id() -> None:
+    nodes = healthy()
+    obs = observe(nodes)
+    # The node 5 answers from a new IP: its own endpoint address differs from the cluster's.
+    from dataclasses import replace
+
+    views = [replace(v, address="10.0.9.9:6379") if v.node_id == nid(5) else v
+             for v in obs.views]
+    obs.views = views
+    plan = plan_layout(obs, DesiredLayout(3, 1))
+    assert ops(plan) == ["meet"]
+    assert plan.steps[0].data["why"] == "readdress"
+    assert plan.steps[0].data["node_id"] == nid(5)
