@@ -169,7 +169,8 @@ def judge_health(state: KafkaClusterState, expected_topics: Sequence[str], *,
         if drift:
             described = [f"{topic} ({', '.join(paths)})" for topic, paths in drift.items()]
             checks.append(Check("spec_drift", False,
-                                f"{_plural(len(drift), 'topic')} differ from the spec: "
+                                f"{_plural(len(drift), 'topic')} "
+                                f"{'differs' if len(drift) == 1 else 'differ'} from the spec: "
                                 f"{listed(described)}"))
         else:
             checks.append(Check("spec_drift", True, "Live topic settings match the spec"))
