@@ -281,6 +281,13 @@ class KubernetesTransport:
         return out
 
     async def execute(self, endpoint: NodeEndpoint, *args: Arg) -> Reply:
+        if not self._no_shell and not forced_raw(args) and any(_unsafe(a) for a in args):
+            # argv travels as UTF-8 text in the exec URL; binary arguments go through the
+            # escaped stdin form instead.
+            reply = (await self.pipeline(endpoint, [args]))[0]
+            if isinstance(reply, CommandError):
+                raise reply
+            return reply
         self._counts[command_name(args)] += 1
         argv = [*self._cli(endpoint), "--no-raw"]
         argv += [a.decode("latin-1") if isinstance(a, bytes) else str(a) for a in args]
@@ -370,6 +377,12 @@ def _looks_like_error(text: str) -> bool:
     """Raw-printed replies carry errors bare: ``NOAUTH ...``, ``ERR ...``, ``LOADING ...``."""
     first = text.split(" ", 1)[0]
     return bool(first) and first.isupper() and first.isalpha() and ":" not in first
+
+
+def _unsafe(arg: Arg) -> bool:
+    """An argument that would not survive the trip as a UTF-8 URL parameter unchanged."""
+    data = arg if isinstance(arg, bytes) else str(arg).encode()
+    return any(b < 0x20 or b > 0x7E for b in data)
 
 
 def _sh_quote(text: str) -> str:

@@ -231,7 +231,7 @@ class DirectTransport:
                 raise self._failure(endpoint, problem) from None
             if "NOAUTH" in str(problem) or "WRONGPASS" in str(problem):
                 raise self._failure(endpoint, problem) from None
-            raise CommandError(str(problem), endpoint.id) from None
+            raise CommandError(_error_text(problem), endpoint.id) from None
         except (TimeoutError, rex.ConnectionError, rex.TimeoutError, OSError) as problem:
             raise self._failure(endpoint, problem) from None
         return _normalise(reply)
@@ -258,7 +258,7 @@ class DirectTransport:
             if isinstance(reply, rex.ResponseError):
                 if "NOAUTH" in str(reply) or "WRONGPASS" in str(reply):
                     raise self._failure(endpoint, reply)
-                out.append(CommandError(str(reply), endpoint.id))
+                out.append(CommandError(_error_text(reply), endpoint.id))
             else:
                 out.append(_normalise(reply))
         return out
@@ -272,6 +272,13 @@ class DirectTransport:
             # Closing a dead connection must not fail a run.
             with contextlib.suppress(Exception):
                 await client.aclose()  # type: ignore[attr-defined]
+
+
+def _error_text(problem: Exception) -> str:
+    """The error reply as the server sent it: redis-py strips known codes (ERR, MOVED ...)."""
+    text = str(problem.args[0]) if problem.args else str(problem)
+    code = getattr(problem, "status_code", None)
+    return f"{code} {text}" if code else text
 
 
 def _normalise(reply: object) -> Reply:
