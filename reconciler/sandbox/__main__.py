@@ -1,11 +1,11 @@
 """``python -m reconciler.sandbox``: a detached Kafka + Redis sandbox for the demo and by hand.
 
-  up      start Kafka (and bare Redis nodes) that survive this command; write
-          ``.sandbox/state.json`` and print ``export ...`` lines (``eval "$(... up)"``)
-  down    stop everything listed in the state file and remove it
-  status  show what runs (exit 0 all up, 1 nothing up, 2 some processes are gone)
-  env     print the ``export ...`` lines of the running sandbox again
-  fetch   resolve the Kafka jars into the cache (and check Java) without starting anything
+up      start Kafka (and bare Redis nodes) that survive this command; write
+        ``.sandbox/state.json`` and print ``export ...`` lines (``eval "$(... up)"``)
+down    stop everything listed in the state file and remove it
+status  show what runs (exit 0 all up, 1 nothing up, 2 some processes are gone)
+env     print the ``export ...`` lines of the running sandbox again
+fetch   resolve the Kafka jars into the cache (and check Java) without starting anything
 """
 
 from __future__ import annotations
@@ -53,10 +53,14 @@ def _ours(pid: int, workdir: str) -> bool:
 
 
 def _processes(state: dict[str, Any]) -> list[tuple[str, int, str]]:
-    found = [(f"kafka node {k}", int(p), state["kafka_workdir"])
-             for k, p in state.get("kafka_pids", {}).items()]
-    found += [(f"redis {port}", int(p), state["redis_workdir"])
-              for port, p in state.get("redis_pids", {}).items()]
+    found = [
+        (f"kafka node {k}", int(p), state["kafka_workdir"])
+        for k, p in state.get("kafka_pids", {}).items()
+    ]
+    found += [
+        (f"redis {port}", int(p), state["redis_workdir"])
+        for port, p in state.get("redis_pids", {}).items()
+    ]
     return found
 
 
@@ -67,8 +71,10 @@ def exports(state: dict[str, Any]) -> str:
         addresses = ",".join(state["redis_addresses"])
         lines.append(f"export LLM_ANALYTICS_REDIS_ADDRESSES={shlex.quote(addresses)}")
     if state.get("kafka_users"):
-        lines.append("# SASL_PLAINTEXT + PLAIN users (admin is super user): "
-                     + " ".join(f"{u}={p}" for u, p in state["kafka_users"].items()))
+        lines.append(
+            "# SASL_PLAINTEXT + PLAIN users (admin is super user): "
+            + " ".join(f"{u}={p}" for u, p in state["kafka_users"].items())
+        )
     return "\n".join(lines)
 
 
@@ -87,8 +93,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     if state is not None:
         alive = [name for name, pid, wd in _processes(state) if _ours(pid, wd)]
         if alive and len(alive) == len(_processes(state)):
-            proc.info(f"sandbox already up (state in {_state_path(state_dir)}); "
-                      "'python -m reconciler.sandbox down' stops it")
+            proc.info(
+                f"sandbox already up (state in {_state_path(state_dir)}); "
+                "'python -m reconciler.sandbox down' stops it"
+            )
             print(exports(state))
             return 0
         proc.info("removing the remains of a previous sandbox")
@@ -105,11 +113,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         proc.info(f"starting Kafka {kafka.version} ({args.shape}) ...")
         kafka.start(timeout=args.timeout)
         if args.redis_nodes:
-            redis = RedisSandbox(args.redis_nodes, formed=args.redis_formed,
-                                 password=args.redis_password, workdir=state_dir / "redis")
+            redis = RedisSandbox(
+                args.redis_nodes,
+                formed=args.redis_formed,
+                password=args.redis_password,
+                workdir=state_dir / "redis",
+            )
             redis.detach()
-            proc.info(f"starting {args.redis_nodes} Redis nodes"
-                      f"{' (formed cluster)' if args.redis_formed else ' (bare)'} ...")
+            proc.info(
+                f"starting {args.redis_nodes} Redis nodes"
+                f"{' (formed cluster)' if args.redis_formed else ' (bare)'} ..."
+            )
             redis.start()
     except BaseException:
         kafka.stop()
@@ -134,8 +148,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         "startup_seconds": round(time.monotonic() - began, 1),
     }
     _state_path(state_dir).write_text(json.dumps(state, indent=2) + "\n")
-    proc.info(f"up in {state['startup_seconds']}s; state in {_state_path(state_dir)}; "
-              "stop with 'python -m reconciler.sandbox down' (or 'make sandbox-down')")
+    proc.info(
+        f"up in {state['startup_seconds']}s; state in {_state_path(state_dir)}; "
+        "stop with 'python -m reconciler.sandbox down' (or 'make sandbox-down')"
+    )
     print(exports(state))
     return 0
 
@@ -180,8 +196,10 @@ def cmd_env(args: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:
     dist = ensure_kafka(args.version)
     java = select_java(dist)
-    print(f"Kafka {dist.version}: {len(list(dist.lib.glob('*.jar')))} jars in {dist.lib}; "
-          f"Java {java_version(java)} at {java}")
+    print(
+        f"Kafka {dist.version}: {len(list(dist.lib.glob('*.jar')))} jars in {dist.lib}; "
+        f"Java {java_version(java)} at {java}"
+    )
     return 0
 
 
@@ -189,25 +207,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m reconciler.sandbox",
         description="Real Kafka (KRaft) and Redis Cluster nodes on 127.0.0.1 for the demo, "
-                    "tests and benchmarks.",
+        "tests and benchmarks.",
     )
-    parser.add_argument("--state-dir", type=Path, default=Path(".sandbox"),
-                        help="where state.json and the node directories live (default .sandbox)")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".sandbox"),
+        help="where state.json and the node directories live (default .sandbox)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="start a detached sandbox and print export lines")
     up.add_argument("--shape", choices=SHAPES, default="single")
-    up.add_argument("--version", default=None,
-                    help=f"Kafka version (default $KAFKA_VERSION or {default_version()})")
+    up.add_argument(
+        "--version",
+        default=None,
+        help=f"Kafka version (default $KAFKA_VERSION or {default_version()})",
+    )
     up.add_argument("--redis-nodes", type=int, default=6, help="0 for no Redis (default 6)")
-    up.add_argument("--redis-formed", action="store_true",
-                    help="form a cluster (3 masters x 1 replica for 6 nodes)")
+    up.add_argument(
+        "--redis-formed",
+        action="store_true",
+        help="form a cluster (3 masters x 1 replica for 6 nodes)",
+    )
     up.add_argument("--redis-password", default=None)
     up.add_argument("--timeout", type=float, default=180)
     up.set_defaults(func=cmd_up)
 
-    sub.add_parser("down", help="stop the sandbox and remove its files").set_defaults(
-        func=cmd_down)
+    sub.add_parser("down", help="stop the sandbox and remove its files").set_defaults(func=cmd_down)
     sub.add_parser("status", help="show the running sandbox").set_defaults(func=cmd_status)
     sub.add_parser("env", help="print the export lines again").set_defaults(func=cmd_env)
     fetch = sub.add_parser("fetch", help="resolve the Kafka jars into the cache")

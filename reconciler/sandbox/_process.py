@@ -285,8 +285,13 @@ class Resources:
         """Stop every process and remove the working directory (idempotent)."""
         terminate(list(self.procs.values()))
         self.procs.clear()
-        if self.remove_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        if not self.remove_workdir or not self.workdir.exists():
+            return
+        if os.environ.get("LLM_ANALYTICS_SANDBOX_KEEP") == "1":
+            (self.workdir / OWNER_FILE).unlink(missing_ok=True)  # not an orphan to sweep
+            info(f"kept {self.workdir} (LLM_ANALYTICS_SANDBOX_KEEP=1)")
+            return
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 TEMP_PREFIX = "llm-analytics-"

@@ -186,8 +186,11 @@ def required_java(dist: KafkaDistribution) -> int:
         try:
             with zipfile.ZipFile(jar) as archive:
                 name = next(
-                    (n for n in archive.namelist()
-                     if n.endswith(".class") and not n.startswith("META-INF/")),
+                    (
+                        n
+                        for n in archive.namelist()
+                        if n.endswith(".class") and not n.startswith("META-INF/")
+                    ),
                     None,
                 )
                 if name is None:

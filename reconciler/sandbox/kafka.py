@@ -170,8 +170,9 @@ class KafkaSandbox:
             proc.terminate([process], grace=60)
         others = {i for i in self.node_ids if i != node_id and self._running(i)}
         if others:
-            self._wait_for_brokers(others, 60, f"broker {node.node_id} to leave the metadata",
-                                   exact=True)
+            self._wait_for_brokers(
+                others, 60, f"broker {node.node_id} to leave the metadata", exact=True
+            )
 
     def start_broker(self, node_id: int, timeout: float = 120) -> None:
         """Start a stopped node again and wait until it is back in the metadata."""
@@ -281,18 +282,19 @@ class KafkaSandbox:
         }
         if self.shape == "secure":
             jaas = _jaas(self.users)
-            props.update({
-                "sasl.enabled.mechanisms": "PLAIN",
-                "sasl.mechanism.inter.broker.protocol": "PLAIN",
-                "sasl.mechanism.controller.protocol": "PLAIN",
-                "listener.name.sasl_plaintext.plain.sasl.jaas.config": jaas,
-                "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
-                "listener.name.controller.plain.sasl.jaas.config": jaas,
-                "authorizer.class.name":
-                    "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-                "super.users": f"User:{SUPER_USER}",
-                "allow.everyone.if.no.acl.found": "false",
-            })
+            props.update(
+                {
+                    "sasl.enabled.mechanisms": "PLAIN",
+                    "sasl.mechanism.inter.broker.protocol": "PLAIN",
+                    "sasl.mechanism.controller.protocol": "PLAIN",
+                    "listener.name.sasl_plaintext.plain.sasl.jaas.config": jaas,
+                    "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+                    "listener.name.controller.plain.sasl.jaas.config": jaas,
+                    "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                    "super.users": f"User:{SUPER_USER}",
+                    "allow.everyone.if.no.acl.found": "false",
+                }
+            )
         return props
 
     def _write_configs(self) -> None:
@@ -338,8 +340,14 @@ class KafkaSandbox:
         running: list[tuple[_Node, subprocess.Popen[bytes]]] = []
         for node in self._nodes.values():
             argv = self._java_argv(
-                node, "kafka.tools.StorageTool", "format",
-                "-t", self.cluster_id, "-c", str(node.properties_file), "--ignore-formatted",
+                node,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                self.cluster_id,
+                "-c",
+                str(node.properties_file),
+                "--ignore-formatted",
                 jvm_opts=TOOL_JVM_OPTS,
             )
             running.append((node, proc.spawn(argv, log_file=node.log_file, cwd=node.dir)))
@@ -361,7 +369,9 @@ class KafkaSandbox:
     def _spawn(self, node: _Node) -> None:
         argv = self._java_argv(node, "kafka.Kafka", str(node.properties_file))
         self._resources.procs[f"node-{node.node_id}"] = proc.spawn(
-            argv, log_file=node.log_file, cwd=node.dir,
+            argv,
+            log_file=node.log_file,
+            cwd=node.dir,
             detached=self._resources.detached,
         )
 

@@ -158,8 +158,7 @@ class RedisSandbox:
     def command(self, port: int, *args: str) -> str:
         """Run one command on a node with redis-cli and return its output."""
         argv = [find_binary("redis-cli"), "-h", HOST, "-p", str(port), *args]
-        done = subprocess.run(argv, capture_output=True, text=True, env=self._cli_env(),
-                              timeout=30)
+        done = subprocess.run(argv, capture_output=True, text=True, env=self._cli_env(), timeout=30)
         if done.returncode != 0:
             raise SandboxError(f"redis-cli {' '.join(args)} on port {port} failed: {done.stderr}")
         return done.stdout
@@ -200,21 +199,33 @@ class RedisSandbox:
         node_dir.mkdir(parents=True, exist_ok=True)
         argv = [
             find_binary("redis-server"),
-            "--port", str(port),
-            "--bind", HOST,
-            "--cluster-enabled", "yes",
-            "--cluster-config-file", f"nodes-{port}.conf",
-            "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
-            "--dir", str(node_dir),
-            "--appendonly", "no",
-            "--save", "",
-            "--daemonize", "no",
-            "--logfile", "",
+            "--port",
+            str(port),
+            "--bind",
+            HOST,
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            f"nodes-{port}.conf",
+            "--cluster-node-timeout",
+            str(NODE_TIMEOUT_MS),
+            "--dir",
+            str(node_dir),
+            "--appendonly",
+            "no",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--logfile",
+            "",
         ]
         if self.password:
             argv += ["--requirepass", self.password, "--masterauth", self.password]
         self._resources.procs[str(port)] = proc.spawn(
-            argv, log_file=self._log_file(port), cwd=node_dir,
+            argv,
+            log_file=self._log_file(port),
+            cwd=node_dir,
             detached=self._resources.detached,
         )
 
@@ -223,9 +234,14 @@ class RedisSandbox:
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
-        client = redis.Redis(host=HOST, port=port, password=self.password,
-                             socket_timeout=1, socket_connect_timeout=1,
-                             retry=Retry(NoBackoff(), 0))  # the sandbox polls by itself
+        client = redis.Redis(
+            host=HOST,
+            port=port,
+            password=self.password,
+            socket_timeout=1,
+            socket_connect_timeout=1,
+            retry=Retry(NoBackoff(), 0),
+        )  # the sandbox polls by itself
         try:
             return bool(client.ping())
         except redis.RedisError:
@@ -243,19 +259,36 @@ class RedisSandbox:
                 )
             return self._ping(port)
 
-        proc.wait_for(check, timeout=timeout, what=f"redis-server on port {port} to answer PING",
-                      on_timeout=lambda: proc.tail(self._log_file(port), 30))
+        proc.wait_for(
+            check,
+            timeout=timeout,
+            what=f"redis-server on port {port} to answer PING",
+            on_timeout=lambda: proc.tail(self._log_file(port), 30),
+        )
 
     def _create_cluster(self, timeout: float) -> None:
         argv = [
-            find_binary("redis-cli"), "--cluster", "create", *self.addresses,
-            "--cluster-replicas", str(self.replicas), "--cluster-yes",
+            find_binary("redis-cli"),
+            "--cluster",
+            "create",
+            *self.addresses,
+            "--cluster-replicas",
+            str(self.replicas),
+            "--cluster-yes",
         ]
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, env=self._cli_env(),
-                                  timeout=timeout, stdin=subprocess.DEVNULL)
+            done = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                env=self._cli_env(),
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
         except subprocess.TimeoutExpired:
-            raise SandboxError(f"redis-cli --cluster create timed out\n{self.log_tail(20)}") from None
+            raise SandboxError(
+                f"redis-cli --cluster create timed out\n{self.log_tail(20)}"
+            ) from None
         if done.returncode != 0 or "[ERR]" in done.stdout:
             raise SandboxError(
                 f"redis-cli --cluster create failed (exit {done.returncode}):\n"
@@ -268,16 +301,27 @@ class RedisSandbox:
             # Every node sees cluster_state:ok, every other node, and the final roles.
             for port in self.ports:
                 info = self.cluster_info(port)
-                if info.get("cluster_state") != "ok" or info.get("cluster_known_nodes") != str(total):
+                if info.get("cluster_state") != "ok" or info.get("cluster_known_nodes") != str(
+                    total
+                ):
                     return False
-                flags = [line.split()[2] for line in
-                         self.command(port, "CLUSTER", "NODES").splitlines() if line.strip()]
+                flags = [
+                    line.split()[2]
+                    for line in self.command(port, "CLUSTER", "NODES").splitlines()
+                    if line.strip()
+                ]
                 roles = [f for f in flags if "handshake" not in f and "noaddr" not in f]
-                if (sum("master" in f for f in roles) != masters
-                        or sum("slave" in f for f in roles) != total - masters):
+                if (
+                    sum("master" in f for f in roles) != masters
+                    or sum("slave" in f for f in roles) != total - masters
+                ):
                     return False
             return True
 
-        proc.wait_for(formed, timeout=timeout, interval=0.2,
-                      what="cluster_state:ok and final roles on every Redis node",
-                      on_timeout=lambda: self.log_tail(20))
+        proc.wait_for(
+            formed,
+            timeout=timeout,
+            interval=0.2,
+            what="cluster_state:ok and final roles on every Redis node",
+            on_timeout=lambda: self.log_tail(20),
+        )

@@ -27,8 +27,9 @@ from reconciler.sandbox.redis import parse_info
 TOPIC_AUTHORIZATION_FAILED = 29
 
 
-async def admin_call(config: dict[str, Any], call: Callable[[AIOKafkaAdminClient], Awaitable[Any]]
-                     ) -> Any:
+async def admin_call(
+    config: dict[str, Any], call: Callable[[AIOKafkaAdminClient], Awaitable[Any]]
+) -> Any:
     """Run one call on a fresh admin client (fresh metadata every time)."""
     client = AIOKafkaAdminClient(request_timeout_ms=10000, **config)
     await client.start()
@@ -103,6 +104,7 @@ async def test_cluster_broker_stop_shrinks_isr_and_restart_recovers(
     victim = kafka_cluster.node_ids[-1]
     kafka_cluster.stop_broker(victim)
     try:
+
         async def under_replicated() -> bool:
             described = await describe_topic(config, topic)
             return all(
@@ -237,8 +239,13 @@ def test_redis_password_kill_restart_and_add_nodes(
     sandbox.kill_node(port)
     assert port not in sandbox.pids
     with pytest.raises(redis.ConnectionError):
-        redis.Redis(port=port, host="127.0.0.1", password="s3cret", socket_timeout=1,
-                    retry=Retry(NoBackoff(), 0)).ping()
+        redis.Redis(
+            port=port,
+            host="127.0.0.1",
+            password="s3cret",
+            socket_timeout=1,
+            retry=Retry(NoBackoff(), 0),
+        ).ping()
     sandbox.restart_node(port)
     assert sandbox.pids[port] != old_pid
     assert redis.Redis(port=port, host="127.0.0.1", password="s3cret").ping()
@@ -277,7 +284,10 @@ def test_cli_up_status_down(tmp_path: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "reconciler.sandbox", *args],
-            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
             env={**os.environ},
         )
 
