@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -161,21 +161,42 @@ def _load(text: str, filename: str, path: Path, env: str | None,
                                         f"metadata, kafka, redis, environments), got {describe_value(data)}"))
         raise _fail(filename, issues)
 
+    environ = os.environ if environ is None else environ
     if env is not None:
         data, positions, overlay_issues = _apply_environment(data, positions, env, locator)
         issues += overlay_issues
         locator = Locator(filename, positions)
-    elif isinstance(data.get("environments"), dict):
-        issues += _check_overlay_shapes(data["environments"], locator)
+        spec, found = _analyse(data, locator, environ)
+        issues += found
+    else:
+        spec, found = _analyse(data, locator, environ)
+        issues += found
+        issues += _check_unselected_overlays(data, positions, locator, environ, found)
 
-    interpolated = interpolate(data, os.environ if environ is None else environ)
+    errors = [i for i in issues if i.level == "error"]
+    warnings = tuple(sort_issues([i for i in issues if i.level == "warning"]))
+    if errors or spec is None:
+        raise _fail(filename, errors, warnings)
+    return LoadedSpec(spec=spec, path=path, env=env, sha256=sha256, warnings=warnings)
+
+
+def _analyse(data: dict[str, Any], locator: Locator, environ: Mapping[str, str], *,
+             lenient_references: bool = False) -> tuple[ClusterSpec | None, list[SpecIssue]]:
+    """Interpolate, validate and check one (possibly overlaid) document.
+
+    With ``lenient_references``, references that cannot be resolved are not reported, nor is
+    anything else wrong with the values that hold them.
+    """
+    issues: list[SpecIssue] = []
+    interpolated = interpolate(data, environ)
     reference_issues: list[SpecIssue] = []
     for reference in interpolated.problems:
         node, found = locator.node(reference.path)
         mark = (Mark(node.mark.line, column_in_scalar(node, reference.offset))
                 if node is not None and found else locator.mark(reference.path))
         reference_issues.append(locator.issue(reference.path, reference.message, mark=mark))
-    issues += reference_issues
+    if not lenient_references:
+        issues += reference_issues
     data = interpolated.data
 
     spec, model_issues = validate_model(ClusterSpec, data, locator,
@@ -189,12 +210,33 @@ def _load(text: str, filename: str, path: Path, env: str | None,
 
     # A value whose reference failed is reported once, not again as a bad value.
     unresolved = {format_path(reference.path) for reference in interpolated.problems}
-    issues = [i for i in issues if i.path not in unresolved or i in reference_issues]
-    errors = [i for i in issues if i.level == "error"]
-    warnings = tuple(sort_issues([i for i in issues if i.level == "warning"]))
-    if errors or spec is None:
-        raise _fail(filename, errors, warnings)
-    return LoadedSpec(spec=spec, path=path, env=env, sha256=sha256, warnings=warnings)
+    return spec, [i for i in issues if i.path not in unresolved or i in reference_issues]
+
+
+def _check_unselected_overlays(data: dict[str, Any], positions: PosNode, locator: Locator,
+                               environ: Mapping[str, str],
+                               base_issues: list[SpecIssue]) -> list[SpecIssue]:
+    """Errors that each environment overlay would bring, so a broken overlay fails CI early.
+
+    Only errors the base does not already have are reported; unset variables are not errors
+    here (they are when the environment is selected).
+    """
+    environments = data.get("environments")
+    if not isinstance(environments, dict):
+        return []
+    issues = _check_overlay_shapes(environments, locator)
+    seen = {(i.line, i.column, i.path) for i in base_issues}
+    for name, overlay in environments.items():
+        if not isinstance(overlay, dict) or any(key in FIXED_TOP_LEVEL_KEYS for key in overlay):
+            continue
+        merged, merged_pos, _ = _apply_environment(data, positions, name, locator)
+        _, found = _analyse(merged, Locator(locator.filename, merged_pos), environ,
+                            lenient_references=True)
+        for issue in found:
+            if issue.level == "error" and (issue.line, issue.column, issue.path) not in seen:
+                seen.add((issue.line, issue.column, issue.path))
+                issues.append(replace(issue, message=f"with --env {name}: {issue.message}"))
+    return issues
 
 
 def _check_valid_sections(data: dict[str, Any], locator: Locator) -> list[SpecIssue]:

@@ -85,7 +85,7 @@ class SecretRef(SpecModel):
     from_env: str | None = None
     """Name of the environment variable holding the secret."""
     from_file: str | None = None
-    """Path of a file holding the secret (surrounding whitespace is stripped)."""
+    """Path of a file holding the secret."""
 
     @model_validator(mode="before")
     @classmethod

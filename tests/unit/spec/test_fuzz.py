@@ -56,7 +56,7 @@ def mutated_example(draw: st.DrawFn) -> str:
             text = text[:position] + draw(YAML_ALPHABET) + text[position + 1:]
         elif kind == "truncate":
             text = text[:position]
-        else:
+        elif text:
             lines = text.splitlines(keepends=True)
             index = draw(st.integers(0, len(lines) - 1))
             lines.insert(index, lines[index])

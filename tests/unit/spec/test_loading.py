@@ -401,13 +401,16 @@ def test_unknown_environment_lists_the_known_ones() -> None:
     assert_at(issue, 10, 1, "unknown environment 'prod'", "known: bad-key, broken, local")
 
 
-def test_base_without_env_reports_fixed_keys_in_overlays() -> None:
-    issue = single_error(ENVIRONMENTS)
-    assert_at(issue, 21, 5, "cannot change 'kind'")
+def test_base_without_env_reports_the_overlays_errors() -> None:
+    issues = errors_of(ENVIRONMENTS)
+    assert [(i.line, i.column, i.message) for i in issues] == [
+        (19, 37, "with --env broken: expected an integer, got the string 'zero'"),
+        (21, 5, "an overlay cannot change 'kind'"),
+    ]
 
 
 def test_hash_depends_on_bytes_and_environment() -> None:
-    text = ENVIRONMENTS.replace("  bad-key:\n    kind: Other\n", "")
+    text = ENVIRONMENTS.split("  broken:")[0]
     assert load(text).sha256 != load(text, env="local").sha256
     assert load(text).sha256 == load(text).sha256
     assert load(text).sha256 != load(text + "\n").sha256
@@ -472,3 +475,18 @@ def test_warnings_are_returned_with_a_valid_spec() -> None:
     loaded = load(doc(KAFKA + "  topics: [{name: a.b}, {name: a_b}]\n"))
     assert [(w.line, w.column, w.level) for w in loaded.warnings] == [(6, 32, "warning")]
     assert str(loaded.warnings[0]).startswith("spec.yaml:6:32: warning: kafka.topics[1].name:")
+
+
+def test_unselected_overlays_are_checked_too() -> None:
+    text = doc(KAFKA, """\
+        environments:
+          staging:
+            kafka:
+              connection: {bootstrapServers: "${STAGING_BROKERS}"}
+              defaults: {config: {retention.ms: 7days}}
+    """)
+    issue = single_error(text)  # the unset variable is not an error until staging is selected
+    assert_at(issue, 10, 41, "with --env staging: cannot read '7days' as a duration")
+    assert issue.path == 'kafka.defaults.config["retention.ms"]'
+    issues = errors_of(text, env="staging")
+    assert [(i.line, i.column) for i in issues] == [(9, 39), (10, 41)]
