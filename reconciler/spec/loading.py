@@ -267,7 +267,7 @@ def _salvage(model: Any, value: Any, stand_ins: dict[str, Any] | None = None) ->
 
     Returns the validated object (None if nothing valid remains) and the keys left out.
     """
-    adapter: TypeAdapter[Any] = TypeAdapter(model)
+    adapter = _adapter(model)
     stand_ins = stand_ins or {}
     dropped: set[str] = set()
     current = value
@@ -290,6 +290,17 @@ def _salvage(model: Any, value: Any, stand_ins: dict[str, Any] | None = None) ->
                 else:
                     current.pop(key, None)
     return None, dropped
+
+
+_ADAPTERS: dict[int, TypeAdapter[Any]] = {}
+
+
+def _adapter(model: Any) -> TypeAdapter[Any]:
+    # Building an adapter costs about a millisecond: once per type, not once per list item.
+    adapter = _ADAPTERS.get(id(model))
+    if adapter is None:
+        adapter = _ADAPTERS[id(model)] = TypeAdapter(model)
+    return adapter
 
 
 def _first_key(loc: tuple[Any, ...], mapping: dict[str, Any]) -> str | None:

@@ -43,6 +43,8 @@ MAX_DEPTH = 64  # a real spec nests about 8 levels deep
 _YAML_TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS_KEPT_AS_TEXT = {_YAML_TAG + "str", _YAML_TAG + "timestamp", _YAML_TAG + "merge"}
 _CONTAINER_TAGS = {None, "!", _YAML_TAG + "map", _YAML_TAG + "seq"}
+# libyaml's parser when PyYAML was built with it; positions are the same as the pure-Python one's.
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TAB_IN_INDENT = re.compile(r"^[ ]*\t", re.MULTILINE)
 
 
@@ -127,6 +129,7 @@ class _Builder:
         self.node_count = 0
         self.root: tuple[Any, PosNode] | None = None
         self.documents = 0
+        self.aliases_used = False
 
     # ----------------------------------------------------------------- issues
 
@@ -138,8 +141,8 @@ class _Builder:
 
     # ----------------------------------------------------------------- reading
 
-    def build(self) -> YamlDocument:
-        loader = yaml.SafeLoader(self.text)
+    def build(self, loader_class: Any = yaml.SafeLoader) -> YamlDocument:
+        loader = loader_class(self.text)
         try:
             while loader.check_event():
                 self.handle(loader, loader.get_event())
@@ -160,10 +163,10 @@ class _Builder:
     def count(self, amount: int, mark: Mark) -> None:
         self.node_count += amount
         if self.node_count > MAX_NODES:
+            how = " through aliases (an anchor/alias bomb?)" if self.aliases_used else ""
             raise self.fatal(
                 mark, self.current_path(),
-                f"the document expands to more than {MAX_NODES} nodes through aliases "
-                "(an anchor/alias bomb?); a spec is far smaller",
+                f"the document expands to more than {MAX_NODES} nodes{how}; a spec is far smaller",
             )
 
     def handle(self, loader: yaml.SafeLoader, event: Any) -> None:
@@ -195,7 +198,7 @@ class _Builder:
             self.key(frame, event, tag, mark)
             return
         value = self.construct(loader, event, tag, mark)
-        pos = PosNode(mark, style=event.style, text=event.value)
+        pos = PosNode(mark, style=event.style or None, text=event.value)  # libyaml: plain is ""
         if event.anchor is not None:
             self.anchors[event.anchor] = _Anchored(value, pos, 1)
         self.attach(value, pos, mark)
@@ -203,7 +206,7 @@ class _Builder:
     def key(self, frame: _Frame, event: ScalarEvent, tag: str, mark: Mark) -> None:
         frame.expecting_key = False
         frame.pending_key_mark = mark
-        if tag == _YAML_TAG + "merge" and event.style is None:
+        if tag == _YAML_TAG + "merge" and not event.style:
             frame.pending_is_merge = True
             frame.pending_key = None
             return
@@ -222,7 +225,7 @@ class _Builder:
     def construct(self, loader: yaml.SafeLoader, event: ScalarEvent, tag: str, mark: Mark) -> Any:
         if tag in _SCALAR_TAGS_KEPT_AS_TEXT:
             return event.value
-        node = ScalarNode(tag, event.value, style=event.style)
+        node = ScalarNode(tag, event.value, style=event.style or None)
         constructors = {
             _YAML_TAG + "null": loader.construct_yaml_null,
             _YAML_TAG + "bool": loader.construct_yaml_bool,
@@ -300,6 +303,7 @@ class _Builder:
                 raise self.fatal(mark, self.current_path(),
                                  f"alias '*{name}' refers to a node that contains it (recursive)")
             raise self.fatal(mark, self.current_path(), f"alias '*{name}' has no anchor '&{name}' before it")
+        self.aliases_used = True
         self.count(anchored.size, mark)
         # Positions of the aliased content stay those of its anchor; only the key moves.
         self.attach(anchored.value, replace(anchored.pos), mark)
@@ -391,6 +395,17 @@ def read_yaml(text: str, filename: str = "<string>") -> YamlDocument:
     """
     builder = _Builder(text, filename)
     try:
-        return builder.build()
-    except yaml.YAMLError as problem:
-        raise YamlReadError([*builder.issues, _syntax_issue(text, filename, problem)]) from None
+        return builder.build(_FAST_LOADER)
+    except yaml.YAMLError as fast_problem:
+        if _FAST_LOADER is yaml.SafeLoader:
+            raise YamlReadError([*builder.issues, _syntax_issue(text, filename, fast_problem)]) from None
+        problem = fast_problem
+    # libyaml reads ~10x faster; PyYAML's own parser words its errors better: ask it again.
+    builder = _Builder(text, filename)
+    try:
+        builder.build(yaml.SafeLoader)
+    except yaml.YAMLError as slow_problem:
+        problem = slow_problem
+    except YamlReadError:
+        pass
+    raise YamlReadError([*builder.issues, _syntax_issue(text, filename, problem)]) from None

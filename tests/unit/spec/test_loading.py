@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from reconciler.errors import SpecError
+from reconciler.spec import yaml_tree
 from reconciler.spec.loading import MAX_SPEC_BYTES, load_spec, load_spec_text
 from reconciler.spec.models import AclEntry, ConsumerRole, ProducerRole
 from reconciler.spec.yaml_tree import MAX_DEPTH
@@ -490,3 +492,32 @@ def test_unselected_overlays_are_checked_too() -> None:
     assert issue.path == 'kafka.defaults.config["retention.ms"]'
     issues = errors_of(text, env="staging")
     assert [(i.line, i.column) for i in issues] == [(9, 39), (10, 41)]
+
+
+def test_too_many_nodes_without_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(yaml_tree, "MAX_NODES", 12)
+    issue = single_error(doc("x: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"))
+    assert_at(issue, 4, 8, "more than 12 nodes; a spec is far smaller")  # keys count too
+    assert "alias" not in issue.message
+
+
+def test_fast_and_pure_python_parsers_agree_on_positions() -> None:
+    text = doc(KAFKA, kafka_body("""
+        topics:
+          - {name: "é€𝄞", partitions: 1}
+          - name: b
+            description: |
+              multi
+              line
+            partitions: [𝄞]
+    """))
+    fast = yaml_tree.read_yaml(text)
+    slow_builder = yaml_tree._Builder(text, "<string>")
+    slow = slow_builder.build(yaml.SafeLoader)
+
+    def marks(node: yaml_tree.PosNode) -> list[object]:
+        return [node.mark, node.key_mark, node.style,
+                *(m for child in node.children.values() for m in marks(child))]
+
+    assert fast.data == slow.data
+    assert marks(fast.positions) == marks(slow.positions)
