@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any
 
 from reconciler.spec.models import (
@@ -36,11 +37,11 @@ def normalise_principal(principal: str) -> str:
     return principal if ":" in principal else f"User:{principal}"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, slots=True)
 class AclBinding:
     """One ACL binding: who (principal, host) may or may not do what to which resource(s).
 
-    Field order is the sort order of plans and listings: by principal, then resource.
+    Sort with ``key=acl_sort_key`` (plans and listings: by principal, then resource).
     """
 
     principal: str
@@ -79,6 +80,12 @@ class AclBinding:
             permission=AclPermission(data.get("permission", AclPermission.ALLOW.value)),
             host=str(data.get("host", WILDCARD_HOST)),
         )
+
+
+# Field order of the sort: a C-level tuple key, much faster than a generated __lt__ when
+# tens of thousands of bindings are sorted.
+acl_sort_key = attrgetter("principal", "resource_type", "pattern_type", "resource_name",
+                          "operation", "permission", "host")
 
 
 @dataclass(frozen=True)
@@ -168,7 +175,8 @@ def merge_desired(pairs: Iterable[tuple[AclBinding, str]]) -> list[DesiredAcl]:
         seen = origins.setdefault(binding, [])
         if origin not in seen:
             seen.append(origin)
-    return [DesiredAcl(binding, tuple(found)) for binding, found in sorted(origins.items())]
+    return [DesiredAcl(binding, tuple(origins[binding]))
+            for binding in sorted(origins, key=acl_sort_key)]
 
 
 # --------------------------------------------------------------------------- namespace set

@@ -25,6 +25,7 @@ from reconciler.spec.roles import (
     WILDCARD_HOST,
     AclBinding,
     DesiredAcl,
+    acl_sort_key,
     normalise_principal,
 )
 
@@ -110,7 +111,7 @@ def diff_acls(desired: Sequence[DesiredAcl], live: Iterable[AclBinding],
     wanted = {d.binding for d in desired}
     changes: list[Change] = []
     notices: list[Notice] = []
-    for item in sorted(desired, key=lambda d: d.binding):
+    for item in sorted(desired, key=lambda d: acl_sort_key(d.binding)):
         problems = binding_problems(item.binding, supports_prefixed=supports_prefixed)
         if problems:
             notices.extend(Notice(level=NoticeLevel.ERROR, address=acl_address(item.binding),
@@ -120,7 +121,8 @@ def diff_acls(desired: Sequence[DesiredAcl], live: Iterable[AclBinding],
             changes.append(_create(item))
 
     scope = ownership_scope(ownership)
-    extra = sorted(b for b in live_set if b.principal in scope and b not in wanted)
+    extra = sorted((b for b in live_set if b.principal in scope and b not in wanted),
+                   key=acl_sort_key)
     for binding in extra:
         address = acl_address(binding)
         if ownership.deletion is DeletionPolicy.ALLOW and allow_delete:

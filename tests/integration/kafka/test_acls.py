@@ -158,10 +158,10 @@ async def test_roles_applied_through_the_engine_let_real_clients_in(
         unique_name: Callable[..., str]) -> None:
     topic, group = unique_name("acl"), unique_name("group")
     await make_topic(secure_admin, topic)
-    rules = [ProducerRole(role="producer", principal="User:alice", topics=[topic],
-                          idempotent=True),
-             ConsumerRole(role="consumer", principal="User:bob", topics=[topic],
-                          groups=[group])]
+    rules: list[ProducerRole | ConsumerRole] = [
+        ProducerRole(role="producer", principal="User:alice", topics=[topic], idempotent=True),
+        ConsumerRole(role="consumer", principal="User:bob", topics=[topic], groups=[group]),
+    ]
     provider = KafkaAclsProvider.from_pairs(secure_admin, expand_acl_rules(rules))
 
     plan = await converge(provider)

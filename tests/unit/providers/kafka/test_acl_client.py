@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import pytest
 from aiokafka.errors import IncompatibleBrokerVersion
 from aiokafka.protocol.admin import (
     CreateAclsRequest_v0,
     CreateAclsRequest_v1,
     DeleteAclsRequest_v1,
+    DescribeAclsResponse_v0,
+    DescribeAclsResponse_v1,
 )
 
 from reconciler.providers.kafka.acl_client import (
@@ -15,6 +19,7 @@ from reconciler.providers.kafka.acl_client import (
     CreateAclsRequest,
     DeleteAclsRequest,
     code_of,
+    decode_describe_acls,
     member_of,
 )
 from reconciler.spec.models import AclOperation, AclPermission, AclResourceType, PatternType
@@ -27,7 +32,7 @@ PREFIXED = AclBinding("User:a", AclResourceType.GROUP, PatternType.PREFIXED, "g-
 
 
 @pytest.mark.parametrize("kind", list(PROTOCOL_CODES))
-def test_every_enum_value_has_a_distinct_code_and_maps_back(kind: type) -> None:
+def test_every_enum_value_has_a_distinct_code_and_maps_back(kind: type[StrEnum]) -> None:
     codes = PROTOCOL_CODES[kind]
     assert set(codes) == set(kind)
     assert len(set(codes.values())) == len(codes)
@@ -64,3 +69,21 @@ def test_v0_has_no_pattern_type_and_refuses_prefixed() -> None:
 def test_request_names_count_as_the_api_names() -> None:
     assert CreateAclsRequest.__name__.removesuffix("Request") == "CreateAcls"
     assert DeleteAclsRequest.__name__.removesuffix("Request") == "DeleteAcls"
+
+
+@pytest.mark.parametrize("version", [0, 1])
+def test_fast_describe_decoder_matches_the_protocol_schema(version: int) -> None:
+    acls = [("User:a", "*", 4, 3), ("User:é", "10.0.0.1", 3, 2)]
+    if version:
+        resources = [(2, "orders", 4, acls), (4, "kafka-cluster", 3, [])]
+        body = DescribeAclsResponse_v1(0, 0, None, resources)
+    else:
+        body = DescribeAclsResponse_v0(0, 0, None, [(2, "orders", acls)])
+    error_code, message, rows = decode_describe_acls(body.encode(), version)
+    assert (error_code, message) == (0, None)
+    pattern = 4 if version else 3  # v0 has no pattern type: LITERAL
+    assert rows == [(2, "orders", pattern, "User:a", "*", 4, 3),
+                    (2, "orders", pattern, "User:é", "10.0.0.1", 3, 2)]
+    no_authorizer = DescribeAclsResponse_v1(0, 54, "No Authorizer is configured", [])
+    assert decode_describe_acls(no_authorizer.encode(), 1)[:2] == (
+        54, "No Authorizer is configured")
