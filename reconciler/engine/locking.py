@@ -1,0 +1,468 @@
+"""The apply lock: who holds it, how it is taken, kept alive and given back.
+
+Two applies against the same cluster must not interleave their actions. Each locked system
+has a :class:`LockBackend` (a Kafka consumer group, a Redis key or a Kubernetes Lease; they
+live under :mod:`reconciler.providers` and the CLI picks them, see ``docs/locking.md``).
+This module holds what every backend shares and none of their I/O:
+
+- :class:`LockOwner`: who holds a lock (host, pid, user, start time, command), written into
+  the lock so that a waiting run can name the holder;
+- :func:`acquire`: try, wait and report the holder, give up after a timeout (exit 3);
+- :class:`HeldLock`: the heartbeat that renews the lock while the apply runs and notices when
+  it is lost; :meth:`LockSet.guard` stops the apply at once when that happens;
+- :class:`LockSet`: several locks taken in a fixed order (Kafka before Redis) so that two runs
+  never deadlock, released in reverse order.
+
+Every lock expires (a TTL renewed by the heartbeat), so a crashed run cannot block the next
+one for longer than the TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+import shlex
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from reconciler.errors import ApplyFailed, ReconcilerError, SafetyRefusal
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Default lifetime of a lock that is not renewed (a crashed run blocks others this long).
+DEFAULT_TTL_SECONDS = 30.0
+#: Default wait for a held lock (``--lock-timeout``).
+DEFAULT_TIMEOUT_SECONDS = 300.0
+#: A holder that could not renew for this share of the TTL treats the lock as lost, before
+#: anyone else can take it over (the rest of the TTL absorbs clock drift and slow requests).
+RENEW_DEADLINE_SHARE = 0.7
+_MAX_COMMAND_CHARS = 300
+
+
+def utc_now_iso() -> str:
+    """The current UTC time as ``2024-05-01T12:00:00Z``."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_seconds(seconds: float) -> str:
+    """``330`` → ``5m30s``; ``0.5`` → ``0.5s``."""
+    if seconds < 60:
+        return f"{seconds:g}s"
+    minutes, rest = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    text = f"{hours}h" if hours else ""
+    text += f"{minutes}m" if minutes else ""
+    text += f"{rest}s" if rest else ""
+    return text
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry
+        return os.environ.get("USER") or f"uid {os.getuid()}"
+
+
+def command_line(argv: Sequence[str] | None = None) -> str:
+    """The running command as a user would type it (shortened to a sane length)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    text = " ".join(["llm-analytics", *(shlex.quote(a) for a in args)])
+    return text if len(text) <= _MAX_COMMAND_CHARS else text[: _MAX_COMMAND_CHARS - 1] + "…"
+
+
+@dataclass(frozen=True)
+class LockOwner:
+    """Who holds (or wants) a lock; stored in the lock so that others can name the holder."""
+
+    host: str
+    pid: int
+    user: str
+    started_at: str
+    command: str
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @classmethod
+    def current(cls, command: str | None = None) -> LockOwner:
+        """This process."""
+        return cls(host=socket.gethostname(), pid=os.getpid(), user=_user(),
+                   started_at=utc_now_iso(),
+                   command=command if command is not None else command_line())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"host": self.host, "pid": self.pid, "user": self.user,
+                "started_at": self.started_at, "command": self.command, "run_id": self.run_id}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> LockOwner | None:
+        """Read an owner written by any version of the tool; ``None`` when unreadable."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            pid = int(data.get("pid", -1))
+        except (TypeError, ValueError):
+            pid = -1
+        return cls(host=str(data.get("host", "?")), pid=pid, user=str(data.get("user", "?")),
+                   started_at=str(data.get("started_at", "?")),
+                   command=str(data.get("command", "?")), run_id=str(data.get("run_id", "")))
+
+    def describe(self) -> str:
+        """``alice@ci-runner-1 (pid 4242), started at 2024-05-01T12:00:00Z, running `...```"""
+        return (f"{self.user}@{self.host} (pid {self.pid}), started at {self.started_at}, "
+                f"running `{self.command}`")
+
+
+@dataclass(frozen=True)
+class LockAttempt:
+    """The outcome of one attempt: acquired (with its fencing token) or who holds it now."""
+
+    acquired: bool
+    holder: LockOwner | None = None
+    token: int | None = None
+    detail: str = ""  # why the holder is unknown, e.g. "a rebalance is in progress"
+
+
+class LockLost(ApplyFailed):
+    """A held lock was taken away or could not be renewed in time (exit 1)."""
+
+
+class LockHeld(SafetyRefusal):
+    """Another run holds the lock and did not let go within --lock-timeout (exit 3)."""
+
+    def __init__(self, message: str, *, holder: LockOwner | None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.holder = holder
+
+
+class LockUnavailable(ReconcilerError):
+    """The system cannot hold a lock at the moment (e.g. a Redis cluster serving no slots)."""
+
+
+@runtime_checkable
+class LockBackend(Protocol):
+    """One lock in one system. Backends raise :class:`LockLost` from :meth:`renew` when the
+    lock is no longer theirs; any other exception from ``renew`` counts as transient."""
+
+    description: str  # e.g. "Kafka consumer group llm-analytics-apply-lock on kafka:9092"
+    ttl_seconds: float
+    renew_interval: float
+    lock_order: int  # locks are taken in ascending order: Kafka (10) before Redis (20)
+
+    async def try_acquire(self, owner: LockOwner) -> LockAttempt: ...
+
+    async def renew(self) -> None: ...
+
+    async def release(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class LockReporter(Protocol):
+    """Where lock events are shown (the CLI writes them to stderr)."""
+
+    def waiting(self, backend: LockBackend, attempt: LockAttempt, remaining: float) -> None: ...
+    def acquired(self, backend: LockBackend, attempt: LockAttempt) -> None: ...
+    def released(self, backend: LockBackend) -> None: ...
+    def lost(self, backend: LockBackend, reason: str) -> None: ...
+    def unavailable(self, backend: LockBackend, reason: str) -> None: ...
+
+
+class SilentReporter:
+    def waiting(self, backend: LockBackend, attempt: LockAttempt, remaining: float) -> None:
+        pass
+
+    def acquired(self, backend: LockBackend, attempt: LockAttempt) -> None:
+        pass
+
+    def released(self, backend: LockBackend) -> None:
+        pass
+
+    def lost(self, backend: LockBackend, reason: str) -> None:
+        pass
+
+    def unavailable(self, backend: LockBackend, reason: str) -> None:
+        pass
+
+
+def held_message(backend: LockBackend, attempt: LockAttempt | None, timeout: float) -> LockHeld:
+    """The exit-3 refusal after waiting ``timeout`` seconds (``--lock-timeout``), naming the
+    holder."""
+    holder = attempt.holder if attempt is not None else None
+    if holder is not None:
+        who = f"is held by {holder.describe()}"
+    else:
+        detail = attempt.detail if attempt is not None and attempt.detail else "holder unknown"
+        who = f"is held ({detail})"
+    waited_text = ("without waiting (--lock-timeout 0)" if timeout <= 0
+                   else f"after waiting {format_seconds(timeout)} (--lock-timeout)")
+    return LockHeld(
+        f"the apply lock ({backend.description}) {who}; gave up {waited_text}; nothing was changed",
+        holder=holder,
+        hint=(f"wait for that run to finish and try again (a lock left by a crashed run expires "
+              f"within {format_seconds(backend.ttl_seconds)}), or raise --lock-timeout"),
+    )
+
+
+async def acquire(
+    backend: LockBackend,
+    owner: LockOwner,
+    *,
+    timeout: float,
+    reporter: LockReporter | None = None,
+    poll_interval: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    configured_timeout: float | None = None,
+) -> LockAttempt:
+    """Take ``backend``'s lock, waiting up to ``timeout`` seconds (0: one attempt only).
+
+    Reports the holder when it is first seen and whenever it changes; raises
+    :class:`LockHeld` (exit 3) naming the last holder seen when time runs out.
+    ``configured_timeout`` is the user's ``--lock-timeout`` when ``timeout`` is what is left
+    of it (for the message).
+    """
+    report = reporter or SilentReporter()
+    deadline = clock() + max(0.0, timeout)
+    last_reported: tuple[str, str] | None = None
+    while True:
+        attempt = await backend.try_acquire(owner)
+        if attempt.acquired:
+            report.acquired(backend, attempt)
+            return attempt
+        now = clock()
+        remaining = deadline - now
+        if remaining <= 0:
+            raise held_message(backend, attempt,
+                               timeout if configured_timeout is None else configured_timeout)
+        seen = (attempt.holder.run_id if attempt.holder else "", attempt.detail)
+        if seen != last_reported:
+            last_reported = seen
+            report.waiting(backend, attempt, remaining)
+        await sleep(min(poll_interval, remaining))
+
+
+class HeldLock:
+    """A lock this run holds: renewed in the background until released.
+
+    ``on_lost`` is called once if the lock is taken away or cannot be renewed within
+    :data:`RENEW_DEADLINE_SHARE` of its TTL (the holder gives up before anyone else may
+    take the lock over).
+    """
+
+    def __init__(self, backend: LockBackend, attempt: LockAttempt, *,
+                 on_lost: Callable[[HeldLock, str], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+        self.backend = backend
+        self.token = attempt.token
+        self.lost_reason: str | None = None
+        self._on_lost = on_lost
+        self._clock = clock
+        self._sleep = sleep
+        self._task: asyncio.Task[None] | None = None
+        self._released = False
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._heartbeat(), name="apply-lock-heartbeat")
+
+    def _lose(self, reason: str) -> None:
+        if self.lost_reason is None:
+            self.lost_reason = reason
+            if self._on_lost is not None:
+                self._on_lost(self, reason)
+
+    async def _heartbeat(self) -> None:
+        backend = self.backend
+        last_ok = self._clock()
+        interval = backend.renew_interval
+        while True:
+            await self._sleep(interval)
+            try:
+                await backend.renew()
+            except LockLost as problem:
+                self._lose(str(problem))
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as problem:  # any failure to renew is transient
+                silent_for = self._clock() - last_ok
+                log.warning("could not renew the apply lock (%s) for %.1fs: %s",
+                            backend.description, silent_for, problem)
+                if silent_for > backend.ttl_seconds * RENEW_DEADLINE_SHARE:
+                    self._lose(f"could not renew it for {silent_for:.0f}s ({problem})")
+                    return
+                interval = min(backend.renew_interval, 1.0)
+                continue
+            last_ok = self._clock()
+            interval = backend.renew_interval
+
+    async def stop_heartbeat(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def release(self) -> None:
+        """Stop renewing and give the lock back (a lost lock is left alone)."""
+        if self._released:
+            return
+        self._released = True
+        await self.stop_heartbeat()
+        if self.lost_reason is None:
+            try:
+                await self.backend.release()
+            except Exception as problem:  # the TTL frees it anyway
+                log.warning("could not release the apply lock (%s): %s; it expires within %s",
+                            self.backend.description, problem,
+                            format_seconds(self.backend.ttl_seconds))
+
+
+class LockSet:
+    """Several locks taken in :attr:`LockBackend.lock_order` (Kafka, then Redis) and
+    released in reverse. Use as ``async with LockSet(...) as locks: await locks.guard(...)``.
+
+    The total wait for all of them is bounded by ``timeout``. Every backend is closed on exit.
+    A backend with ``optional_when_unavailable = True`` that raises :class:`LockUnavailable`
+    is skipped with a report (a Redis cluster that cannot store keys yet).
+    """
+
+    def __init__(self, backends: Sequence[LockBackend], owner: LockOwner, *, timeout: float,
+                 reporter: LockReporter | None = None, poll_interval: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.backends = sorted(backends, key=lambda b: b.lock_order)
+        self.owner = owner
+        self.timeout = timeout
+        self.reporter = reporter or SilentReporter()
+        self.poll_interval = poll_interval
+        self.clock = clock
+        self.held: list[HeldLock] = []
+        self._lost = asyncio.Event()
+        self._lost_reasons: list[str] = []
+
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
+
+    def _on_lost(self, held: HeldLock, reason: str) -> None:
+        self._lost_reasons.append(f"{held.backend.description}: {reason}")
+        self.reporter.lost(held.backend, reason)
+        self._lost.set()
+
+    async def __aenter__(self) -> LockSet:
+        deadline = self.clock() + max(0.0, self.timeout)
+        try:
+            for backend in self.backends:
+                remaining = 0.0 if self.timeout <= 0 else max(0.0, deadline - self.clock())
+                try:
+                    attempt = await acquire(backend, self.owner, timeout=remaining,
+                                            reporter=self.reporter,
+                                            poll_interval=self.poll_interval, clock=self.clock,
+                                            configured_timeout=self.timeout)
+                except LockUnavailable as problem:
+                    if not getattr(backend, "optional_when_unavailable", False):
+                        raise
+                    self.reporter.unavailable(backend, str(problem))
+                    continue
+                held = HeldLock(backend, attempt, on_lost=self._on_lost, clock=self.clock)
+                held.start()
+                self.held.append(held)
+        except BaseException:
+            await self._release_all()
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self._release_all()
+
+    async def _release_all(self) -> None:
+        for held in reversed(self.held):
+            await held.release()
+            if held.lost_reason is None:
+                self.reporter.released(held.backend)
+        self.held.clear()
+        for backend in reversed(self.backends):
+            with contextlib.suppress(Exception):
+                await backend.close()
+
+    def check(self) -> None:
+        """Raise :class:`LockLost` if any lock was lost (call between steps)."""
+        if self._lost.is_set():
+            raise self._lost_error()
+
+    def _lost_error(self) -> LockLost:
+        reasons = "; ".join(self._lost_reasons) or "unknown reason"
+        return LockLost(
+            f"the apply lock was lost ({reasons}); stopped before the next action, so the "
+            "apply is incomplete",
+            hint="check the cluster's health, then run plan and apply again (apply resumes)")
+
+    async def guard(self, work: Awaitable[T]) -> T:
+        """Run ``work`` while the locks are held; cancel it the moment one is lost."""
+        self.check()
+        task = asyncio.ensure_future(work)
+        watcher = asyncio.ensure_future(self._lost.wait())
+        try:
+            done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            task.cancel()
+            raise
+        finally:
+            watcher.cancel()
+        if task in done:
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        raise self._lost_error()
+
+
+class NoLock:
+    """Stands in for :class:`LockSet` under ``--no-lock``: guards nothing."""
+
+    async def __aenter__(self) -> NoLock:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def check(self) -> None:
+        return None
+
+    async def guard(self, work: Awaitable[T]) -> T:
+        return await work
+
+
+__all__ = [
+    "DEFAULT_TIMEOUT_SECONDS",
+    "DEFAULT_TTL_SECONDS",
+    "HeldLock",
+    "LockAttempt",
+    "LockBackend",
+    "LockHeld",
+    "LockLost",
+    "LockOwner",
+    "LockReporter",
+    "LockSet",
+    "LockUnavailable",
+    "NoLock",
+    "SilentReporter",
+    "acquire",
+    "command_line",
+    "format_seconds",
+    "held_message",
+    "utc_now_iso",
+]
