@@ -345,6 +345,13 @@ def _plan_existing(observation: ClusterObservation, desired: DesiredLayout, plan
         if hearsay.address != view.address or hearsay.no_address or hearsay.failed:
             plan.steps.append(Step("meet", {**_member(view).to_json(), "why": "readdress",
                                             "old_address": hearsay.address, "role": "member"}))
+    if dead_with_slots:
+        # Its replica may still take over (or the node come back); reshaping the layout
+        # now would fight the failover. Repairs above are all that is planned.
+        plan.notices.append(LayoutNotice(
+            "error", "redis_cluster.layout",
+            "layout changes wait until every slot has a live master", "refused"))
+        return
     # -------------------------------------------------------------- masters
     owned: dict[str, list[int]] = {}
     for slot, owner in observation.slot_owners().items():

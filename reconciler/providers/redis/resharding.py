@@ -212,7 +212,16 @@ class Resharder:
         commands: list[Command] = [("CLUSTER", "SETSLOT", s, "NODE", owner) for s in slots]
         await self._pipe_ok(owner, commands, "SETSLOT NODE")
         if source is not None and source != owner:
-            await self._pipe_ok(source, commands, "SETSLOT NODE")
+            for reply in await self._pipe(source, commands):
+                if not isinstance(reply, CommandError):
+                    continue
+                # A master that just gave away its last slot turns into a replica of the
+                # new owner (cluster-allow-replica-migration) as soon as it hears of the
+                # target's claim; the slot is already the target's then.
+                if "only with masters" in reply.message:
+                    break
+                raise MigrationError(
+                    f"SETSLOT NODE on {self._endpoint(source).address}: {reply.message}")
         others = [m for m in self.masters if m not in (owner, source) and m in self.endpoints]
 
         async def tell(node: str) -> None:
