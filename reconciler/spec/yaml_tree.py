@@ -393,19 +393,15 @@ def read_yaml(text: str, filename: str = "<string>") -> YamlDocument:
     Raises :class:`YamlReadError` when nothing usable can be built (syntax error, bomb, ...);
     otherwise returns the document with its non-fatal issues (duplicate keys, unsupported tags).
     """
+    if _FAST_LOADER is not yaml.SafeLoader:
+        try:
+            return _Builder(text, filename).build(_FAST_LOADER)
+        except (yaml.YAMLError, UnicodeEncodeError):
+            # PyYAML's own parser words its errors better (and reads lone surrogates, which
+            # libyaml cannot be given): let it read the document again.
+            pass
     builder = _Builder(text, filename)
     try:
-        return builder.build(_FAST_LOADER)
-    except yaml.YAMLError as fast_problem:
-        if _FAST_LOADER is yaml.SafeLoader:
-            raise YamlReadError([*builder.issues, _syntax_issue(text, filename, fast_problem)]) from None
-        problem = fast_problem
-    # libyaml reads ~10x faster; PyYAML's own parser words its errors better: ask it again.
-    builder = _Builder(text, filename)
-    try:
-        builder.build(yaml.SafeLoader)
-    except yaml.YAMLError as slow_problem:
-        problem = slow_problem
-    except YamlReadError:
-        pass
-    raise YamlReadError([*builder.issues, _syntax_issue(text, filename, problem)]) from None
+        return builder.build(yaml.SafeLoader)
+    except yaml.YAMLError as problem:
+        raise YamlReadError([*builder.issues, _syntax_issue(text, filename, problem)]) from None
