@@ -289,6 +289,7 @@ class Resources:
             return
         if os.environ.get("LLM_ANALYTICS_SANDBOX_KEEP") == "1":
             (self.workdir / OWNER_FILE).unlink(missing_ok=True)  # not an orphan to sweep
+            self.remove_workdir = False
             info(f"kept {self.workdir} (LLM_ANALYTICS_SANDBOX_KEEP=1)")
             return
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -270,5 +270,5 @@ def select_java(dist: KafkaDistribution) -> Path:
     raise SandboxError(
         f"Kafka {dist.version} needs Java {needed} or newer and none is installed "
         f"(default: {default or 'no java on PATH'}). "
-        "Install one with: apt-get install -y openjdk-17-jre-headless (or newer)"
+        f"Install one, e.g.: apt-get install -y openjdk-{max(needed, 17)}-jre-headless"
     )
