@@ -384,48 +384,59 @@ class KafkaSandbox:
     def _wait_for_brokers(
         self, wanted: set[int], timeout: float, what: str, *, exact: bool = False
     ) -> None:
-        """Poll metadata until it lists ``wanted`` brokers (exactly those, when ``exact``)."""
-        config = self.client_config()
-        addresses = [self._nodes[i].address for i in sorted(wanted)]
-        config["bootstrap_servers"] = ",".join(addresses)
+        """Poll until every running node's own metadata lists ``wanted`` (exactly, if ``exact``).
+
+        Each node is asked on its own (a bootstrap connection to its address alone is a
+        MetadataRequest answered by that node), so a node that is listed but not yet accepting
+        connections, or whose metadata cache lags, does not count as ready.
+        """
+        base = self.client_config()
+        base.pop("bootstrap_servers")
 
         def dead() -> list[int]:
             return [i for i in wanted if not self._running(i)]
 
-        async def poll() -> set[int] | None:
-            from aiokafka.admin import AIOKafkaAdminClient
+        def ok(view: set[int] | None) -> bool:
+            return view is not None and ((view == wanted) if exact else wanted <= view)
 
+        async def view_of(node: _Node) -> set[int] | None:
+            from aiokafka.client import AIOKafkaClient
+
+            client = AIOKafkaClient(bootstrap_servers=node.address, request_timeout_ms=5000, **base)
+            try:
+                await client.bootstrap()
+                return {int(broker.nodeId) for broker in client.cluster.brokers()}
+            except Exception:  # not up yet: connection refused, authorizer not ready, ...
+                return None
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.close()
+
+        views: dict[int, set[int] | None] = {}
+
+        async def poll() -> None:
             proc.quiet_probe_logs("aiokafka")
             deadline = time.monotonic() + timeout
-            seen: set[int] | None = None
-            while time.monotonic() < deadline:
-                if dead():
-                    return None
-                client = AIOKafkaAdminClient(request_timeout_ms=5000, **config)
-                try:
-                    await client.start()
-                    cluster = await client.describe_cluster()
-                    seen = {int(b["node_id"]) for b in cluster["brokers"]}
-                    if (seen == wanted) if exact else wanted <= seen:
-                        return seen
-                except Exception:  # not up yet: connection refused, auth not ready, ...
-                    pass
-                finally:
-                    with contextlib.suppress(Exception):
-                        await client.close()
+            while time.monotonic() < deadline and not dead():
+                asked = [n for n in self._nodes.values() if self._running(n.node_id)]
+                for node in asked:
+                    views[node.node_id] = await view_of(node)
+                if asked and all(ok(views[n.node_id]) for n in asked):
+                    return
                 await asyncio.sleep(0.25)
-            return seen
 
-        seen = proc.run_async(poll)
+        proc.run_async(poll)
         if dead():
             raise SandboxError(
                 f"Kafka node(s) {dead()} exited while waiting for {what}\n{self._failure_detail()}"
             )
-        if seen is None or not ((seen == wanted) if exact else wanted <= seen):
+        running = [i for i in self.node_ids if self._running(i)]
+        if not running or not all(ok(views.get(i)) for i in running):
+            seen = {i: sorted(v) if v is not None else "no answer" for i, v in views.items()}
             raise SandboxError(
                 f"timed out after {timeout:.0f}s waiting for {what} "
-                f"(metadata lists brokers {sorted(seen) if seen else 'none'}, "
-                f"want {sorted(wanted)})\n{self._failure_detail()}"
+                f"(brokers listed by each node: {seen}; want {sorted(wanted)})\n"
+                f"{self._failure_detail()}"
             )
 
 

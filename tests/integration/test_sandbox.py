@@ -47,10 +47,19 @@ async def describe_topic(config: dict[str, Any], topic: str) -> dict[str, Any]:
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    """Poll ``check`` until True; client errors while the cluster changes count as 'not yet'."""
     deadline = time.monotonic() + timeout
-    while not await check():
+    last_error: Exception | None = None
+    while True:
+        try:
+            if await check():
+                return
+        except KafkaError as exc:
+            last_error = exc
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {what} (last error: {last_error!r})"
+            )
         await asyncio.sleep(0.5)
 
 
