@@ -20,5 +20,9 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *,
         table.add_column(header)
     for row in rows:
         table.add_row(*(str(cell) for cell in row))
-    console = Console(no_color=not app_context().color_enabled, soft_wrap=True)
+    import sys
+
+    # Off a terminal rich assumes 80 columns and cuts cells with "…": never cut piped output.
+    width = None if sys.stdout.isatty() else 10_000
+    console = Console(no_color=not app_context().color_enabled, soft_wrap=True, width=width)
     console.print(table)
