@@ -15,6 +15,7 @@ collector, atomically, also when the check fails (``..._last_check_success 0``).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -217,9 +218,14 @@ def write_metrics(path: str, text: str) -> None:
     """Atomically (temporary file in the same directory, then ``os.replace``): the
     collector never reads half a file. The temporary name does not end in ``.prom``."""
     from reconciler.engine.planfile import write_atomically
+    from reconciler.errors import ReconcilerError
     from reconciler.logging_redaction import mask_secrets
 
-    write_atomically(path, mask_secrets(text))
+    try:
+        write_atomically(path, mask_secrets(text))
+    except OSError as problem:
+        raise ReconcilerError(f"cannot write the metrics file {path}: "
+                              f"{problem.strerror or problem}") from None
 
 
 # --------------------------------------------------------------------------- the command
@@ -272,9 +278,11 @@ def drift(spec_path: str, env: str | None, target: str | None, output: str, json
         report = run(check_drift(request))
     except Exception:
         if metrics_file:
-            write_metrics(metrics_file, metrics_text(
-                None, success=False, timestamp=started_wall,
-                duration=time.monotonic() - started, labels=labels))
+            # Best effort: the check's own error is the one to report.
+            with contextlib.suppress(Exception):
+                write_metrics(metrics_file, metrics_text(
+                    None, success=False, timestamp=started_wall,
+                    duration=time.monotonic() - started, labels=labels))
         raise
     if metrics_file:
         write_metrics(metrics_file, metrics_text(

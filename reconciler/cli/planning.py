@@ -185,7 +185,11 @@ async def plan_to_file(request: RunRequest, out: str) -> Plan:
         spec_path=request.spec_path, spec_sha256=loaded.sha256, env=request.env,
         target=request.target, targets=targets, allow_delete=request.allow_delete,
         fingerprints=fingerprints, tool_version=__version__, created_at=utc_now_iso())
-    write_planfile(out, _masked_document(document))
+    try:
+        write_planfile(out, _masked_document(document))
+    except OSError as problem:
+        raise ReconcilerError(f"cannot write the plan file {out}: "
+                              f"{problem.strerror or problem}") from None
     echo(f"Saved the plan to {out}. To carry out exactly this plan, run:\n"
          f"  llm-analytics apply {out}", err=True)
     return planned
@@ -390,6 +394,30 @@ def _confirm(auto_approve: bool) -> None:
         raise click.exceptions.Abort()
 
 
+async def _confirm_in_thread(auto_approve: bool) -> None:
+    """Ask for confirmation without blocking the event loop, so that the lock's heartbeat
+    keeps running while a person reads the plan. A daemon thread, so that Ctrl-C is not held
+    up by a pending prompt."""
+    if auto_approve or not sys.stdin.isatty():
+        _confirm(auto_approve)
+        return
+    import threading
+
+    loop = asyncio.get_running_loop()
+    answered: asyncio.Future[None] = loop.create_future()
+
+    def ask() -> None:
+        try:
+            _confirm(auto_approve)
+        except BaseException as problem:
+            loop.call_soon_threadsafe(answered.set_exception, problem)
+        else:
+            loop.call_soon_threadsafe(answered.set_result, None)
+
+    threading.Thread(target=ask, name="confirm", daemon=True).start()
+    await answered
+
+
 def _raise_failures(results: Sequence[Any]) -> None:
     failed = [r for r in results if r.status is ResultStatus.FAILED]
     if failed:
@@ -423,8 +451,7 @@ async def _apply_spec(request: RunRequest, auto_approve: bool, continue_on_error
             echo("Nothing to apply.")
             return EXIT_OK
         check_applicable(planned, allow_delete=request.allow_delete)
-        # In a thread, so that the lock's heartbeat keeps running while a person reads.
-        await asyncio.to_thread(_confirm, auto_approve)
+        await _confirm_in_thread(auto_approve)
         results = await locks.guard(apply_plan(planned, providers, ApplyOptions(
             continue_on_error=continue_on_error, progress=ConsoleProgress(app.color_enabled))))
         _raise_failures(results)

@@ -7,6 +7,7 @@ as separate processes and read the order of events from their time-stamped stder
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import subprocess
@@ -103,6 +104,10 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def waits(log: Path) -> bool:
+    return "Waiting for the apply lock" in log.read_text()
+
+
 def action_times(log: str) -> list[float]:
     return [at for at, message in stamped(log)
             if message.startswith(("kafka_topic.", "✓ kafka_topic.", "✗ kafka_topic."))]
@@ -124,17 +129,16 @@ def test_two_applies_run_one_after_the_other(
             background_apply(spec_a, log_a, bootstrap, "--lock-timeout", "2m") as a, \
             background_apply(spec_b, log_b, bootstrap, "--lock-timeout", "2m") as b:
         # Both start while the test holds the lock: both wait, naming the test as holder.
-        for log in (log_a, log_b):
-            wait_for(lambda log=log: "Waiting for the apply lock" in log.read_text(), 60,
-                     f"{log.name} to wait")
+        for waiting_log in (log_a, log_b):
+            wait_for(functools.partial(waits, waiting_log), 60, f"{waiting_log.name} to wait")
         held.release()
         assert a.wait(180) == 0, log_a.read_text()
         assert b.wait(180) == 0, log_b.read_text()
-    logs = {"a": log_a.read_text(), "b": log_b.read_text(), }
+    logs = {"a": log_a.read_text(), "b": log_b.read_text()}
     pids = {"a": a.pid, "b": b.pid}
-    for log in logs.values():
-        assert "held by integration@test-runner (pid 4242)" in log
-        assert "pytest holds the apply lock" in log
+    for text in logs.values():
+        assert "held by integration@test-runner (pid 4242)" in text
+        assert "pytest holds the apply lock" in text
     acquired = {name: event_time(log, "Acquired the apply lock") for name, log in logs.items()}
     first, second = sorted(logs, key=lambda name: acquired[name])
     # The second saw the first hold the lock once the test let go, and waited for it.

@@ -389,7 +389,7 @@ def test_redis_lock_keys_share_one_slot() -> None:
 def _record(**changes: Any) -> Any:
     from reconciler.providers.kubernetes_lease import LeaseRecord
 
-    base = {"resource_version": "5", "holder_identity": "ci-2/7/abc",
+    base: dict[str, Any] = {"resource_version": "5", "holder_identity": "ci-2/7/abc",
             "lease_duration_seconds": 30,
             "renew_time": datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC),
             "acquire_time": datetime(2024, 5, 1, 11, 0, 0, tzinfo=UTC), "transitions": 3,
