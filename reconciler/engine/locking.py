@@ -234,7 +234,8 @@ async def acquire(
     """
     report = reporter or SilentReporter()
     deadline = clock() + max(0.0, timeout)
-    last_reported: tuple[str, str] | None = None
+    reported = False
+    last_holder: str | None = None
     while True:
         attempt = await backend.try_acquire(owner)
         if attempt.acquired:
@@ -245,9 +246,12 @@ async def acquire(
         if remaining <= 0:
             raise held_message(backend, attempt,
                                timeout if configured_timeout is None else configured_timeout)
-        seen = (attempt.holder.run_id if attempt.holder else "", attempt.detail)
-        if seen != last_reported:
-            last_reported = seen
+        # Report the first wait and every new holder; an unknown holder in between (say,
+        # during a Kafka rebalance) is not news.
+        holder = attempt.holder.run_id if attempt.holder is not None else None
+        if not reported or (holder is not None and holder != last_holder):
+            reported = True
+            last_holder = holder
             report.waiting(backend, attempt, remaining)
         await sleep(min(poll_interval, remaining))
 
@@ -289,8 +293,11 @@ class HeldLock:
         interval = backend.renew_interval
         while True:
             await self._sleep(interval)
+            # A renewal that hangs must not outlast the deadline (the TTL would run out
+            # while we still believe we hold the lock).
+            budget = backend.ttl_seconds * RENEW_DEADLINE_SHARE - (self._clock() - last_ok)
             try:
-                await backend.renew()
+                await asyncio.wait_for(backend.renew(), timeout=max(0.1, budget))
             except LockLost as problem:
                 self._lose(str(problem))
                 return
@@ -298,10 +305,12 @@ class HeldLock:
                 raise
             except Exception as problem:  # any failure to renew is transient
                 silent_for = self._clock() - last_ok
+                why = str(problem) or type(problem).__name__
                 log.warning("could not renew the apply lock (%s) for %.1fs: %s",
-                            backend.description, silent_for, problem)
-                if silent_for > backend.ttl_seconds * RENEW_DEADLINE_SHARE:
-                    self._lose(f"could not renew it for {silent_for:.0f}s ({problem})")
+                            backend.description, silent_for, why)
+                # (1 % slack: a renewal cut off by its budget ends right at the deadline.)
+                if silent_for >= backend.ttl_seconds * RENEW_DEADLINE_SHARE * 0.99:
+                    self._lose(f"could not renew it for {silent_for:.1f}s ({why})")
                     return
                 interval = min(backend.renew_interval, 1.0)
                 continue

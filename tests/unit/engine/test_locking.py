@@ -157,6 +157,7 @@ async def test_waits_reporting_each_holder_once_then_gets_it() -> None:
     third = LockOwner(host="ci-3", pid=9, user="carol", started_at="x", command="c")
     backend = FakeBackend([
         LockAttempt(False, holder=OTHER), LockAttempt(False, holder=OTHER),
+        LockAttempt(False, detail="the lock group is rebalancing"),
         LockAttempt(False, holder=third), LockAttempt(True, token=7)])
     reporter = RecordingReporter()
     clock = FakeClock()
@@ -164,7 +165,7 @@ async def test_waits_reporting_each_holder_once_then_gets_it() -> None:
                             sleep=clock.sleep)
     assert attempt.token == 7
     assert reporter.lines == ["waiting bob", "waiting carol", "acquired 7"]
-    assert clock.now == pytest.approx(3.0)
+    assert clock.now == pytest.approx(4.0)
 
 
 async def test_gives_up_after_the_timeout() -> None:
@@ -226,6 +227,22 @@ async def test_failing_to_renew_for_most_of_the_ttl_loses_the_lock(
         held.start()
         await asyncio.sleep(0.4)
     assert held.lost_reason is not None and "could not renew" in held.lost_reason
+    await held.release()
+
+
+async def test_a_hanging_renewal_loses_the_lock_before_the_ttl_runs_out() -> None:
+    class Hanging(FakeBackend):
+        async def renew(self) -> None:
+            await asyncio.sleep(3600)
+
+    backend = Hanging(ttl=0.3, renew_interval=0.05)
+    held = HeldLock(backend, LockAttempt(True, token=1))
+    started = asyncio.get_running_loop().time()
+    held.start()
+    while held.lost_reason is None:
+        await asyncio.sleep(0.01)
+        assert asyncio.get_running_loop().time() - started < 0.3
+    assert "TimeoutError" in held.lost_reason
     await held.release()
 
 
