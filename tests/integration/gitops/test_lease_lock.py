@@ -87,3 +87,47 @@ async def test_lock_set_renews_the_lease_while_work_runs(
         after = sim.leases[(NAMESPACE, REDIS_LEASE_NAME)]["metadata"]["resourceVersion"]
         assert not held.lost and after != before
     assert sim.leases[(NAMESPACE, REDIS_LEASE_NAME)]["spec"]["holderIdentity"] is None
+
+
+def lease_spec(path: Path, target: KubernetesTarget) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "llm-analytics/v1", "kind": "ClusterSpec", "metadata": {"name": "k8s"},
+        "redis": {"connection": {"kubernetes": {
+                      "namespace": target.namespace, "kubeconfig": target.kubeconfig,
+                      "readyTimeoutSeconds": 20}},
+                  "cluster": {"masters": 3, "replicasPerMaster": 0, "placement": "none"}},
+    }))
+    return path
+
+
+async def test_apply_to_kubernetes_redis_holds_the_lease(
+        simulator: tuple[KubeSimulator, KubernetesTarget], tmp_path: Path) -> None:
+    from tests.integration.gitops.conftest import run_cli
+    from tests.k8s_simulator import RedisPods
+
+    sim, target = simulator
+    pods = RedisPods(sim, namespace=NAMESPACE)
+    holder = KubernetesLeaseLock(target)
+    try:
+        pods.add(3)
+        spec = lease_spec(tmp_path / "spec.yaml", target)
+        assert (await holder.try_acquire(owner("operator"))).acquired
+        refused = await asyncio.to_thread(
+            run_cli, "apply", "-f", str(spec), "--auto-approve", "--lock-timeout", "1s")
+        assert refused.code == 3, refused.output
+        assert f"Kubernetes Lease {NAMESPACE}/{REDIS_LEASE_NAME}" in refused.stderr
+        assert "is held by operator@host-operator (pid 7)" in refused.stderr
+        await holder.release()
+        applied = await asyncio.to_thread(
+            run_cli, "apply", "-f", str(spec), "--auto-approve", "--lock-timeout", "10s")
+        assert applied.code == 0, applied.output
+        assert f"Acquired the apply lock (Kubernetes Lease {NAMESPACE}/" in applied.stderr
+        assert "Released the apply lock (Kubernetes Lease" in applied.stderr
+        lease = sim.leases[(NAMESPACE, REDIS_LEASE_NAME)]
+        assert lease["spec"]["holderIdentity"] is None
+        assert lease["spec"]["leaseTransitions"] == 2
+    finally:
+        await holder.close()
+        pods.stop()
