@@ -35,7 +35,13 @@ from reconciler.cli.common import (
     run,
     spec_options,
 )
-from reconciler.cli.planning import RunRequest, echo, load_protected, target_option
+from reconciler.cli.planning import (
+    RunRequest,
+    connection_overrides,
+    echo,
+    load_protected,
+    target_option,
+)
 from reconciler.engine.plan import Action, NoticeLevel, Plan
 from reconciler.errors import EXIT_ERROR, EXIT_FOUND, EXIT_OK
 
@@ -238,19 +244,12 @@ async def check_drift(request: RunRequest) -> DriftReport:
 
     loaded = load_protected(request.spec_path, request.env)
     targets = selected_targets(loaded.spec, request.target)
-    overrides = _overrides(request)
+    overrides = connection_overrides(request)
     async with open_providers(loaded.spec, targets, overrides) as providers:
         planned = await build_plan(providers, PlanOptions(allow_delete=False, validate=False))
         types = [t for p in providers for t in PROVIDER_RESOURCE_TYPES.get(p.name, (p.name,))]
     checked_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return drift_report(planned, checked_at=checked_at, resource_types=types)
-
-
-def _overrides(request: RunRequest) -> Any:
-    from reconciler.cli.targets import ConnectionOverrides
-
-    return ConnectionOverrides(request.bootstrap_servers, request.redis_addresses,
-                               request.namespace)
 
 
 def metric_labels(spec_path: str, env: str | None) -> dict[str, str]:
@@ -285,8 +284,10 @@ def drift(spec_path: str, env: str | None, target: str | None, output: str, json
                     duration=time.monotonic() - started, labels=labels))
         raise
     if metrics_file:
+        # An incomplete check's counts are unknown, not zero: left out, like on failure.
         write_metrics(metrics_file, metrics_text(
-            report, success=not report.errors, timestamp=started_wall,
+            None if report.errors else report, success=not report.errors,
+            timestamp=started_wall,
             duration=time.monotonic() - started, labels=labels))
     if resolve_output(output, json_alias) == "json":
         import json

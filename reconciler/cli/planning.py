@@ -82,7 +82,7 @@ class LockRequest:
     ttl: float = 30.0
 
 
-def _overrides(request: RunRequest) -> ConnectionOverrides:
+def connection_overrides(request: RunRequest) -> ConnectionOverrides:
     from reconciler.cli.targets import ConnectionOverrides
 
     return ConnectionOverrides(request.bootstrap_servers, request.redis_addresses,
@@ -144,7 +144,7 @@ async def compute_plan(request: RunRequest, *, validate: bool = True) -> Plan:
 
     loaded = load_protected(request.spec_path, request.env)
     targets = selected_targets(loaded.spec, request.target)
-    async with open_providers(loaded.spec, targets, _overrides(request)) as providers:
+    async with open_providers(loaded.spec, targets, connection_overrides(request)) as providers:
         return await build_plan(providers, PlanOptions(allow_delete=request.allow_delete,
                                                        validate=validate))
 
@@ -174,7 +174,7 @@ async def plan_to_file(request: RunRequest, out: str) -> Plan:
 
     loaded = load_protected(request.spec_path, request.env)
     targets = selected_targets(loaded.spec, request.target)
-    async with open_providers(loaded.spec, targets, _overrides(request)) as providers:
+    async with open_providers(loaded.spec, targets, connection_overrides(request)) as providers:
         planned = await build_plan(providers, PlanOptions(allow_delete=request.allow_delete))
         if planned.has_errors:
             echo(f"The plan has errors; {out} was not written.", err=True)
@@ -440,7 +440,7 @@ async def _apply_spec(request: RunRequest, auto_approve: bool, continue_on_error
 
     loaded = load_protected(request.spec_path, request.env)
     targets = selected_targets(loaded.spec, request.target)
-    overrides = _overrides(request)
+    overrides = connection_overrides(request)
     options = PlanOptions(allow_delete=request.allow_delete)
     async with open_providers(loaded.spec, targets, overrides) as providers, \
             apply_locks(loaded.spec, targets, overrides, locking, app) as locks:
@@ -516,7 +516,7 @@ async def _apply_saved(planfile: str, request: RunRequest, continue_on_error: bo
     selected = selected_targets(loaded.spec, saved.target)
     targets = [t for t in saved.targets if t in selected] or selected
     allow_delete = saved.allow_delete or request.allow_delete
-    overrides = _overrides(request)
+    overrides = connection_overrides(request)
     echo(_describe_saved(planfile, saved), err=True)
     echo_plan(saved.plan_dict, "text", app)
     async with open_providers(loaded.spec, targets, overrides) as providers, \

@@ -77,7 +77,8 @@ def test_drift_before_and_after_out_of_band_changes(
     assert metrics(prom)["llm_analytics_drift_last_check_success"].samples[0].value == 1
 
     text = run_cli("drift", "-f", str(spec), bootstrap=bootstrap)
-    assert text.code == 2 and f"kafka_topic.{names[0]}: changed (config.retention.ms)" in text.stdout
+    assert text.code == 2
+    assert f"kafka_topic.{names[0]}: changed (config.retention.ms)" in text.stdout
 
 
 def test_drift_against_an_unreachable_cluster_exits_1_and_reports_failure(
