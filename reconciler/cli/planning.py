@@ -592,7 +592,10 @@ def apply(planfile: str | None, spec_path: str | None, env: str | None, target: 
                              namespace, allow_delete)
         return run(_apply_saved(planfile, request, continue_on_error, locking, app))
     if spec_path is None:
-        raise click.UsageError("give -f SPEC (plan and apply) or a PLANFILE saved by plan --out")
+        # Exit 1, not click's usage exit 2: 2 means "found something" in this CLI's contract.
+        raise ReconcilerError("apply needs -f SPEC (plan and apply) or a PLANFILE",
+                              hint="save a reviewed plan with: llm-analytics plan -f SPEC "
+                                   "--out PLANFILE")
     request = RunRequest(spec_path, env, target, bootstrap_servers, redis_addresses, namespace,
                          allow_delete)
     return run(_apply_spec(request, auto_approve, continue_on_error, locking, app))

@@ -233,9 +233,10 @@ def test_apply_refuses_a_tampered_plan_file(tmp_path: Path, capsys: Any) -> None
     assert "checksum" in capsys.readouterr().err
 
 
-def test_apply_needs_a_spec_or_a_plan_file() -> None:
-    from reconciler.cli.main import cli
+def test_apply_needs_a_spec_or_a_plan_file(capsys: Any) -> None:
+    from reconciler.cli.main import main
 
-    result = CliRunner().invoke(cli, ["apply"])
-    assert result.exit_code != 0
-    assert "PLANFILE" in result.output
+    with pytest.raises(SystemExit) as stopped:
+        main(["apply"])
+    assert stopped.value.code == 1
+    assert "PLANFILE" in capsys.readouterr().err
