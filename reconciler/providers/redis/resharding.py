@@ -7,7 +7,7 @@ The per-slot protocol is the one Redis documents (and ``redis-cli --cluster`` fo
 redirects, never a missing key.
 
 What makes it fast: slots are handled in groups, and every step of a group is one pipelined
-round trip per node (``SETSLOT`` for 64 slots at once, ``GETKEYSINSLOT`` for 64 slots at
+round trip per node (``SETSLOT`` for 256 slots at once, ``GETKEYSINSLOT`` for 256 slots at
 once, one ``MIGRATE`` per slot with up to ``batch_keys`` keys, all pipelined). Several groups
 and several source→target moves run concurrently. ``redis-cli`` does one slot and ten keys
 per round trip.
@@ -47,10 +47,13 @@ class MigrationConflict(MigrationError):
 @dataclass(frozen=True)
 class ReshardSettings:
     batch_keys: int = 1000  # keys per GETKEYSINSLOT / MIGRATE
-    slots_per_group: int = 64  # slots handled together in one pipelined round trip
-    parallel_groups: int = 4  # groups of one move in flight at once
-    parallel_moves: int = 4  # source→target moves in flight at once
+    slots_per_group: int = 256  # slots handled together in one pipelined round trip
+    parallel_groups: int = 2  # groups of one move in flight at once
+    parallel_moves: int = 3  # source→target moves in flight at once
     migrate_timeout_ms: int = 60_000
+    # Tell the other masters about each new owner right away (redis-cli does); they learn it
+    # by gossip within a second anyway, and a stale master only adds one MOVED hop.
+    notify_masters: bool = True
 
 
 @dataclass
@@ -222,6 +225,8 @@ class Resharder:
                     break
                 raise MigrationError(
                     f"SETSLOT NODE on {self._endpoint(source).address}: {reply.message}")
+        if not self.settings.notify_masters:
+            return
         others = [m for m in self.masters if m not in (owner, source) and m in self.endpoints]
 
         async def tell(node: str) -> None:
