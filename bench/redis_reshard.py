@@ -24,12 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reconciler.engine.providers import ApplyOptions, PlanOptions, ResultStatus  # noqa: E402
-from reconciler.providers.redis.layout import DesiredLayout  # noqa: E402
-from reconciler.providers.redis.provider import RedisClusterProvider  # noqa: E402
-from reconciler.providers.redis.resharding import ReshardSettings  # noqa: E402
-from reconciler.providers.redis.transports import DirectTransport  # noqa: E402
-from reconciler.sandbox import RedisSandbox  # noqa: E402
+from reconciler.engine.providers import ApplyOptions, PlanOptions, ResultStatus
+from reconciler.providers.redis.layout import DesiredLayout
+from reconciler.providers.redis.provider import RedisClusterProvider
+from reconciler.providers.redis.resharding import ReshardSettings
+from reconciler.providers.redis.transports import DirectTransport
+from reconciler.sandbox import RedisSandbox
 
 
 @dataclass
