@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from reconciler.spec.models import RedisSpec
 
 
+VERIFY_POD_WAIT_SECONDS = 5
+
+
 def _target_options(func: Any) -> Any:
     """Where the nodes are: ``-n NAMESPACE`` (pods) or ``--addresses`` (direct), or a spec."""
     options = [
@@ -110,12 +113,13 @@ def _progress_line(message: str) -> None:
 
 
 def _provider(spec: RedisSpec, addresses: list[str] | None, namespace: str | None,
-              masters: int | None = None, replicas: int | None = None) -> RedisClusterProvider:
+              masters: int | None = None, replicas: int | None = None,
+              wait_for_pods: bool = True) -> RedisClusterProvider:
     from reconciler.providers.redis.provider import RedisClusterProvider
 
     return RedisClusterProvider.from_spec(spec, addresses=addresses, namespace=namespace,
                                           masters=masters, replicas=replicas,
-                                          progress=_progress_line)
+                                          progress=_progress_line, wait_for_pods=wait_for_pods)
 
 
 @click.group("redis")
@@ -254,7 +258,14 @@ async def _verify(spec: RedisSpec, addresses: list[str] | None, namespace: str |
                   replicas: int) -> HealthReport:
     from reconciler.providers.redis.health import assess
 
-    provider = _provider(spec, addresses, namespace)
+    # verify judges what it finds: pods that are not Ready after a short wait are reported
+    # as unreachable nodes (exit 2) rather than failing the whole check.
+    kube = spec.connection.kubernetes
+    if kube is not None and kube.ready_timeout_seconds > VERIFY_POD_WAIT_SECONDS:
+        spec = spec.model_copy(update={"connection": spec.connection.model_copy(update={
+            "kubernetes": kube.model_copy(
+                update={"ready_timeout_seconds": VERIFY_POD_WAIT_SECONDS})})})
+    provider = _provider(spec, addresses, namespace, wait_for_pods=False)
     try:
         observation = await provider.observe()
     finally:

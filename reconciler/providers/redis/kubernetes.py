@@ -89,7 +89,11 @@ class KubernetesTransport:
         tls: bool = False,
         progress: Callable[[str], None] | None = None,
         exec_concurrency: int = 16,
+        require_all_ready: bool = True,
     ) -> None:
+        """``require_all_ready``: discovery fails unless every selected pod gets Ready within
+        the target's timeout; when False, pods still not Ready then are reported as
+        unreachable nodes (for ``verify``, which should judge, not wait)."""
         self.target = target
         self._username = username
         self._password = password
@@ -102,6 +106,8 @@ class KubernetesTransport:
         self._counts: Counter[str] = Counter()
         self._gate = asyncio.Semaphore(exec_concurrency)
         self._no_shell = False
+        self.require_all_ready = require_all_ready
+        self._not_ready: set[str] = set()
 
     # ------------------------------------------------------------------ API clients
 
@@ -170,6 +176,9 @@ class KubernetesTransport:
             message = (f"waiting for pods ({len(items) - len(waiting)}/{len(items)} ready): "
                        + ", ".join(waiting[:5]) if items
                        else f"waiting for pods matching {self.target.selector}")
+            if time.monotonic() > deadline and not self.require_all_ready and len(waiting) < len(
+                    items):
+                break  # report the pods that are not ready as unreachable nodes
             if time.monotonic() > deadline:
                 raise ConnectionFailure(
                     f"namespace {self.target.namespace}", message.replace("waiting for", "no")
@@ -187,6 +196,7 @@ class KubernetesTransport:
                 zones[node_name] = await self._zone(core, node_name)
         endpoints = []
         self._pods = {}
+        self._not_ready = {p.metadata.name for p in items if not _ready(p)}
         for pod in items:
             name = pod.metadata.name
             node_name = pod.spec.node_name or name
@@ -221,6 +231,16 @@ class KubernetesTransport:
 
     async def exec(self, pod: str, command: Sequence[str]) -> ExecResult:
         """Run ``command`` in ``pod``; returns stdout, stderr and the exit code."""
+        if pod in self._not_ready:
+            raise NodeUnreachable(pod, "pod is not Running and Ready",
+                                  hint="check `kubectl describe pod` and its events")
+        try:
+            return await self._exec(pod, command)
+        except NodeUnreachable:
+            self._endpoints = None  # its IP may have changed: list the pods again next time
+            raise
+
+    async def _exec(self, pod: str, command: Sequence[str]) -> ExecResult:
         _, ws_core = await self._apis()
         kwargs: dict[str, Any] = {}
         if self.target.container:

@@ -92,11 +92,14 @@ class RedisClusterProvider:
         replicas: int | None = None,
         cluster_name: str | None = None,
         progress: Callable[[str], None] | None = None,
+        wait_for_pods: bool = True,
     ) -> RedisClusterProvider:
         """Build the provider from the spec's ``redis`` section and command-line overrides.
 
         ``addresses`` switches to direct connections; ``namespace`` to Kubernetes pods
         (keeping the spec's selector/port/kubeconfig when it has a Kubernetes target).
+        ``wait_for_pods=False`` reports pods that are not Ready after the target's timeout as
+        unreachable nodes instead of failing (what ``redis verify`` wants).
         """
         from reconciler.secrets import resolve_secret
 
@@ -138,6 +141,7 @@ class RedisClusterProvider:
             transport = KubernetesTransport(
                 target, username=connection.username, password=password,
                 tls=bool(connection.tls and connection.tls.enabled), progress=progress,
+                require_all_ready=wait_for_pods,
             )
             name = cluster_name or target.namespace
         return cls(transport, desired, cluster_name=name)

@@ -133,6 +133,15 @@ async def test_init_kubernetes_via_cli(redis_pods: Any) -> None:
     assert "No changes" in again.output
 
 
+async def test_verify_reports_a_dead_pod_instead_of_waiting(redis_pods: Any) -> None:
+    pods = redis_pods(6)
+    assert (await ainvoke("redis", "init", "-n", pods.namespace, "--yes")).exit_code == 0
+    pods.kill("redis-cluster-5")
+    verify = await ainvoke("redis", "verify", "-n", pods.namespace)
+    assert verify.exit_code == 2, verify.output
+    assert "redis-cluster-5" in verify.output and "not Running and Ready" in verify.output
+
+
 async def test_pod_restart_with_new_ip_is_not_a_new_node(redis_pods: Any) -> None:
     pods = redis_pods(6)
     assert (await ainvoke("redis", "init", "-n", pods.namespace, "--yes")).exit_code == 0
