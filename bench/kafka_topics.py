@@ -64,7 +64,8 @@ async def measure(servers: str, size: int) -> dict[str, object]:
     failed = [r for r in results if r.status is not ResultStatus.APPLIED]
     assert not failed, failed[:3]
     noop_seconds, noop_requests, noop_plan = await plan_once(servers, desired)
-    assert not noop_plan.has_changes  # type: ignore[attr-defined]
+    leftover = noop_plan.actionable  # type: ignore[attr-defined]
+    assert not leftover, f"{len(leftover)} change(s) left after apply, e.g. {leftover[0]}"
     return {
         "topics": size,
         "plan (create) s": plan_seconds,

@@ -29,7 +29,9 @@ def run_cli(command: click.Command, argv: list[str] | None) -> int:
         return stop.exit_code
     except click.ClickException as problem:
         problem.show()
-        return problem.exit_code
+        # click exits 2 on usage errors; 2 means "found something" here, so a typo must
+        # never read as "changes present" to a job using --detailed-exitcode.
+        return EXIT_ERROR
     except ReconcilerError as problem:
         if debug:
             traceback.print_exc()

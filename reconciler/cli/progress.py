@@ -29,7 +29,9 @@ class ConsoleProgress:
         self._last_advance: dict[str, str] = {}
 
     def _line(self, text: str, fg: str | None = None) -> None:
-        stamp = "" if self.tty else time.strftime("%H:%M:%S ")
+        # Millisecond stamps off a terminal: job logs (and concurrent runs) order exactly.
+        now = time.time()
+        stamp = "" if self.tty else time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d} "
         click.secho(f"{stamp}{text}", err=True, fg=fg if self.color else None)
 
     def started(self, change: Change) -> None:

@@ -25,7 +25,10 @@ from reconciler.spec.resolving import DesiredTopic
 
 REASSIGNMENT_POLL_SECONDS = 1.0
 REASSIGNMENT_TIMEOUT_SECONDS = 3600.0
+# Brokers create a log per new partition before metadata lists the topic: allow time in
+# proportion to the work (a loaded 2-core machine manages a few dozen partitions a second).
 PROPAGATION_TIMEOUT_SECONDS = 60.0
+PROPAGATION_SECONDS_PER_PARTITION = 0.05
 
 
 def _topic_fingerprint(state: KafkaClusterState, name: str, desired_keys: Sequence[str]) -> str:
@@ -133,7 +136,11 @@ class KafkaTopicsProvider:
                 break
             record(await phase(changes, options), what)
 
-        await self._await_propagation([c for c in changes if not errors[c.address]])
+        unseen = await self._await_propagation([c for c in changes if not errors[c.address]],
+                                                options)
+        for address in unseen:
+            errors[address].append("accepted by the controller but not yet visible in broker "
+                                   "metadata; run plan again shortly to confirm")
         results = []
         for address, problems in errors.items():
             if problems:
@@ -147,10 +154,11 @@ class KafkaTopicsProvider:
             results.append(result)
         return results
 
-    async def _await_propagation(self, changes: Sequence[Change]) -> None:
+    async def _await_propagation(self, changes: Sequence[Change],
+                                 options: ApplyOptions) -> list[str]:
         """Wait until broker metadata shows the applied creations, deletions and partition
-        counts: the controller answers before every broker's metadata cache has caught up,
-        and the plan that verifies the apply must not see a stale cluster."""
+        counts: the controller answers before the brokers have caught up, and the plan that
+        verifies the apply must not see a stale cluster. Returns the addresses still unseen."""
         expected: dict[str, int | None] = {}
         for change in changes:
             if change.action is Action.CREATE:
@@ -159,16 +167,26 @@ class KafkaTopicsProvider:
                 expected[change.name] = None
             elif "partitions" in change.payload:
                 expected[change.name] = int(change.payload["partitions"])
-        deadline = time.monotonic() + PROPAGATION_TIMEOUT_SECONDS
-        while expected and time.monotonic() < deadline:
+        work = sum(count or 1 for count in expected.values())
+        deadline = time.monotonic() + max(PROPAGATION_TIMEOUT_SECONDS,
+                                          work * PROPAGATION_SECONDS_PER_PARTITION)
+        by_name = {c.name: c for c in changes}
+        total = len(expected)
+        while expected:
             state = await self.admin.cluster_state(with_configs=False, topics=list(expected))
             expected = {
                 name: count for name, count in expected.items()
                 if (state.topics[name].partition_count if name in state.topics else None) != count
                 or (name in state.topics and any(p.leader < 0 for p in state.topics[name].partitions))
             }
-            if expected:
-                await asyncio.sleep(0.2)
+            if not expected or time.monotonic() > deadline:
+                break
+            if total > 100:
+                first = by_name[next(iter(expected))]
+                options.progress.advanced(first, f"waiting for broker metadata: "
+                                                 f"{total - len(expected)}/{total} visible")
+            await asyncio.sleep(0.5)
+        return [topic_address(name) for name in expected]
 
     async def _apply_creates(self, changes: Sequence[Change], _: ApplyOptions) -> dict[str, str | None]:
         creations = [_new_topic(c) for c in changes if c.action is Action.CREATE]
