@@ -115,31 +115,46 @@ class Resharder:
                          *, open_slots: bool = True) -> MoveStats:
         """One pipelined group of slots through the whole protocol."""
         stats = MoveStats()
+        first: list[Reply | CommandError] | None = None
         if open_slots:
             await self._pipe_ok(target, [("CLUSTER", "SETSLOT", s, "IMPORTING", source)
                                          for s in slots], "SETSLOT IMPORTING")
-            await self._pipe_ok(source, [("CLUSTER", "SETSLOT", s, "MIGRATING", target)
-                                         for s in slots], "SETSLOT MIGRATING")
-        moved = await self.drain(source, target, slots)
+            # MIGRATING and the first GETKEYSINSLOT share one round trip: on one connection
+            # the listing runs after the slot is MIGRATING, so no new key can appear later.
+            batch = self.settings.batch_keys
+            replies = await self._pipe(source, [
+                *(("CLUSTER", "SETSLOT", s, "MIGRATING", target) for s in slots),
+                *(("CLUSTER", "GETKEYSINSLOT", s, batch) for s in slots)])
+            for reply in replies[:len(slots)]:
+                if isinstance(reply, CommandError):
+                    raise MigrationError(f"SETSLOT MIGRATING on "
+                                         f"{self._endpoint(source).address}: {reply.message}")
+            first = replies[len(slots):]
+        moved = await self.drain(source, target, slots, first=first)
         stats.keys += moved.keys
         stats.replaced_identical += moved.replaced_identical
         await self.assign(target, slots, source=source)
         return stats
 
     async def drain(self, source: str, target: str, slots: Sequence[int],
-                    *, asking: bool = False) -> MoveStats:
+                    *, asking: bool = False,
+                    first: list[Reply | CommandError] | None = None) -> MoveStats:
         """Migrate every key of ``slots`` from source to target until none is left.
 
         ``asking`` prefixes each MIGRATE with ASKING (needed when the source only imports
-        the slot, as when keys are moved back during a repair).
+        the slot, as when keys are moved back during a repair); ``first`` are GETKEYSINSLOT
+        replies for ``slots`` already read.
         """
         stats = MoveStats()
         tgt = self._endpoint(target)
         pending = list(slots)
         batch = self.settings.batch_keys
         while pending:
-            replies = await self._pipe(source, [("CLUSTER", "GETKEYSINSLOT", s, batch)
-                                                for s in pending])
+            if first is not None:
+                replies, first = first, None
+            else:
+                replies = await self._pipe(source, [("CLUSTER", "GETKEYSINSLOT", s, batch)
+                                                    for s in pending])
             work: list[tuple[int, list[bytes]]] = []
             for slot, reply in zip(pending, replies, strict=True):
                 if isinstance(reply, CommandError):
@@ -211,20 +226,31 @@ class Resharder:
         return replaced
 
     async def assign(self, owner: str, slots: Sequence[int], *, source: str | None = None) -> None:
-        """SETSLOT NODE owner: on the owner first, then the source, then every other master."""
+        """SETSLOT NODE owner: on the owner first, then on the source and every other master."""
         commands: list[Command] = [("CLUSTER", "SETSLOT", s, "NODE", owner) for s in slots]
         await self._pipe_ok(owner, commands, "SETSLOT NODE")
-        if source is not None and source != owner:
-            for reply in await self._pipe(source, commands):
-                if not isinstance(reply, CommandError):
-                    continue
-                # A master that just gave away its last slot turns into a replica of the
-                # new owner (cluster-allow-replica-migration) as soon as it hears of the
-                # target's claim; the slot is already the target's then.
-                if "only with masters" in reply.message:
-                    break
-                raise MigrationError(
-                    f"SETSLOT NODE on {self._endpoint(source).address}: {reply.message}")
+        # Once the owner has it, the source and the other masters are told at the same time.
+        telling = asyncio.ensure_future(self._tell_others(owner, source, commands))
+        try:
+            if source is not None and source != owner:
+                await self._source_gives_up(source, commands)
+        finally:
+            await telling
+
+    async def _source_gives_up(self, source: str, commands: list[Command]) -> None:
+        for reply in await self._pipe(source, commands):
+            if not isinstance(reply, CommandError):
+                continue
+            # A master that just gave away its last slot turns into a replica of the new
+            # owner (cluster-allow-replica-migration) as soon as it hears of the target's
+            # claim; the slot is already the target's then.
+            if "only with masters" in reply.message:
+                break
+            raise MigrationError(
+                f"SETSLOT NODE on {self._endpoint(source).address}: {reply.message}")
+
+    async def _tell_others(self, owner: str, source: str | None,
+                           commands: list[Command]) -> None:
         if not self.settings.notify_masters:
             return
         others = [m for m in self.masters if m not in (owner, source) and m in self.endpoints]
