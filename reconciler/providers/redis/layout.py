@@ -342,7 +342,11 @@ def _plan_existing(observation: ClusterObservation, desired: DesiredLayout, plan
                     f"{view.endpoint_id} belongs to another cluster (it and "
                     f"{ref.endpoint_id} do not know each other); left alone", "refused"))
             continue
-        if hearsay.address != view.address or hearsay.no_address or hearsay.failed:
+        # Only when the cluster cannot reach it: a node announced under another address
+        # (NAT, announce-ip) that the cluster reaches fine needs nothing.
+        unreachable = (hearsay.no_address or hearsay.failed or hearsay.possibly_failed
+                       or hearsay.link_state == "disconnected")
+        if unreachable and (hearsay.address != view.address or hearsay.no_address):
             plan.steps.append(Step("meet", {**_member(view).to_json(), "why": "readdress",
                                             "old_address": hearsay.address, "role": "member"}))
     if dead_with_slots:

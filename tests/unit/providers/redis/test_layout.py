@@ -202,8 +202,18 @@ def test_spare_member_becomes_replica_of_master_lacking_one() -> None:
     assert plan.steps[0].data["master_id"] == nid(3)
 
 
+def test_node_announced_elsewhere_but_reachable_needs_nothing() -> None:
+    obs = observe(healthy())
+    from dataclasses import replace
+
+    obs.views = [replace(v, address="10.0.9.9:6379") if v.node_id == nid(5) else v
+                 for v in obs.views]
+    assert plan_layout(obs, DesiredLayout(3, 1)).steps == []
+
+
 def test_readdressed_node_is_reintroduced_by_id() -> None:
     nodes = healthy()
+    nodes[4].flags.add("fail")  # the others lost it when its IP changed
     obs = observe(nodes)
     # The node 5 answers from a new IP: its own endpoint address differs from the cluster's.
     from dataclasses import replace
