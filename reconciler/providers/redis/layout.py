@@ -330,9 +330,7 @@ def _plan_existing(observation: ClusterObservation, desired: DesiredLayout, plan
     # new IP): introduce them again by id instead of treating them as new nodes.
     for node_id, view in sorted(live.items()):
         hearsay = next((n for n in ref.nodes if n.id == node_id), None)
-        if view is ref:
-            continue
-        if hearsay is None:
+        if hearsay is None and view is not ref:
             if any(n.id == ref.node_id for n in view.nodes):
                 plan.steps.append(Step("meet", {**_member(view).to_json(), "why": "rejoin",
                                                 "role": "member"}))
@@ -342,13 +340,23 @@ def _plan_existing(observation: ClusterObservation, desired: DesiredLayout, plan
                     f"{view.endpoint_id} belongs to another cluster (it and "
                     f"{ref.endpoint_id} do not know each other); left alone", "refused"))
             continue
-        # Only when the cluster cannot reach it: a node announced under another address
-        # (NAT, announce-ip) that the cluster reaches fine needs nothing.
-        unreachable = (hearsay.no_address or hearsay.failed or hearsay.possibly_failed
-                       or hearsay.link_state == "disconnected")
-        if unreachable and (hearsay.address != view.address or hearsay.no_address):
-            plan.steps.append(Step("meet", {**_member(view).to_json(), "why": "readdress",
-                                            "old_address": hearsay.address, "role": "member"}))
+        # Any member that cannot reach it under the address it answers at now. A node
+        # announced under another address (NAT, announce-ip) that is reached fine needs
+        # nothing. The reference node itself counts too: after all pods restart at once,
+        # the others know it only by its old IP.
+        for other in observation.members:
+            if other is view:
+                continue
+            seen = next((n for n in other.nodes if n.id == node_id), None)
+            if seen is None:
+                continue
+            unreachable = (seen.no_address or seen.failed or seen.possibly_failed
+                           or seen.link_state == "disconnected")
+            if unreachable and (seen.address != view.address or seen.no_address):
+                plan.steps.append(Step("meet", {**_member(view).to_json(), "why": "readdress",
+                                                "old_address": seen.address,
+                                                "role": "member"}))
+                break
     if dead_with_slots:
         # Its replica may still take over (or the node come back); reshaping the layout
         # now would fight the failover. Repairs above are all that is planned.

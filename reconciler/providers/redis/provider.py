@@ -642,6 +642,14 @@ class _Applier:
                          lambda: self._knows(introducer, node_id))
         await self._wait(f"{op['address']} knows the cluster",
                          lambda: self._knows(node_id, introducer))
+        if op["why"] != "join":
+            # After many pods restarted at once the members cannot gossip the new address to
+            # each other (they only know each other's old IPs): every member meets the node.
+            for member in list(self.endpoints):
+                if member in (node_id, introducer) or not self._is_member(member):
+                    continue
+                with contextlib.suppress(CommandError, NodeUnreachable):
+                    await self._exec(member, "CLUSTER", "MEET", ip, int(port))
 
     def _is_member(self, node_id: str) -> bool:
         observation = self.provider.last_observation

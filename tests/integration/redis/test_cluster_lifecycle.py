@@ -180,6 +180,32 @@ async def test_pod_restart_with_new_ip_is_not_a_new_node(redis_pods: Any) -> Non
     cluster_check(f"{new_ip}:6379")
 
 
+async def test_all_pods_restarted_on_new_ips_are_reintroduced(redis_pods: Any) -> None:
+    """A whole StatefulSet rescheduled at once: nobody can gossip the new addresses."""
+    pods = redis_pods(6)
+    assert (await ainvoke("redis", "init", "-n", pods.namespace, "--yes")).exit_code == 0
+    for name in list(pods.pods):
+        pods.kill(name)
+    for name in list(pods.pods):
+        pods.restart(name)
+    from reconciler.spec.models import RedisSpec
+
+    spec = RedisSpec.model_validate({"connection": {"kubernetes": {
+        "namespace": pods.namespace, "readyTimeoutSeconds": 20}}})
+    provider = RedisClusterProvider.from_spec(spec)
+    try:
+        plan = await provider.plan(PlanOptions())
+        assert plan.changes
+        assert all(op["why"] == "readdress" for c in plan.changes for op in c.payload["ops"])
+        results = await provider.apply(plan.changes, ApplyOptions())
+        assert all(r.status is ResultStatus.APPLIED for r in results), results
+        await provider.wait_converged(timeout=30)
+        assert not (await provider.plan(PlanOptions())).changes
+    finally:
+        await provider.close()
+    cluster_check(pods.addresses()[0])
+
+
 # --------------------------------------------------------------------------- data moves
 
 
