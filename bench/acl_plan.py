@@ -62,8 +62,7 @@ async def grow(settings: dict[str, Any], start: int, stop: int) -> tuple[float, 
         return time.perf_counter() - began, admin.requests["CreateAcls"]
 
 
-async def plan_all(settings: dict[str, Any], size: int, extra: int,
-                   repeat: int) -> dict[str, Any]:
+async def plan_all(settings: dict[str, Any], size: int, extra: int, repeat: int) -> dict[str, Any]:
     """Plan the first ``size`` bindings plus ``extra`` new ones, each time on a fresh
     connection; the median wall time of ``repeat`` runs (the sandbox shares the CPU)."""
     pairs = [(binding(i), "bench") for i in range(size + extra)]
@@ -75,12 +74,15 @@ async def plan_all(settings: dict[str, Any], size: int, extra: int,
             plan = await build_plan([provider], PlanOptions())
             requests = dict(admin.requests)
         timings.append(time.perf_counter() - began)
-    return {"seconds": statistics.median(timings), "requests": requests,
-            "changes": len(plan.changes), "notices": len(plan.notices)}
+    return {
+        "seconds": statistics.median(timings),
+        "requests": requests,
+        "changes": len(plan.changes),
+        "notices": len(plan.notices),
+    }
 
 
-async def measure(settings: dict[str, Any], sizes: list[int],
-                  repeat: int) -> list[dict[str, Any]]:
+async def measure(settings: dict[str, Any], sizes: list[int], repeat: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     live = 0
     for size in sorted(sizes):
@@ -91,16 +93,18 @@ async def measure(settings: dict[str, Any], sizes: list[int],
         assert no_change["changes"] == 0 and no_change["notices"] == 0, no_change
         with_new = await plan_all(settings, size, 100, repeat)
         assert with_new["changes"] == 100, with_new
-        rows.append({
-            "live bindings": size,
-            "plan (no changes) s, median": no_change["seconds"],
-            "plan requests": ", ".join(f"{k}={v}" for k, v in no_change["requests"].items()),
-            "plan (+100 new) s": with_new["seconds"],
-            "+100 plan requests": sum(with_new["requests"].values()),
-            "bindings created": created,
-            "create s": grow_seconds,
-            "CreateAcls requests": create_requests,
-        })
+        rows.append(
+            {
+                "live bindings": size,
+                "plan (no changes) s, median": no_change["seconds"],
+                "plan requests": ", ".join(f"{k}={v}" for k, v in no_change["requests"].items()),
+                "plan (+100 new) s": with_new["seconds"],
+                "+100 plan requests": sum(with_new["requests"].values()),
+                "bindings created": created,
+                "create s": grow_seconds,
+                "CreateAcls requests": create_requests,
+            }
+        )
     return rows
 
 
@@ -114,12 +118,17 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="1000,20000",
-                        help="comma-separated binding counts, measured in ascending order")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="plans per measurement; the median is shown")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes",
+        default="1000,20000",
+        help="comma-separated binding counts, measured in ascending order",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="plans per measurement; the median is shown"
+    )
     parser.add_argument("--out", default=None, help="also write the table to this file")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]

@@ -50,8 +50,12 @@ async def plan_once(servers: str, desired: list[DesiredTopic]) -> tuple[float, i
 async def measure(servers: str, size: int) -> dict[str, object]:
     run_id = uuid.uuid4().hex[:6]
     desired = [
-        DesiredTopic(name=f"bench-{run_id}-{i:05d}", partitions=1, replication_factor=1,
-                     config={"retention.ms": "86400000", "compression.type": "lz4"})
+        DesiredTopic(
+            name=f"bench-{run_id}-{i:05d}",
+            partitions=1,
+            replication_factor=1,
+            config={"retention.ms": "86400000", "compression.type": "lz4"},
+        )
         for i in range(size)
     ]
     plan_seconds, plan_requests, plan = await plan_once(servers, desired)

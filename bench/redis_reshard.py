@@ -67,8 +67,12 @@ def load(address: str, count: int, value_size: int) -> dict[str, str]:
 
 def masters(address: str) -> dict[str, tuple[str, int]]:
     """node id -> (address, slot count) of every master with slots."""
-    out = subprocess.run(["redis-cli", "-h", address.split(":")[0], "-p", address.split(":")[1],
-                          "cluster", "nodes"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["redis-cli", "-h", address.split(":")[0], "-p", address.split(":")[1], "cluster", "nodes"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     found = {}
     for line in out.splitlines():
         parts = line.split()
@@ -85,8 +89,9 @@ def masters(address: str) -> dict[str, tuple[str, int]]:
 
 def dbsize(address: str) -> int:
     host, port = address.split(":")
-    out = subprocess.run(["redis-cli", "-h", host, "-p", port, "dbsize"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        ["redis-cli", "-h", host, "-p", port, "dbsize"], capture_output=True, text=True, check=True
+    ).stdout
     return int(out.strip())
 
 
@@ -103,8 +108,9 @@ def verify(address: str, values: dict[str, str]) -> None:
     client.close()
     if [g.decode() if g else None for g in got] != [values[k] for k in sample]:
         raise SystemExit("VALUE MISMATCH after resharding")
-    check = subprocess.run(["redis-cli", "--cluster", "check", address], capture_output=True,
-                           text=True)
+    check = subprocess.run(
+        ["redis-cli", "--cluster", "check", address], capture_output=True, text=True
+    )
     if "[ERR]" in check.stdout or "[WARNING]" in check.stdout:
         raise SystemExit("redis-cli --cluster check failed:\n" + check.stdout[-2000:])
 
@@ -115,17 +121,25 @@ def settle(address: str, everyone: list[str] | None = None, timeout: float = 30)
     deadline = time.monotonic() + timeout
     everyone = everyone or []
     while time.monotonic() < deadline:
-        check = subprocess.run(["redis-cli", "--cluster", "check", address],
-                               capture_output=True, text=True)
+        check = subprocess.run(
+            ["redis-cli", "--cluster", "check", address], capture_output=True, text=True
+        )
         views_ok = True
         for node in everyone:
             host, port = node.split(":")
-            known = subprocess.run(["redis-cli", "-h", host, "-p", port, "cluster", "nodes"],
-                                   capture_output=True, text=True).stdout
-            joined = sum(1 for line in known.splitlines()
-                         if "handshake" not in line and "noaddr" not in line)
-            info = subprocess.run(["redis-cli", "-h", host, "-p", port, "cluster", "info"],
-                                  capture_output=True, text=True).stdout
+            known = subprocess.run(
+                ["redis-cli", "-h", host, "-p", port, "cluster", "nodes"],
+                capture_output=True,
+                text=True,
+            ).stdout
+            joined = sum(
+                1 for line in known.splitlines() if "handshake" not in line and "noaddr" not in line
+            )
+            info = subprocess.run(
+                ["redis-cli", "-h", host, "-p", port, "cluster", "info"],
+                capture_output=True,
+                text=True,
+            ).stdout
             views_ok = views_ok and joined >= len(everyone) and "cluster_state:ok" in info
         if "[ERR]" not in check.stdout and "[WARNING]" not in check.stdout and views_ok:
             return
@@ -138,8 +152,12 @@ def prepare(keys: int, value_size: int) -> tuple[RedisSandbox, str, dict[str, st
     sandbox.start()
     values = load(sandbox.addresses[0], keys, value_size)
     (new,) = sandbox.add_nodes(1)
-    subprocess.run(["redis-cli", "--cluster", "add-node", new, sandbox.addresses[0]],
-                   capture_output=True, text=True, check=True)
+    subprocess.run(
+        ["redis-cli", "--cluster", "add-node", new, sandbox.addresses[0]],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     settle(sandbox.addresses[0], list(sandbox.addresses))
     return sandbox, new, values
 
@@ -150,8 +168,11 @@ def run_redis_cli(keys: int, value_size: int) -> list[Row]:
     try:
         entry = sandbox.addresses[0]
         started = time.monotonic()
-        done = subprocess.run(["redis-cli", "--cluster", "rebalance", entry,
-                               "--cluster-use-empty-masters"], capture_output=True, text=True)
+        done = subprocess.run(
+            ["redis-cli", "--cluster", "rebalance", entry, "--cluster-use-empty-masters"],
+            capture_output=True,
+            text=True,
+        )
         seconds = time.monotonic() - started
         if done.returncode != 0:
             raise SystemExit(done.stdout[-2000:] + done.stderr[-2000:])
@@ -162,14 +183,19 @@ def run_redis_cli(keys: int, value_size: int) -> list[Row]:
         rows.append(Row("redis-cli --cluster rebalance", "3→4 masters", slots, moved, seconds))
         settle(entry)
         verify(entry, values)
-        new_id = subprocess.run(["redis-cli", "-h", new.split(":")[0], "-p", new.split(":")[1],
-                                 "cluster", "myid"], capture_output=True, text=True,
-                                check=True).stdout.strip()
+        new_id = subprocess.run(
+            ["redis-cli", "-h", new.split(":")[0], "-p", new.split(":")[1], "cluster", "myid"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         moved = dbsize(new)
         started = time.monotonic()
-        done = subprocess.run(["redis-cli", "--cluster", "rebalance", entry,
-                               "--cluster-weight", f"{new_id}=0"], capture_output=True,
-                              text=True)
+        done = subprocess.run(
+            ["redis-cli", "--cluster", "rebalance", entry, "--cluster-weight", f"{new_id}=0"],
+            capture_output=True,
+            text=True,
+        )
         seconds = time.monotonic() - started
         if done.returncode != 0:
             raise SystemExit(done.stdout[-2000:] + done.stderr[-2000:])
@@ -181,13 +207,15 @@ def run_redis_cli(keys: int, value_size: int) -> list[Row]:
     return rows
 
 
-async def _ours(sandbox: RedisSandbox, new: str, values: dict[str, str],
-                settings: ReshardSettings) -> list[Row]:
+async def _ours(
+    sandbox: RedisSandbox, new: str, values: dict[str, str], settings: ReshardSettings
+) -> list[Row]:
     rows = []
     entry = sandbox.addresses[0]
     for step, count, allow_delete in (("3→4 masters", 4, False), ("4→3 masters", 3, True)):
-        provider = RedisClusterProvider(DirectTransport(sandbox.addresses),
-                                        DesiredLayout(count, 1), reshard=settings)
+        provider = RedisClusterProvider(
+            DirectTransport(sandbox.addresses), DesiredLayout(count, 1), reshard=settings
+        )
         try:
             plan = await provider.plan(PlanOptions(allow_delete=allow_delete))
             moves = [c for c in plan.changes if c.resource_type == "redis_slots"]
@@ -210,8 +238,13 @@ async def _ours(sandbox: RedisSandbox, new: str, values: dict[str, str],
         slots = sum(c.payload["ops"][0]["count"] for c in moves)
         rows.append(Row("llm-analytics (pipelined)", step, slots, moved, seconds))
         # The node the 4→3 step removed may be the first address: check from a member.
-        entry = next(iter(masters(next(a for a in sandbox.addresses
-                                       if a not in sources or count == 4)).values()))[0]
+        entry = next(
+            iter(
+                masters(
+                    next(a for a in sandbox.addresses if a not in sources or count == 4)
+                ).values()
+            )
+        )[0]
         settle(entry)
         verify(entry, values)
     return rows
@@ -236,20 +269,27 @@ def main() -> None:
     parser.add_argument("--batch-keys", type=int, default=defaults.batch_keys)
     parser.add_argument("--skip-redis-cli", action="store_true")
     args = parser.parse_args()
-    settings = ReshardSettings(batch_keys=args.batch_keys, slots_per_group=args.slots_per_group,
-                               parallel_groups=args.parallel_groups,
-                               parallel_moves=args.parallel_moves)
+    settings = ReshardSettings(
+        batch_keys=args.batch_keys,
+        slots_per_group=args.slots_per_group,
+        parallel_groups=args.parallel_groups,
+        parallel_moves=args.parallel_moves,
+    )
     rows = [] if args.skip_redis_cli else run_redis_cli(args.keys, args.value_size)
     rows += run_ours(args.keys, args.value_size, settings)
     baseline = {r.step: r.rate for r in rows if r.tool.startswith("redis-cli")}
-    print(f"\nResharding {args.keys:,} keys ({args.value_size}-byte values), 3 masters × 1 "
-          "replica, real redis-server processes; keys and values verified after each step.\n")
+    print(
+        f"\nResharding {args.keys:,} keys ({args.value_size}-byte values), 3 masters × 1 "
+        "replica, real redis-server processes; keys and values verified after each step.\n"
+    )
     print("| tool | step | slots moved | keys moved | seconds | keys/s | speed-up |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for row in rows:
         speedup = row.rate / baseline[row.step] if baseline.get(row.step) else 0.0
-        print(f"| {row.tool} | {row.step} | {row.slots:,} | {row.keys:,} | "
-              f"{row.seconds:.1f} | {row.rate:,.0f} | {speedup:.1f}× |")
+        print(
+            f"| {row.tool} | {row.step} | {row.slots:,} | {row.keys:,} | "
+            f"{row.seconds:.1f} | {row.rate:,.0f} | {speedup:.1f}× |"
+        )
 
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from reconciler.errors import ReconcilerError
+from reconciler.logging_redaction import register_secret
 from reconciler.spec.models import SecretRef
 
 
-def resolve_secret(ref: SecretRef | str | None, *, what: str,
-                   environ: Mapping[str, str] | None = None) -> str | None:
+def resolve_secret(
+    ref: SecretRef | str | None, *, what: str, environ: Mapping[str, str] | None = None
+) -> str | None:
     """Return the secret's value; a clear error names what is missing."""
     if ref is None or isinstance(ref, str):
         return ref
@@ -23,10 +25,15 @@ def resolve_secret(ref: SecretRef | str | None, *, what: str,
                 f"{what}: environment variable {ref.from_env} is not set",
                 hint=f"export {ref.from_env}=... or use fromFile",
             )
+        register_secret(value)
         return value
     assert ref.from_file is not None
     path = Path(ref.from_file).expanduser()
     try:
-        return path.read_text(encoding="utf-8").rstrip("\n")
+        secret = path.read_text(encoding="utf-8").rstrip("\n")
     except OSError as problem:
-        raise ReconcilerError(f"{what}: cannot read secret file {path}: {problem.strerror}") from None
+        raise ReconcilerError(
+            f"{what}: cannot read secret file {path}: {problem.strerror}"
+        ) from None
+    register_secret(secret)  # masked in every output and log line from now on
+    return secret

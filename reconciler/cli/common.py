@@ -43,12 +43,15 @@ def output_option(formats: tuple[str, ...] = ("text", "json")) -> Callable[[F], 
     """``-o/--output FORMAT`` plus ``--json`` as an alias of ``-o json``."""
 
     def decorate(func: F) -> F:
+        func = click.option("--json", "json_alias", is_flag=True, help="Alias of -o json.")(func)
         func = click.option(
-            "--json", "json_alias", is_flag=True, help="Alias of -o json."
-        )(func)
-        func = click.option(
-            "-o", "--output", "output", type=click.Choice(formats), default="text",
-            show_default=True, help="Output format.",
+            "-o",
+            "--output",
+            "output",
+            type=click.Choice(formats),
+            default="text",
+            show_default=True,
+            help="Output format.",
         )(func)
         return func
 
@@ -62,30 +65,45 @@ def resolve_output(output: str, json_alias: bool) -> str:
 def spec_options(func: F) -> F:
     """``-f/--file SPEC`` and ``--env NAME``."""
     func = click.option(
-        "--env", "env", default=None, envvar="LLM_ANALYTICS_ENV",
+        "--env",
+        "env",
+        default=None,
+        envvar="LLM_ANALYTICS_ENV",
         help="Environment overlay from the spec's `environments` to apply.",
     )(func)
     func = click.option(
-        "-f", "--file", "spec_path", required=True, envvar="LLM_ANALYTICS_SPEC",
-        type=click.Path(dir_okay=False), help="The cluster spec (YAML).",
+        "-f",
+        "--file",
+        "spec_path",
+        required=True,
+        envvar="LLM_ANALYTICS_SPEC",
+        type=click.Path(dir_okay=False),
+        help="The cluster spec (YAML).",
     )(func)
     return func
 
 
 def kafka_connection_options(func: F) -> F:
     return click.option(
-        "--bootstrap-servers", envvar="LLM_ANALYTICS_BOOTSTRAP_SERVERS", default=None,
+        "--bootstrap-servers",
+        envvar="LLM_ANALYTICS_BOOTSTRAP_SERVERS",
+        default=None,
         help="Kafka bootstrap servers (host:port,...); overrides the spec.",
     )(func)
 
 
 def redis_connection_options(func: F) -> F:
     func = click.option(
-        "--redis-addresses", envvar="LLM_ANALYTICS_REDIS_ADDRESSES", default=None,
+        "--redis-addresses",
+        envvar="LLM_ANALYTICS_REDIS_ADDRESSES",
+        default=None,
         help="Redis node addresses (host:port,...); overrides the spec.",
     )(func)
     func = click.option(
-        "-n", "--namespace", envvar="LLM_ANALYTICS_NAMESPACE", default=None,
+        "-n",
+        "--namespace",
+        envvar="LLM_ANALYTICS_NAMESPACE",
+        default=None,
         help="Kubernetes namespace of the Redis pods; overrides the spec.",
     )(func)
     return func

@@ -72,8 +72,13 @@ class DriftedResource:
     details: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"address": self.address, "resource_type": self.resource_type, "kind": self.kind,
-                "attributes": self.attributes, "details": self.details}
+        return {
+            "address": self.address,
+            "resource_type": self.resource_type,
+            "kind": self.kind,
+            "attributes": self.attributes,
+            "details": self.details,
+        }
 
 
 @dataclass
@@ -111,13 +116,17 @@ def _resource_type(address: str) -> str:
     return address.split(".", 1)[0] if "." in address else address
 
 
-def drift_report(plan: Plan, *, checked_at: str,
-                 resource_types: Iterable[str] = ()) -> DriftReport:
+def drift_report(plan: Plan, *, checked_at: str, resource_types: Iterable[str] = ()) -> DriftReport:
     """Read a plan (made without deletions) as a drift report (pure)."""
     found: dict[str, DriftedResource] = {}
 
-    def note(address: str, rtype: str, kind: str, attributes: Iterable[str] = (),
-             detail: str | None = None) -> None:
+    def note(
+        address: str,
+        rtype: str,
+        kind: str,
+        attributes: Iterable[str] = (),
+        detail: str | None = None,
+    ) -> None:
         entry = found.get(address)
         if entry is None:
             entry = found[address] = DriftedResource(address, rtype, kind)
@@ -130,20 +139,25 @@ def drift_report(plan: Plan, *, checked_at: str,
             entry.details.append(detail)
 
     for change in plan.actionable:
-        kind = {Action.CREATE: "missing", Action.DELETE: "unmanaged"}.get(change.action,
-                                                                        "changed")
+        kind = {Action.CREATE: "missing", Action.DELETE: "unmanaged"}.get(change.action, "changed")
         note(change.address, change.resource_type, kind, [a.path for a in change.attributes])
     errors: list[str] = []
     for notice in plan.notices:
         if notice.kind == "unmanaged":
             match = _CONFIG_NOTICE.match(notice.message)
-            note(notice.address, _resource_type(notice.address), "unmanaged",
-                 [f"config.{match.group(1)}"] if match else [])
-        elif (notice.level is NoticeLevel.ERROR and notice.kind == "refused"
-              and not notice.address.endswith(".*")):
+            note(
+                notice.address,
+                _resource_type(notice.address),
+                "unmanaged",
+                [f"config.{match.group(1)}"] if match else [],
+            )
+        elif (
+            notice.level is NoticeLevel.ERROR
+            and notice.kind == "refused"
+            and not notice.address.endswith(".*")
+        ):
             # A live value the tool will not revert (e.g. partitions added by hand).
-            note(notice.address, _resource_type(notice.address), "changed",
-                 detail=notice.message)
+            note(notice.address, _resource_type(notice.address), "changed", detail=notice.message)
         elif notice.level is NoticeLevel.ERROR:
             errors.append(f"{notice.address}: {notice.message}")
     types = sorted({*resource_types, *(r.resource_type for r in found.values())})
@@ -159,11 +173,15 @@ def report_text(report: DriftReport) -> str:
     if not report.drifted:
         return f"No drift: the live state matches the spec (checked at {report.checked_at}).\n"
     count = len(report.resources)
-    lines = [f"Drift: {count} resource{'s' if count != 1 else ''} differ"
-             f"{'s' if count == 1 else ''} from the spec (checked at {report.checked_at}):"]
+    lines = [
+        f"Drift: {count} resource{'s' if count != 1 else ''} differ"
+        f"{'s' if count == 1 else ''} from the spec (checked at {report.checked_at}):"
+    ]
     for resource in report.resources:
-        line = (f"  {_SYMBOLS[resource.kind]} {_escape(resource.address)}: "
-                f"{_DESCRIPTIONS[resource.kind]}")
+        line = (
+            f"  {_SYMBOLS[resource.kind]} {_escape(resource.address)}: "
+            f"{_DESCRIPTIONS[resource.kind]}"
+        )
         if resource.attributes:
             line += f" ({', '.join(_escape(a) for a in resource.attributes)})"
         lines.append(line)
@@ -187,8 +205,14 @@ def _labels(labels: Mapping[str, str]) -> str:
     return "{" + ",".join(f'{k}="{_label_value(v)}"' for k, v in labels.items()) + "}"
 
 
-def metrics_text(report: DriftReport | None, *, success: bool, timestamp: float,
-                 duration: float, labels: Mapping[str, str]) -> str:
+def metrics_text(
+    report: DriftReport | None,
+    *,
+    success: bool,
+    timestamp: float,
+    duration: float,
+    labels: Mapping[str, str],
+) -> str:
     """Prometheus text exposition format (version 0.0.4) of one drift check.
 
     ``labels`` (``spec``, ``env``) tell checks of different specs apart, so that several
@@ -209,8 +233,7 @@ def metrics_text(report: DriftReport | None, *, success: bool, timestamp: float,
         f"# HELP {METRIC_TIMESTAMP} Unix time of the last drift check, successful or not.",
         f"# TYPE {METRIC_TIMESTAMP} gauge",
         f"{METRIC_TIMESTAMP}{_labels(labels)} {timestamp:.3f}",
-        f"# HELP {METRIC_SUCCESS} 1 if the last drift check looked at everything, 0 if it "
-        "failed.",
+        f"# HELP {METRIC_SUCCESS} 1 if the last drift check looked at everything, 0 if it failed.",
         f"# TYPE {METRIC_SUCCESS} gauge",
         f"{METRIC_SUCCESS}{_labels(labels)} {1 if success else 0}",
         f"# HELP {METRIC_DURATION} How long the last drift check took.",
@@ -230,8 +253,9 @@ def write_metrics(path: str, text: str) -> None:
     try:
         write_atomically(path, mask_secrets(text))
     except OSError as problem:
-        raise ReconcilerError(f"cannot write the metrics file {path}: "
-                              f"{problem.strerror or problem}") from None
+        raise ReconcilerError(
+            f"cannot write the metrics file {path}: {problem.strerror or problem}"
+        ) from None
 
 
 # --------------------------------------------------------------------------- the command
@@ -260,15 +284,27 @@ def metric_labels(spec_path: str, env: str | None) -> dict[str, str]:
 @spec_options
 @target_option
 @output_option(("text", "json"))
-@click.option("--metrics-file", "metrics_file", default=None,
-              type=click.Path(dir_okay=False, writable=True),
-              help="Also write Prometheus text format here (node-exporter textfile collector; "
-                   "name it *.prom), atomically, also on failure.")
+@click.option(
+    "--metrics-file",
+    "metrics_file",
+    default=None,
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write Prometheus text format here (node-exporter textfile collector; "
+    "name it *.prom), atomically, also on failure.",
+)
 @kafka_connection_options
 @redis_connection_options
-def drift(spec_path: str, env: str | None, target: str | None, output: str, json_alias: bool,
-          metrics_file: str | None, bootstrap_servers: str | None, namespace: str | None,
-          redis_addresses: str | None) -> int:
+def drift(
+    spec_path: str,
+    env: str | None,
+    target: str | None,
+    output: str,
+    json_alias: bool,
+    metrics_file: str | None,
+    bootstrap_servers: str | None,
+    namespace: str | None,
+    redis_addresses: str | None,
+) -> int:
     """Report resources changed outside the spec: exit 0 none, 2 drift, 1 error."""
     request = RunRequest(spec_path, env, target, bootstrap_servers, redis_addresses, namespace)
     labels = metric_labels(spec_path, env)
@@ -279,16 +315,29 @@ def drift(spec_path: str, env: str | None, target: str | None, output: str, json
         if metrics_file:
             # Best effort: the check's own error is the one to report.
             with contextlib.suppress(Exception):
-                write_metrics(metrics_file, metrics_text(
-                    None, success=False, timestamp=started_wall,
-                    duration=time.monotonic() - started, labels=labels))
+                write_metrics(
+                    metrics_file,
+                    metrics_text(
+                        None,
+                        success=False,
+                        timestamp=started_wall,
+                        duration=time.monotonic() - started,
+                        labels=labels,
+                    ),
+                )
         raise
     if metrics_file:
         # An incomplete check's counts are unknown, not zero: left out, like on failure.
-        write_metrics(metrics_file, metrics_text(
-            None if report.errors else report, success=not report.errors,
-            timestamp=started_wall,
-            duration=time.monotonic() - started, labels=labels))
+        write_metrics(
+            metrics_file,
+            metrics_text(
+                None if report.errors else report,
+                success=not report.errors,
+                timestamp=started_wall,
+                duration=time.monotonic() - started,
+                labels=labels,
+            ),
+        )
     if resolve_output(output, json_alias) == "json":
         import json
 
@@ -315,4 +364,3 @@ __all__ = [
     "report_text",
     "write_metrics",
 ]
-

@@ -9,7 +9,9 @@ import click
 from reconciler.cli.common import kafka_connection_options, run
 
 
-def live_topics_to_spec(state: Any, bootstrap_servers: str, prefixes: tuple[str, ...]) -> dict[str, Any]:
+def live_topics_to_spec(
+    state: Any, bootstrap_servers: str, prefixes: tuple[str, ...]
+) -> dict[str, Any]:
     """A spec document (plain data) describing the non-internal topics of ``state``."""
     topics = []
     for name in sorted(state.topics):
@@ -35,10 +37,18 @@ def live_topics_to_spec(state: Any, bootstrap_servers: str, prefixes: tuple[str,
 
 @click.command()
 @kafka_connection_options
-@click.option("-o", "--output", "output_path", type=click.Path(dir_okay=False), default=None,
-              help="Write the spec to this file (default: stdout).")
+@click.option(
+    "-o",
+    "--output",
+    "output_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the spec to this file (default: stdout).",
+)
 @click.option("--prefix", "prefixes", multiple=True, help="Only topics with this name prefix.")
-def export(bootstrap_servers: str | None, output_path: str | None, prefixes: tuple[str, ...]) -> None:
+def export(
+    bootstrap_servers: str | None, output_path: str | None, prefixes: tuple[str, ...]
+) -> None:
     """Write the live Kafka topics as spec YAML (partitions, RF, topic-level configs)."""
     import yaml
 
@@ -50,8 +60,9 @@ def export(bootstrap_servers: str | None, output_path: str | None, prefixes: tup
 
     endpoint, state = run(fetch())
     document = live_topics_to_spec(state, endpoint, prefixes)
-    text = ("# yaml-language-server: $schema=schemas/cluster-spec.schema.json\n"
-            + yaml.safe_dump(document, sort_keys=False, default_flow_style=False))
+    text = "# yaml-language-server: $schema=schemas/cluster-spec.schema.json\n" + yaml.safe_dump(
+        document, sort_keys=False, default_flow_style=False
+    )
     if output_path:
         with open(output_path, "w", encoding="utf-8") as handle:
             handle.write(text)

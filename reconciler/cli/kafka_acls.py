@@ -30,13 +30,19 @@ ACLS_FORMAT_VERSION = "1.0"
 
 def _spec_connection_options(func: Any) -> Any:
     """``-f SPEC [--env E]``: take the connection (bootstrap, SASL, TLS) from a spec."""
-    func = click.option("--env", default=None, envvar="LLM_ANALYTICS_ENV",
-                        help="Environment overlay of the spec.")(func)
+    func = click.option(
+        "--env", default=None, envvar="LLM_ANALYTICS_ENV", help="Environment overlay of the spec."
+    )(func)
     return click.option(
-        "-f", "--file", "spec_path", type=click.Path(dir_okay=False), default=None,
+        "-f",
+        "--file",
+        "spec_path",
+        type=click.Path(dir_okay=False),
+        default=None,
         envvar="LLM_ANALYTICS_SPEC",
         help="Connect with this spec's kafka.connection (e.g. SASL credentials); its ACL "
-             "rules are not used here (apply -f does that).")(func)
+        "rules are not used here (apply -f does that).",
+    )(func)
 
 
 @click.group()
@@ -44,8 +50,9 @@ def acls() -> None:
     """Create the standard ACL set of a namespace; list ACLs."""
 
 
-async def _create(spec: ClusterSpec | None, bootstrap_servers: str | None, namespace: str,
-                  fmt: str, dry_run: bool) -> int:
+async def _create(
+    spec: ClusterSpec | None, bootstrap_servers: str | None, namespace: str, fmt: str, dry_run: bool
+) -> int:
     from reconciler.catalog import LLM_TOPIC_NAMES
     from reconciler.cli.planning import echo_plan
     from reconciler.cli.progress import ConsoleProgress
@@ -58,34 +65,50 @@ async def _create(spec: ClusterSpec | None, bootstrap_servers: str | None, names
 
     app = app_context()
     async with open_kafka_admin(spec, ConnectionOverrides(bootstrap_servers)) as admin:
-        provider = KafkaAclsProvider.from_pairs(admin,
-                                                namespace_acl_set(namespace, LLM_TOPIC_NAMES))
+        provider = KafkaAclsProvider.from_pairs(
+            admin, namespace_acl_set(namespace, LLM_TOPIC_NAMES)
+        )
         plan = await build_plan([provider], PlanOptions())
         echo_plan(plan, fmt, app)
         check_applicable(plan, allow_delete=False)
         if dry_run or not plan.has_changes:
             return EXIT_OK
-        results = await apply_plan(plan, [provider], ApplyOptions(
-            progress=ConsoleProgress(app.color_enabled)))
+        results = await apply_plan(
+            plan, [provider], ApplyOptions(progress=ConsoleProgress(app.color_enabled))
+        )
     failed = [r for r in results if r.status is ResultStatus.FAILED]
     if failed:
-        raise ApplyFailed(f"{len(failed)} ACL binding(s) failed:\n"
-                          + "\n".join(f"  {r.address}: {r.message}" for r in failed))
+        raise ApplyFailed(
+            f"{len(failed)} ACL binding(s) failed:\n"
+            + "\n".join(f"  {r.address}: {r.message}" for r in failed)
+        )
     if fmt == "text":
         click.echo(f"Done: {len(results)} ACL binding(s) created for namespace {namespace}.")
     return EXIT_OK
 
 
 @acls.command("create")
-@click.option("-n", "--namespace", required=True, envvar="LLM_ANALYTICS_NAMESPACE",
-              help="Namespace whose principals get the standard set "
-                   "(User:<ns>-producer, User:<ns>-consumer, User:<ns>-monitoring).")
+@click.option(
+    "-n",
+    "--namespace",
+    required=True,
+    envvar="LLM_ANALYTICS_NAMESPACE",
+    help="Namespace whose principals get the standard set "
+    "(User:<ns>-producer, User:<ns>-consumer, User:<ns>-monitoring).",
+)
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
 @output_option(("text", "json", "markdown"))
 @_spec_connection_options
 @kafka_connection_options
-def create(namespace: str, dry_run: bool, output: str, json_alias: bool,
-           spec_path: str | None, env: str | None, bootstrap_servers: str | None) -> int:
+def create(
+    namespace: str,
+    dry_run: bool,
+    output: str,
+    json_alias: bool,
+    spec_path: str | None,
+    env: str | None,
+    bootstrap_servers: str | None,
+) -> int:
     """Create the standard ACL set of NAMESPACE for the 14 LLM topics (missing ones only).
 
     \b
@@ -95,12 +118,12 @@ def create(namespace: str, dry_run: bool, output: str, json_alias: bool,
                           DESCRIBE on groups "<ns>-*"
     """
     spec = load_optional_spec(spec_path, env)
-    return run(_create(spec, bootstrap_servers, namespace, resolve_output(output, json_alias),
-                       dry_run))
+    return run(
+        _create(spec, bootstrap_servers, namespace, resolve_output(output, json_alias), dry_run)
+    )
 
 
-async def _read(spec: ClusterSpec | None, bootstrap_servers: str | None
-                ) -> tuple[AclBinding, ...]:
+async def _read(spec: ClusterSpec | None, bootstrap_servers: str | None) -> tuple[AclBinding, ...]:
     from reconciler.cli.targets import ConnectionOverrides, open_kafka_admin
     from reconciler.providers.kafka.acl_client import describe_acl_bindings
 
@@ -109,13 +132,23 @@ async def _read(spec: ClusterSpec | None, bootstrap_servers: str | None
 
 
 @acls.command("list")
-@click.option("--principal", "principals", multiple=True,
-              help="Only this principal's bindings (repeatable; 'alice' means User:alice).")
+@click.option(
+    "--principal",
+    "principals",
+    multiple=True,
+    help="Only this principal's bindings (repeatable; 'alice' means User:alice).",
+)
 @output_option()
 @_spec_connection_options
 @kafka_connection_options
-def list_acls(principals: tuple[str, ...], output: str, json_alias: bool,
-              spec_path: str | None, env: str | None, bootstrap_servers: str | None) -> None:
+def list_acls(
+    principals: tuple[str, ...],
+    output: str,
+    json_alias: bool,
+    spec_path: str | None,
+    env: str | None,
+    bootstrap_servers: str | None,
+) -> None:
     """List ACL bindings: principal, permission, operation, resource, pattern, host."""
     from reconciler.spec.roles import normalise_principal
 
@@ -124,8 +157,7 @@ def list_acls(principals: tuple[str, ...], output: str, json_alias: bool,
     wanted = {normalise_principal(p) for p in principals}
     shown = [b for b in bindings if not wanted or b.principal in wanted]
     if resolve_output(output, json_alias) == "json":
-        emit_json({"format_version": ACLS_FORMAT_VERSION,
-                   "acls": [b.to_dict() for b in shown]})
+        emit_json({"format_version": ACLS_FORMAT_VERSION, "acls": [b.to_dict() for b in shown]})
         return
     _print_bindings(shown, color=app_context().color_enabled)
 
@@ -143,7 +175,13 @@ def _print_bindings(bindings: list[AclBinding], *, color: bool) -> None:
     for header in ("Principal", "Permission", "Operation", "Resource", "Pattern", "Host"):
         table.add_column(header, no_wrap=True, overflow="ignore")
     for b in bindings:
-        table.add_row(b.principal, b.permission.value, b.operation.value, b.resource,
-                      b.pattern_type.value, b.host)
+        table.add_row(
+            b.principal,
+            b.permission.value,
+            b.operation.value,
+            b.resource,
+            b.pattern_type.value,
+            b.host,
+        )
     width = None if sys.stdout.isatty() else 10_000
     Console(no_color=not color, width=width, soft_wrap=True).print(table)

@@ -34,8 +34,9 @@ def load_optional_spec(spec_path: str | None, env: str | None) -> ClusterSpec | 
     return load_spec(spec_path, env=env).spec
 
 
-async def _check(spec: ClusterSpec | None, bootstrap_servers: str | None,
-                 expected_brokers: int | None) -> HealthReport:
+async def _check(
+    spec: ClusterSpec | None, bootstrap_servers: str | None, expected_brokers: int | None
+) -> HealthReport:
     from reconciler.catalog import LLM_TOPIC_NAMES
     from reconciler.cli.targets import ConnectionOverrides, open_kafka_admin
     from reconciler.providers.kafka.health import MIN_ISR_KEY, judge_health, spec_drift
@@ -48,20 +49,30 @@ async def _check(spec: ClusterSpec | None, bootstrap_servers: str | None,
         state = await admin.cluster_state(with_configs=True, config_keys=keys)
     if kafka is not None and desired:
         return judge_health(
-            state, [t.name for t in desired], topics_label="spec",
+            state,
+            [t.name for t in desired],
+            topics_label="spec",
             expected_brokers=expected_brokers or kafka.expected_brokers,
-            drift=spec_drift(desired, state))
+            drift=spec_drift(desired, state),
+        )
     return judge_health(
-        state, LLM_TOPIC_NAMES,
-        expected_brokers=expected_brokers or (kafka.expected_brokers if kafka else None))
+        state,
+        LLM_TOPIC_NAMES,
+        expected_brokers=expected_brokers or (kafka.expected_brokers if kafka else None),
+    )
 
 
 def _echo_text(report: HealthReport, color: bool) -> None:
     from reconciler.cli.tables import print_table
 
     def mark(ok: bool) -> str:
-        return click.style("✓", fg="green") if ok and color else \
-            click.style("✗", fg="red") if color else ("✓" if ok else "✗")
+        return (
+            click.style("✓", fg="green")
+            if ok and color
+            else click.style("✗", fg="red")
+            if color
+            else ("✓" if ok else "✗")
+        )
 
     click.echo("=== Kafka Cluster Verification ===\n")
     click.echo("=== Cluster Status ===")
@@ -74,19 +85,36 @@ def _echo_text(report: HealthReport, color: bool) -> None:
 
 
 @click.command()
-@click.option("-f", "--file", "spec_path", type=click.Path(dir_okay=False), default=None,
-              envvar="LLM_ANALYTICS_SPEC",
-              help="Check against this spec: its connection (SASL/TLS), topics, "
-                   "expectedBrokers and topic settings.")
-@click.option("--env", default=None, envvar="LLM_ANALYTICS_ENV",
-              help="Environment overlay of the spec.")
-@click.option("--expected-brokers", type=click.IntRange(min=1), default=None,
-              help="Fail unless at least this many brokers are up (default: the spec's "
-                   "kafka.expectedBrokers; without either, the count is only reported).")
+@click.option(
+    "-f",
+    "--file",
+    "spec_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    envvar="LLM_ANALYTICS_SPEC",
+    help="Check against this spec: its connection (SASL/TLS), topics, "
+    "expectedBrokers and topic settings.",
+)
+@click.option(
+    "--env", default=None, envvar="LLM_ANALYTICS_ENV", help="Environment overlay of the spec."
+)
+@click.option(
+    "--expected-brokers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Fail unless at least this many brokers are up (default: the spec's "
+    "kafka.expectedBrokers; without either, the count is only reported).",
+)
 @output_option()
 @kafka_connection_options
-def verify(spec_path: str | None, env: str | None, expected_brokers: int | None, output: str,
-           json_alias: bool, bootstrap_servers: str | None) -> int:
+def verify(
+    spec_path: str | None,
+    env: str | None,
+    expected_brokers: int | None,
+    output: str,
+    json_alias: bool,
+    bootstrap_servers: str | None,
+) -> int:
     """Check cluster health: brokers, controller, topics, replication, min ISR.
 
     \b

@@ -43,8 +43,9 @@ COMMAND_HELP: dict[str, str] = {
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on demand."""
 
-    def __init__(self, *args: Any, lazy_commands: dict[str, str], lazy_help: dict[str, str],
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, lazy_commands: dict[str, str], lazy_help: dict[str, str], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.lazy_commands = lazy_commands
         self.lazy_help = lazy_help
@@ -74,8 +75,12 @@ class LazyGroup(click.Group):
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, "--version", prog_name="llm-analytics")
-@click.option("--debug", is_flag=True, envvar="LLM_ANALYTICS_DEBUG",
-              help="Log details (admin request counts, timings) and show tracebacks.")
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="LLM_ANALYTICS_DEBUG",
+    help="Log details (admin request counts, timings) and show tracebacks.",
+)
 @click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="Never colour the output.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, no_color: bool) -> None:

@@ -85,8 +85,9 @@ class LockRequest:
 def connection_overrides(request: RunRequest) -> ConnectionOverrides:
     from reconciler.cli.targets import ConnectionOverrides
 
-    return ConnectionOverrides(request.bootstrap_servers, request.redis_addresses,
-                               request.namespace)
+    return ConnectionOverrides(
+        request.bootstrap_servers, request.redis_addresses, request.namespace
+    )
 
 
 # --------------------------------------------------------------------------- secrets & output
@@ -145,8 +146,9 @@ async def compute_plan(request: RunRequest, *, validate: bool = True) -> Plan:
     loaded = load_protected(request.spec_path, request.env)
     targets = selected_targets(loaded.spec, request.target)
     async with open_providers(loaded.spec, targets, connection_overrides(request)) as providers:
-        return await build_plan(providers, PlanOptions(allow_delete=request.allow_delete,
-                                                       validate=validate))
+        return await build_plan(
+            providers, PlanOptions(allow_delete=request.allow_delete, validate=validate)
+        )
 
 
 async def fingerprints_of(providers: Sequence[Provider], plan: Plan) -> dict[str, str]:
@@ -182,16 +184,27 @@ async def plan_to_file(request: RunRequest, out: str) -> Plan:
         fingerprints = await fingerprints_of(providers, planned)
     document = planfile_document(
         plan_dict=redact_plan_dict(planned.to_json_dict()),
-        spec_path=request.spec_path, spec_sha256=loaded.sha256, env=request.env,
-        target=request.target, targets=targets, allow_delete=request.allow_delete,
-        fingerprints=fingerprints, tool_version=__version__, created_at=utc_now_iso())
+        spec_path=request.spec_path,
+        spec_sha256=loaded.sha256,
+        env=request.env,
+        target=request.target,
+        targets=targets,
+        allow_delete=request.allow_delete,
+        fingerprints=fingerprints,
+        tool_version=__version__,
+        created_at=utc_now_iso(),
+    )
     try:
         write_planfile(out, _masked_document(document))
     except OSError as problem:
-        raise ReconcilerError(f"cannot write the plan file {out}: "
-                              f"{problem.strerror or problem}") from None
-    echo(f"Saved the plan to {out}. To carry out exactly this plan, run:\n"
-         f"  llm-analytics apply {out}", err=True)
+        raise ReconcilerError(
+            f"cannot write the plan file {out}: {problem.strerror or problem}"
+        ) from None
+    echo(
+        f"Saved the plan to {out}. To carry out exactly this plan, run:\n"
+        f"  llm-analytics apply {out}",
+        err=True,
+    )
     return planned
 
 
@@ -212,35 +225,58 @@ def _masked_document(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def target_option(func):  # type: ignore[no-untyped-def]
-    return click.option("--target", type=click.Choice(["kafka", "redis"]), default=None,
-                        help="Only this part of the spec.")(func)
+    return click.option(
+        "--target",
+        type=click.Choice(["kafka", "redis"]),
+        default=None,
+        help="Only this part of the spec.",
+    )(func)
 
 
 @click.command()
 @spec_options
 @target_option
 @output_option(("text", "json", "markdown"))
-@click.option("--out", "out", default=None, type=click.Path(dir_okay=False, writable=True),
-              help="Also save the plan (with the spec hash and live-state fingerprints) for "
-                   "`apply PLANFILE`.")
-@click.option("--allow-delete", is_flag=True,
-              help="Plan deletions the spec's ownership policy allows.")
-@click.option("--detailed-exitcode", is_flag=True,
-              help="Exit 0 when there are no changes, 2 when there are, 1 on error.")
+@click.option(
+    "--out",
+    "out",
+    default=None,
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also save the plan (with the spec hash and live-state fingerprints) for "
+    "`apply PLANFILE`.",
+)
+@click.option(
+    "--allow-delete", is_flag=True, help="Plan deletions the spec's ownership policy allows."
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when there are no changes, 2 when there are, 1 on error.",
+)
 @kafka_connection_options
 @redis_connection_options
-def plan(spec_path: str, env: str | None, target: str | None, output: str, json_alias: bool,
-         out: str | None, allow_delete: bool, detailed_exitcode: bool,
-         bootstrap_servers: str | None, namespace: str | None,
-         redis_addresses: str | None) -> int:
+def plan(
+    spec_path: str,
+    env: str | None,
+    target: str | None,
+    output: str,
+    json_alias: bool,
+    out: str | None,
+    allow_delete: bool,
+    detailed_exitcode: bool,
+    bootstrap_servers: str | None,
+    namespace: str | None,
+    redis_addresses: str | None,
+) -> int:
     """Show what apply would change; changes nothing.
 
     \b
     -o markdown draws a pull-request comment (at most 60,000 characters, destructive
     changes first). --out PLANFILE saves the plan for `apply PLANFILE`.
     """
-    request = RunRequest(spec_path, env, target, bootstrap_servers, redis_addresses, namespace,
-                         allow_delete)
+    request = RunRequest(
+        spec_path, env, target, bootstrap_servers, redis_addresses, namespace, allow_delete
+    )
     result = run(plan_to_file(request, out) if out else compute_plan(request))
     echo_plan(result, resolve_output(output, json_alias), app_context())
     if result.has_errors:
@@ -258,8 +294,9 @@ class DurationSeconds(click.ParamType):
 
     name = "DURATION"
 
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> float:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
         if isinstance(value, int | float):
             return float(value)
         try:
@@ -294,8 +331,9 @@ def lock_ttl() -> float:
         raise ReconcilerError(f"{LOCK_TTL_ENV}: {problem}") from None
 
 
-def lock_backends(spec: ClusterSpec, targets: Sequence[str], overrides: ConnectionOverrides,
-                  ttl: float) -> list[LockBackend]:
+def lock_backends(
+    spec: ClusterSpec, targets: Sequence[str], overrides: ConnectionOverrides, ttl: float
+) -> list[LockBackend]:
     """The apply locks of the targeted systems (docs/locking.md):
 
     - Kafka: the consumer group ``llm-analytics-apply-lock`` in the cluster itself;
@@ -306,12 +344,18 @@ def lock_backends(spec: ClusterSpec, targets: Sequence[str], overrides: Connecti
     if "kafka" in targets and spec.kafka is not None:
         from reconciler.providers.kafka.locking import KafkaGroupLock
 
-        backends.append(KafkaGroupLock.from_connection(
-            spec.kafka.connection, overrides.bootstrap_servers, ttl_seconds=ttl))
+        backends.append(
+            KafkaGroupLock.from_connection(
+                spec.kafka.connection, overrides.bootstrap_servers, ttl_seconds=ttl
+            )
+        )
     if "redis" in targets and spec.redis is not None:
         connection = spec.redis.connection
-        addresses = ([a for a in overrides.redis_addresses.split(",") if a.strip()]
-                     if overrides.redis_addresses else None)
+        addresses = (
+            [a for a in overrides.redis_addresses.split(",") if a.strip()]
+            if overrides.redis_addresses
+            else None
+        )
         # The same choice as the Redis provider: addresses win, then a namespace override.
         if addresses is None and overrides.namespace is None and connection.addresses:
             addresses = list(connection.addresses)
@@ -345,10 +389,16 @@ class ConsoleLockReporter:
     def waiting(self, backend: LockBackend, attempt: LockAttempt, remaining: float) -> None:
         from reconciler.engine.locking import format_seconds
 
-        who = (f"held by {attempt.holder.describe()}" if attempt.holder is not None
-               else f"held ({attempt.detail or 'holder unknown'})")
-        self._line(f"Waiting for the apply lock ({backend.description}): {who}; waiting up to "
-                   f"{format_seconds(round(remaining, 1))} more", fg="yellow")
+        who = (
+            f"held by {attempt.holder.describe()}"
+            if attempt.holder is not None
+            else f"held ({attempt.detail or 'holder unknown'})"
+        )
+        self._line(
+            f"Waiting for the apply lock ({backend.description}): {who}; waiting up to "
+            f"{format_seconds(round(remaining, 1))} more",
+            fg="yellow",
+        )
 
     def acquired(self, backend: LockBackend, attempt: LockAttempt) -> None:
         token = f", fencing token {attempt.token}" if attempt.token is not None else ""
@@ -361,22 +411,35 @@ class ConsoleLockReporter:
         self._line(f"Lost the apply lock ({backend.description}): {reason}", fg="red")
 
     def unavailable(self, backend: LockBackend, reason: str) -> None:
-        self._line(f"Warning: going on without the apply lock ({backend.description}): "
-                   f"{reason}. Concurrent applies against it are not prevented.", fg="yellow")
+        self._line(
+            f"Warning: going on without the apply lock ({backend.description}): "
+            f"{reason}. Concurrent applies against it are not prevented.",
+            fg="yellow",
+        )
 
 
-def apply_locks(spec: ClusterSpec, targets: Sequence[str], overrides: ConnectionOverrides,
-                locking: LockRequest, app: AppContext) -> Any:
+def apply_locks(
+    spec: ClusterSpec,
+    targets: Sequence[str],
+    overrides: ConnectionOverrides,
+    locking: LockRequest,
+    app: AppContext,
+) -> Any:
     """The lock context of one apply: a LockSet, or NoLock under --no-lock."""
     from reconciler.engine.locking import LockOwner, LockSet, NoLock
 
     if not locking.enabled:
-        echo(f"{_stamp()}Warning: --no-lock: nothing prevents another apply from running "
-             "against the same clusters at the same time.", err=True, fg="yellow")
+        echo(
+            f"{_stamp()}Warning: --no-lock: nothing prevents another apply from running "
+            "against the same clusters at the same time.",
+            err=True,
+            fg="yellow",
+        )
         return NoLock()
     backends = lock_backends(spec, targets, overrides, locking.ttl)
-    return LockSet(backends, LockOwner.current(), timeout=locking.timeout,
-                   reporter=ConsoleLockReporter(app))
+    return LockSet(
+        backends, LockOwner.current(), timeout=locking.timeout, reporter=ConsoleLockReporter(app)
+    )
 
 
 # --------------------------------------------------------------------------- apply
@@ -386,10 +449,16 @@ def _confirm(auto_approve: bool) -> None:
     if auto_approve:
         return
     if not sys.stdin.isatty():
-        raise SafetyRefusal("refusing to apply without --auto-approve: no terminal to confirm on",
-                            hint="review the plan, then run apply --auto-approve")
-    answer = click.prompt("Do you want to perform these actions? Only 'yes' will be accepted",
-                          default="", show_default=False, err=True)
+        raise SafetyRefusal(
+            "refusing to apply without --auto-approve: no terminal to confirm on",
+            hint="review the plan, then run apply --auto-approve",
+        )
+    answer = click.prompt(
+        "Do you want to perform these actions? Only 'yes' will be accepted",
+        default="",
+        show_default=False,
+        err=True,
+    )
     if answer.strip() != "yes":
         raise click.exceptions.Abort()
 
@@ -427,12 +496,19 @@ def _raise_failures(results: Sequence[Any]) -> None:
 
 def _complete(planned: Plan) -> None:
     summary = planned.summary()
-    echo(f"Apply complete! Resources: {summary['add']} added, {summary['change']} changed, "
-         f"{summary['destroy']} destroyed.")
+    echo(
+        f"Apply complete! Resources: {summary['add']} added, {summary['change']} changed, "
+        f"{summary['destroy']} destroyed."
+    )
 
 
-async def _apply_spec(request: RunRequest, auto_approve: bool, continue_on_error: bool,
-                      locking: LockRequest, app: AppContext) -> int:
+async def _apply_spec(
+    request: RunRequest,
+    auto_approve: bool,
+    continue_on_error: bool,
+    locking: LockRequest,
+    app: AppContext,
+) -> int:
     from reconciler.cli.progress import ConsoleProgress
     from reconciler.cli.targets import open_providers, selected_targets
     from reconciler.engine.applying import apply_plan, check_applicable
@@ -442,8 +518,10 @@ async def _apply_spec(request: RunRequest, auto_approve: bool, continue_on_error
     targets = selected_targets(loaded.spec, request.target)
     overrides = connection_overrides(request)
     options = PlanOptions(allow_delete=request.allow_delete)
-    async with open_providers(loaded.spec, targets, overrides) as providers, \
-            apply_locks(loaded.spec, targets, overrides, locking, app) as locks:
+    async with (
+        open_providers(loaded.spec, targets, overrides) as providers,
+        apply_locks(loaded.spec, targets, overrides, locking, app) as locks,
+    ):
         # Planned under the lock: a concurrent apply has finished before we read.
         planned = await locks.guard(build_plan(providers, options))
         echo_plan(planned, "text", app)
@@ -452,11 +530,19 @@ async def _apply_spec(request: RunRequest, auto_approve: bool, continue_on_error
             return EXIT_OK
         check_applicable(planned, allow_delete=request.allow_delete)
         await _confirm_in_thread(auto_approve)
-        results = await locks.guard(apply_plan(planned, providers, ApplyOptions(
-            continue_on_error=continue_on_error, progress=ConsoleProgress(app.color_enabled))))
+        results = await locks.guard(
+            apply_plan(
+                planned,
+                providers,
+                ApplyOptions(
+                    continue_on_error=continue_on_error, progress=ConsoleProgress(app.color_enabled)
+                ),
+            )
+        )
         _raise_failures(results)
-        after = await locks.guard(build_plan(providers, PlanOptions(
-            allow_delete=request.allow_delete, validate=False)))
+        after = await locks.guard(
+            build_plan(providers, PlanOptions(allow_delete=request.allow_delete, validate=False))
+        )
         if after.has_changes:
             echo("The live state still differs from the spec after apply:", err=True)
             echo_plan(after, "text", app)
@@ -466,8 +552,10 @@ async def _apply_spec(request: RunRequest, auto_approve: bool, continue_on_error
 
 
 def _describe_saved(path: str, saved: SavedPlan) -> str:
-    parts = [f"made {saved.created_at} by llm-analytics {saved.tool_version}",
-             f"from {saved.spec_path} (sha256 {saved.spec_sha256[:12]}…)"]
+    parts = [
+        f"made {saved.created_at} by llm-analytics {saved.tool_version}",
+        f"from {saved.spec_path} (sha256 {saved.spec_sha256[:12]}…)",
+    ]
     if saved.env:
         parts.append(f"env {saved.env}")
     parts.append(f"target {saved.target or ', '.join(saved.targets)}")
@@ -483,19 +571,29 @@ def _check_saved_request(saved: SavedPlan, request: RunRequest) -> None:
         raise SafetyRefusal(
             f"the plan file was made by llm-analytics {saved.tool_version}; this is "
             f"{__version__}, which may carry out its changes differently; nothing was changed",
-            hint="plan again with this version")
+            hint="plan again with this version",
+        )
     if request.env is not None and request.env != saved.env:
-        raise ReconcilerError(f"--env {request.env}: the plan was made for "
-                              f"{'env ' + saved.env if saved.env else 'no env'}",
-                              hint="leave out --env: a saved plan carries its own")
+        raise ReconcilerError(
+            f"--env {request.env}: the plan was made for "
+            f"{'env ' + saved.env if saved.env else 'no env'}",
+            hint="leave out --env: a saved plan carries its own",
+        )
     if request.target is not None and request.target != saved.target:
-        raise ReconcilerError(f"--target {request.target}: the plan was made for "
-                              f"{'target ' + saved.target if saved.target else 'every target'}",
-                              hint="leave out --target: a saved plan carries its own")
+        raise ReconcilerError(
+            f"--target {request.target}: the plan was made for "
+            f"{'target ' + saved.target if saved.target else 'every target'}",
+            hint="leave out --target: a saved plan carries its own",
+        )
 
 
-async def _apply_saved(planfile: str, request: RunRequest, continue_on_error: bool,
-                       locking: LockRequest, app: AppContext) -> int:
+async def _apply_saved(
+    planfile: str,
+    request: RunRequest,
+    continue_on_error: bool,
+    locking: LockRequest,
+    app: AppContext,
+) -> int:
     """Carry out a saved plan exactly, unless its spec or touched resources changed."""
     from reconciler.cli.progress import ConsoleProgress
     from reconciler.cli.targets import open_providers, selected_targets
@@ -519,8 +617,10 @@ async def _apply_saved(planfile: str, request: RunRequest, continue_on_error: bo
     overrides = connection_overrides(request)
     echo(_describe_saved(planfile, saved), err=True)
     echo_plan(saved.plan_dict, "text", app)
-    async with open_providers(loaded.spec, targets, overrides) as providers, \
-            apply_locks(loaded.spec, targets, overrides, locking, app) as locks:
+    async with (
+        open_providers(loaded.spec, targets, overrides) as providers,
+        apply_locks(loaded.spec, targets, overrides, locking, app) as locks,
+    ):
         now = await locks.guard(fingerprints_of(providers, saved.plan))
         reasons = staleness(saved, spec_sha256=loaded.sha256, fingerprints_now=now)
         if reasons:
@@ -528,18 +628,27 @@ async def _apply_saved(planfile: str, request: RunRequest, continue_on_error: bo
         planned = saved.plan
         if redacted_changes(planned, SENSITIVE_VALUE):
             # Secrets are never saved: take them from the spec (its references) now.
-            fresh = await locks.guard(build_plan(providers, PlanOptions(
-                allow_delete=allow_delete, validate=False)))
+            fresh = await locks.guard(
+                build_plan(providers, PlanOptions(allow_delete=allow_delete, validate=False))
+            )
             planned = restore_redacted(planned, fresh, SENSITIVE_VALUE)
         if not planned.has_changes:
             echo("Nothing to apply.")
             return EXIT_OK
         check_applicable(planned, allow_delete=allow_delete)
-        results = await locks.guard(apply_plan(planned, providers, ApplyOptions(
-            continue_on_error=continue_on_error, progress=ConsoleProgress(app.color_enabled))))
+        results = await locks.guard(
+            apply_plan(
+                planned,
+                providers,
+                ApplyOptions(
+                    continue_on_error=continue_on_error, progress=ConsoleProgress(app.color_enabled)
+                ),
+            )
+        )
         _raise_failures(results)
-        after = await locks.guard(build_plan(providers, PlanOptions(
-            allow_delete=allow_delete, validate=False)))
+        after = await locks.guard(
+            build_plan(providers, PlanOptions(allow_delete=allow_delete, validate=False))
+        )
         touched = {c.address for c in planned.actionable}
         unfinished = [c for c in after.actionable if c.address in touched]
         if unfinished:
@@ -548,36 +657,71 @@ async def _apply_saved(planfile: str, request: RunRequest, continue_on_error: bo
             return EXIT_ERROR
         others = len(after.actionable) - len(unfinished)
         if others:
-            echo(f"Note: {others} other resource(s) differ from the spec but were not in this "
-                 "plan (changed meanwhile?); run plan to see them.", err=True)
+            echo(
+                f"Note: {others} other resource(s) differ from the spec but were not in this "
+                "plan (changed meanwhile?); run plan to see them.",
+                err=True,
+            )
         _complete(planned)
         return EXIT_OK
 
 
 @click.command()
 @click.argument("planfile", required=False, type=click.Path(dir_okay=False))
-@click.option("-f", "--file", "spec_path", default=None, envvar="LLM_ANALYTICS_SPEC",
-              type=click.Path(dir_okay=False),
-              help="The cluster spec (YAML). With PLANFILE: overrides the spec path saved in it.")
-@click.option("--env", "env", default=None, envvar="LLM_ANALYTICS_ENV",
-              help="Environment overlay from the spec's `environments` to apply.")
+@click.option(
+    "-f",
+    "--file",
+    "spec_path",
+    default=None,
+    envvar="LLM_ANALYTICS_SPEC",
+    type=click.Path(dir_okay=False),
+    help="The cluster spec (YAML). With PLANFILE: overrides the spec path saved in it.",
+)
+@click.option(
+    "--env",
+    "env",
+    default=None,
+    envvar="LLM_ANALYTICS_ENV",
+    help="Environment overlay from the spec's `environments` to apply.",
+)
 @target_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (for jobs).")
-@click.option("--allow-delete", is_flag=True,
-              help="Permit destructive changes the spec's ownership policy allows.")
-@click.option("--continue-on-error", is_flag=True,
-              help="Go on with independent changes after one fails.")
-@click.option("--lock-timeout", type=DurationSeconds(), default=DEFAULT_LOCK_TIMEOUT,
-              show_default=True,
-              help="How long to wait for another apply's lock (0: fail at once, exit 3).")
-@click.option("--no-lock", is_flag=True,
-              help="DANGEROUS: take no apply lock; concurrent applies may interleave.")
+@click.option(
+    "--allow-delete",
+    is_flag=True,
+    help="Permit destructive changes the spec's ownership policy allows.",
+)
+@click.option(
+    "--continue-on-error", is_flag=True, help="Go on with independent changes after one fails."
+)
+@click.option(
+    "--lock-timeout",
+    type=DurationSeconds(),
+    default=DEFAULT_LOCK_TIMEOUT,
+    show_default=True,
+    help="How long to wait for another apply's lock (0: fail at once, exit 3).",
+)
+@click.option(
+    "--no-lock",
+    is_flag=True,
+    help="DANGEROUS: take no apply lock; concurrent applies may interleave.",
+)
 @kafka_connection_options
 @redis_connection_options
-def apply(planfile: str | None, spec_path: str | None, env: str | None, target: str | None,
-          auto_approve: bool, allow_delete: bool, continue_on_error: bool, lock_timeout: float,
-          no_lock: bool, bootstrap_servers: str | None, namespace: str | None,
-          redis_addresses: str | None) -> int:
+def apply(
+    planfile: str | None,
+    spec_path: str | None,
+    env: str | None,
+    target: str | None,
+    auto_approve: bool,
+    allow_delete: bool,
+    continue_on_error: bool,
+    lock_timeout: float,
+    no_lock: bool,
+    bootstrap_servers: str | None,
+    namespace: str | None,
+    redis_addresses: str | None,
+) -> int:
     """Make the clusters match the spec: plan, confirm, apply, verify.
 
     \b
@@ -588,16 +732,25 @@ def apply(planfile: str | None, spec_path: str | None, env: str | None, target: 
     app = app_context()
     locking = LockRequest(timeout=lock_timeout, enabled=not no_lock, ttl=lock_ttl())
     if planfile is not None:
-        request = RunRequest(spec_path or "", env, target, bootstrap_servers, redis_addresses,
-                             namespace, allow_delete)
+        request = RunRequest(
+            spec_path or "",
+            env,
+            target,
+            bootstrap_servers,
+            redis_addresses,
+            namespace,
+            allow_delete,
+        )
         return run(_apply_saved(planfile, request, continue_on_error, locking, app))
     if spec_path is None:
         # Exit 1, not click's usage exit 2: 2 means "found something" in this CLI's contract.
-        raise ReconcilerError("apply needs -f SPEC (plan and apply) or a PLANFILE",
-                              hint="save a reviewed plan with: llm-analytics plan -f SPEC "
-                                   "--out PLANFILE")
-    request = RunRequest(spec_path, env, target, bootstrap_servers, redis_addresses, namespace,
-                         allow_delete)
+        raise ReconcilerError(
+            "apply needs -f SPEC (plan and apply) or a PLANFILE",
+            hint="save a reviewed plan with: llm-analytics plan -f SPEC --out PLANFILE",
+        )
+    request = RunRequest(
+        spec_path, env, target, bootstrap_servers, redis_addresses, namespace, allow_delete
+    )
     return run(_apply_spec(request, auto_approve, continue_on_error, locking, app))
 
 

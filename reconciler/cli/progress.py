@@ -31,7 +31,11 @@ class ConsoleProgress:
     def _line(self, text: str, fg: str | None = None) -> None:
         # Millisecond stamps off a terminal: job logs (and concurrent runs) order exactly.
         now = time.time()
-        stamp = "" if self.tty else time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d} "
+        stamp = (
+            ""
+            if self.tty
+            else time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d} "
+        )
         click.secho(f"{stamp}{text}", err=True, fg=fg if self.color else None)
 
     def started(self, change: Change) -> None:
@@ -45,5 +49,6 @@ class ConsoleProgress:
     def finished(self, result: ChangeResult) -> None:
         colour = {ResultStatus.APPLIED: "green", ResultStatus.FAILED: "red"}.get(result.status)
         detail = f" ({result.message})" if result.message and result.message != "done" else ""
-        self._line(f"{_SYMBOLS[result.status]} {result.address}: {result.status.value}{detail}",
-                   fg=colour)
+        self._line(
+            f"{_SYMBOLS[result.status]} {result.address}: {result.status.value}{detail}", fg=colour
+        )

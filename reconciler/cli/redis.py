@@ -37,31 +37,68 @@ VERIFY_POD_WAIT_SECONDS = 5
 def _target_options(func: Any) -> Any:
     """Where the nodes are: ``-n NAMESPACE`` (pods) or ``--addresses`` (direct), or a spec."""
     options = [
-        click.option("-f", "--file", "spec_path", type=click.Path(dir_okay=False), default=None,
-                     envvar="LLM_ANALYTICS_SPEC",
-                     help="Take the connection (and layout) from this spec's redis section."),
-        click.option("--env", default=None, envvar="LLM_ANALYTICS_ENV",
-                     help="Environment overlay of the spec."),
-        click.option("-n", "--namespace", envvar="LLM_ANALYTICS_NAMESPACE", default=None,
-                     help="Kubernetes namespace of the Redis pods."),
-        click.option("--addresses", "--redis-addresses", "addresses",
-                     envvar="LLM_ANALYTICS_REDIS_ADDRESSES", default=None,
-                     help="Redis node addresses host:port,... (direct connections)."),
-        click.option("--selector", default=None,
-                     help="Label selector of the Redis pods (default app=redis-cluster)."),
-        click.option("--port", type=click.IntRange(1, 65535), default=None,
-                     help="Redis port inside the pods (default 6379)."),
-        click.option("--password-env", default=None, metavar="VAR",
-                     help="Read the Redis password from this environment variable."),
+        click.option(
+            "-f",
+            "--file",
+            "spec_path",
+            type=click.Path(dir_okay=False),
+            default=None,
+            envvar="LLM_ANALYTICS_SPEC",
+            help="Take the connection (and layout) from this spec's redis section.",
+        ),
+        click.option(
+            "--env",
+            default=None,
+            envvar="LLM_ANALYTICS_ENV",
+            help="Environment overlay of the spec.",
+        ),
+        click.option(
+            "-n",
+            "--namespace",
+            envvar="LLM_ANALYTICS_NAMESPACE",
+            default=None,
+            help="Kubernetes namespace of the Redis pods.",
+        ),
+        click.option(
+            "--addresses",
+            "--redis-addresses",
+            "addresses",
+            envvar="LLM_ANALYTICS_REDIS_ADDRESSES",
+            default=None,
+            help="Redis node addresses host:port,... (direct connections).",
+        ),
+        click.option(
+            "--selector",
+            default=None,
+            help="Label selector of the Redis pods (default app=redis-cluster).",
+        ),
+        click.option(
+            "--port",
+            type=click.IntRange(1, 65535),
+            default=None,
+            help="Redis port inside the pods (default 6379).",
+        ),
+        click.option(
+            "--password-env",
+            default=None,
+            metavar="VAR",
+            help="Read the Redis password from this environment variable.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _redis_spec(spec_path: str | None, env: str | None, namespace: str | None,
-                addresses: str | None, selector: str | None, port: int | None,
-                password_env: str | None) -> tuple[RedisSpec, list[str] | None, str | None]:
+def _redis_spec(
+    spec_path: str | None,
+    env: str | None,
+    namespace: str | None,
+    addresses: str | None,
+    selector: str | None,
+    port: int | None,
+    password_env: str | None,
+) -> tuple[RedisSpec, list[str] | None, str | None]:
     """The RedisSpec to use, plus the address / namespace overrides for the provider."""
     from reconciler.spec.models import (
         KubernetesTarget,
@@ -86,14 +123,18 @@ def _redis_spec(spec_path: str | None, env: str | None, namespace: str | None,
         if address_list:
             connection = RedisConnection(addresses=address_list, password=password)
         elif namespace:
-            connection = RedisConnection(kubernetes=KubernetesTarget(
-                namespace=namespace, selector=selector or "app=redis-cluster",
-                port=port or 6379), password=password)
+            connection = RedisConnection(
+                kubernetes=KubernetesTarget(
+                    namespace=namespace, selector=selector or "app=redis-cluster", port=port or 6379
+                ),
+                password=password,
+            )
         else:
             raise click.UsageError(
                 "say where the nodes are: -n NAMESPACE (Kubernetes pods), --addresses "
                 "host:port,... or -f SPEC (or LLM_ANALYTICS_NAMESPACE / "
-                "LLM_ANALYTICS_REDIS_ADDRESSES)")
+                "LLM_ANALYTICS_REDIS_ADDRESSES)"
+            )
         spec = RedisSpec(connection=connection)
         return spec, None, None
     updates: dict[str, Any] = {}
@@ -101,8 +142,9 @@ def _redis_spec(spec_path: str | None, env: str | None, namespace: str | None,
         updates["password"] = password
     kube = spec.connection.kubernetes
     if kube is not None and (selector or port):
-        updates["kubernetes"] = kube.model_copy(update={
-            k: v for k, v in (("selector", selector), ("port", port)) if v is not None})
+        updates["kubernetes"] = kube.model_copy(
+            update={k: v for k, v in (("selector", selector), ("port", port)) if v is not None}
+        )
     if updates:
         spec = spec.model_copy(update={"connection": spec.connection.model_copy(update=updates)})
     return spec, address_list, namespace
@@ -112,14 +154,25 @@ def _progress_line(message: str) -> None:
     click.echo(message, err=True)
 
 
-def _provider(spec: RedisSpec, addresses: list[str] | None, namespace: str | None,
-              masters: int | None = None, replicas: int | None = None,
-              wait_for_pods: bool = True) -> RedisClusterProvider:
+def _provider(
+    spec: RedisSpec,
+    addresses: list[str] | None,
+    namespace: str | None,
+    masters: int | None = None,
+    replicas: int | None = None,
+    wait_for_pods: bool = True,
+) -> RedisClusterProvider:
     from reconciler.providers.redis.provider import RedisClusterProvider
 
-    return RedisClusterProvider.from_spec(spec, addresses=addresses, namespace=namespace,
-                                          masters=masters, replicas=replicas,
-                                          progress=_progress_line, wait_for_pods=wait_for_pods)
+    return RedisClusterProvider.from_spec(
+        spec,
+        addresses=addresses,
+        namespace=namespace,
+        masters=masters,
+        replicas=replicas,
+        progress=_progress_line,
+        wait_for_pods=wait_for_pods,
+    )
 
 
 @click.group("redis")
@@ -132,19 +185,42 @@ def redis() -> None:
 
 @redis.command("init")
 @_target_options
-@click.option("--nodes", type=click.IntRange(min=1), default=None,
-              help="Nodes in the cluster: masters × (1 + replicas) (default 6, or the spec's).")
-@click.option("--replicas", type=click.IntRange(min=0), default=None,
-              help="Replicas per master (default 1, or the spec's).")
+@click.option(
+    "--nodes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Nodes in the cluster: masters × (1 + replicas) (default 6, or the spec's).",
+)
+@click.option(
+    "--replicas",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Replicas per master (default 1, or the spec's).",
+)
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
 @click.option("--yes", "-y", "assume_yes", is_flag=True, help="Apply without asking.")
-@click.option("--allow-delete", is_flag=True,
-              help="Allow removing nodes and forgetting failed ones (destructive).")
+@click.option(
+    "--allow-delete",
+    is_flag=True,
+    help="Allow removing nodes and forgetting failed ones (destructive).",
+)
 @output_option()
-def init(spec_path: str | None, env: str | None, namespace: str | None, addresses: str | None,
-         selector: str | None, port: int | None, password_env: str | None, nodes: int | None,
-         replicas: int | None, dry_run: bool, assume_yes: bool, allow_delete: bool,
-         output: str, json_alias: bool) -> int:
+def init(
+    spec_path: str | None,
+    env: str | None,
+    namespace: str | None,
+    addresses: str | None,
+    selector: str | None,
+    port: int | None,
+    password_env: str | None,
+    nodes: int | None,
+    replicas: int | None,
+    dry_run: bool,
+    assume_yes: bool,
+    allow_delete: bool,
+    output: str,
+    json_alias: bool,
+) -> int:
     """Create (or bring to the asked layout) a Redis Cluster: plan, show, apply.
 
     \b
@@ -153,27 +229,41 @@ def init(spec_path: str | None, env: str | None, namespace: str | None, addresse
     On an existing cluster: adds nodes, rebalances slots, repairs open slots; a second run
     does nothing.
     """
-    spec, address_list, ns = _redis_spec(spec_path, env, namespace, addresses, selector, port,
-                                         password_env)
+    spec, address_list, ns = _redis_spec(
+        spec_path, env, namespace, addresses, selector, port, password_env
+    )
     fmt = resolve_output(output, json_alias)
     layout = spec.cluster
-    replicas_per = replicas if replicas is not None else (
-        layout.replicas_per_master if spec_path else 1)
+    replicas_per = (
+        replicas if replicas is not None else (layout.replicas_per_master if spec_path else 1)
+    )
     total = nodes if nodes is not None else (layout.node_count if spec_path else 6)
     if total % (1 + replicas_per):
-        raise click.UsageError(f"--nodes {total} is not a multiple of 1 + --replicas "
-                               f"{replicas_per}")
+        raise click.UsageError(
+            f"--nodes {total} is not a multiple of 1 + --replicas {replicas_per}"
+        )
     masters = total // (1 + replicas_per)
     if masters < 3:
-        raise click.UsageError(f"a Redis Cluster needs at least 3 masters; --nodes {total} "
-                               f"with --replicas {replicas_per} gives {masters}")
-    return run(_init(spec, address_list, ns, masters, replicas_per, dry_run, assume_yes,
-                     allow_delete, fmt))
+        raise click.UsageError(
+            f"a Redis Cluster needs at least 3 masters; --nodes {total} "
+            f"with --replicas {replicas_per} gives {masters}"
+        )
+    return run(
+        _init(spec, address_list, ns, masters, replicas_per, dry_run, assume_yes, allow_delete, fmt)
+    )
 
 
-async def _init(spec: RedisSpec, addresses: list[str] | None, namespace: str | None,
-                masters: int, replicas: int, dry_run: bool, assume_yes: bool,
-                allow_delete: bool, fmt: str) -> int:
+async def _init(
+    spec: RedisSpec,
+    addresses: list[str] | None,
+    namespace: str | None,
+    masters: int,
+    replicas: int,
+    dry_run: bool,
+    assume_yes: bool,
+    allow_delete: bool,
+    fmt: str,
+) -> int:
     from reconciler.cli.progress import ConsoleProgress
     from reconciler.engine.plan import Plan
     from reconciler.engine.providers import ApplyOptions, PlanOptions, ResultStatus
@@ -183,11 +273,13 @@ async def _init(spec: RedisSpec, addresses: list[str] | None, namespace: str | N
     provider = _provider(spec, addresses, namespace, masters, replicas)
     try:
         provider_plan = await provider.plan(PlanOptions(allow_delete=allow_delete))
-        plan = Plan(changes=provider_plan.changes, notices=provider_plan.notices,
-                    request_counts=provider.request_counts())
+        plan = Plan(
+            changes=provider_plan.changes,
+            notices=provider_plan.notices,
+            request_counts=provider.request_counts(),
+        )
         if fmt == "json":
-            body: dict[str, Any] = {"plan": plan.to_json_dict(), "applied": False,
-                                    "results": []}
+            body: dict[str, Any] = {"plan": plan.to_json_dict(), "applied": False, "results": []}
         else:
             click.echo(render(plan, "text", color=color), nl=False)
         if plan.has_errors and not plan.has_changes:
@@ -202,25 +294,35 @@ async def _init(spec: RedisSpec, addresses: list[str] | None, namespace: str | N
             return EXIT_OK
         if not assume_yes:
             if not sys.stdin.isatty():
-                raise ReconcilerError("refusing to change the cluster without confirmation",
-                                      hint="pass --yes (or --dry-run to only look)")
+                raise ReconcilerError(
+                    "refusing to change the cluster without confirmation",
+                    hint="pass --yes (or --dry-run to only look)",
+                )
             click.confirm("\nApply these changes?", abort=True, err=True)
         progress = ConsoleProgress(color=color)
         results = await provider.apply(plan.actionable, ApplyOptions(progress=progress))
         failed = [r for r in results if r.status is ResultStatus.FAILED]
         if fmt == "json":
             body["applied"] = True
-            body["results"] = [{"address": r.address, "status": r.status.value,
-                                "message": r.message, "seconds": round(r.seconds, 3)}
-                               for r in results]
+            body["results"] = [
+                {
+                    "address": r.address,
+                    "status": r.status.value,
+                    "message": r.message,
+                    "seconds": round(r.seconds, 3),
+                }
+                for r in results
+            ]
             emit_json(body)
         elif failed:
             click.echo(f"\n✗ {len(failed)} change(s) failed:")
             for result in failed:
                 click.echo(f"  {result.address}: {result.message}")
         else:
-            click.echo(f"\n✓ Applied {len(results)} change(s); the Redis cluster matches "
-                       f"{masters} masters × {replicas} replica(s).")
+            click.echo(
+                f"\n✓ Applied {len(results)} change(s); the Redis cluster matches "
+                f"{masters} masters × {replicas} replica(s)."
+            )
         return EXIT_ERROR if failed else EXIT_OK
     finally:
         await provider.close()
@@ -231,21 +333,35 @@ async def _init(spec: RedisSpec, addresses: list[str] | None, namespace: str | N
 
 @redis.command("verify")
 @_target_options
-@click.option("--replicas", type=click.IntRange(min=0), default=None,
-              help="Replicas each master should have (default: the spec's, else 1).")
+@click.option(
+    "--replicas",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Replicas each master should have (default: the spec's, else 1).",
+)
 @output_option()
-def verify(spec_path: str | None, env: str | None, namespace: str | None,
-           addresses: str | None, selector: str | None, port: int | None,
-           password_env: str | None, replicas: int | None, output: str,
-           json_alias: bool) -> int:
+def verify(
+    spec_path: str | None,
+    env: str | None,
+    namespace: str | None,
+    addresses: str | None,
+    selector: str | None,
+    port: int | None,
+    password_env: str | None,
+    replicas: int | None,
+    output: str,
+    json_alias: bool,
+) -> int:
     """Check cluster health: state, slots, roles, replicas, placement, failed nodes.
 
     Exit codes: 0 healthy, 2 unhealthy, 1 could not check.
     """
-    spec, address_list, ns = _redis_spec(spec_path, env, namespace, addresses, selector, port,
-                                         password_env)
-    wanted = replicas if replicas is not None else (
-        spec.cluster.replicas_per_master if spec_path else 1)
+    spec, address_list, ns = _redis_spec(
+        spec_path, env, namespace, addresses, selector, port, password_env
+    )
+    wanted = (
+        replicas if replicas is not None else (spec.cluster.replicas_per_master if spec_path else 1)
+    )
     report = run(_verify(spec, address_list, ns, wanted))
     if resolve_output(output, json_alias) == "json":
         emit_json(report.to_json())
@@ -254,24 +370,32 @@ def verify(spec_path: str | None, env: str | None, namespace: str | None,
     return EXIT_OK if report.healthy else EXIT_FOUND
 
 
-async def _verify(spec: RedisSpec, addresses: list[str] | None, namespace: str | None,
-                  replicas: int) -> HealthReport:
+async def _verify(
+    spec: RedisSpec, addresses: list[str] | None, namespace: str | None, replicas: int
+) -> HealthReport:
     from reconciler.providers.redis.health import assess
 
     # verify judges what it finds: pods that are not Ready after a short wait are reported
     # as unreachable nodes (exit 2) rather than failing the whole check.
     kube = spec.connection.kubernetes
     if kube is not None and kube.ready_timeout_seconds > VERIFY_POD_WAIT_SECONDS:
-        spec = spec.model_copy(update={"connection": spec.connection.model_copy(update={
-            "kubernetes": kube.model_copy(
-                update={"ready_timeout_seconds": VERIFY_POD_WAIT_SECONDS})})})
+        spec = spec.model_copy(
+            update={
+                "connection": spec.connection.model_copy(
+                    update={
+                        "kubernetes": kube.model_copy(
+                            update={"ready_timeout_seconds": VERIFY_POD_WAIT_SECONDS}
+                        )
+                    }
+                )
+            }
+        )
     provider = _provider(spec, addresses, namespace, wait_for_pods=False)
     try:
         observation = await provider.observe()
     finally:
         await provider.close()
-    return assess(observation, replicas_per_master=replicas,
-                  placement=spec.cluster.placement.value)
+    return assess(observation, replicas_per_master=replicas, placement=spec.cluster.placement.value)
 
 
 def _echo_report(report: HealthReport, color: bool) -> None:
@@ -284,19 +408,21 @@ def _echo_report(report: HealthReport, color: bool) -> None:
     m = report.metrics
     click.echo("=== Redis Cluster Verification ===\n")
     click.echo("=== Cluster Status ===")
-    print_table(["Metric", "Value"], [
-        ("Cluster State", m["cluster_state"]),
-        ("Cluster Size", m["cluster_size"]),
-        ("Master Nodes", m["master_nodes"]),
-        ("Replica Nodes", m["replica_nodes"]),
-        ("Slots Assigned", f"{m['slots_assigned']}/16384"),
-        ("Slots OK", f"{m['slots_ok']}/16384"),
-    ])
+    print_table(
+        ["Metric", "Value"],
+        [
+            ("Cluster State", m["cluster_state"]),
+            ("Cluster Size", m["cluster_size"]),
+            ("Master Nodes", m["master_nodes"]),
+            ("Replica Nodes", m["replica_nodes"]),
+            ("Slots Assigned", f"{m['slots_assigned']}/16384"),
+            ("Slots OK", f"{m['slots_ok']}/16384"),
+        ],
+    )
     click.echo("\n=== Health Messages ===")
     for check in report.checks:
         click.echo(f"{mark(check.symbol)} {check.message}")
     if report.healthy:
         click.echo(f"\n{mark('✓')} Cluster verification passed")
     else:
-        click.echo(f"\n{mark('✗')} Cluster verification failed "
-                   f"({len(report.problems)} problem(s))")
+        click.echo(f"\n{mark('✗')} Cluster verification failed ({len(report.problems)} problem(s))")

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *,
-                title: str | None = None) -> None:
+def print_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None
+) -> None:
     """Draw a box table on stdout; plain (no colour) when stdout is not a TTY."""
     from rich import box
     from rich.console import Console

@@ -41,8 +41,9 @@ def selected_targets(spec: ClusterSpec, target: str | None) -> list[str]:
 
 
 @asynccontextmanager
-async def open_kafka_admin(spec: ClusterSpec | None,
-                           overrides: ConnectionOverrides) -> AsyncIterator[KafkaAdmin]:
+async def open_kafka_admin(
+    spec: ClusterSpec | None, overrides: ConnectionOverrides
+) -> AsyncIterator[KafkaAdmin]:
     """A started admin connection for the spec's (or the overridden) Kafka cluster."""
     from reconciler.providers.kafka.client import KafkaAdmin, connection_settings
 
@@ -56,8 +57,9 @@ async def open_kafka_admin(spec: ClusterSpec | None,
 
 
 @asynccontextmanager
-async def open_providers(spec: ClusterSpec, targets: Sequence[str],
-                         overrides: ConnectionOverrides) -> AsyncIterator[list[Provider]]:
+async def open_providers(
+    spec: ClusterSpec, targets: Sequence[str], overrides: ConnectionOverrides
+) -> AsyncIterator[list[Provider]]:
     """Providers for the targets, in dependency order (topics, ACLs, Redis)."""
     providers: list[Provider] = []
     async with AsyncExitStack() as stack:
@@ -66,17 +68,18 @@ async def open_providers(spec: ClusterSpec, targets: Sequence[str],
             from reconciler.spec.resolving import resolve_topics
 
             admin = await stack.enter_async_context(open_kafka_admin(spec, overrides))
-            providers.append(KafkaTopicsProvider(admin, resolve_topics(spec.kafka),
-                                                 spec.kafka.ownership.topics))
+            providers.append(
+                KafkaTopicsProvider(admin, resolve_topics(spec.kafka), spec.kafka.ownership.topics)
+            )
             if spec.kafka.acls or spec.kafka.ownership.acls.principals:
                 providers.append(_acl_provider(admin, spec))
         if "redis" in targets and spec.redis is not None:
             from reconciler.providers.redis.provider import RedisClusterProvider
 
-            addresses = (overrides.redis_addresses.split(",")
-                         if overrides.redis_addresses else None)
+            addresses = overrides.redis_addresses.split(",") if overrides.redis_addresses else None
             redis_provider = RedisClusterProvider.from_spec(
-                spec.redis, addresses=addresses, namespace=overrides.namespace)
+                spec.redis, addresses=addresses, namespace=overrides.namespace
+            )
             stack.push_async_callback(redis_provider.close)
             providers.append(redis_provider)
         yield providers

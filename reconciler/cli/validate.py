@@ -25,8 +25,12 @@ def _summary(loaded: LoadedSpec) -> str:
     return f"{topics} topics, {acl_rules} ACL rules, {redis}{env}"
 
 
-def _report(spec_path: str, env: str | None, errors: list[SpecIssue],
-            warnings: tuple[SpecIssue, ...] | list[SpecIssue]) -> dict[str, object]:
+def _report(
+    spec_path: str,
+    env: str | None,
+    errors: list[SpecIssue],
+    warnings: tuple[SpecIssue, ...] | list[SpecIssue],
+) -> dict[str, object]:
     return {
         "format_version": JSON_FORMAT_VERSION,
         "valid": not errors,

@@ -28,8 +28,9 @@ def check_applicable(plan: Plan, *, allow_delete: bool) -> None:
         )
 
 
-async def apply_plan(plan: Plan, providers: Sequence[Provider],
-                     options: ApplyOptions) -> list[ChangeResult]:
+async def apply_plan(
+    plan: Plan, providers: Sequence[Provider], options: ApplyOptions
+) -> list[ChangeResult]:
     """Apply every actionable change, provider by provider in the given order.
 
     Stops after the first provider with a failure unless ``continue_on_error``; the changes
@@ -38,8 +39,9 @@ async def apply_plan(plan: Plan, providers: Sequence[Provider],
     by_provider = {provider.name: provider for provider in providers}
     unknown = {c.provider for c in plan.actionable} - set(by_provider)
     if unknown:
-        raise PlanRefused(f"the plan has changes for {', '.join(sorted(unknown))}, "
-                          "which this run does not target")
+        raise PlanRefused(
+            f"the plan has changes for {', '.join(sorted(unknown))}, which this run does not target"
+        )
     results: list[ChangeResult] = []
     stopped = False
     for provider in providers:
@@ -47,8 +49,10 @@ async def apply_plan(plan: Plan, providers: Sequence[Provider],
         if not changes:
             continue
         if stopped:
-            results.extend(ChangeResult(c.address, ResultStatus.SKIPPED,
-                                        "skipped after an earlier failure") for c in changes)
+            results.extend(
+                ChangeResult(c.address, ResultStatus.SKIPPED, "skipped after an earlier failure")
+                for c in changes
+            )
             continue
         provider_results = await provider.apply(changes, options)
         results.extend(provider_results)

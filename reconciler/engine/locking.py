@@ -96,13 +96,23 @@ class LockOwner:
     @classmethod
     def current(cls, command: str | None = None) -> LockOwner:
         """This process."""
-        return cls(host=socket.gethostname(), pid=os.getpid(), user=_user(),
-                   started_at=utc_now_iso(),
-                   command=command if command is not None else command_line())
+        return cls(
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            user=_user(),
+            started_at=utc_now_iso(),
+            command=command if command is not None else command_line(),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"host": self.host, "pid": self.pid, "user": self.user,
-                "started_at": self.started_at, "command": self.command, "run_id": self.run_id}
+        return {
+            "host": self.host,
+            "pid": self.pid,
+            "user": self.user,
+            "started_at": self.started_at,
+            "command": self.command,
+            "run_id": self.run_id,
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> LockOwner | None:
@@ -113,14 +123,21 @@ class LockOwner:
             pid = int(data.get("pid", -1))
         except (TypeError, ValueError):
             pid = -1
-        return cls(host=str(data.get("host", "?")), pid=pid, user=str(data.get("user", "?")),
-                   started_at=str(data.get("started_at", "?")),
-                   command=str(data.get("command", "?")), run_id=str(data.get("run_id", "")))
+        return cls(
+            host=str(data.get("host", "?")),
+            pid=pid,
+            user=str(data.get("user", "?")),
+            started_at=str(data.get("started_at", "?")),
+            command=str(data.get("command", "?")),
+            run_id=str(data.get("run_id", "")),
+        )
 
     def describe(self) -> str:
         """``alice@ci-runner-1 (pid 4242), started at 2024-05-01T12:00:00Z, running `...```"""
-        return (f"{self.user}@{self.host} (pid {self.pid}), started at {self.started_at}, "
-                f"running `{self.command}`")
+        return (
+            f"{self.user}@{self.host} (pid {self.pid}), started at {self.started_at}, "
+            f"running `{self.command}`"
+        )
 
 
 @dataclass(frozen=True)
@@ -204,13 +221,18 @@ def held_message(backend: LockBackend, attempt: LockAttempt | None, timeout: flo
     else:
         detail = attempt.detail if attempt is not None and attempt.detail else "holder unknown"
         who = f"is held ({detail})"
-    waited_text = ("without waiting (--lock-timeout 0)" if timeout <= 0
-                   else f"after waiting {format_seconds(timeout)} (--lock-timeout)")
+    waited_text = (
+        "without waiting (--lock-timeout 0)"
+        if timeout <= 0
+        else f"after waiting {format_seconds(timeout)} (--lock-timeout)"
+    )
     return LockHeld(
         f"the apply lock ({backend.description}) {who}; gave up {waited_text}; nothing was changed",
         holder=holder,
-        hint=(f"wait for that run to finish and try again (a lock left by a crashed run expires "
-              f"within {format_seconds(backend.ttl_seconds)}), or raise --lock-timeout"),
+        hint=(
+            f"wait for that run to finish and try again (a lock left by a crashed run expires "
+            f"within {format_seconds(backend.ttl_seconds)}), or raise --lock-timeout"
+        ),
     )
 
 
@@ -244,8 +266,9 @@ async def acquire(
         now = clock()
         remaining = deadline - now
         if remaining <= 0:
-            raise held_message(backend, attempt,
-                               timeout if configured_timeout is None else configured_timeout)
+            raise held_message(
+                backend, attempt, timeout if configured_timeout is None else configured_timeout
+            )
         # Report the first wait and every new holder; an unknown holder in between (say,
         # during a Kafka rebalance) is not news.
         holder = attempt.holder.run_id if attempt.holder is not None else None
@@ -264,10 +287,15 @@ class HeldLock:
     take the lock over).
     """
 
-    def __init__(self, backend: LockBackend, attempt: LockAttempt, *,
-                 on_lost: Callable[[HeldLock, str], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        backend: LockBackend,
+        attempt: LockAttempt,
+        *,
+        on_lost: Callable[[HeldLock, str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
         self.backend = backend
         self.token = attempt.token
         self.lost_reason: str | None = None
@@ -306,8 +334,12 @@ class HeldLock:
             except Exception as problem:  # any failure to renew is transient
                 silent_for = self._clock() - last_ok
                 why = str(problem) or type(problem).__name__
-                log.warning("could not renew the apply lock (%s) for %.1fs: %s",
-                            backend.description, silent_for, why)
+                log.warning(
+                    "could not renew the apply lock (%s) for %.1fs: %s",
+                    backend.description,
+                    silent_for,
+                    why,
+                )
                 # (1 % slack: a renewal cut off by its budget ends right at the deadline.)
                 if silent_for >= backend.ttl_seconds * RENEW_DEADLINE_SHARE * 0.99:
                     self._lose(f"could not renew it for {silent_for:.1f}s ({why})")
@@ -334,9 +366,12 @@ class HeldLock:
             try:
                 await self.backend.release()
             except Exception as problem:  # the TTL frees it anyway
-                log.warning("could not release the apply lock (%s): %s; it expires within %s",
-                            self.backend.description, problem,
-                            format_seconds(self.backend.ttl_seconds))
+                log.warning(
+                    "could not release the apply lock (%s): %s; it expires within %s",
+                    self.backend.description,
+                    problem,
+                    format_seconds(self.backend.ttl_seconds),
+                )
 
 
 class LockSet:
@@ -348,9 +383,16 @@ class LockSet:
     is skipped with a report (a Redis cluster that cannot store keys yet).
     """
 
-    def __init__(self, backends: Sequence[LockBackend], owner: LockOwner, *, timeout: float,
-                 reporter: LockReporter | None = None, poll_interval: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        backends: Sequence[LockBackend],
+        owner: LockOwner,
+        *,
+        timeout: float,
+        reporter: LockReporter | None = None,
+        poll_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.backends = sorted(backends, key=lambda b: b.lock_order)
         self.owner = owner
         self.timeout = timeout
@@ -376,10 +418,15 @@ class LockSet:
             for backend in self.backends:
                 remaining = 0.0 if self.timeout <= 0 else max(0.0, deadline - self.clock())
                 try:
-                    attempt = await acquire(backend, self.owner, timeout=remaining,
-                                            reporter=self.reporter,
-                                            poll_interval=self.poll_interval, clock=self.clock,
-                                            configured_timeout=self.timeout)
+                    attempt = await acquire(
+                        backend,
+                        self.owner,
+                        timeout=remaining,
+                        reporter=self.reporter,
+                        poll_interval=self.poll_interval,
+                        clock=self.clock,
+                        configured_timeout=self.timeout,
+                    )
                 except LockUnavailable as problem:
                     if not getattr(backend, "optional_when_unavailable", False):
                         raise
@@ -393,8 +440,12 @@ class LockSet:
             raise
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self._release_all()
 
     async def _release_all(self) -> None:
@@ -417,7 +468,8 @@ class LockSet:
         return LockLost(
             f"the apply lock was lost ({reasons}); stopped before the next action, so the "
             "apply is incomplete",
-            hint="check the cluster's health, then run plan and apply again (apply resumes)")
+            hint="check the cluster's health, then run plan and apply again (apply resumes)",
+        )
 
     async def guard(self, work: Awaitable[T]) -> T:
         """Run ``work`` while the locks are held; cancel it the moment one is lost."""

@@ -77,10 +77,19 @@ def checksum(document: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def planfile_document(*, plan_dict: Mapping[str, Any], spec_path: str, spec_sha256: str,
-                      env: str | None, target: str | None, targets: Sequence[str],
-                      allow_delete: bool, fingerprints: Mapping[str, str], tool_version: str,
-                      created_at: str) -> dict[str, Any]:
+def planfile_document(
+    *,
+    plan_dict: Mapping[str, Any],
+    spec_path: str,
+    spec_sha256: str,
+    env: str | None,
+    target: str | None,
+    targets: Sequence[str],
+    allow_delete: bool,
+    fingerprints: Mapping[str, str],
+    tool_version: str,
+    created_at: str,
+) -> dict[str, Any]:
     """The JSON document of a plan file; ``plan_dict`` must already be redacted."""
     document: dict[str, Any] = {
         "planfile_format_version": PLANFILE_FORMAT_VERSION,
@@ -120,29 +129,38 @@ def write_planfile(path: str | Path, document: Mapping[str, Any]) -> None:
     write_atomically(path, json.dumps(document, indent=2, ensure_ascii=True) + "\n")
 
 
-def _require(document: Mapping[str, Any], key: str, kind: type | tuple[type, ...],
-             path: str) -> Any:
+def _require(
+    document: Mapping[str, Any], key: str, kind: type | tuple[type, ...], path: str
+) -> Any:
     value = document.get(key)
     if not isinstance(value, kind):
-        raise PlanFileError(f"{path}: not a plan file of this tool (`{key}` is missing or has "
-                            "the wrong type)")
+        raise PlanFileError(
+            f"{path}: not a plan file of this tool (`{key}` is missing or has the wrong type)"
+        )
     return value
 
 
 def parse_planfile(document: Any, path: str = "<plan file>") -> SavedPlan:
     """Check and read a plan file's JSON document."""
     if not isinstance(document, dict) or "planfile_format_version" not in document:
-        raise PlanFileError(f"{path}: not a plan file of this tool (no planfile_format_version)",
-                            hint="write one with: llm-analytics plan -f SPEC --out PLANFILE")
+        raise PlanFileError(
+            f"{path}: not a plan file of this tool (no planfile_format_version)",
+            hint="write one with: llm-analytics plan -f SPEC --out PLANFILE",
+        )
     version = str(document["planfile_format_version"])
     if version.split(".", 1)[0] != _SUPPORTED_MAJOR:
-        raise PlanFileError(f"{path}: plan file format {version} is not supported (this tool "
-                            f"reads {_SUPPORTED_MAJOR}.x)", hint="plan again with this version")
+        raise PlanFileError(
+            f"{path}: plan file format {version} is not supported (this tool "
+            f"reads {_SUPPORTED_MAJOR}.x)",
+            hint="plan again with this version",
+        )
     recorded = document.get("checksum")
     if recorded != checksum(document):
-        raise SafetyRefusal(f"{path}: the plan file was changed or truncated after it was "
-                            "written (checksum mismatch); nothing was changed",
-                            hint="plan again and apply the new plan file unmodified")
+        raise SafetyRefusal(
+            f"{path}: the plan file was changed or truncated after it was "
+            "written (checksum mismatch); nothing was changed",
+            hint="plan again and apply the new plan file unmodified",
+        )
     spec = _require(document, "spec", dict, path)
     plan_dict = _require(document, "plan", dict, path)
     fingerprints = _require(document, "fingerprints", dict, path)
@@ -176,8 +194,9 @@ def read_planfile(path: str | Path) -> SavedPlan:
             raise PlanFileError(f"{path}: too large for a plan file")
         text = file.read_text(encoding="utf-8")
     except OSError as problem:
-        raise PlanFileError(f"cannot read the plan file {path}: "
-                            f"{problem.strerror or problem}") from None
+        raise PlanFileError(
+            f"cannot read the plan file {path}: {problem.strerror or problem}"
+        ) from None
     except UnicodeDecodeError:
         raise PlanFileError(f"{path}: not a plan file (not UTF-8 text)") from None
     try:
@@ -190,13 +209,16 @@ def read_planfile(path: str | Path) -> SavedPlan:
 # --------------------------------------------------------------------------- staleness
 
 
-def staleness(saved: SavedPlan, *, spec_sha256: str,
-              fingerprints_now: Mapping[str, str]) -> list[str]:
+def staleness(
+    saved: SavedPlan, *, spec_sha256: str, fingerprints_now: Mapping[str, str]
+) -> list[str]:
     """Why ``saved`` no longer matches the spec and the live state (empty: it still does)."""
     reasons: list[str] = []
     if spec_sha256 != saved.spec_sha256:
-        reasons.append(f"the spec changed since the plan was made (sha256 "
-                       f"{saved.spec_sha256[:12]}… at plan time, {spec_sha256[:12]}… now)")
+        reasons.append(
+            f"the spec changed since the plan was made (sha256 "
+            f"{saved.spec_sha256[:12]}… at plan time, {spec_sha256[:12]}… now)"
+        )
     for address in saved.touched_addresses:
         before = saved.fingerprints.get(address)
         now = fingerprints_now.get(address)
@@ -214,7 +236,8 @@ def stale_refusal(planfile: str, reasons: Sequence[str]) -> SafetyRefusal:
     return SafetyRefusal(
         f"the saved plan {planfile} is stale; nothing was changed:\n{lines}",
         hint="run plan again (llm-analytics plan ... --out PLANFILE), review it, then apply "
-             "the new plan file")
+        "the new plan file",
+    )
 
 
 # --------------------------------------------------------------------------- secrets
@@ -226,8 +249,11 @@ def _marked_paths(value: Any, marker: str, path: tuple[Any, ...] = ()) -> list[t
     if isinstance(value, Mapping):
         return [p for key, item in value.items() for p in _marked_paths(item, marker, (*path, key))]
     if isinstance(value, list | tuple):
-        return [p for index, item in enumerate(value)
-                for p in _marked_paths(item, marker, (*path, index))]
+        return [
+            p
+            for index, item in enumerate(value)
+            for p in _marked_paths(item, marker, (*path, index))
+        ]
     return []
 
 
@@ -244,7 +270,8 @@ def redacted_changes(plan: Plan, marker: str) -> dict[str, list[tuple[Any, ...]]
 def _get(value: Any, path: tuple[Any, ...]) -> Any:
     for part in path:
         found = (isinstance(value, Mapping) and part in value) or (
-            isinstance(value, list | tuple) and isinstance(part, int) and part < len(value))
+            isinstance(value, list | tuple) and isinstance(part, int) and part < len(value)
+        )
         if not found:
             raise KeyError(part)
         value = value[part]
@@ -282,7 +309,9 @@ def restore_redacted(saved: Plan, fresh: Plan, marker: str) -> Plan:
             raise SafetyRefusal(
                 f"{change.address}: the saved plan holds a secret value that is not stored in "
                 "plan files, and planning the spec again no longer yields this change; "
-                "nothing was changed", hint="plan again and apply the new plan file")
+                "nothing was changed",
+                hint="plan again and apply the new plan file",
+            )
         payload: Any = change.payload
         for path in paths:
             try:
@@ -291,7 +320,8 @@ def restore_redacted(saved: Plan, fresh: Plan, marker: str) -> Plan:
                 raise SafetyRefusal(
                     f"{change.address}: cannot restore the redacted value at "
                     f"{'.'.join(map(str, path))} from the spec; nothing was changed",
-                    hint="plan again and apply the new plan file") from None
+                    hint="plan again and apply the new plan file",
+                ) from None
             payload = _set(payload, path, value)
         changes.append(change.model_copy(update={"payload": payload}))
     return saved.model_copy(update={"changes": tuple(changes)})

@@ -88,9 +88,12 @@ class LeaseRecord:
             meta, spec = lease.get("metadata") or {}, lease.get("spec") or {}
             annotations = meta.get("annotations") or {}
             fields = {
-                "rv": meta.get("resourceVersion"), "holder": spec.get("holderIdentity"),
-                "duration": spec.get("leaseDurationSeconds"), "renew": spec.get("renewTime"),
-                "acquire": spec.get("acquireTime"), "transitions": spec.get("leaseTransitions"),
+                "rv": meta.get("resourceVersion"),
+                "holder": spec.get("holderIdentity"),
+                "duration": spec.get("leaseDurationSeconds"),
+                "renew": spec.get("renewTime"),
+                "acquire": spec.get("acquireTime"),
+                "transitions": spec.get("leaseTransitions"),
             }
         else:
             meta, spec = lease.metadata, lease.spec
@@ -125,13 +128,23 @@ class LeaseRecord:
         if self.owner is not None:
             return self.owner
         if self.holder_identity:
-            return LockOwner(host=self.holder_identity, pid=-1, user="?", started_at="?",
-                             command="? (not written by llm-analytics)")
+            return LockOwner(
+                host=self.holder_identity,
+                pid=-1,
+                user="?",
+                started_at="?",
+                command="? (not written by llm-analytics)",
+            )
         return None
 
 
-def lease_expired(record: LeaseRecord, now: datetime, *, unchanged_for: float | None = None,
-                  skew_seconds: float = MAX_CLOCK_SKEW_SECONDS) -> bool:
+def lease_expired(
+    record: LeaseRecord,
+    now: datetime,
+    *,
+    unchanged_for: float | None = None,
+    skew_seconds: float = MAX_CLOCK_SKEW_SECONDS,
+) -> bool:
     """True when nobody holds ``record`` any longer (free, or not renewed in time).
 
     ``unchanged_for``: how long (by our monotonic clock) we have seen this exact
@@ -147,13 +160,24 @@ def lease_expired(record: LeaseRecord, now: datetime, *, unchanged_for: float | 
     return record.renew_time + timedelta(seconds=duration + skew_seconds) < now
 
 
-def lease_body(name: str, *, identity: str | None, owner: LockOwner | None,
-               duration_seconds: int, now: datetime, transitions: int,
-               acquire_time: datetime | None, resource_version: str | None = None,
-               ) -> dict[str, Any]:
+def lease_body(
+    name: str,
+    *,
+    identity: str | None,
+    owner: LockOwner | None,
+    duration_seconds: int,
+    now: datetime,
+    transitions: int,
+    acquire_time: datetime | None,
+    resource_version: str | None = None,
+) -> dict[str, Any]:
     """The Lease to create or replace (``identity=None`` releases it)."""
-    metadata: dict[str, Any] = {"name": name, "annotations": {
-        HOLDER_ANNOTATION: json.dumps(owner.to_dict(), sort_keys=True) if owner else ""}}
+    metadata: dict[str, Any] = {
+        "name": name,
+        "annotations": {
+            HOLDER_ANNOTATION: json.dumps(owner.to_dict(), sort_keys=True) if owner else ""
+        },
+    }
     if resource_version:
         metadata["resourceVersion"] = resource_version
     spec: dict[str, Any] = {
@@ -164,8 +188,12 @@ def lease_body(name: str, *, identity: str | None, owner: LockOwner | None,
     }
     if acquire_time is not None:
         spec["acquireTime"] = micro_time(acquire_time)
-    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata,
-            "spec": spec}
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": metadata,
+        "spec": spec,
+    }
 
 
 class KubernetesLeaseLock:
@@ -173,9 +201,14 @@ class KubernetesLeaseLock:
 
     lock_order = 20
 
-    def __init__(self, target: KubernetesTarget, *, name: str = REDIS_LEASE_NAME,
-                 ttl_seconds: float = DEFAULT_TTL_SECONDS,
-                 monotonic: Any = time.monotonic) -> None:
+    def __init__(
+        self,
+        target: KubernetesTarget,
+        *,
+        name: str = REDIS_LEASE_NAME,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        monotonic: Any = time.monotonic,
+    ) -> None:
         if ttl_seconds < 1:
             raise ReconcilerError(f"a Lease duration must be at least 1s, got {ttl_seconds:g}s")
         self.target = target
@@ -205,13 +238,17 @@ class KubernetesLeaseLock:
             try:
                 if config_file or os.path.exists(default) or self.target.context:
                     await k8s_config.load_kube_config(
-                        config_file=os.path.expanduser(where), context=self.target.context,
-                        client_configuration=configuration, persist_config=False)
+                        config_file=os.path.expanduser(where),
+                        context=self.target.context,
+                        client_configuration=configuration,
+                        persist_config=False,
+                    )
                 else:
                     k8s_config.load_incluster_config(client_configuration=configuration)
             except (k8s_config.ConfigException, OSError, ValueError, TypeError) as problem:
                 raise ConnectionFailure(
-                    "kubernetes", f"cannot load the Kubernetes configuration ({problem})",
+                    "kubernetes",
+                    f"cannot load the Kubernetes configuration ({problem})",
                     hint=f"check the kubeconfig ({where}) and context, or set KUBECONFIG",
                 ) from None
             self._api_client = k8s_client.ApiClient(configuration)
@@ -221,11 +258,14 @@ class KubernetesLeaseLock:
         status = getattr(problem, "status", None)
         if status in (401, 403):
             return ConnectionFailure(
-                f"kubernetes namespace {self.namespace}", f"HTTP {status} on leases",
+                f"kubernetes namespace {self.namespace}",
+                f"HTTP {status} on leases",
                 hint="grant get, create and update on leases (coordination.k8s.io) in this "
-                     "namespace, or use --no-lock")
-        return ConnectionFailure(f"kubernetes namespace {self.namespace}",
-                                 str(problem) or type(problem).__name__)
+                "namespace, or use --no-lock",
+            )
+        return ConnectionFailure(
+            f"kubernetes namespace {self.namespace}", str(problem) or type(problem).__name__
+        )
 
     async def _read(self, api: Any) -> LeaseRecord | None:
         from kubernetes_asyncio.client.exceptions import ApiException
@@ -255,17 +295,29 @@ class KubernetesLeaseLock:
         record = await self._read(api)
         try:
             if record is None:
-                body = lease_body(self.name, identity=identity, owner=owner,
-                                  duration_seconds=self.duration_seconds, now=now,
-                                  transitions=1, acquire_time=now)
+                body = lease_body(
+                    self.name,
+                    identity=identity,
+                    owner=owner,
+                    duration_seconds=self.duration_seconds,
+                    now=now,
+                    transitions=1,
+                    acquire_time=now,
+                )
                 created = await api.create_namespaced_lease(self.namespace, body)
                 return self._won(LeaseRecord.from_object(created), owner)
             if not lease_expired(record, now, unchanged_for=self._unchanged_for(record)):
                 return LockAttempt(False, holder=record.holder())
-            body = lease_body(self.name, identity=identity, owner=owner,
-                              duration_seconds=self.duration_seconds, now=now,
-                              transitions=record.transitions + 1, acquire_time=now,
-                              resource_version=record.resource_version)
+            body = lease_body(
+                self.name,
+                identity=identity,
+                owner=owner,
+                duration_seconds=self.duration_seconds,
+                now=now,
+                transitions=record.transitions + 1,
+                acquire_time=now,
+                resource_version=record.resource_version,
+            )
             replaced = await api.replace_namespaced_lease(self.name, self.namespace, body)
             return self._won(LeaseRecord.from_object(replaced), owner)
         except ApiException as problem:
@@ -284,10 +336,16 @@ class KubernetesLeaseLock:
             raise LockLost(f"{self.description} is not held")
         api = await self._api()
         mine = self._record
-        body = lease_body(self.name, identity=mine.holder_identity, owner=self._owner,
-                          duration_seconds=self.duration_seconds, now=datetime.now(UTC),
-                          transitions=mine.transitions, acquire_time=mine.acquire_time,
-                          resource_version=mine.resource_version)
+        body = lease_body(
+            self.name,
+            identity=mine.holder_identity,
+            owner=self._owner,
+            duration_seconds=self.duration_seconds,
+            now=datetime.now(UTC),
+            transitions=mine.transitions,
+            acquire_time=mine.acquire_time,
+            resource_version=mine.resource_version,
+        )
         try:
             replaced = await api.replace_namespaced_lease(self.name, self.namespace, body)
         except ApiException as problem:
@@ -295,8 +353,9 @@ class KubernetesLeaseLock:
                 current = await self._read(api)
                 self._record = None
                 who = current.holder() if current is not None else None
-                raise LockLost(f"{self.description} was taken over"
-                               + (f" by {who.describe()}" if who else "")) from None
+                raise LockLost(
+                    f"{self.description} was taken over" + (f" by {who.describe()}" if who else "")
+                ) from None
             raise self._failure(problem) from None
         self._record = LeaseRecord.from_object(replaced)
 
@@ -307,10 +366,16 @@ class KubernetesLeaseLock:
         if mine is None:
             return
         api = await self._api()
-        body = lease_body(self.name, identity=None, owner=None,
-                          duration_seconds=self.duration_seconds, now=datetime.now(UTC),
-                          transitions=mine.transitions, acquire_time=mine.acquire_time,
-                          resource_version=mine.resource_version)
+        body = lease_body(
+            self.name,
+            identity=None,
+            owner=None,
+            duration_seconds=self.duration_seconds,
+            now=datetime.now(UTC),
+            transitions=mine.transitions,
+            acquire_time=mine.acquire_time,
+            resource_version=mine.resource_version,
+        )
         try:
             await api.replace_namespaced_lease(self.name, self.namespace, body)
         except ApiException as problem:

@@ -187,8 +187,9 @@ class PlanView:
 
     def summary_phrase(self) -> str:
         counts = self.summary()
-        return (f"{counts['add']} to add, {counts['change']} to change, "
-                f"{counts['destroy']} to destroy")
+        return (
+            f"{counts['add']} to add, {counts['change']} to change, {counts['destroy']} to destroy"
+        )
 
 
 def _order_risks(raw: Any) -> tuple[str, ...]:

@@ -17,8 +17,16 @@ from reconciler.rendering.redaction import redact_plan_dict
 
 PLAN_KEYS = ("format_version", "changes", "notices", "request_counts", "summary", "has_changes")
 CHANGE_KEYS = (
-    "address", "provider", "resource_type", "name", "action", "attributes", "risks",
-    "reason", "steps", "payload",
+    "address",
+    "provider",
+    "resource_type",
+    "name",
+    "action",
+    "attributes",
+    "risks",
+    "reason",
+    "steps",
+    "payload",
 )
 ATTRIBUTE_KEYS = ("path", "before", "after", "sensitive")
 NOTICE_KEYS = ("level", "address", "message", "kind")

@@ -91,12 +91,13 @@ def _plural(count: int, word: str) -> str:
 
 def truncation_line(count: int) -> str:
     """The line that replaces the resource sections that did not fit."""
-    return (f"… {_plural(count, 'more resource')} not shown "
-            f"(see the full plan in the job log / JSON artifact)")
+    return (
+        f"… {_plural(count, 'more resource')} not shown "
+        f"(see the full plan in the job log / JSON artifact)"
+    )
 
 
-def _fit(head: str, items: Iterable[str], total: int, cap: int,
-         more: Callable[[int], str]) -> str:
+def _fit(head: str, items: Iterable[str], total: int, cap: int, more: Callable[[int], str]) -> str:
     """``head`` plus as many ``items`` (joined by newlines) as fit in ``cap`` characters,
     then ``more(left_out)`` when some did not fit."""
     pieces = [head]
@@ -113,15 +114,15 @@ def _fit(head: str, items: Iterable[str], total: int, cap: int,
 
 
 def _risk_words(risks: tuple[str, ...]) -> str:
-    return ", ".join(
-        f"**{md_text(r)}**" if r in DESTRUCTIVE_RISKS else md_text(r) for r in risks
-    )
+    return ", ".join(f"**{md_text(r)}**" if r in DESTRUCTIVE_RISKS else md_text(r) for r in risks)
 
 
 def _caution_block(changes: list[ChangeView], cap: int) -> str:
     count = len(changes)
-    head = (f"> [!CAUTION]\n> **{_plural(count, 'destructive change')}** "
-            f"(deletes, replacements or data loss). Review before merging:\n>")
+    head = (
+        f"> [!CAUTION]\n> **{_plural(count, 'destructive change')}** "
+        f"(deletes, replacements or data loss). Review before merging:\n>"
+    )
 
     def item(change: ChangeView) -> str:
         line = f"> - {md_code(change.address)} will be **{md_text(change.phrase)}**"
@@ -135,7 +136,7 @@ def _caution_block(changes: list[ChangeView], cap: int) -> str:
         return line
 
     def more(left: int) -> str:
-        return (f"> - … and {left} more (see the full plan in the job log / JSON artifact)")
+        return f"> - … and {left} more (see the full plan in the job log / JSON artifact)"
 
     return _fit(head, (item(c) for c in changes), count, cap, more)
 
@@ -166,8 +167,9 @@ def _diff_block(change: ChangeView) -> str:
 
 
 def _section(change: ChangeView) -> str:
-    summary = f"<code>{_html(f'{change.symbol} {change.address}')}</code> will be " \
-        f"{_html(change.phrase)}"
+    summary = (
+        f"<code>{_html(f'{change.symbol} {change.address}')}</code> will be {_html(change.phrase)}"
+    )
     if change.risks:
         summary += " — " + ", ".join(
             f"<b>{_html(r)}</b>" if r in DESTRUCTIVE_RISKS else _html(r) for r in change.risks
@@ -176,15 +178,21 @@ def _section(change: ChangeView) -> str:
     if change.reason:
         parts.append(f"**Reason:** {md_text(change.reason)}")
     if change.risks:
-        parts.append("**Risks:**\n" + "\n".join(
-            f"- **{md_text(r)}**: {md_text(RISK_DESCRIPTIONS.get(r, 'flagged by the provider'))}"
-            for r in change.risks
-        ))
+        parts.append(
+            "**Risks:**\n"
+            + "\n".join(
+                f"- **{md_text(r)}**: {md_text(RISK_DESCRIPTIONS.get(r, 'flagged by the provider'))}"
+                for r in change.risks
+            )
+        )
     parts.append(_diff_block(change))
     if change.steps:
-        parts.append("**Steps:**\n" + "\n".join(
-            f"{number}. {md_text(step)}" for number, step in enumerate(change.steps, start=1)
-        ))
+        parts.append(
+            "**Steps:**\n"
+            + "\n".join(
+                f"{number}. {md_text(step)}" for number, step in enumerate(change.steps, start=1)
+            )
+        )
     parts.append("</details>")
     return _SEPARATOR.join(parts)
 

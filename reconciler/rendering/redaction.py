@@ -30,6 +30,7 @@ SENSITIVE_KEY_PATTERNS: tuple[str, ...] = (
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _SEPARATORS = re.compile(r"[\s_\-./:]+")
 
+
 def _fold(key: str) -> str:
     return _SEPARATORS.sub(".", _CAMEL_BOUNDARY.sub(".", key)).casefold()
 
@@ -57,7 +58,8 @@ def redact_value(value: Any) -> Any:
         return value
     if isinstance(value, Mapping):
         return {
-            key: SENSITIVE_VALUE if item is not None and is_sensitive_key(key)
+            key: SENSITIVE_VALUE
+            if item is not None and is_sensitive_key(key)
             else redact_value(item)
             for key, item in value.items()
         }

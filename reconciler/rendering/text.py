@@ -101,8 +101,11 @@ def _notice_line(notice: NoticeView) -> list[str]:
     message = text_lines(notice.message)
     label = escape_controls(notice.address)
     if notice.kind not in ("note", "unmanaged", ""):
-        label = f"{label} [{escape_controls(notice.kind)}]" if label else \
-            f"[{escape_controls(notice.kind)}]"
+        label = (
+            f"{label} [{escape_controls(notice.kind)}]"
+            if label
+            else f"[{escape_controls(notice.kind)}]"
+        )
     first = f"  - {label}: {message[0]}" if label else f"  - {message[0]}"
     return [first, *(f"    {line}" for line in message[1:])]
 

@@ -46,26 +46,54 @@ _LABEL_VALUE = r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?"
 _SELECTOR_TERM = re.compile(rf"^\s*!?{_LABEL_KEY}\s*(?:(?:==?|!=)\s*{_LABEL_VALUE}\s*)?$")
 
 ACL_OPERATIONS_BY_RESOURCE: dict[AclResourceType, frozenset[AclOperation]] = {
-    AclResourceType.TOPIC: frozenset({
-        AclOperation.READ, AclOperation.WRITE, AclOperation.CREATE, AclOperation.DELETE,
-        AclOperation.ALTER, AclOperation.DESCRIBE, AclOperation.DESCRIBE_CONFIGS,
-        AclOperation.ALTER_CONFIGS, AclOperation.ALL,
-    }),
-    AclResourceType.GROUP: frozenset({
-        AclOperation.READ, AclOperation.DESCRIBE, AclOperation.DELETE, AclOperation.ALL,
-    }),
-    AclResourceType.CLUSTER: frozenset({
-        AclOperation.CREATE, AclOperation.CLUSTER_ACTION, AclOperation.DESCRIBE_CONFIGS,
-        AclOperation.ALTER_CONFIGS, AclOperation.IDEMPOTENT_WRITE, AclOperation.ALTER,
-        AclOperation.DESCRIBE, AclOperation.ALL,
-    }),
-    AclResourceType.TRANSACTIONAL_ID: frozenset({
-        AclOperation.DESCRIBE, AclOperation.WRITE, AclOperation.ALL,
-    }),
+    AclResourceType.TOPIC: frozenset(
+        {
+            AclOperation.READ,
+            AclOperation.WRITE,
+            AclOperation.CREATE,
+            AclOperation.DELETE,
+            AclOperation.ALTER,
+            AclOperation.DESCRIBE,
+            AclOperation.DESCRIBE_CONFIGS,
+            AclOperation.ALTER_CONFIGS,
+            AclOperation.ALL,
+        }
+    ),
+    AclResourceType.GROUP: frozenset(
+        {
+            AclOperation.READ,
+            AclOperation.DESCRIBE,
+            AclOperation.DELETE,
+            AclOperation.ALL,
+        }
+    ),
+    AclResourceType.CLUSTER: frozenset(
+        {
+            AclOperation.CREATE,
+            AclOperation.CLUSTER_ACTION,
+            AclOperation.DESCRIBE_CONFIGS,
+            AclOperation.ALTER_CONFIGS,
+            AclOperation.IDEMPOTENT_WRITE,
+            AclOperation.ALTER,
+            AclOperation.DESCRIBE,
+            AclOperation.ALL,
+        }
+    ),
+    AclResourceType.TRANSACTIONAL_ID: frozenset(
+        {
+            AclOperation.DESCRIBE,
+            AclOperation.WRITE,
+            AclOperation.ALL,
+        }
+    ),
     AclResourceType.DELEGATION_TOKEN: frozenset({AclOperation.DESCRIBE, AclOperation.ALL}),
-    AclResourceType.USER: frozenset({
-        AclOperation.CREATE_TOKENS, AclOperation.DESCRIBE_TOKENS, AclOperation.ALL,
-    }),
+    AclResourceType.USER: frozenset(
+        {
+            AclOperation.CREATE_TOKENS,
+            AclOperation.DESCRIBE_TOKENS,
+            AclOperation.ALL,
+        }
+    ),
 }
 """Operations Kafka accepts for each resource type (Kafka's ACL operations table)."""
 
@@ -81,7 +109,9 @@ def topic_name_problem(name: str) -> str | None:
     if not TOPIC_NAME.match(name):
         bad = sorted({c for c in name if not re.match(r"[a-zA-Z0-9._-]", c)})
         shown = ", ".join(repr(c) for c in bad)
-        return f"illegal character(s) {shown} in topic name (allowed: letters, digits, '.', '_', '-')"
+        return (
+            f"illegal character(s) {shown} in topic name (allowed: letters, digits, '.', '_', '-')"
+        )
     return None
 
 
@@ -158,28 +188,42 @@ class _Checker:
         for index, server in enumerate(servers):
             problem = address_problem(server)
             if problem:
-                where = (*path, "bootstrapServers", index) if as_list else (*path, "bootstrapServers")
+                where = (
+                    (*path, "bootstrapServers", index) if as_list else (*path, "bootstrapServers")
+                )
                 yield self.error(where, problem)
         security = kafka.connection.security
         spath = (*path, "security")
-        sasl_protocol = security.protocol in (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL)
+        sasl_protocol = security.protocol in (
+            SecurityProtocol.SASL_PLAINTEXT,
+            SecurityProtocol.SASL_SSL,
+        )
         tls_protocol = security.protocol in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL)
         if sasl_protocol and security.sasl is None:
-            yield self.error((*spath, "protocol"),
-                             f"protocol {security.protocol.value} needs a 'sasl' block "
-                             "(mechanism, username, password)")
+            yield self.error(
+                (*spath, "protocol"),
+                f"protocol {security.protocol.value} needs a 'sasl' block "
+                "(mechanism, username, password)",
+            )
         if security.sasl is not None and not sasl_protocol:
-            yield self.error((*spath, "sasl"),
-                             f"'sasl' is given but protocol is {security.protocol.value} "
-                             "(use SASL_SSL or SASL_PLAINTEXT)", at_key=True)
+            yield self.error(
+                (*spath, "sasl"),
+                f"'sasl' is given but protocol is {security.protocol.value} "
+                "(use SASL_SSL or SASL_PLAINTEXT)",
+                at_key=True,
+            )
         if security.tls is not None:
             if not tls_protocol:
-                yield self.warning((*spath, "tls"),
-                                   f"'tls' is ignored with protocol {security.protocol.value} "
-                                   "(use SSL or SASL_SSL)", at_key=True)
+                yield self.warning(
+                    (*spath, "tls"),
+                    f"'tls' is ignored with protocol {security.protocol.value} "
+                    "(use SSL or SASL_SSL)",
+                    at_key=True,
+                )
             if (security.tls.cert_file is None) != (security.tls.key_file is None):
-                yield self.error((*spath, "tls"), "give both certFile and keyFile, or neither",
-                                 at_key=True)
+                yield self.error(
+                    (*spath, "tls"), "give both certFile and keyFile, or neither", at_key=True
+                )
 
     def settings(self, settings: TopicSettings, path: SpecPath) -> Iterator[SpecIssue]:
         known = list(TOPIC_CONFIGS)
@@ -187,8 +231,9 @@ class _Checker:
             where = (*path, "config", key)
             definition = TOPIC_CONFIGS.get(key)
             if definition is None:
-                yield self.error(where, f"unknown topic config '{key}'{_suggest(key, known)}",
-                                 at_key=True)
+                yield self.error(
+                    where, f"unknown topic config '{key}'{_suggest(key, known)}", at_key=True
+                )
                 continue
             try:
                 normalize_topic_config(key, value)
@@ -209,33 +254,46 @@ class _Checker:
             if problem:
                 yield self.error((*path, "name"), problem)
             elif topic.name.startswith("__"):
-                yield self.warning((*path, "name"),
-                                   f"'{topic.name}' looks like a Kafka internal topic; "
-                                   "managing it is rarely what you want")
+                yield self.warning(
+                    (*path, "name"),
+                    f"'{topic.name}' looks like a Kafka internal topic; "
+                    "managing it is rarely what you want",
+                )
             if topic.name in first_by_name:
                 first = self.locate.mark((*self.topic_path(first_by_name[topic.name]), "name"))
-                yield self.error((*path, "name"),
-                                 f"duplicate topic '{topic.name}' (first listed at line "
-                                 f"{first.line}, column {first.column})")
+                yield self.error(
+                    (*path, "name"),
+                    f"duplicate topic '{topic.name}' (first listed at line "
+                    f"{first.line}, column {first.column})",
+                )
             else:
                 first_by_name[topic.name] = index
                 collision_key = topic.name.replace(".", "_")
                 other = first_by_collision_key.setdefault(collision_key, index)
                 if other != index:
-                    yield self.warning((*path, "name"),
-                                       f"'{topic.name}' collides with "
-                                       f"'{kafka.topics[other].name}' in metric names "
-                                       "(Kafka treats '.' and '_' alike there)")
+                    yield self.warning(
+                        (*path, "name"),
+                        f"'{topic.name}' collides with "
+                        f"'{kafka.topics[other].name}' in metric names "
+                        "(Kafka treats '.' and '_' alike there)",
+                    )
             if topic.profile is not None and topic.profile not in kafka.profiles:
-                known = f"; known profiles: {', '.join(profiles)}" if profiles else "; no profiles defined"
-                yield self.error((*path, "profile"),
-                                 f"unknown profile '{topic.profile}'"
-                                 f"{_suggest(topic.profile, profiles) or known}")
+                known = (
+                    f"; known profiles: {', '.join(profiles)}"
+                    if profiles
+                    else "; no profiles defined"
+                )
+                yield self.error(
+                    (*path, "profile"),
+                    f"unknown profile '{topic.profile}'"
+                    f"{_suggest(topic.profile, profiles) or known}",
+                )
             yield from self.settings(topic, path)
             yield from self.replication(kafka, index, conflicts_reported)
 
-    def replication(self, kafka: KafkaSpec, index: int,
-                    reported: set[tuple[str, str]]) -> Iterator[SpecIssue]:
+    def replication(
+        self, kafka: KafkaSpec, index: int, reported: set[tuple[str, str]]
+    ) -> Iterator[SpecIssue]:
         """min.insync.replicas ≤ replicationFactor ≤ expectedBrokers, after inheritance."""
         topic = kafka.topics[index]
         layers: list[tuple[str, SpecPath, TopicSettings]] = [
@@ -243,8 +301,9 @@ class _Checker:
         ]
         profile = kafka.profiles.get(topic.profile) if topic.profile else None
         if profile is not None:
-            layers.append((f"profile '{topic.profile}'", ("kafka", "profiles", str(topic.profile)),
-                           profile))
+            layers.append(
+                (f"profile '{topic.profile}'", ("kafka", "profiles", str(topic.profile)), profile)
+            )
         topic_layer = len(layers)
         layers.append(("topic", self.topic_path(index), topic))
 
@@ -271,11 +330,17 @@ class _Checker:
             return True
 
         subject = "" if topic_layer in (replication_at, isr_at) else f"topic '{topic.name}': "
-        if (kafka.expected_brokers is not None and replication > kafka.expected_brokers
-                and replication_at >= 0 and first_report(replication_at, replication_at)):
-            yield self.error((*layers[replication_at][1], "replicationFactor"),
-                             f"replicationFactor {replication} is more than expectedBrokers "
-                             f"{kafka.expected_brokers}")
+        if (
+            kafka.expected_brokers is not None
+            and replication > kafka.expected_brokers
+            and replication_at >= 0
+            and first_report(replication_at, replication_at)
+        ):
+            yield self.error(
+                (*layers[replication_at][1], "replicationFactor"),
+                f"replicationFactor {replication} is more than expectedBrokers "
+                f"{kafka.expected_brokers}",
+            )
         if isr_raw is None:
             return
         try:
@@ -305,27 +370,39 @@ class _Checker:
                 try:
                     ipaddress.ip_address(rule.host)
                 except ValueError:
-                    yield self.warning((*path, "host"),
-                                       f"Kafka matches ACL hosts by IP address; {rule.host!r} "
-                                       "would never match (use '*' or an IP address)")
+                    yield self.warning(
+                        (*path, "host"),
+                        f"Kafka matches ACL hosts by IP address; {rule.host!r} "
+                        "would never match (use '*' or an IP address)",
+                    )
             if isinstance(rule, AclEntry):
                 yield from self.acl_entry(rule, path)
             elif isinstance(rule, ProducerRole):
                 if not rule.topics and not rule.topic_prefixes:
-                    yield self.warning(path, "this producer role names no topics or topicPrefixes "
-                                             "and grants nothing to write")
+                    yield self.warning(
+                        path,
+                        "this producer role names no topics or topicPrefixes "
+                        "and grants nothing to write",
+                    )
                 yield from self.names(rule.topics, (*path, "topics"), "topic")
                 yield from self.names(rule.topic_prefixes, (*path, "topicPrefixes"), "prefix")
                 yield from self.names(rule.transactional_ids, (*path, "transactionalIds"), "id")
-                yield from self.names(rule.transactional_id_prefixes,
-                                      (*path, "transactionalIdPrefixes"), "prefix")
+                yield from self.names(
+                    rule.transactional_id_prefixes, (*path, "transactionalIdPrefixes"), "prefix"
+                )
             elif isinstance(rule, ConsumerRole):
                 if not rule.topics and not rule.topic_prefixes:
-                    yield self.warning(path, "this consumer role names no topics or topicPrefixes "
-                                             "and grants nothing to read")
+                    yield self.warning(
+                        path,
+                        "this consumer role names no topics or topicPrefixes "
+                        "and grants nothing to read",
+                    )
                 elif not rule.groups and not rule.group_prefixes:
-                    yield self.warning(path, "this consumer role names no groups or groupPrefixes: "
-                                             "a consumer group cannot join or commit offsets")
+                    yield self.warning(
+                        path,
+                        "this consumer role names no groups or groupPrefixes: "
+                        "a consumer group cannot join or commit offsets",
+                    )
                 yield from self.names(rule.topics, (*path, "topics"), "topic")
                 yield from self.names(rule.topic_prefixes, (*path, "topicPrefixes"), "prefix")
                 yield from self.names(rule.groups, (*path, "groups"), "group")
@@ -334,7 +411,9 @@ class _Checker:
     def names(self, values: list[str], path: SpecPath, what: str) -> Iterator[SpecIssue]:
         for index, value in enumerate(values):
             if not value.strip():
-                yield self.error((*path, index), f"an empty {what} would match nothing or everything")
+                yield self.error(
+                    (*path, index), f"an empty {what} would match nothing or everything"
+                )
             elif what == "topic" and value != "*":
                 problem = topic_name_problem(value)
                 if problem:
@@ -344,21 +423,28 @@ class _Checker:
         allowed = ACL_OPERATIONS_BY_RESOURCE[entry.resource_type]
         if entry.operation not in allowed:
             names = ", ".join(sorted(op.value for op in allowed))
-            yield self.error((*path, "operation"),
-                             f"operation {entry.operation.value} does not apply to a "
-                             f"{entry.resource_type.value} resource (allowed: {names})")
+            yield self.error(
+                (*path, "operation"),
+                f"operation {entry.operation.value} does not apply to a "
+                f"{entry.resource_type.value} resource (allowed: {names})",
+            )
         if entry.resource_type is AclResourceType.CLUSTER:
             if entry.resource_name != CLUSTER_RESOURCE_NAME:
-                yield self.error((*path, "resourceName"),
-                                 f"the CLUSTER resource is always named '{CLUSTER_RESOURCE_NAME}', "
-                                 f"not {entry.resource_name!r}")
+                yield self.error(
+                    (*path, "resourceName"),
+                    f"the CLUSTER resource is always named '{CLUSTER_RESOURCE_NAME}', "
+                    f"not {entry.resource_name!r}",
+                )
             if entry.pattern_type is not PatternType.LITERAL:
-                yield self.error((*path, "patternType"), "the CLUSTER resource takes patternType LITERAL")
+                yield self.error(
+                    (*path, "patternType"), "the CLUSTER resource takes patternType LITERAL"
+                )
         elif not entry.resource_name:
             yield self.error((*path, "resourceName"), "a resource name cannot be empty")
         elif entry.resource_name == "*" and entry.pattern_type is PatternType.PREFIXED:
-            yield self.error((*path, "patternType"),
-                             "'*' means every resource only with patternType LITERAL")
+            yield self.error(
+                (*path, "patternType"), "'*' means every resource only with patternType LITERAL"
+            )
 
     def ownership(self, kafka: KafkaSpec) -> Iterator[SpecIssue]:
         path: SpecPath = ("kafka", "ownership")
@@ -366,19 +452,25 @@ class _Checker:
         yield from self.names(topics.names, (*path, "topics", "names"), "topic")
         for index, prefix in enumerate(topics.prefixes):
             if not prefix:
-                yield self.error((*path, "topics", "prefixes", index),
-                                 "an empty prefix would claim every topic, internal ones included")
+                yield self.error(
+                    (*path, "topics", "prefixes", index),
+                    "an empty prefix would claim every topic, internal ones included",
+                )
         if topics.deletion is DeletionPolicy.ALLOW and not topics.names and not topics.prefixes:
-            yield self.warning((*path, "topics", "deletion"),
-                               "deletion: allow has no effect without names or prefixes to own")
+            yield self.warning(
+                (*path, "topics", "deletion"),
+                "deletion: allow has no effect without names or prefixes to own",
+            )
         acls = kafka.ownership.acls
         for index, principal in enumerate(acls.principals):
             problem = principal_problem(principal)
             if problem:
                 yield self.error((*path, "acls", "principals", index), problem)
         if acls.deletion is DeletionPolicy.ALLOW and not acls.principals:
-            yield self.warning((*path, "acls", "deletion"),
-                               "deletion: allow has no effect without principals to own")
+            yield self.warning(
+                (*path, "acls", "deletion"),
+                "deletion: allow has no effect without principals to own",
+            )
 
     # ------------------------------------------------------------------- redis
 
@@ -386,34 +478,48 @@ class _Checker:
         path: SpecPath = ("redis",)
         layout = redis.cluster
         if layout.masters < MIN_REDIS_MASTERS:
-            yield self.error((*path, "cluster", "masters"),
-                             f"a Redis Cluster needs at least {MIN_REDIS_MASTERS} masters, "
-                             f"got {layout.masters}")
+            yield self.error(
+                (*path, "cluster", "masters"),
+                f"a Redis Cluster needs at least {MIN_REDIS_MASTERS} masters, got {layout.masters}",
+            )
         if skip_connection:
             return
         connection = redis.connection
         cpath = (*path, "connection")
         if connection.addresses is not None:
-            yield from self.redis_addresses(connection.addresses, (*cpath, "addresses"),
-                                            layout.node_count, layout.masters,
-                                            layout.replicas_per_master)
+            yield from self.redis_addresses(
+                connection.addresses,
+                (*cpath, "addresses"),
+                layout.node_count,
+                layout.masters,
+                layout.replicas_per_master,
+            )
         if connection.kubernetes is not None:
             kpath = (*cpath, "kubernetes")
             if not _DNS_LABEL.match(connection.kubernetes.namespace):
-                yield self.error((*kpath, "namespace"),
-                                 f"{connection.kubernetes.namespace!r} is not a Kubernetes "
-                                 "namespace name (lower-case letters, digits and '-', at most 63)")
+                yield self.error(
+                    (*kpath, "namespace"),
+                    f"{connection.kubernetes.namespace!r} is not a Kubernetes "
+                    "namespace name (lower-case letters, digits and '-', at most 63)",
+                )
             terms = connection.kubernetes.selector.split(",")
-            if not connection.kubernetes.selector.strip() or not all(_SELECTOR_TERM.match(t) for t in terms):
-                yield self.error((*kpath, "selector"),
-                                 f"{connection.kubernetes.selector!r} is not a label selector "
-                                 "(expected key=value[,key=value])")
+            if not connection.kubernetes.selector.strip() or not all(
+                _SELECTOR_TERM.match(t) for t in terms
+            ):
+                yield self.error(
+                    (*kpath, "selector"),
+                    f"{connection.kubernetes.selector!r} is not a label selector "
+                    "(expected key=value[,key=value])",
+                )
         tls = connection.tls
         if tls is not None and (tls.cert_file is None) != (tls.key_file is None):
-            yield self.error((*cpath, "tls"), "give both certFile and keyFile, or neither", at_key=True)
+            yield self.error(
+                (*cpath, "tls"), "give both certFile and keyFile, or neither", at_key=True
+            )
 
-    def redis_addresses(self, addresses: list[str], path: SpecPath, needed: int, masters: int,
-                        replicas: int) -> Iterator[SpecIssue]:
+    def redis_addresses(
+        self, addresses: list[str], path: SpecPath, needed: int, masters: int, replicas: int
+    ) -> Iterator[SpecIssue]:
         if not addresses:
             yield self.error(path, "no address given")
             return
@@ -426,15 +532,22 @@ class _Checker:
                 yield self.error((*path, index), f"address {address} is listed twice")
             seen.add(address)
         if len(addresses) < needed:
-            yield self.warning(path,
-                               f"{len(addresses)} address(es) for a layout of {masters} masters × "
-                               f"{1 + replicas} = {needed} nodes (the others must be found "
-                               "through CLUSTER NODES)")
+            yield self.warning(
+                path,
+                f"{len(addresses)} address(es) for a layout of {masters} masters × "
+                f"{1 + replicas} = {needed} nodes (the others must be found "
+                "through CLUSTER NODES)",
+            )
 
 
-def check_kafka(kafka: KafkaSpec, locate: Locator, *, topic_positions: list[int] | None = None,
-                acl_positions: list[int] | None = None,
-                skip_connection: bool = False) -> list[SpecIssue]:
+def check_kafka(
+    kafka: KafkaSpec,
+    locate: Locator,
+    *,
+    topic_positions: list[int] | None = None,
+    acl_positions: list[int] | None = None,
+    skip_connection: bool = False,
+) -> list[SpecIssue]:
     """Semantic issues of the ``kafka`` section.
 
     ``topic_positions`` / ``acl_positions`` give the file index of each model item when the model
@@ -444,7 +557,9 @@ def check_kafka(kafka: KafkaSpec, locate: Locator, *, topic_positions: list[int]
     return list(checker.kafka(kafka))
 
 
-def check_redis(redis: RedisSpec, locate: Locator, *, skip_connection: bool = False) -> list[SpecIssue]:
+def check_redis(
+    redis: RedisSpec, locate: Locator, *, skip_connection: bool = False
+) -> list[SpecIssue]:
     """Semantic issues of the ``redis`` section (``skip_connection``: it is a stand-in)."""
     return list(_Checker(locate).redis(redis, skip_connection=skip_connection))
 
@@ -458,6 +573,9 @@ def check_spec(spec: ClusterSpec, locate: Locator | None = None) -> list[SpecIss
     if spec.redis is not None:
         issues += check_redis(spec.redis, locate)
     if spec.kafka is None and spec.redis is None:
-        issues.append(locate.issue((), "the spec has neither kafka nor redis: nothing to manage",
-                                   level="warning"))
+        issues.append(
+            locate.issue(
+                (), "the spec has neither kafka nor redis: nothing to manage", level="warning"
+            )
+        )
     return issues

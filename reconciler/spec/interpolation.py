@@ -39,8 +39,9 @@ class InterpolationResult:
     substituted: set[SpecPath] = field(default_factory=set)  # values that held a reference
 
 
-def _substitute(text: str, environ: Mapping[str, str], path: SpecPath,
-                problems: list[InterpolationProblem]) -> tuple[str, bool]:
+def _substitute(
+    text: str, environ: Mapping[str, str], path: SpecPath, problems: list[InterpolationProblem]
+) -> tuple[str, bool]:
     """Return the text with references replaced, and whether it held any."""
     if "$" not in text:
         return text, False
@@ -59,36 +60,48 @@ def _substitute(text: str, environ: Mapping[str, str], path: SpecPath,
         found = True
         end = text.find("}", index + 2)
         if end < 0:
-            problems.append(InterpolationProblem(
-                path, index, "'${' is not closed by '}' (write $${ for a literal ${)"
-            ))
+            problems.append(
+                InterpolationProblem(
+                    path, index, "'${' is not closed by '}' (write $${ for a literal ${)"
+                )
+            )
             return text, True
-        reference = text[index + 2:end]
+        reference = text[index + 2 : end]
         name, has_default, default = reference.partition(":-")
         if not _NAME.match(name):
-            problems.append(InterpolationProblem(
-                path, index,
-                f"'${{{reference}}}' is not a reference: expected ${{NAME}} or ${{NAME:-default}}",
-            ))
+            problems.append(
+                InterpolationProblem(
+                    path,
+                    index,
+                    f"'${{{reference}}}' is not a reference: expected ${{NAME}} or ${{NAME:-default}}",
+                )
+            )
         else:
             value = environ.get(name)
             if value is None or (has_default and value == ""):
                 if has_default:
                     value = default
                 else:
-                    problems.append(InterpolationProblem(
-                        path, index,
-                        f"environment variable {name} is not set and has no default "
-                        f"(set it, or write ${{{name}:-default}})",
-                    ))
+                    problems.append(
+                        InterpolationProblem(
+                            path,
+                            index,
+                            f"environment variable {name} is not set and has no default "
+                            f"(set it, or write ${{{name}:-default}})",
+                        )
+                    )
                     value = ""
             out.append(value)
         index = end + 1
     return "".join(out), found
 
 
-def interpolate(data: Any, environ: Mapping[str, str], *,
-                skip_top_level: frozenset[str] = frozenset({"environments"})) -> InterpolationResult:
+def interpolate(
+    data: Any,
+    environ: Mapping[str, str],
+    *,
+    skip_top_level: frozenset[str] = frozenset({"environments"}),
+) -> InterpolationResult:
     """A copy of ``data`` with every string value interpolated (keys untouched)."""
     result = InterpolationResult(data=None)
 

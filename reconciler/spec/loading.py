@@ -74,13 +74,16 @@ class LoadedSpec:
 class SpecValidationError(SpecError):
     """A :class:`SpecError` that also carries the warnings found on the way."""
 
-    def __init__(self, message: str, issues: list[SpecIssue],
-                 warnings: tuple[SpecIssue, ...] = ()) -> None:
+    def __init__(
+        self, message: str, issues: list[SpecIssue], warnings: tuple[SpecIssue, ...] = ()
+    ) -> None:
         super().__init__(message, issues=issues)
         self.warnings = warnings
 
 
-def _fail(filename: str, issues: list[SpecIssue], warnings: tuple[SpecIssue, ...] = ()) -> SpecValidationError:
+def _fail(
+    filename: str, issues: list[SpecIssue], warnings: tuple[SpecIssue, ...] = ()
+) -> SpecValidationError:
     errors = sort_issues(issues)
     count = f"{len(errors)} error" + ("s" if len(errors) != 1 else "")
     message = f"{filename} is not a valid spec ({count}):\n" + "\n".join(str(i) for i in errors)
@@ -94,13 +97,19 @@ def _digest(data: bytes, env: str | None) -> str:
 
 
 def _size_issue(filename: str, size: int) -> SpecIssue:
-    return SpecIssue(filename, 1, 1, "",
-                     f"the file is {size / 1024 / 1024:.1f} MB; a spec may be at most "
-                     f"{MAX_SPEC_BYTES // 1024 // 1024} MB")
+    return SpecIssue(
+        filename,
+        1,
+        1,
+        "",
+        f"the file is {size / 1024 / 1024:.1f} MB; a spec may be at most "
+        f"{MAX_SPEC_BYTES // 1024 // 1024} MB",
+    )
 
 
-def load_spec(path: str | Path, env: str | None = None,
-              environ: Mapping[str, str] | None = None) -> LoadedSpec:
+def load_spec(
+    path: str | Path, env: str | None = None, environ: Mapping[str, str] | None = None
+) -> LoadedSpec:
     """Load and check a spec file; raises :class:`SpecError` listing every located problem."""
     spec_path = Path(path)
     filename = str(path)
@@ -112,10 +121,12 @@ def load_spec(path: str | Path, env: str | None = None,
             raw = stream.read(MAX_SPEC_BYTES + 1)
     except OSError as problem:
         reason = problem.strerror or str(problem)
-        raise _fail(filename, [SpecIssue(filename, 0, 0, "", f"cannot read the file: {reason}")]) from None
+        raise _fail(
+            filename, [SpecIssue(filename, 0, 0, "", f"cannot read the file: {reason}")]
+        ) from None
     if len(raw) > MAX_SPEC_BYTES:  # grew after stat
         raise _fail(filename, [_size_issue(filename, len(raw))])
-    body = raw[len(_UTF8_BOM):] if raw.startswith(_UTF8_BOM) else raw
+    body = raw[len(_UTF8_BOM) :] if raw.startswith(_UTF8_BOM) else raw
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as problem:
@@ -123,13 +134,19 @@ def load_spec(path: str | Path, env: str | None = None,
     return _load(text, filename, spec_path, env, environ, _digest(raw, env))
 
 
-def load_spec_text(text: str, filename: str = "<string>", env: str | None = None,
-                   environ: Mapping[str, str] | None = None) -> LoadedSpec:
+def load_spec_text(
+    text: str,
+    filename: str = "<string>",
+    env: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LoadedSpec:
     """Like :func:`load_spec`, from a string (``filename`` is used in messages)."""
     if len(text) > MAX_SPEC_BYTES:
         raise _fail(filename, [_size_issue(filename, len(text))])
     raw = text.encode("utf-8", "surrogatepass")
-    return _load(text.removeprefix("\ufeff"), filename, Path(filename), env, environ, _digest(raw, env))
+    return _load(
+        text.removeprefix("\ufeff"), filename, Path(filename), env, environ, _digest(raw, env)
+    )
 
 
 def _decode_issue(filename: str, raw: bytes, problem: UnicodeDecodeError) -> SpecIssue:
@@ -137,13 +154,24 @@ def _decode_issue(filename: str, raw: bytes, problem: UnicodeDecodeError) -> Spe
     line_start = raw.rfind(b"\n", 0, offset) + 1
     line = raw.count(b"\n", 0, offset) + 1
     column = len(raw[line_start:offset].decode("utf-8", "replace")) + 1
-    return SpecIssue(filename, line, column, "",
-                     f"the file is not UTF-8 text: byte {raw[offset]:#04x} cannot be decoded "
-                     "(is it a binary file?)")
+    return SpecIssue(
+        filename,
+        line,
+        column,
+        "",
+        f"the file is not UTF-8 text: byte {raw[offset]:#04x} cannot be decoded "
+        "(is it a binary file?)",
+    )
 
 
-def _load(text: str, filename: str, path: Path, env: str | None,
-          environ: Mapping[str, str] | None, sha256: str) -> LoadedSpec:
+def _load(
+    text: str,
+    filename: str,
+    path: Path,
+    env: str | None,
+    environ: Mapping[str, str] | None,
+    sha256: str,
+) -> LoadedSpec:
     try:
         document = read_yaml(text, filename)
     except YamlReadError as problem:
@@ -152,13 +180,25 @@ def _load(text: str, filename: str, path: Path, env: str | None,
     data, positions = document.data, document.positions
     locator = Locator(filename, positions)
     if data is None:
-        issues.append(SpecIssue(filename, 1, 1, "",
-                                "the file is empty; expected a mapping with apiVersion, kind, "
-                                "metadata and kafka and/or redis"))
+        issues.append(
+            SpecIssue(
+                filename,
+                1,
+                1,
+                "",
+                "the file is empty; expected a mapping with apiVersion, kind, "
+                "metadata and kafka and/or redis",
+            )
+        )
         raise _fail(filename, issues)
     if not isinstance(data, dict):
-        issues.append(locator.issue((), "the top level must be a mapping (apiVersion, kind, "
-                                        f"metadata, kafka, redis, environments), got {describe_value(data)}"))
+        issues.append(
+            locator.issue(
+                (),
+                "the top level must be a mapping (apiVersion, kind, "
+                f"metadata, kafka, redis, environments), got {describe_value(data)}",
+            )
+        )
         raise _fail(filename, issues)
 
     environ = os.environ if environ is None else environ
@@ -180,8 +220,13 @@ def _load(text: str, filename: str, path: Path, env: str | None,
     return LoadedSpec(spec=spec, path=path, env=env, sha256=sha256, warnings=warnings)
 
 
-def _analyse(data: dict[str, Any], locator: Locator, environ: Mapping[str, str], *,
-             lenient_references: bool = False) -> tuple[ClusterSpec | None, list[SpecIssue]]:
+def _analyse(
+    data: dict[str, Any],
+    locator: Locator,
+    environ: Mapping[str, str],
+    *,
+    lenient_references: bool = False,
+) -> tuple[ClusterSpec | None, list[SpecIssue]]:
     """Interpolate, validate and check one (possibly overlaid) document.
 
     With ``lenient_references``, references that cannot be resolved are not reported, nor is
@@ -192,15 +237,19 @@ def _analyse(data: dict[str, Any], locator: Locator, environ: Mapping[str, str],
     reference_issues: list[SpecIssue] = []
     for reference in interpolated.problems:
         node, found = locator.node(reference.path)
-        mark = (Mark(node.mark.line, column_in_scalar(node, reference.offset))
-                if node is not None and found else locator.mark(reference.path))
+        mark = (
+            Mark(node.mark.line, column_in_scalar(node, reference.offset))
+            if node is not None and found
+            else locator.mark(reference.path)
+        )
         reference_issues.append(locator.issue(reference.path, reference.message, mark=mark))
     if not lenient_references:
         issues += reference_issues
     data = interpolated.data
 
-    spec, model_issues = validate_model(ClusterSpec, data, locator,
-                                        substituted=interpolated.substituted)
+    spec, model_issues = validate_model(
+        ClusterSpec, data, locator, substituted=interpolated.substituted
+    )
     issues += model_issues
     if spec is not None:
         issues += check_spec(spec, locator)
@@ -213,9 +262,13 @@ def _analyse(data: dict[str, Any], locator: Locator, environ: Mapping[str, str],
     return spec, [i for i in issues if i.path not in unresolved or i in reference_issues]
 
 
-def _check_unselected_overlays(data: dict[str, Any], positions: PosNode, locator: Locator,
-                               environ: Mapping[str, str],
-                               base_issues: list[SpecIssue]) -> list[SpecIssue]:
+def _check_unselected_overlays(
+    data: dict[str, Any],
+    positions: PosNode,
+    locator: Locator,
+    environ: Mapping[str, str],
+    base_issues: list[SpecIssue],
+) -> list[SpecIssue]:
     """Errors that each environment overlay would bring, so a broken overlay fails CI early.
 
     Only errors the base does not already have are reported; unset variables are not errors
@@ -230,8 +283,9 @@ def _check_unselected_overlays(data: dict[str, Any], positions: PosNode, locator
         if not isinstance(overlay, dict) or any(key in FIXED_TOP_LEVEL_KEYS for key in overlay):
             continue
         merged, merged_pos, _ = _apply_environment(data, positions, name, locator)
-        _, found = _analyse(merged, Locator(locator.filename, merged_pos), environ,
-                            lenient_references=True)
+        _, found = _analyse(
+            merged, Locator(locator.filename, merged_pos), environ, lenient_references=True
+        )
         for issue in found:
             if issue.level == "error" and (issue.line, issue.column, issue.path) not in seen:
                 seen.add((issue.line, issue.column, issue.path))
@@ -262,7 +316,9 @@ _STAND_IN_REDIS: dict[str, Any] = {"addresses": []}
 _MAX_SALVAGE_ROUNDS = 4
 
 
-def _salvage(model: Any, value: Any, stand_ins: dict[str, Any] | None = None) -> tuple[Any, set[str]]:
+def _salvage(
+    model: Any, value: Any, stand_ins: dict[str, Any] | None = None
+) -> tuple[Any, set[str]]:
     """Validate ``value`` as ``model``, leaving out the keys that fail (a stand-in if required).
 
     Returns the validated object (None if nothing valid remains) and the keys left out.
@@ -336,8 +392,13 @@ def _check_kafka_salvage(kafka_data: dict[str, Any], locator: Locator) -> list[S
             if profile is not None:
                 valid_profiles[name] = profile
     kafka = kafka.model_copy(update={"topics": topics, "acls": acls, "profiles": valid_profiles})
-    return check_kafka(kafka, locator, topic_positions=topic_positions,
-                       acl_positions=acl_positions, skip_connection="connection" in dropped)
+    return check_kafka(
+        kafka,
+        locator,
+        topic_positions=topic_positions,
+        acl_positions=acl_positions,
+        skip_connection="connection" in dropped,
+    )
 
 
 def _check_overlay_shapes(environments: dict[str, Any], locator: Locator) -> list[SpecIssue]:
@@ -348,13 +409,15 @@ def _check_overlay_shapes(environments: dict[str, Any], locator: Locator) -> lis
             continue  # the model reports it
         for key in overlay:
             if key in FIXED_TOP_LEVEL_KEYS:
-                issues.append(locator.issue((*path, key), f"an overlay cannot change '{key}'",
-                                            at_key=True))
+                issues.append(
+                    locator.issue((*path, key), f"an overlay cannot change '{key}'", at_key=True)
+                )
     return issues
 
 
-def _apply_environment(data: dict[str, Any], positions: PosNode, env: str,
-                       locator: Locator) -> tuple[dict[str, Any], PosNode, list[SpecIssue]]:
+def _apply_environment(
+    data: dict[str, Any], positions: PosNode, env: str, locator: Locator
+) -> tuple[dict[str, Any], PosNode, list[SpecIssue]]:
     environments = data.get("environments")
     if not isinstance(environments, dict) or env not in environments:
         known = sorted(environments) if isinstance(environments, dict) else []
@@ -363,8 +426,10 @@ def _apply_environment(data: dict[str, Any], positions: PosNode, env: str,
         issue = locator.issue(where, f"unknown environment '{env}' ({listing})", at_key=True)
         return data, positions, [issue]
     if not isinstance(environments[env], dict):
-        issue = locator.issue(("environments", env), "an environment overlay must be a mapping, "
-                                                     f"got {describe_value(environments[env])}")
+        issue = locator.issue(
+            ("environments", env),
+            f"an environment overlay must be a mapping, got {describe_value(environments[env])}",
+        )
         return data, positions, [issue]
     shape_issues = _check_overlay_shapes({env: environments[env]}, locator)
     if shape_issues:

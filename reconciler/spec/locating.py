@@ -43,7 +43,14 @@ class Locator:
             return node.key_mark
         return node.mark
 
-    def issue(self, path: SpecPath, message: str, *, level: Literal["error", "warning"] = "error",
-              at_key: bool = False, mark: Mark | None = None) -> SpecIssue:
+    def issue(
+        self,
+        path: SpecPath,
+        message: str,
+        *,
+        level: Literal["error", "warning"] = "error",
+        at_key: bool = False,
+        mark: Mark | None = None,
+    ) -> SpecIssue:
         where = mark or self.mark(path, at_key=at_key)
         return SpecIssue(self.filename, where.line, where.column, format_path(path), message, level)

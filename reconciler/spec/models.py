@@ -35,7 +35,7 @@ def _scalar_config_value(value: Any) -> Any:
         kind = "a mapping" if isinstance(value, dict) else "a list"
         raise ValueError(
             f"expected a single value (string, number or boolean), got {kind}; "
-            "write lists as one comma-separated string, e.g. \"delete,compact\""
+            'write lists as one comma-separated string, e.g. "delete,compact"'
         )
     return value
 
@@ -384,12 +384,14 @@ def _split_addresses(value: Any) -> Any:
 AddressList = Annotated[
     list[str],
     BeforeValidator(_split_addresses),
-    WithJsonSchema({
-        "anyOf": [
-            {"type": "array", "items": {"type": "string"}},
-            {"type": "string", "description": "comma-separated host:port list"},
-        ]
-    }),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "array", "items": {"type": "string"}},
+                {"type": "string", "description": "comma-separated host:port list"},
+            ]
+        }
+    ),
 ]
 
 
@@ -425,7 +427,6 @@ class RedisClusterLayout(SpecModel):
     masters: int = Field(default=3, ge=1)
     replicas_per_master: int = Field(default=1, ge=0)
     placement: PlacementField = Placement.SPREAD_HOSTS
-    allow_remove_nodes: bool = False
 
     @property
     def node_count(self) -> int:

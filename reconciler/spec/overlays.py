@@ -23,8 +23,9 @@ def merge(base: Any, base_pos: PosNode, overlay: Any, overlay_pos: PosNode) -> t
             return merge({}, PosNode(overlay_pos.mark, overlay_pos.key_mark), overlay, overlay_pos)
         return overlay, overlay_pos
     merged = dict(base)
-    merged_pos = PosNode(base_pos.mark, base_pos.key_mark, dict(base_pos.children),
-                         base_pos.style, base_pos.text)
+    merged_pos = PosNode(
+        base_pos.mark, base_pos.key_mark, dict(base_pos.children), base_pos.style, base_pos.text
+    )
     for key, value in overlay.items():
         value_pos = overlay_pos.child(key) or overlay_pos
         if value is None:

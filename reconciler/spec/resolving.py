@@ -24,14 +24,18 @@ class DesiredTopic:
     config: dict[str, str] = field(default_factory=dict)
 
 
-def _layer(base: TopicSettings, *overlays: TopicSettings | None) -> tuple[int | None, int | None, dict[str, object]]:
+def _layer(
+    base: TopicSettings, *overlays: TopicSettings | None
+) -> tuple[int | None, int | None, dict[str, object]]:
     partitions, replication = base.partitions, base.replication_factor
     config: dict[str, object] = dict(base.config)
     for overlay in overlays:
         if overlay is None:
             continue
         partitions = overlay.partitions if overlay.partitions is not None else partitions
-        replication = overlay.replication_factor if overlay.replication_factor is not None else replication
+        replication = (
+            overlay.replication_factor if overlay.replication_factor is not None else replication
+        )
         config.update(overlay.config)
     return partitions, replication, config
 
@@ -46,7 +50,9 @@ def resolve_topics(kafka: KafkaSpec) -> list[DesiredTopic]:
             DesiredTopic(
                 name=topic.name,
                 partitions=partitions if partitions is not None else DEFAULT_PARTITIONS,
-                replication_factor=replication if replication is not None else DEFAULT_REPLICATION_FACTOR,
+                replication_factor=replication
+                if replication is not None
+                else DEFAULT_REPLICATION_FACTOR,
                 config={key: normalize_topic_config(key, value) for key, value in config.items()},
             )
         )

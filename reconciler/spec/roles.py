@@ -55,9 +55,11 @@ class AclBinding:
     @property
     def key(self) -> str:
         """Stable identity: ``User:alice/TOPIC:LITERAL:orders/WRITE/ALLOW@*``."""
-        return (f"{self.principal}/{self.resource_type.value}:{self.pattern_type.value}:"
-                f"{self.resource_name}/{self.operation.value}/{self.permission.value}"
-                f"@{self.host}")
+        return (
+            f"{self.principal}/{self.resource_type.value}:{self.pattern_type.value}:"
+            f"{self.resource_name}/{self.operation.value}/{self.permission.value}"
+            f"@{self.host}"
+        )
 
     @property
     def resource(self) -> str:
@@ -66,8 +68,10 @@ class AclBinding:
 
     def to_dict(self) -> dict[str, str]:
         """JSON form: every field as a string (enum values by name)."""
-        return {key: value.value if isinstance(value, StrEnum) else value
-                for key, value in asdict(self).items()}
+        return {
+            key: value.value if isinstance(value, StrEnum) else value
+            for key, value in asdict(self).items()
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AclBinding:
@@ -84,8 +88,9 @@ class AclBinding:
 
 # Field order of the sort: a C-level tuple key, much faster than a generated __lt__ when
 # tens of thousands of bindings are sorted.
-acl_sort_key = attrgetter("principal", "resource_type", "pattern_type", "resource_name",
-                          "operation", "permission", "host")
+acl_sort_key = attrgetter(
+    "principal", "resource_type", "pattern_type", "resource_name", "operation", "permission", "host"
+)
 
 
 @dataclass(frozen=True)
@@ -100,14 +105,28 @@ class DesiredAcl:
         return "; ".join(self.origins)
 
 
-def _on_resources(principal: str, host: str, resource_type: AclResourceType,
-                  literals: Iterable[str], prefixes: Iterable[str],
-                  operations: Sequence[AclOperation]) -> list[AclBinding]:
+def _on_resources(
+    principal: str,
+    host: str,
+    resource_type: AclResourceType,
+    literals: Iterable[str],
+    prefixes: Iterable[str],
+    operations: Sequence[AclOperation],
+) -> list[AclBinding]:
     named = [(PatternType.LITERAL, name) for name in literals]
     named += [(PatternType.PREFIXED, prefix) for prefix in prefixes]
-    return [AclBinding(principal=principal, resource_type=resource_type, pattern_type=pattern,
-                       resource_name=name, operation=operation, host=host)
-            for pattern, name in named for operation in operations]
+    return [
+        AclBinding(
+            principal=principal,
+            resource_type=resource_type,
+            pattern_type=pattern,
+            resource_name=name,
+            operation=operation,
+            host=host,
+        )
+        for pattern, name in named
+        for operation in operations
+    ]
 
 
 def producer_bindings(role: ProducerRole) -> list[AclBinding]:
@@ -115,34 +134,67 @@ def producer_bindings(role: ProducerRole) -> list[AclBinding]:
     (brokers before Kafka 3.0 require it of idempotent producers); WRITE + DESCRIBE on the
     transactional ids."""
     principal = normalise_principal(role.principal)
-    bindings = _on_resources(principal, role.host, AclResourceType.TOPIC, role.topics,
-                             role.topic_prefixes, (AclOperation.WRITE, AclOperation.DESCRIBE))
+    bindings = _on_resources(
+        principal,
+        role.host,
+        AclResourceType.TOPIC,
+        role.topics,
+        role.topic_prefixes,
+        (AclOperation.WRITE, AclOperation.DESCRIBE),
+    )
     if role.idempotent:
-        bindings.append(AclBinding(principal=principal, resource_type=AclResourceType.CLUSTER,
-                                   pattern_type=PatternType.LITERAL,
-                                   resource_name=CLUSTER_RESOURCE_NAME,
-                                   operation=AclOperation.IDEMPOTENT_WRITE, host=role.host))
-    bindings += _on_resources(principal, role.host, AclResourceType.TRANSACTIONAL_ID,
-                              role.transactional_ids, role.transactional_id_prefixes,
-                              (AclOperation.WRITE, AclOperation.DESCRIBE))
+        bindings.append(
+            AclBinding(
+                principal=principal,
+                resource_type=AclResourceType.CLUSTER,
+                pattern_type=PatternType.LITERAL,
+                resource_name=CLUSTER_RESOURCE_NAME,
+                operation=AclOperation.IDEMPOTENT_WRITE,
+                host=role.host,
+            )
+        )
+    bindings += _on_resources(
+        principal,
+        role.host,
+        AclResourceType.TRANSACTIONAL_ID,
+        role.transactional_ids,
+        role.transactional_id_prefixes,
+        (AclOperation.WRITE, AclOperation.DESCRIBE),
+    )
     return bindings
 
 
 def consumer_bindings(role: ConsumerRole) -> list[AclBinding]:
     """READ + DESCRIBE on the topics; READ on the consumer groups (READ implies DESCRIBE)."""
     principal = normalise_principal(role.principal)
-    bindings = _on_resources(principal, role.host, AclResourceType.TOPIC, role.topics,
-                             role.topic_prefixes, (AclOperation.READ, AclOperation.DESCRIBE))
-    bindings += _on_resources(principal, role.host, AclResourceType.GROUP, role.groups,
-                              role.group_prefixes, (AclOperation.READ,))
+    bindings = _on_resources(
+        principal,
+        role.host,
+        AclResourceType.TOPIC,
+        role.topics,
+        role.topic_prefixes,
+        (AclOperation.READ, AclOperation.DESCRIBE),
+    )
+    bindings += _on_resources(
+        principal,
+        role.host,
+        AclResourceType.GROUP,
+        role.groups,
+        role.group_prefixes,
+        (AclOperation.READ,),
+    )
     return bindings
 
 
 def entry_binding(entry: AclEntry) -> AclBinding:
     return AclBinding(
-        principal=normalise_principal(entry.principal), resource_type=entry.resource_type,
-        pattern_type=entry.pattern_type, resource_name=entry.resource_name,
-        operation=entry.operation, permission=entry.permission, host=entry.host,
+        principal=normalise_principal(entry.principal),
+        resource_type=entry.resource_type,
+        pattern_type=entry.pattern_type,
+        resource_name=entry.resource_name,
+        operation=entry.operation,
+        permission=entry.permission,
+        host=entry.host,
     )
 
 
@@ -157,15 +209,19 @@ def expand_acl_rule(rule: AclRuleModel, *, location: str) -> list[tuple[AclBindi
     return [(entry_binding(rule), f"explicit entry {location}")]
 
 
-def expand_acl_rules(rules: Sequence[AclRuleModel], *,
-                     source: str = "kafka.acls") -> list[tuple[AclBinding, str]]:
+def expand_acl_rules(
+    rules: Sequence[AclRuleModel], *, source: str = "kafka.acls"
+) -> list[tuple[AclBinding, str]]:
     """Every binding the rules ask for, in rule order, with its origin.
 
     A binding asked for by several rules appears once per rule; :func:`merge_desired` joins
     them.
     """
-    return [pair for index, rule in enumerate(rules)
-            for pair in expand_acl_rule(rule, location=f"{source}[{index}]")]
+    return [
+        pair
+        for index, rule in enumerate(rules)
+        for pair in expand_acl_rule(rule, location=f"{source}[{index}]")
+    ]
 
 
 def merge_desired(pairs: Iterable[tuple[AclBinding, str]]) -> list[DesiredAcl]:
@@ -175,11 +231,14 @@ def merge_desired(pairs: Iterable[tuple[AclBinding, str]]) -> list[DesiredAcl]:
         seen = origins.setdefault(binding, [])
         if origin not in seen:
             seen.append(origin)
-    return [DesiredAcl(binding, tuple(origins[binding]))
-            for binding in sorted(origins, key=acl_sort_key)]
+    return [
+        DesiredAcl(binding, tuple(origins[binding]))
+        for binding in sorted(origins, key=acl_sort_key)
+    ]
 
 
 # --------------------------------------------------------------------------- namespace set
+
 
 def namespace_principals(namespace: str) -> dict[str, str]:
     """The principals of a namespace's standard ACL set, by role."""
@@ -201,19 +260,32 @@ def namespace_acl_set(namespace: str, topics: Sequence[str]) -> list[tuple[AclBi
     """
     principals = namespace_principals(namespace)
     origin = f"standard ACL set of namespace {namespace}"
-    producer = ProducerRole(role="producer", principal=principals["producer"],
-                            topics=list(topics), idempotent=True)
-    consumer = ConsumerRole(role="consumer", principal=principals["consumer"],
-                            topics=list(topics), group_prefixes=[f"{namespace}-"])
-    pairs = [(binding, f"{role_origin} ({origin})")
-             for binding, role_origin in expand_acl_rules([producer, consumer])]
+    producer = ProducerRole(
+        role="producer", principal=principals["producer"], topics=list(topics), idempotent=True
+    )
+    consumer = ConsumerRole(
+        role="consumer",
+        principal=principals["consumer"],
+        topics=list(topics),
+        group_prefixes=[f"{namespace}-"],
+    )
+    pairs = [
+        (binding, f"{role_origin} ({origin})")
+        for binding, role_origin in expand_acl_rules([producer, consumer])
+    ]
     monitoring = principals["monitoring"]
     describe = (AclOperation.DESCRIBE, AclOperation.DESCRIBE_CONFIGS)
-    watched = _on_resources(monitoring, WILDCARD_HOST, AclResourceType.CLUSTER,
-                            [CLUSTER_RESOURCE_NAME], [], describe)
-    watched += _on_resources(monitoring, WILDCARD_HOST, AclResourceType.TOPIC, topics, [],
-                             describe)
-    watched += _on_resources(monitoring, WILDCARD_HOST, AclResourceType.GROUP, [],
-                             [f"{namespace}-"], (AclOperation.DESCRIBE,))
+    watched = _on_resources(
+        monitoring, WILDCARD_HOST, AclResourceType.CLUSTER, [CLUSTER_RESOURCE_NAME], [], describe
+    )
+    watched += _on_resources(monitoring, WILDCARD_HOST, AclResourceType.TOPIC, topics, [], describe)
+    watched += _on_resources(
+        monitoring,
+        WILDCARD_HOST,
+        AclResourceType.GROUP,
+        [],
+        [f"{namespace}-"],
+        (AclOperation.DESCRIBE,),
+    )
     pairs += [(binding, f"monitoring of {monitoring} ({origin})") for binding in watched]
     return pairs

@@ -30,7 +30,9 @@ def cluster_spec_schema() -> dict[str, Any]:
             "${VAR} and ${VAR:-default}; Kafka ms and bytes configs accept units (7d, 1GiB)."
         ),
     }
-    schema.update({key: value for key, value in generated.items() if key not in ("title", "description")})
+    schema.update(
+        {key: value for key, value in generated.items() if key not in ("title", "description")}
+    )
     return schema
 
 

@@ -39,16 +39,36 @@ class TopicConfigDef:
     deprecated: str | None = None  # why, when Kafka deprecated or removed the key
 
 
-def _ms(key: str, minimum: int = 0, *, infinite: bool = False, deprecated: str | None = None,
-        also_allowed: tuple[int, ...] = ()) -> TopicConfigDef:
-    return TopicConfigDef(key, ConfigKind.MS, minimum, INT64_MAX, infinite=infinite,
-                          deprecated=deprecated, also_allowed=also_allowed)
+def _ms(
+    key: str,
+    minimum: int = 0,
+    *,
+    infinite: bool = False,
+    deprecated: str | None = None,
+    also_allowed: tuple[int, ...] = (),
+) -> TopicConfigDef:
+    return TopicConfigDef(
+        key,
+        ConfigKind.MS,
+        minimum,
+        INT64_MAX,
+        infinite=infinite,
+        deprecated=deprecated,
+        also_allowed=also_allowed,
+    )
 
 
-def _bytes(key: str, minimum: int = 0, maximum: int = INT32_MAX, *, infinite: bool = False,
-           also_allowed: tuple[int, ...] = ()) -> TopicConfigDef:
-    return TopicConfigDef(key, ConfigKind.BYTES, minimum, maximum, infinite=infinite,
-                          also_allowed=also_allowed)
+def _bytes(
+    key: str,
+    minimum: int = 0,
+    maximum: int = INT32_MAX,
+    *,
+    infinite: bool = False,
+    also_allowed: tuple[int, ...] = (),
+) -> TopicConfigDef:
+    return TopicConfigDef(
+        key, ConfigKind.BYTES, minimum, maximum, infinite=infinite, also_allowed=also_allowed
+    )
 
 
 def _bool(key: str, deprecated: str | None = None) -> TopicConfigDef:
@@ -57,8 +77,11 @@ def _bool(key: str, deprecated: str | None = None) -> TopicConfigDef:
 
 _DEFINITIONS = (
     TopicConfigDef("cleanup.policy", ConfigKind.LIST, choices=("delete", "compact")),
-    TopicConfigDef("compression.type", ConfigKind.ENUM,
-                   choices=("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")),
+    TopicConfigDef(
+        "compression.type",
+        ConfigKind.ENUM,
+        choices=("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"),
+    ),
     TopicConfigDef("compression.gzip.level", ConfigKind.INT, 1, 9, also_allowed=(-1,)),
     TopicConfigDef("compression.lz4.level", ConfigKind.INT, 1, 17),
     TopicConfigDef("compression.zstd.level", ConfigKind.INT, -131072, 22),
@@ -78,10 +101,14 @@ _DEFINITIONS = (
     TopicConfigDef("message.format.version", ConfigKind.STRING, deprecated="removed in Kafka 4.0"),
     _ms("message.timestamp.after.max.ms"),
     _ms("message.timestamp.before.max.ms"),
-    _ms("message.timestamp.difference.max.ms",
+    _ms(
+        "message.timestamp.difference.max.ms",
         deprecated="deprecated since Kafka 3.6: use message.timestamp.before.max.ms and "
-                   "message.timestamp.after.max.ms"),
-    TopicConfigDef("message.timestamp.type", ConfigKind.ENUM, choices=("CreateTime", "LogAppendTime")),
+        "message.timestamp.after.max.ms",
+    ),
+    TopicConfigDef(
+        "message.timestamp.type", ConfigKind.ENUM, choices=("CreateTime", "LogAppendTime")
+    ),
     TopicConfigDef("min.cleanable.dirty.ratio", ConfigKind.RATIO, 0, 1),
     _ms("min.compaction.lag.ms"),
     TopicConfigDef("min.insync.replicas", ConfigKind.INT, 1, INT32_MAX),
@@ -98,5 +125,7 @@ _DEFINITIONS = (
     _bool("unclean.leader.election.enable"),
 )
 
-TOPIC_CONFIGS: dict[str, TopicConfigDef] = {definition.key: definition for definition in _DEFINITIONS}
+TOPIC_CONFIGS: dict[str, TopicConfigDef] = {
+    definition.key: definition for definition in _DEFINITIONS
+}
 """Every topic-level config key Kafka knows, by key."""

@@ -184,20 +184,28 @@ def _map_error(root: type[BaseModel], error: Any, data: Any, substituted: set[Sp
         candidates = allowed_keys(walked.owner) if walked.owner else []
         return _Mapped(path, f"unknown field '{key}'{_suggestion(key, candidates)}", True, None)
     if kind in _EXPECTED_BY_ERROR_TYPE:
-        return _Mapped(path, "", isinstance(value, dict | list), _EXPECTED_BY_ERROR_TYPE[kind], value)
+        return _Mapped(
+            path, "", isinstance(value, dict | list), _EXPECTED_BY_ERROR_TYPE[kind], value
+        )
     hint = ""
     if path in substituted and isinstance(value, str):
         hint = " (a value substituted from ${...} stays a string)"
     if kind == "literal_error":
         message = f"expected {ctx.get('expected')}, got {describe_value(value)}"
     elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        words = {"greater_than_equal": "at least", "greater_than": "greater than",
-                 "less_than_equal": "at most", "less_than": "less than"}[kind]
+        words = {
+            "greater_than_equal": "at least",
+            "greater_than": "greater than",
+            "less_than_equal": "at most",
+            "less_than": "less than",
+        }[kind]
         bound = next(iter(ctx.values()), "?")
         message = f"must be {words} {bound}, got {value}"
     elif kind == "union_tag_invalid":
-        message = (f"unknown role {ctx.get('tag')} (expected producer or consumer; leave role out "
-                   "for an explicit ACL entry)")
+        message = (
+            f"unknown role {ctx.get('tag')} (expected producer or consumer; leave role out "
+            "for an explicit ACL entry)"
+        )
     elif kind == "value_error":
         message = str(error["msg"]).removeprefix("Value error, ")
     else:
@@ -211,9 +219,12 @@ def _combine(mapped: list[_Mapped], substituted: set[SpecPath]) -> list[_Mapped]
     # that did not fit): keep the inner one only.
     error_paths = {m.path for m in mapped}
     kept = [
-        m for m in mapped
+        m
+        for m in mapped
         if m.expected is None
-        or not any(len(other) > len(m.path) and other[: len(m.path)] == m.path for other in error_paths)
+        or not any(
+            len(other) > len(m.path) and other[: len(m.path)] == m.path for other in error_paths
+        )
     ]
     # Type errors of several union members at one place become one "expected A or B".
     result: list[_Mapped] = []
@@ -238,26 +249,47 @@ def _combine(mapped: list[_Mapped], substituted: set[SpecPath]) -> list[_Mapped]
     return result
 
 
-def validation_issues(root: type[BaseModel], problem: ValidationError, data: Any, locator: Locator,
-                      base_path: SpecPath = (), substituted: set[SpecPath] | None = None) -> list[SpecIssue]:
+def validation_issues(
+    root: type[BaseModel],
+    problem: ValidationError,
+    data: Any,
+    locator: Locator,
+    base_path: SpecPath = (),
+    substituted: set[SpecPath] | None = None,
+) -> list[SpecIssue]:
     """Located issues for every error of ``problem`` (validation of ``data`` at ``base_path``)."""
-    relative = {p[len(base_path):] for p in (substituted or set()) if p[: len(base_path)] == base_path}
-    mapped = [_map_error(root, error, data, relative) for error in problem.errors(include_url=False)]
+    relative = {
+        p[len(base_path) :] for p in (substituted or set()) if p[: len(base_path)] == base_path
+    }
+    mapped = [
+        _map_error(root, error, data, relative) for error in problem.errors(include_url=False)
+    ]
     issues = []
     for item in _combine(mapped, relative):
         full_path = (*base_path, *item.path)
         at_key = item.at_key
         if item.message.startswith("missing required field"):
             # Point at the mapping that lacks the field: its key, or its first line.
-            issues.append(locator.issue(full_path, item.message, at_key=True,
-                                        mark=locator.mark(full_path[:-1], at_key=True)))
+            issues.append(
+                locator.issue(
+                    full_path,
+                    item.message,
+                    at_key=True,
+                    mark=locator.mark(full_path[:-1], at_key=True),
+                )
+            )
             continue
         issues.append(locator.issue(full_path, item.message, at_key=at_key))
     return issues
 
 
-def validate_model(model: type[ModelT], data: Any, locator: Locator, base_path: SpecPath = (),
-                   substituted: set[SpecPath] | None = None) -> tuple[ModelT | None, list[SpecIssue]]:
+def validate_model(
+    model: type[ModelT],
+    data: Any,
+    locator: Locator,
+    base_path: SpecPath = (),
+    substituted: set[SpecPath] | None = None,
+) -> tuple[ModelT | None, list[SpecIssue]]:
     """Validate ``data`` (found at ``base_path`` in the file) as ``model``, with located issues."""
     try:
         return model.model_validate(data), []

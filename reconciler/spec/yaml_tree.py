@@ -165,7 +165,8 @@ class _Builder:
         if self.node_count > MAX_NODES:
             how = " through aliases (an anchor/alias bomb?)" if self.aliases_used else ""
             raise self.fatal(
-                mark, self.current_path(),
+                mark,
+                self.current_path(),
                 f"the document expands to more than {MAX_NODES} nodes{how}; a spec is far smaller",
             )
 
@@ -176,8 +177,12 @@ class _Builder:
         if isinstance(event, DocumentStartEvent):
             self.documents += 1
             if self.documents > 1:
-                raise self.fatal(mark, (), "a spec file holds exactly one YAML document "
-                                           "(found a second '---' document here)")
+                raise self.fatal(
+                    mark,
+                    (),
+                    "a spec file holds exactly one YAML document "
+                    "(found a second '---' document here)",
+                )
             return
         if isinstance(event, ScalarEvent):
             self.scalar(loader, event, mark)
@@ -214,11 +219,14 @@ class _Builder:
         frame.pending_key = key
         first = frame.key_marks.get(key)
         if first is not None:
-            self.issues.append(self.issue(
-                mark, (*frame.path, key),
-                f"duplicate key '{key}' (first given at line {first.line}, column "
-                f"{first.column}); YAML would silently keep only the last one",
-            ))
+            self.issues.append(
+                self.issue(
+                    mark,
+                    (*frame.path, key),
+                    f"duplicate key '{key}' (first given at line {first.line}, column "
+                    f"{first.column}); YAML would silently keep only the last one",
+                )
+            )
         else:
             frame.key_marks[key] = mark
 
@@ -234,43 +242,54 @@ class _Builder:
         }
         construct = constructors.get(tag)
         if construct is None:
-            self.issues.append(self.issue(
-                mark, self.current_path(),
-                f"unsupported YAML tag '{_short_tag(event.tag)}' (plain strings, numbers, booleans, "
-                "mappings and lists only)",
-            ))
+            self.issues.append(
+                self.issue(
+                    mark,
+                    self.current_path(),
+                    f"unsupported YAML tag '{_short_tag(event.tag)}' (plain strings, numbers, booleans, "
+                    "mappings and lists only)",
+                )
+            )
             return event.value
         try:
             return construct(node)
         except (ValueError, TypeError, yaml.YAMLError):
-            self.issues.append(self.issue(
-                mark, self.current_path(), f"{event.value!r} is not a valid {tag.rsplit(':', 1)[-1]}"
-            ))
+            self.issues.append(
+                self.issue(
+                    mark,
+                    self.current_path(),
+                    f"{event.value!r} is not a valid {tag.rsplit(':', 1)[-1]}",
+                )
+            )
             return event.value
 
     def start_container(self, event: MappingStartEvent | SequenceStartEvent, mark: Mark) -> None:
         parent = self.stack[-1] if self.stack else None
         if parent is not None and parent.is_mapping and parent.expecting_key:
-            raise self.fatal(mark, parent.path,
-                             "a mapping key must be a plain string, not a mapping or a list")
+            raise self.fatal(
+                mark, parent.path, "a mapping key must be a plain string, not a mapping or a list"
+            )
         if len(self.stack) >= MAX_DEPTH:
-            raise self.fatal(mark, self.current_path(),
-                             f"the document nests deeper than {MAX_DEPTH} levels")
+            raise self.fatal(
+                mark, self.current_path(), f"the document nests deeper than {MAX_DEPTH} levels"
+            )
         if event.tag not in _CONTAINER_TAGS:
-            self.issues.append(self.issue(
-                mark, self.current_path(), f"unsupported YAML tag '{_short_tag(event.tag)}'"
-            ))
+            self.issues.append(
+                self.issue(
+                    mark, self.current_path(), f"unsupported YAML tag '{_short_tag(event.tag)}'"
+                )
+            )
         self.count(1, mark)
-        container: dict[str, Any] | list[Any] = (
-            {} if isinstance(event, MappingStartEvent) else []
+        container: dict[str, Any] | list[Any] = {} if isinstance(event, MappingStartEvent) else []
+        self.stack.append(
+            _Frame(
+                value=container,
+                pos=PosNode(mark, style=None),
+                path=self.current_path(),
+                anchor=event.anchor,
+                count_at_start=self.node_count,
+            )
         )
-        self.stack.append(_Frame(
-            value=container,
-            pos=PosNode(mark, style=None),
-            path=self.current_path(),
-            anchor=event.anchor,
-            count_at_start=self.node_count,
-        ))
 
     def end_container(self) -> None:
         frame = self.stack.pop()
@@ -300,9 +319,14 @@ class _Builder:
             raise self.fatal(mark, frame.path, "an alias cannot be used as a mapping key")
         if anchored is None:
             if any(open_frame.anchor == name for open_frame in self.stack):
-                raise self.fatal(mark, self.current_path(),
-                                 f"alias '*{name}' refers to a node that contains it (recursive)")
-            raise self.fatal(mark, self.current_path(), f"alias '*{name}' has no anchor '&{name}' before it")
+                raise self.fatal(
+                    mark,
+                    self.current_path(),
+                    f"alias '*{name}' refers to a node that contains it (recursive)",
+                )
+            raise self.fatal(
+                mark, self.current_path(), f"alias '*{name}' has no anchor '&{name}' before it"
+            )
         self.aliases_used = True
         self.count(anchored.size, mark)
         # Positions of the aliased content stay those of its anchor; only the key moves.
@@ -331,16 +355,20 @@ class _Builder:
     def add_merge_source(self, frame: _Frame, value: Any, pos: PosNode, mark: Mark) -> None:
         sources: list[tuple[Any, PosNode]] = (
             [(item, pos.children.get(i, pos)) for i, item in enumerate(value)]
-            if isinstance(value, list) else [(value, pos)]
+            if isinstance(value, list)
+            else [(value, pos)]
         )
         for source, source_pos in sources:
             if isinstance(source, dict):
                 frame.merge_sources.append((source, source_pos))
             else:
-                self.issues.append(self.issue(
-                    source_pos.mark if source_pos is not pos else mark, frame.path,
-                    "a merge key '<<' takes a mapping or a list of mappings",
-                ))
+                self.issues.append(
+                    self.issue(
+                        source_pos.mark if source_pos is not pos else mark,
+                        frame.path,
+                        "a merge key '<<' takes a mapping or a list of mappings",
+                    )
+                )
 
 
 def _short_tag(tag: str | None) -> str:
@@ -368,19 +396,33 @@ def first_tab_in_indentation(text: str, up_to_line: int | None = None) -> Mark |
 def _syntax_issue(text: str, filename: str, problem: yaml.YAMLError) -> SpecIssue:
     if isinstance(problem, yaml.reader.ReaderError):
         mark = position_of_offset(text, problem.position)
-        return SpecIssue(filename, mark.line, mark.column, "",
-                         f"character {problem.character:#x} is not allowed in YAML "
-                         "(control characters and binary data are not text)")
+        return SpecIssue(
+            filename,
+            mark.line,
+            mark.column,
+            "",
+            f"character {problem.character:#x} is not allowed in YAML "
+            "(control characters and binary data are not text)",
+        )
     if isinstance(problem, yaml.MarkedYAMLError):
         error_mark = Mark.of(problem.problem_mark or problem.context_mark)
         tab = first_tab_in_indentation(text, up_to_line=error_mark.line)
         if tab is not None:
-            return SpecIssue(filename, tab.line, tab.column, "",
-                             "tab character used for indentation (YAML indents with spaces only)")
-        message = f"YAML syntax error: {problem.problem}" if problem.problem else "YAML syntax error"
+            return SpecIssue(
+                filename,
+                tab.line,
+                tab.column,
+                "",
+                "tab character used for indentation (YAML indents with spaces only)",
+            )
+        message = (
+            f"YAML syntax error: {problem.problem}" if problem.problem else "YAML syntax error"
+        )
         if problem.context and problem.context_mark is not None:
             context_mark = Mark.of(problem.context_mark)
-            message += f" ({problem.context} at line {context_mark.line}, column {context_mark.column})"
+            message += (
+                f" ({problem.context} at line {context_mark.line}, column {context_mark.column})"
+            )
         elif problem.context:
             message += f" ({problem.context})"
         return SpecIssue(filename, error_mark.line, error_mark.column, "", message)

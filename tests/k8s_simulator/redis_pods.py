@@ -55,10 +55,16 @@ class RedisPod:
 class RedisPods:
     """N Redis pods in one namespace of a :class:`KubeSimulator`."""
 
-    def __init__(self, simulator: KubeSimulator, namespace: str = "llm-analytics-hub",
-                 labels: dict[str, str] | None = None, hosts: int = 3,
-                 node_timeout_ms: int = 1000, password: str | None = None,
-                 first_ip_index: int = 2) -> None:
+    def __init__(
+        self,
+        simulator: KubeSimulator,
+        namespace: str = "llm-analytics-hub",
+        labels: dict[str, str] | None = None,
+        hosts: int = 3,
+        node_timeout_ms: int = 1000,
+        password: str | None = None,
+        first_ip_index: int = 2,
+    ) -> None:
         self.simulator = simulator
         self.namespace = namespace
         self.labels = labels or {"app": "redis-cluster"}
@@ -70,10 +76,13 @@ class RedisPods:
         self._used: set[str] = set()
         self._next_ip = first_ip_index
         for host in range(hosts):
-            simulator.add_node(f"node-{host}", {
-                "kubernetes.io/hostname": f"node-{host}",
-                "topology.kubernetes.io/zone": f"zone-{chr(ord('a') + host)}",
-            })
+            simulator.add_node(
+                f"node-{host}",
+                {
+                    "kubernetes.io/hostname": f"node-{host}",
+                    "topology.kubernetes.io/zone": f"zone-{chr(ord('a') + host)}",
+                },
+            )
 
     def _ip(self) -> str:
         ip = _free_ip(self._used, self._next_ip)
@@ -88,14 +97,25 @@ class RedisPods:
             index = len(self.pods)
             name = f"redis-cluster-{index}"
             host = index % self.hosts
-            pod = RedisPod(name=name, ip=self._ip(), node_name=f"node-{host}",
-                           zone=f"zone-{chr(ord('a') + host)}", workdir=self.root / name)
+            pod = RedisPod(
+                name=name,
+                ip=self._ip(),
+                node_name=f"node-{host}",
+                zone=f"zone-{chr(ord('a') + host)}",
+                workdir=self.root / name,
+            )
             pod.workdir.mkdir(parents=True)
             self.pods[name] = pod
             self._launch(pod)
-            self.simulator.add_pod(SimPod(name=name, namespace=self.namespace,
-                                          labels=dict(self.labels), pod_ip=pod.ip,
-                                          node_name=pod.node_name))
+            self.simulator.add_pod(
+                SimPod(
+                    name=name,
+                    namespace=self.namespace,
+                    labels=dict(self.labels),
+                    pod_ip=pod.ip,
+                    node_name=pod.node_name,
+                )
+            )
             names.append(name)
         for name in names:
             self._wait_up(self.pods[name])
@@ -104,16 +124,36 @@ class RedisPods:
     def _launch(self, pod: RedisPod) -> None:
         # bind-source-addr: outgoing cluster-bus connections come from the pod IP, as in a
         # real pod network (otherwise they would leave from 127.0.0.1).
-        argv = ["redis-server", "--bind", pod.ip, "--bind-source-addr", pod.ip,
-                "--port", str(REDIS_PORT),
-                "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                "--cluster-node-timeout", str(self.node_timeout_ms),
-                "--save", "", "--appendonly", "no", "--dir", str(pod.workdir),
-                "--logfile", str(pod.workdir / "redis.log"), "--daemonize", "no"]
+        argv = [
+            "redis-server",
+            "--bind",
+            pod.ip,
+            "--bind-source-addr",
+            pod.ip,
+            "--port",
+            str(REDIS_PORT),
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            str(self.node_timeout_ms),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(pod.workdir),
+            "--logfile",
+            str(pod.workdir / "redis.log"),
+            "--daemonize",
+            "no",
+        ]
         if self.password:
             argv += ["--requirepass", self.password, "--masterauth", self.password]
-        pod.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL, start_new_session=True)
+        pod.process = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
 
     def _wait_up(self, pod: RedisPod, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout

@@ -24,8 +24,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-EXEC_PROTOCOLS = ("v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io",
-                  "channel.k8s.io")
+EXEC_PROTOCOLS = ("v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io")
 
 
 @dataclass
@@ -46,21 +45,37 @@ class SimPod:
         return {
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid,
-                         "labels": dict(self.labels), "resourceVersion": "1"},
-            "spec": {"nodeName": self.node_name,
-                     "containers": [{"name": c, "image": "redis:7"} for c in self.containers]},
+            "metadata": {
+                "name": self.name,
+                "namespace": self.namespace,
+                "uid": self.uid,
+                "labels": dict(self.labels),
+                "resourceVersion": "1",
+            },
+            "spec": {
+                "nodeName": self.node_name,
+                "containers": [{"name": c, "image": "redis:7"} for c in self.containers],
+            },
             "status": {
                 "phase": self.phase,
                 "podIP": self.pod_ip or None,
                 "podIPs": [{"ip": self.pod_ip}] if self.pod_ip else [],
                 "hostIP": "10.0.0.1",
-                "conditions": [{"type": "Ready", "status": ready},
-                               {"type": "ContainersReady", "status": ready}],
-                "containerStatuses": [{"name": c, "ready": ready == "True",
-                                       "restartCount": self.restarts, "image": "redis:7",
-                                       "imageID": "", "started": True}
-                                      for c in self.containers],
+                "conditions": [
+                    {"type": "Ready", "status": ready},
+                    {"type": "ContainersReady", "status": ready},
+                ],
+                "containerStatuses": [
+                    {
+                        "name": c,
+                        "ready": ready == "True",
+                        "restartCount": self.restarts,
+                        "image": "redis:7",
+                        "imageID": "",
+                        "started": True,
+                    }
+                    for c in self.containers
+                ],
             },
         }
 
@@ -86,7 +101,9 @@ def _match(labels: dict[str, str], selector: str) -> bool:
         if not term:
             continue
         if " in " in term or " notin " in term:
-            key, op, values = term.replace(" notin ", " notin| ").replace(" in ", " in| ").partition("|")
+            key, op, values = (
+                term.replace(" notin ", " notin| ").replace(" in ", " in| ").partition("|")
+            )
             key = key.rsplit(" ", 1)[0].strip()
             allowed = {v.strip() for v in values.strip().strip("()").split(",")}
             present = labels.get(key) in allowed
@@ -109,8 +126,15 @@ def _match(labels: dict[str, str], selector: str) -> bool:
 
 
 def _status(code: int, reason: str, message: str) -> web.Response:
-    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": message, "reason": reason, "code": code}
+    body = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
     return web.json_response(body, status=code)
 
 
@@ -194,10 +218,12 @@ class KubeSimulator:
             web.get("/apis/coordination.k8s.io/v1/namespaces/{ns}/leases", self._list_leases),
             web.post("/apis/coordination.k8s.io/v1/namespaces/{ns}/leases", self._create_lease),
             web.get("/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}", self._get_lease),
-            web.put("/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}",
-                    self._replace_lease),
-            web.delete("/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}",
-                       self._delete_lease),
+            web.put(
+                "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}", self._replace_lease
+            ),
+            web.delete(
+                "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}", self._delete_lease
+            ),
         ]
         app.add_routes(routes)
         self._runner = web.AppRunner(app)
@@ -212,17 +238,21 @@ class KubeSimulator:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    def write_kubeconfig(self, path: Path, namespace: str = "default",
-                         context: str = "simulator") -> Path:
+    def write_kubeconfig(
+        self, path: Path, namespace: str = "default", context: str = "simulator"
+    ) -> Path:
         """A kubeconfig with token auth pointing at this server (plain http)."""
         document = {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "sim", "cluster": {"server": self.url}}],
             "users": [{"name": "tester", "user": {"token": self.token}}],
-            "contexts": [{"name": context,
-                          "context": {"cluster": "sim", "user": "tester",
-                                      "namespace": namespace}}],
+            "contexts": [
+                {
+                    "name": context,
+                    "context": {"cluster": "sim", "user": "tester", "namespace": namespace},
+                }
+            ],
             "current-context": context,
         }
         path.write_text(json.dumps(document, indent=2))
@@ -242,10 +272,19 @@ class KubeSimulator:
         ns = request.match_info["ns"]
         selector = request.query.get("labelSelector", "")
         with self._lock:
-            items = [p.to_json() for (pns, _), p in sorted(self.pods.items())
-                     if pns == ns and _match(p.labels, selector)]
-        return web.json_response({"apiVersion": "v1", "kind": "PodList",
-                                  "metadata": {"resourceVersion": "1"}, "items": items})
+            items = [
+                p.to_json()
+                for (pns, _), p in sorted(self.pods.items())
+                if pns == ns and _match(p.labels, selector)
+            ]
+        return web.json_response(
+            {
+                "apiVersion": "v1",
+                "kind": "PodList",
+                "metadata": {"resourceVersion": "1"},
+                "items": items,
+            }
+        )
 
     async def _get_pod(self, request: web.Request) -> web.Response:
         key = (request.match_info["ns"], request.match_info["name"])
@@ -261,12 +300,21 @@ class KubeSimulator:
         return web.json_response(self._node_json(name))
 
     async def _list_nodes(self, request: web.Request) -> web.Response:
-        return web.json_response({"apiVersion": "v1", "kind": "NodeList", "metadata": {},
-                                  "items": [self._node_json(n) for n in sorted(self.nodes)]})
+        return web.json_response(
+            {
+                "apiVersion": "v1",
+                "kind": "NodeList",
+                "metadata": {},
+                "items": [self._node_json(n) for n in sorted(self.nodes)],
+            }
+        )
 
     def _node_json(self, name: str) -> dict[str, Any]:
-        return {"apiVersion": "v1", "kind": "Node",
-                "metadata": {"name": name, "labels": dict(self.nodes[name])}}
+        return {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name, "labels": dict(self.nodes[name])},
+        }
 
     async def _exec(self, request: web.Request) -> web.StreamResponse:
         key = (request.match_info["ns"], request.match_info["name"])
@@ -278,8 +326,9 @@ class KubeSimulator:
         command = request.query.getall("command", [])
         container = request.query.get("container")
         if container and container not in pod.containers:
-            return _status(400, "BadRequest",
-                           f"container {container} is not valid for pod {pod.name}")
+            return _status(
+                400, "BadRequest", f"container {container} is not valid for pod {pod.name}"
+            )
         ws = web.WebSocketResponse(protocols=EXEC_PROTOCOLS)
         await ws.prepare(request)
         if self.exec_hook is not None:
@@ -291,17 +340,31 @@ class KubeSimulator:
 
     async def _run(self, ws: web.WebSocketResponse, command: list[str]) -> dict[str, Any]:
         if not command:
-            return {"metadata": {}, "status": "Failure", "message": "you must specify a command",
-                    "reason": "BadRequest", "code": 400}
+            return {
+                "metadata": {},
+                "status": "Failure",
+                "message": "you must specify a command",
+                "reason": "BadRequest",
+                "code": 400,
+            }
         try:
             process = await asyncio.create_subprocess_exec(
-                *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE)
+                *command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
         except (FileNotFoundError, PermissionError):
-            return {"metadata": {}, "status": "Failure",
-                    "message": (f"failed to exec in container: exec: \"{command[0]}\": "
-                                "executable file not found in $PATH"),
-                    "reason": "InternalError", "code": 500}
+            return {
+                "metadata": {},
+                "status": "Failure",
+                "message": (
+                    f'failed to exec in container: exec: "{command[0]}": '
+                    "executable file not found in $PATH"
+                ),
+                "reason": "InternalError",
+                "code": 500,
+            }
 
         async def pump(stream: asyncio.StreamReader | None, channel: int) -> None:
             assert stream is not None
@@ -316,9 +379,12 @@ class KubeSimulator:
         if code == 0:
             return {"metadata": {}, "status": "Success"}
         return {
-            "metadata": {}, "status": "Failure",
-            "message": (f"command terminated with non-zero exit code: error executing command "
-                        f"[{' '.join(command[:3])} ...], exit code {code}"),
+            "metadata": {},
+            "status": "Failure",
+            "message": (
+                f"command terminated with non-zero exit code: error executing command "
+                f"[{' '.join(command[:3])} ...], exit code {code}"
+            ),
             "reason": "NonZeroExitCode",
             "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
         }
@@ -340,8 +406,14 @@ class KubeSimulator:
     async def _list_leases(self, request: web.Request) -> web.Response:
         ns = request.match_info["ns"]
         items = [v for (lns, _), v in sorted(self.leases.items()) if lns == ns]
-        return web.json_response({"apiVersion": "coordination.k8s.io/v1", "kind": "LeaseList",
-                                  "metadata": {}, "items": items})
+        return web.json_response(
+            {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "LeaseList",
+                "metadata": {},
+                "items": items,
+            }
+        )
 
     async def _create_lease(self, request: web.Request) -> web.Response:
         ns = request.match_info["ns"]
@@ -351,8 +423,9 @@ class KubeSimulator:
             return _status(422, "Invalid", "metadata.name is required")
         with self._lock:
             if (ns, name) in self.leases:
-                return _status(409, "AlreadyExists", f'leases.coordination.k8s.io "{name}" '
-                                                     "already exists")
+                return _status(
+                    409, "AlreadyExists", f'leases.coordination.k8s.io "{name}" already exists'
+                )
             self.leases[(ns, name)] = self._lease_json(ns, body)
             return web.json_response(self.leases[(ns, name)], status=201)
 
@@ -371,8 +444,12 @@ class KubeSimulator:
                 return _status(404, "NotFound", f'leases.coordination.k8s.io "{key[1]}" not found')
             wanted = body.get("metadata", {}).get("resourceVersion")
             if wanted and wanted != current["metadata"]["resourceVersion"]:
-                return _status(409, "Conflict", "the object has been modified; please apply "
-                                                "your changes to the latest version and try again")
+                return _status(
+                    409,
+                    "Conflict",
+                    "the object has been modified; please apply "
+                    "your changes to the latest version and try again",
+                )
             self.leases[key] = self._lease_json(key[0], body)
             return web.json_response(self.leases[key])
 

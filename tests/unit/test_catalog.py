@@ -21,11 +21,27 @@ def test_catalog_has_the_design_documents_partition_counts() -> None:
     assert len(LLM_TOPIC_NAMES) == 14
     partitions = {t.name: t.partitions for t in LLM_TOPICS}
     assert partitions == {
-        "llm-events": 32, "llm-metrics": 32, "llm-analytics": 16, "llm-traces": 32,
-        "llm-errors": 16, "llm-audit": 8, "llm-aggregated-metrics": 16, "llm-alerts": 8,
-        "llm-usage-stats": 16, "llm-model-performance": 16, "llm-cost-tracking": 8,
-        "llm-session-events": 16, "llm-user-feedback": 8, "llm-system-health": 8,
+        "llm-events": 32,
+        "llm-metrics": 32,
+        "llm-analytics": 16,
+        "llm-traces": 32,
+        "llm-errors": 16,
+        "llm-audit": 8,
+        "llm-aggregated-metrics": 16,
+        "llm-alerts": 8,
+        "llm-usage-stats": 16,
+        "llm-model-performance": 16,
+        "llm-cost-tracking": 8,
+        "llm-session-events": 16,
+        "llm-user-feedback": 8,
+        "llm-system-health": 8,
     }
-    assert all(t.replication_factor == 3 and t.config["compression.type"] == "lz4"
-               and t.config["min.insync.replicas"] == "2" for t in LLM_TOPICS)
-    assert next(t for t in LLM_TOPICS if t.name == "llm-audit").config["cleanup.policy"] == "compact"
+    assert all(
+        t.replication_factor == 3
+        and t.config["compression.type"] == "lz4"
+        and t.config["min.insync.replicas"] == "2"
+        for t in LLM_TOPICS
+    )
+    assert (
+        next(t for t in LLM_TOPICS if t.name == "llm-audit").config["cleanup.policy"] == "compact"
+    )

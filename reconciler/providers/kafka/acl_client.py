@@ -56,17 +56,27 @@ ACL_BATCH = 1000
 ANY = 1
 PROTOCOL_CODES: dict[type[StrEnum], dict[StrEnum, int]] = {
     AclResourceType: {
-        AclResourceType.TOPIC: 2, AclResourceType.GROUP: 3, AclResourceType.CLUSTER: 4,
-        AclResourceType.TRANSACTIONAL_ID: 5, AclResourceType.DELEGATION_TOKEN: 6,
+        AclResourceType.TOPIC: 2,
+        AclResourceType.GROUP: 3,
+        AclResourceType.CLUSTER: 4,
+        AclResourceType.TRANSACTIONAL_ID: 5,
+        AclResourceType.DELEGATION_TOKEN: 6,
         AclResourceType.USER: 7,
     },
     PatternType: {PatternType.LITERAL: 3, PatternType.PREFIXED: 4},
     AclOperation: {
-        AclOperation.ALL: 2, AclOperation.READ: 3, AclOperation.WRITE: 4,
-        AclOperation.CREATE: 5, AclOperation.DELETE: 6, AclOperation.ALTER: 7,
-        AclOperation.DESCRIBE: 8, AclOperation.CLUSTER_ACTION: 9,
-        AclOperation.DESCRIBE_CONFIGS: 10, AclOperation.ALTER_CONFIGS: 11,
-        AclOperation.IDEMPOTENT_WRITE: 12, AclOperation.CREATE_TOKENS: 13,
+        AclOperation.ALL: 2,
+        AclOperation.READ: 3,
+        AclOperation.WRITE: 4,
+        AclOperation.CREATE: 5,
+        AclOperation.DELETE: 6,
+        AclOperation.ALTER: 7,
+        AclOperation.DESCRIBE: 8,
+        AclOperation.CLUSTER_ACTION: 9,
+        AclOperation.DESCRIBE_CONFIGS: 10,
+        AclOperation.ALTER_CONFIGS: 11,
+        AclOperation.IDEMPOTENT_WRITE: 12,
+        AclOperation.CREATE_TOKENS: 13,
         AclOperation.DESCRIBE_TOKENS: 14,
     },
     AclPermission: {AclPermission.DENY: 2, AclPermission.ALLOW: 3},
@@ -91,8 +101,9 @@ class NoAuthorizer(ReconcilerError):
     """The cluster has no authorizer configured (DescribeAcls answers SECURITY_DISABLED)."""
 
     def __init__(self) -> None:
-        super().__init__(NO_AUTHORIZER_MESSAGE,
-                         hint="set authorizer.class.name on the brokers to use ACLs")
+        super().__init__(
+            NO_AUTHORIZER_MESSAGE, hint="set authorizer.class.name on the brokers to use ACLs"
+        )
 
 
 class AclReadFailed(ReconcilerError):
@@ -132,11 +143,28 @@ def _rows(bindings: Sequence[AclBinding], version: int) -> list[_BindingRow]:
         if version < 1:
             if b.pattern_type is not PatternType.LITERAL:
                 raise IncompatibleBrokerVersion("the brokers do not support PREFIXED ACLs")
-            rows.append((code_of(b.resource_type), b.resource_name, b.principal, b.host,
-                         code_of(b.operation), code_of(b.permission)))
+            rows.append(
+                (
+                    code_of(b.resource_type),
+                    b.resource_name,
+                    b.principal,
+                    b.host,
+                    code_of(b.operation),
+                    code_of(b.permission),
+                )
+            )
         else:
-            rows.append((code_of(b.resource_type), b.resource_name, code_of(b.pattern_type),
-                         b.principal, b.host, code_of(b.operation), code_of(b.permission)))
+            rows.append(
+                (
+                    code_of(b.resource_type),
+                    b.resource_name,
+                    code_of(b.pattern_type),
+                    b.principal,
+                    b.host,
+                    code_of(b.operation),
+                    code_of(b.permission),
+                )
+            )
     return rows
 
 
@@ -162,7 +190,7 @@ def decode_describe_acls(buffer: bytes, version: int) -> tuple[int, str | None, 
         if length < 0:
             return None
         offset += length
-        return buffer[offset - length:offset].decode()
+        return buffer[offset - length : offset].decode()
 
     (error_code,) = int16(buffer, offset)
     offset += 2
@@ -183,8 +211,17 @@ def decode_describe_acls(buffer: bytes, version: int) -> tuple[int, str | None, 
         for _ in range(max(acl_count, 0)):
             principal = string() or ""
             host = string() or ""
-            rows.append((resource_type, resource_name, pattern_type, principal, host,
-                         buffer[offset], buffer[offset + 1]))
+            rows.append(
+                (
+                    resource_type,
+                    resource_name,
+                    pattern_type,
+                    principal,
+                    host,
+                    buffer[offset],
+                    buffer[offset + 1],
+                )
+            )
             offset += 2
     if offset > len(buffer):
         raise ValueError("buffer underrun decoding DescribeAcls response")
@@ -235,8 +272,9 @@ class DescribeAclsRequest(Request[DescribeAclsRequestStruct]):
 
     API_KEY = 29
 
-    def build(self, request_struct_class: type[DescribeAclsRequestStruct]
-              ) -> DescribeAclsRequestStruct:
+    def build(
+        self, request_struct_class: type[DescribeAclsRequestStruct]
+    ) -> DescribeAclsRequestStruct:
         # resource type, name, [pattern type,] principal, host, operation, permission
         if request_struct_class.API_VERSION >= 1:
             return request_struct_class(ANY, None, ANY, None, None, ANY, ANY)
@@ -251,8 +289,7 @@ class CreateAclsRequest(Request[CreateAclsRequestStruct]):
     def __init__(self, bindings: Sequence[AclBinding]) -> None:
         self.bindings = list(bindings)
 
-    def build(self, request_struct_class: type[CreateAclsRequestStruct]
-              ) -> CreateAclsRequestStruct:
+    def build(self, request_struct_class: type[CreateAclsRequestStruct]) -> CreateAclsRequestStruct:
         return request_struct_class(_rows(self.bindings, request_struct_class.API_VERSION))
 
 
@@ -264,15 +301,14 @@ class DeleteAclsRequest(Request[DeleteAclsRequestStruct]):
     def __init__(self, bindings: Sequence[AclBinding]) -> None:
         self.bindings = list(bindings)
 
-    def build(self, request_struct_class: type[DeleteAclsRequestStruct]
-              ) -> DeleteAclsRequestStruct:
+    def build(self, request_struct_class: type[DeleteAclsRequestStruct]) -> DeleteAclsRequestStruct:
         return request_struct_class(_rows(self.bindings, request_struct_class.API_VERSION))
 
 
 # --------------------------------------------------------------------------- operations
 
-async def describe_acl_bindings(admin: KafkaAdmin, *, node_id: int | None = None
-                                ) -> AclListing:
+
+async def describe_acl_bindings(admin: KafkaAdmin, *, node_id: int | None = None) -> AclListing:
     """Every ACL binding of the cluster in ONE DescribeAcls request (a match-any filter),
     answered by ``node_id`` or any broker.
 
@@ -286,7 +322,8 @@ async def describe_acl_bindings(admin: KafkaAdmin, *, node_id: int | None = None
     if error_code:
         raise AclReadFailed(
             f"cannot read the ACLs of {admin.endpoint}: {_error(error_code, error_message)}",
-            hint="the connection's principal needs DESCRIBE on the cluster (or be a super user)")
+            hint="the connection's principal needs DESCRIBE on the cluster (or be a super user)",
+        )
     resource_types, patterns = _FROM_CODE[AclResourceType], _FROM_CODE[PatternType]
     operations, permissions = _FROM_CODE[AclOperation], _FROM_CODE[AclPermission]
     bindings: set[AclBinding] = set()
@@ -294,26 +331,34 @@ async def describe_acl_bindings(admin: KafkaAdmin, *, node_id: int | None = None
     for type_code, name, pattern_code, principal, host, operation_code, permission_code in rows:
         resource_type, pattern_type = resource_types.get(type_code), patterns.get(pattern_code)
         operation, permission = operations.get(operation_code), permissions.get(permission_code)
-        if (resource_type is None or pattern_type is None or operation is None
-                or permission is None):
+        if resource_type is None or pattern_type is None or operation is None or permission is None:
             unknown += 1
             continue
-        bindings.add(AclBinding(
-            principal=principal, resource_type=resource_type,  # type: ignore[arg-type]
-            pattern_type=pattern_type, resource_name=name,  # type: ignore[arg-type]
-            operation=operation, permission=permission, host=host,  # type: ignore[arg-type]
-        ))
-    return AclListing(bindings=tuple(sorted(bindings, key=acl_sort_key)),
-                      api_version=response.API_VERSION,
-                      unknown=unknown)
+        bindings.add(
+            AclBinding(
+                principal=principal,
+                resource_type=resource_type,  # type: ignore[arg-type]
+                pattern_type=pattern_type,  # type: ignore[arg-type]
+                resource_name=name,
+                operation=operation,  # type: ignore[arg-type]
+                permission=permission,  # type: ignore[arg-type]
+                host=host,
+            )
+        )
+    return AclListing(
+        bindings=tuple(sorted(bindings, key=acl_sort_key)),
+        api_version=response.API_VERSION,
+        unknown=unknown,
+    )
 
 
-async def create_acl_bindings(admin: KafkaAdmin, bindings: Sequence[AclBinding]
-                              ) -> dict[AclBinding, str | None]:
+async def create_acl_bindings(
+    admin: KafkaAdmin, bindings: Sequence[AclBinding]
+) -> dict[AclBinding, str | None]:
     """Create bindings in batches; binding -> error message or None."""
     results: dict[AclBinding, str | None] = {}
     for start in range(0, len(bindings), ACL_BATCH):
-        batch = list(bindings[start:start + ACL_BATCH])
+        batch = list(bindings[start : start + ACL_BATCH])
         response = await admin.send(CreateAclsRequest(batch))
         answers = list(response.creation_responses)
         for index, binding in enumerate(batch):
@@ -325,15 +370,16 @@ async def create_acl_bindings(admin: KafkaAdmin, bindings: Sequence[AclBinding]
     return results
 
 
-async def delete_acl_bindings(admin: KafkaAdmin, bindings: Sequence[AclBinding]
-                              ) -> dict[AclBinding, str | None]:
+async def delete_acl_bindings(
+    admin: KafkaAdmin, bindings: Sequence[AclBinding]
+) -> dict[AclBinding, str | None]:
     """Delete exactly these bindings in batches; binding -> error message or None.
 
     A filter that matches nothing is a success: the binding is already gone.
     """
     results: dict[AclBinding, str | None] = {}
     for start in range(0, len(bindings), ACL_BATCH):
-        batch = list(bindings[start:start + ACL_BATCH])
+        batch = list(bindings[start : start + ACL_BATCH])
         response = await admin.send(DeleteAclsRequest(batch))
         answers = list(response.filter_responses)
         for index, binding in enumerate(batch):

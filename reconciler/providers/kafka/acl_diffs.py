@@ -34,8 +34,15 @@ NO_AUTHORIZER_MESSAGE = "the cluster has no authorizer; ACLs cannot be managed"
 # Shown as the address of notices about the ACLs as a whole (not one binding).
 ACLS_ADDRESS = f"{PROVIDER}.*"
 
-_FIELDS = ("principal", "host", "operation", "permission", "resource_type", "resource_name",
-           "pattern_type")
+_FIELDS = (
+    "principal",
+    "host",
+    "operation",
+    "permission",
+    "resource_type",
+    "resource_name",
+    "pattern_type",
+)
 
 
 def acl_address(binding: AclBinding) -> str:
@@ -53,19 +60,23 @@ def binding_problems(binding: AclBinding, *, supports_prefixed: bool = True) -> 
     problems = []
     kind, _, name = binding.principal.partition(":")
     if not kind or not name:
-        problems.append(f"principal {binding.principal!r} is not of the form Type:name "
-                        "(e.g. User:alice)")
+        problems.append(
+            f"principal {binding.principal!r} is not of the form Type:name (e.g. User:alice)"
+        )
     if not binding.resource_name:
         problems.append("the resource name is empty")
-    if (binding.resource_type is AclResourceType.CLUSTER
-            and binding.resource_name != CLUSTER_RESOURCE_NAME):
-        problems.append(f"the CLUSTER resource is always named {CLUSTER_RESOURCE_NAME!r}, "
-                        f"not {binding.resource_name!r}")
+    if (
+        binding.resource_type is AclResourceType.CLUSTER
+        and binding.resource_name != CLUSTER_RESOURCE_NAME
+    ):
+        problems.append(
+            f"the CLUSTER resource is always named {CLUSTER_RESOURCE_NAME!r}, "
+            f"not {binding.resource_name!r}"
+        )
     if binding.pattern_type is PatternType.PREFIXED and binding.resource_name == "*":
         problems.append("'*' (every resource) is only valid with the LITERAL pattern type")
     if binding.pattern_type is PatternType.PREFIXED and not supports_prefixed:
-        problems.append("the brokers are too old for PREFIXED ACLs (Kafka 2.0 or later "
-                        "needed)")
+        problems.append("the brokers are too old for PREFIXED ACLs (Kafka 2.0 or later needed)")
     if not binding.host:
         problems.append(f"the host is empty; use {WILDCARD_HOST!r} for any host")
     return problems
@@ -73,9 +84,12 @@ def binding_problems(binding: AclBinding, *, supports_prefixed: bool = True) -> 
 
 def _attributes(binding: AclBinding, *, creating: bool) -> tuple[AttributeChange, ...]:
     values = binding.to_dict()
-    return tuple(AttributeChange(path=field, after=values[field]) if creating
-                 else AttributeChange(path=field, before=values[field])
-                 for field in _FIELDS)
+    return tuple(
+        AttributeChange(path=field, after=values[field])
+        if creating
+        else AttributeChange(path=field, before=values[field])
+        for field in _FIELDS
+    )
 
 
 def _create(wanted: DesiredAcl) -> Change:
@@ -83,9 +97,15 @@ def _create(wanted: DesiredAcl) -> Change:
     # A new DENY takes access away from clients that may be using it right now.
     risks = {Risk.DISRUPTIVE} if binding.permission is AclPermission.DENY else set()
     return Change(
-        address=acl_address(binding), provider=PROVIDER, resource_type=PROVIDER,
-        name=binding.key, action=Action.CREATE, attributes=_attributes(binding, creating=True),
-        risks=frozenset(risks), reason=wanted.origin, payload=binding.to_dict(),
+        address=acl_address(binding),
+        provider=PROVIDER,
+        resource_type=PROVIDER,
+        name=binding.key,
+        action=Action.CREATE,
+        attributes=_attributes(binding, creating=True),
+        risks=frozenset(risks),
+        reason=wanted.origin,
+        payload=binding.to_dict(),
     )
 
 
@@ -94,18 +114,29 @@ def _delete(binding: AclBinding) -> Change:
     if binding.permission is AclPermission.ALLOW:
         risks.add(Risk.DISRUPTIVE)  # clients relying on it are refused from now on
     return Change(
-        address=acl_address(binding), provider=PROVIDER, resource_type=PROVIDER,
-        name=binding.key, action=Action.DELETE, attributes=_attributes(binding, creating=False),
+        address=acl_address(binding),
+        provider=PROVIDER,
+        resource_type=PROVIDER,
+        name=binding.key,
+        action=Action.DELETE,
+        attributes=_attributes(binding, creating=False),
         risks=frozenset(risks),
-        reason=(f"{binding.principal} is in ownership.acls.principals and the spec does not "
-                "grant this binding"),
+        reason=(
+            f"{binding.principal} is in ownership.acls.principals and the spec does not "
+            "grant this binding"
+        ),
         payload=binding.to_dict(),
     )
 
 
-def diff_acls(desired: Sequence[DesiredAcl], live: Iterable[AclBinding],
-              ownership: AclOwnership, *, allow_delete: bool,
-              supports_prefixed: bool = True) -> ProviderPlan:
+def diff_acls(
+    desired: Sequence[DesiredAcl],
+    live: Iterable[AclBinding],
+    ownership: AclOwnership,
+    *,
+    allow_delete: bool,
+    supports_prefixed: bool = True,
+) -> ProviderPlan:
     """The creations and (scoped) deletions that make ``live`` grant what ``desired`` asks."""
     live_set = set(live)
     wanted = {d.binding for d in desired}
@@ -114,33 +145,62 @@ def diff_acls(desired: Sequence[DesiredAcl], live: Iterable[AclBinding],
     for item in sorted(desired, key=lambda d: acl_sort_key(d.binding)):
         problems = binding_problems(item.binding, supports_prefixed=supports_prefixed)
         if problems:
-            notices.extend(Notice(level=NoticeLevel.ERROR, address=acl_address(item.binding),
-                                  kind="validation", message=f"{problem} ({item.origin})")
-                           for problem in problems)
+            notices.extend(
+                Notice(
+                    level=NoticeLevel.ERROR,
+                    address=acl_address(item.binding),
+                    kind="validation",
+                    message=f"{problem} ({item.origin})",
+                )
+                for problem in problems
+            )
         elif item.binding not in live_set:
             changes.append(_create(item))
 
     scope = ownership_scope(ownership)
-    extra = sorted((b for b in live_set if b.principal in scope and b not in wanted),
-                   key=acl_sort_key)
+    extra = sorted(
+        (b for b in live_set if b.principal in scope and b not in wanted), key=acl_sort_key
+    )
     for binding in extra:
         address = acl_address(binding)
         if ownership.deletion is DeletionPolicy.ALLOW and allow_delete:
             changes.append(_delete(binding))
         elif ownership.deletion is DeletionPolicy.ALLOW:
-            notices.append(Notice(level=NoticeLevel.WARNING, address=address, kind="unmanaged",
-                                  message="not in the spec; would be deleted with --allow-delete"))
+            notices.append(
+                Notice(
+                    level=NoticeLevel.WARNING,
+                    address=address,
+                    kind="unmanaged",
+                    message="not in the spec; would be deleted with --allow-delete",
+                )
+            )
         else:
-            notices.append(Notice(
-                level=NoticeLevel.WARNING, address=address, kind="unmanaged",
-                message=("its principal is in ownership.acls.principals but the spec does not "
-                         "grant it; kept (deletion: never)")))
+            notices.append(
+                Notice(
+                    level=NoticeLevel.WARNING,
+                    address=address,
+                    kind="unmanaged",
+                    message=(
+                        "its principal is in ownership.acls.principals but the spec does not "
+                        "grant it; kept (deletion: never)"
+                    ),
+                )
+            )
     return ProviderPlan(changes=tuple(changes), notices=tuple(notices))
 
 
 def no_authorizer_plan() -> ProviderPlan:
     """The plan against a cluster that has no authorizer: one clear error, no changes."""
-    return ProviderPlan(notices=(Notice(
-        level=NoticeLevel.ERROR, address=ACLS_ADDRESS, kind="refused",
-        message=(f"{NO_AUTHORIZER_MESSAGE} (set authorizer.class.name on the brokers, or "
-                 "remove kafka.acls from the spec)")),))
+    return ProviderPlan(
+        notices=(
+            Notice(
+                level=NoticeLevel.ERROR,
+                address=ACLS_ADDRESS,
+                kind="refused",
+                message=(
+                    f"{NO_AUTHORIZER_MESSAGE} (set authorizer.class.name on the brokers, or "
+                    "remove kafka.acls from the spec)"
+                ),
+            ),
+        )
+    )

@@ -47,8 +47,9 @@ class KafkaAclsProvider:
 
     name = PROVIDER
 
-    def __init__(self, admin: KafkaAdmin, desired: Sequence[DesiredAcl],
-                 ownership: AclOwnership) -> None:
+    def __init__(
+        self, admin: KafkaAdmin, desired: Sequence[DesiredAcl], ownership: AclOwnership
+    ) -> None:
         self.admin = admin
         self.desired = list(desired)
         self.ownership = ownership
@@ -58,8 +59,12 @@ class KafkaAclsProvider:
         return cls(admin, merge_desired(expand_acl_rules(kafka.acls)), kafka.ownership.acls)
 
     @classmethod
-    def from_pairs(cls, admin: KafkaAdmin, pairs: Sequence[tuple[AclBinding, str]],
-                   ownership: AclOwnership | None = None) -> KafkaAclsProvider:
+    def from_pairs(
+        cls,
+        admin: KafkaAdmin,
+        pairs: Sequence[tuple[AclBinding, str]],
+        ownership: AclOwnership | None = None,
+    ) -> KafkaAclsProvider:
         """A provider for bindings built in code (e.g. a namespace's standard set)."""
         return cls(admin, merge_desired(pairs), ownership or AclOwnership())
 
@@ -78,16 +83,32 @@ class KafkaAclsProvider:
         except NoAuthorizer:
             return no_authorizer_plan()
         except AclReadFailed as problem:
-            return ProviderPlan(notices=(Notice(level=NoticeLevel.ERROR, address=ACLS_ADDRESS,
-                                                kind="refused", message=str(problem)),))
-        planned = diff_acls(self.desired, listing.bindings, self.ownership,
-                            allow_delete=options.allow_delete,
-                            supports_prefixed=listing.supports_prefixed)
+            return ProviderPlan(
+                notices=(
+                    Notice(
+                        level=NoticeLevel.ERROR,
+                        address=ACLS_ADDRESS,
+                        kind="refused",
+                        message=str(problem),
+                    ),
+                )
+            )
+        planned = diff_acls(
+            self.desired,
+            listing.bindings,
+            self.ownership,
+            allow_delete=options.allow_delete,
+            supports_prefixed=listing.supports_prefixed,
+        )
         if not listing.unknown:
             return planned
-        note = Notice(level=NoticeLevel.INFO, address=ACLS_ADDRESS, kind="note",
-                      message=f"{listing.unknown} binding(s) use a resource type or operation "
-                              "this tool does not know; they are left alone")
+        note = Notice(
+            level=NoticeLevel.INFO,
+            address=ACLS_ADDRESS,
+            kind="note",
+            message=f"{listing.unknown} binding(s) use a resource type or operation "
+            "this tool does not know; they are left alone",
+        )
         return ProviderPlan(changes=planned.changes, notices=(*planned.notices, note))
 
     async def fingerprints(self, addresses: Sequence[str]) -> dict[str, str]:
@@ -99,7 +120,8 @@ class KafkaAclsProvider:
             address: hashlib.sha256(
                 f"{address}={'present' if address in present else 'absent'}".encode()
             ).hexdigest()[:16]
-            for address in addresses if address.startswith(prefix)
+            for address in addresses
+            if address.startswith(prefix)
         }
 
     async def apply(self, changes: Sequence[Change], options: ApplyOptions) -> list[ChangeResult]:
@@ -126,21 +148,26 @@ class KafkaAclsProvider:
         results = []
         for binding, change in by_binding.items():
             if binding not in errors:
-                result = ChangeResult(change.address, ResultStatus.SKIPPED,
-                                      "skipped after an earlier failure")
+                result = ChangeResult(
+                    change.address, ResultStatus.SKIPPED, "skipped after an earlier failure"
+                )
             elif errors[binding]:
                 result = ChangeResult(change.address, ResultStatus.FAILED, str(errors[binding]))
             else:
-                message = ("done; not yet visible on every broker" if binding in late
-                           else "done")
-                result = ChangeResult(change.address, ResultStatus.APPLIED, message,
-                                      round(time.monotonic() - started, 3))
+                message = "done; not yet visible on every broker" if binding in late else "done"
+                result = ChangeResult(
+                    change.address,
+                    ResultStatus.APPLIED,
+                    message,
+                    round(time.monotonic() - started, 3),
+                )
             options.progress.finished(result)
             results.append(result)
         return results
 
-    async def _wait_until_visible(self, created: Sequence[AclBinding],
-                                  deleted: Sequence[AclBinding]) -> set[AclBinding]:
+    async def _wait_until_visible(
+        self, created: Sequence[AclBinding], deleted: Sequence[AclBinding]
+    ) -> set[AclBinding]:
         """Poll every broker until each lists ``created`` and no longer lists ``deleted``;
         returns the bindings still pending on some broker at the deadline."""
         if not created and not deleted:
@@ -151,8 +178,9 @@ class KafkaAclsProvider:
         for node_id in brokers:
             while True:
                 live = set((await describe_acl_bindings(self.admin, node_id=node_id)).bindings)
-                pending_here = ({b for b in created if b not in live}
-                                | {b for b in deleted if b in live})
+                pending_here = {b for b in created if b not in live} | {
+                    b for b in deleted if b in live
+                }
                 if not pending_here or time.monotonic() > deadline:
                     pending |= pending_here
                     break

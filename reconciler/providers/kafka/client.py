@@ -65,12 +65,16 @@ class NewTopicRequest:
     config: Mapping[str, str]
 
 
-def connection_settings(connection: KafkaConnection | None,
-                        bootstrap_override: str | None = None) -> dict[str, Any]:
+def connection_settings(
+    connection: KafkaConnection | None, bootstrap_override: str | None = None
+) -> dict[str, Any]:
     """aiokafka keyword arguments for a spec connection (secrets resolved here, at the edge)."""
     if connection is None and not bootstrap_override:
-        raise ConnectionFailure("Kafka", "no bootstrap servers",
-                                hint="give --bootstrap-servers or kafka.connection in the spec")
+        raise ConnectionFailure(
+            "Kafka",
+            "no bootstrap servers",
+            hint="give --bootstrap-servers or kafka.connection in the spec",
+        )
     servers = bootstrap_override or ",".join(connection.bootstrap_list)  # type: ignore[union-attr]
     settings: dict[str, Any] = {"bootstrap_servers": servers}
     if connection is None:
@@ -84,18 +88,22 @@ def connection_settings(connection: KafkaConnection | None,
         if tls is not None:
             if tls.cert_file:
                 context.load_cert_chain(
-                    tls.cert_file, tls.key_file,
+                    tls.cert_file,
+                    tls.key_file,
                     password=resolve_secret(tls.key_password, what="kafka TLS key password"),
                 )
             context.check_hostname = tls.check_hostname
         settings["ssl_context"] = context
     if security.protocol in (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL):
         if security.sasl is None:
-            raise ConnectionFailure(servers, f"{security.protocol.value} needs kafka.connection.security.sasl")
+            raise ConnectionFailure(
+                servers, f"{security.protocol.value} needs kafka.connection.security.sasl"
+            )
         settings["sasl_mechanism"] = security.sasl.mechanism.value
         settings["sasl_plain_username"] = security.sasl.username
         settings["sasl_plain_password"] = resolve_secret(
-            security.sasl.password, what="kafka SASL password")
+            security.sasl.password, what="kafka SASL password"
+        )
     return settings
 
 
@@ -130,14 +138,16 @@ class KafkaAdmin:
         except (KafkaConnectionError, UnrecognizedBrokerVersion, OSError) as problem:
             await self._close_quietly()
             raise ConnectionFailure(
-                self.endpoint, str(problem) or type(problem).__name__,
+                self.endpoint,
+                str(problem) or type(problem).__name__,
                 hint="check that the brokers are up and reachable from here, the listener "
-                     "and security protocol, and (for SASL) the username and password",
+                "and security protocol, and (for SASL) the username and password",
             ) from None
         except KafkaError as problem:
             await self._close_quietly()
             raise ConnectionFailure(
-                self.endpoint, f"{type(problem).__name__}: {problem}",
+                self.endpoint,
+                f"{type(problem).__name__}: {problem}",
                 hint="check the security protocol, SASL mechanism and credentials",
             ) from None
 
@@ -160,8 +170,9 @@ class KafkaAdmin:
             raise RuntimeError("KafkaAdmin used before start()")
         return self._admin
 
-    async def send(self, request: Request[Any], *, controller: bool = False,
-                   node_id: int | None = None) -> Response:
+    async def send(
+        self, request: Request[Any], *, controller: bool = False, node_id: int | None = None
+    ) -> Response:
         """Send one request (to the controller, a node, or any broker) and count it."""
         self.requests[type(request).__name__.removesuffix("Request")] += 1
         admin = self._client
@@ -175,22 +186,31 @@ class KafkaAdmin:
             await admin._client.force_metadata_update()
             return await admin._send_to_controller(request)
         except (TimeoutError, KafkaConnectionError) as problem:
-            raise ConnectionFailure(self.endpoint, str(problem) or type(problem).__name__,
-                                    hint="the cluster stopped answering; check broker health") from None
+            raise ConnectionFailure(
+                self.endpoint,
+                str(problem) or type(problem).__name__,
+                hint="the cluster stopped answering; check broker health",
+            ) from None
 
     # ------------------------------------------------------------------ reading
 
-    async def cluster_state(self, *, with_configs: bool = True,
-                            topics: Sequence[str] | None = None,
-                            config_keys: frozenset[str] | None = None) -> KafkaClusterState:
+    async def cluster_state(
+        self,
+        *,
+        with_configs: bool = True,
+        topics: Sequence[str] | None = None,
+        config_keys: frozenset[str] | None = None,
+    ) -> KafkaClusterState:
         """Brokers, topics, partitions and (optionally) the topics' configs.
 
         One Metadata request plus one DescribeConfigs request for all topics. With
         ``config_keys``, only those keys and the topics' own overrides are kept.
         """
         metadata = await self.send(
-            MetadataRequest(list(topics) if topics is not None else None,
-                            allow_auto_topic_creation=False))
+            MetadataRequest(
+                list(topics) if topics is not None else None, allow_auto_topic_creation=False
+            )
+        )
         brokers = tuple(
             Broker(node_id=b[0], host=b[1], port=b[2], rack=b[3] if len(b) > 3 else None)
             for b in metadata.brokers
@@ -203,20 +223,34 @@ class KafkaAdmin:
             live[name] = LiveTopic(
                 name=name,
                 internal=bool(internal) or name.startswith("__"),
-                partitions=tuple(sorted(
-                    (PartitionState(partition=p[1], leader=p[2], replicas=tuple(p[3]),
-                                    isr=tuple(p[4]),
-                                    offline_replicas=tuple(p[5]) if len(p) > 5 else (),
-                                    error_code=p[0])
-                     for p in partitions),
-                    key=lambda p: p.partition)),
+                partitions=tuple(
+                    sorted(
+                        (
+                            PartitionState(
+                                partition=p[1],
+                                leader=p[2],
+                                replicas=tuple(p[3]),
+                                isr=tuple(p[4]),
+                                offline_replicas=tuple(p[5]) if len(p) > 5 else (),
+                                error_code=p[0],
+                            )
+                            for p in partitions
+                        ),
+                        key=lambda p: p.partition,
+                    )
+                ),
             )
         if with_configs and live:
-            configs = await self.topic_configs([n for n, t in live.items() if not t.internal],
-                                               config_keys)
+            configs = await self.topic_configs(
+                [n for n, t in live.items() if not t.internal], config_keys
+            )
             live = {
-                name: LiveTopic(name=t.name, partitions=t.partitions, internal=t.internal,
-                                configs=configs.get(name, {}))
+                name: LiveTopic(
+                    name=t.name,
+                    partitions=t.partitions,
+                    internal=t.internal,
+                    configs=configs.get(name, {}),
+                )
                 for name, t in live.items()
             }
         return KafkaClusterState(
@@ -226,15 +260,17 @@ class KafkaAdmin:
             topics=live,
         )
 
-    async def topic_configs(self, names: Iterable[str], keep: frozenset[str] | None = None
-                            ) -> dict[str, dict[str, LiveConfig]]:
+    async def topic_configs(
+        self, names: Iterable[str], keep: frozenset[str] | None = None
+    ) -> dict[str, dict[str, LiveConfig]]:
         """Configs of the named topics, with their source, in one DescribeConfigs request.
 
         ``keep``: the config names needed whatever their source; values set on the topic
         itself are always returned. ``None`` returns every config.
         """
         resources: list[tuple[int, str, list[str] | None]] = [
-            (int(ConfigResourceKind.TOPIC), name, None) for name in names]
+            (int(ConfigResourceKind.TOPIC), name, None) for name in names
+        ]
         if not resources:
             return {}
         response = await self.send(DescribeConfigsRequest(resources, include_synonyms=False))
@@ -249,10 +285,14 @@ class KafkaAdmin:
             }
         return result
 
-    async def list_reassignments(self) -> dict[TopicPartition, tuple[list[int], list[int], list[int]]]:
+    async def list_reassignments(
+        self,
+    ) -> dict[TopicPartition, tuple[list[int], list[int], list[int]]]:
         """Ongoing reassignments: (topic, partition) -> (replicas, adding, removing)."""
-        response = await self.send(ListPartitionReassignmentsRequest(30_000, None, {}),  # type: ignore[arg-type]
-                                   controller=True)
+        response = await self.send(
+            ListPartitionReassignmentsRequest(30_000, None, {}),  # type: ignore[arg-type]
+            controller=True,
+        )
         if response.error_code:
             raise KafkaError(_error(response.error_code, response.error_message))
         ongoing: dict[TopicPartition, tuple[list[int], list[int], list[int]]] = {}
@@ -264,31 +304,39 @@ class KafkaAdmin:
 
     # ------------------------------------------------------------------ writing
 
-    async def create_topics(self, topics: Sequence[NewTopicRequest], *,
-                            validate_only: bool = False, timeout_ms: int = 30_000
-                            ) -> dict[str, str | None]:
+    async def create_topics(
+        self,
+        topics: Sequence[NewTopicRequest],
+        *,
+        validate_only: bool = False,
+        timeout_ms: int = 30_000,
+    ) -> dict[str, str | None]:
         """Create (or with validate_only, check) topics in batches; name -> error or None."""
         results: dict[str, str | None] = {}
         for start in range(0, len(topics), WRITE_BATCH):
-            batch = topics[start:start + WRITE_BATCH]
+            batch = topics[start : start + WRITE_BATCH]
             payload: list[Any] = [
                 (t.name, t.partitions, t.replication_factor, [], list(t.config.items()))
-                       for t in batch]
+                for t in batch
+            ]
             response = await self.send(
-                CreateTopicsRequest(payload, timeout_ms, validate_only), controller=True)  # type: ignore[arg-type]
+                CreateTopicsRequest(payload, timeout_ms, validate_only), controller=True
+            )  # type: ignore[arg-type]
             for entry in response.topic_errors:
                 name, code = entry[0], entry[1]
                 results[name] = _error(code, entry[2] if len(entry) > 2 else None)
         return results
 
-    async def create_partitions(self, counts: Mapping[str, int], *, validate_only: bool = False,
-                                timeout_ms: int = 30_000) -> dict[str, str | None]:
+    async def create_partitions(
+        self, counts: Mapping[str, int], *, validate_only: bool = False, timeout_ms: int = 30_000
+    ) -> dict[str, str | None]:
         results: dict[str, str | None] = {}
         items = list(counts.items())
         for start in range(0, len(items), WRITE_BATCH):
-            payload = [(name, (count, None)) for name, count in items[start:start + WRITE_BATCH]]
+            payload = [(name, (count, None)) for name, count in items[start : start + WRITE_BATCH]]
             response = await self.send(
-                CreatePartitionsRequest(payload, timeout_ms, validate_only), controller=True)
+                CreatePartitionsRequest(payload, timeout_ms, validate_only), controller=True
+            )
             for name, code, message in response.topic_errors:
                 results[name] = _error(code, message)
         return results
@@ -298,38 +346,55 @@ class KafkaAdmin:
     ) -> dict[str, str | None]:
         """Set (value) or delete (None) individual keys per topic: IncrementalAlterConfigs only."""
         resources = [
-            (int(ConfigResourceKind.TOPIC), topic,
-             [(key, int(AlterConfigOp.SET if value is not None else AlterConfigOp.DELETE), value)
-              for key, value in keys.items()])
-            for topic, keys in changes.items() if keys
+            (
+                int(ConfigResourceKind.TOPIC),
+                topic,
+                [
+                    (
+                        key,
+                        int(AlterConfigOp.SET if value is not None else AlterConfigOp.DELETE),
+                        value,
+                    )
+                    for key, value in keys.items()
+                ],
+            )
+            for topic, keys in changes.items()
+            if keys
         ]
         results: dict[str, str | None] = {}
         for start in range(0, len(resources), WRITE_BATCH):
             response = await self.send(
-                IncrementalAlterConfigsRequest(resources[start:start + WRITE_BATCH], validate_only))
+                IncrementalAlterConfigsRequest(
+                    resources[start : start + WRITE_BATCH], validate_only
+                )
+            )
             for entry in response.responses:
                 results[entry[3]] = _error(entry[0], entry[1])
         return results
 
-    async def delete_topics(self, names: Sequence[str], *, timeout_ms: int = 30_000
-                            ) -> dict[str, str | None]:
+    async def delete_topics(
+        self, names: Sequence[str], *, timeout_ms: int = 30_000
+    ) -> dict[str, str | None]:
         results: dict[str, str | None] = {}
         for start in range(0, len(names), WRITE_BATCH):
             response = await self.send(
-                DeleteTopicsRequest(list(names[start:start + WRITE_BATCH]), timeout_ms),
-                controller=True)
+                DeleteTopicsRequest(list(names[start : start + WRITE_BATCH]), timeout_ms),
+                controller=True,
+            )
             for entry in response.topic_error_codes:
                 results[entry[0]] = _error(entry[1], entry[2] if len(entry) > 2 else None)
         return results
 
-    async def alter_reassignments(self, assignments: Mapping[TopicPartition, Sequence[int]],
-                                  *, timeout_ms: int = 30_000) -> dict[TopicPartition, str | None]:
+    async def alter_reassignments(
+        self, assignments: Mapping[TopicPartition, Sequence[int]], *, timeout_ms: int = 30_000
+    ) -> dict[TopicPartition, str | None]:
         by_topic: dict[str, list[tuple[int, list[int], dict[int, bytes]]]] = {}
         for (topic, partition), replicas in sorted(assignments.items()):
             by_topic.setdefault(topic, []).append((partition, list(replicas), {}))
         payload: list[Any] = [(topic, parts, {}) for topic, parts in by_topic.items()]
         response = await self.send(
-            AlterPartitionReassignmentsRequest(timeout_ms, payload, {}), controller=True)  # type: ignore[arg-type]
+            AlterPartitionReassignmentsRequest(timeout_ms, payload, {}), controller=True
+        )  # type: ignore[arg-type]
         if response.error_code:
             message = _error(response.error_code, response.error_message)
             return {key: message for key in assignments}

@@ -100,8 +100,11 @@ def spec_drift(desired: Sequence[DesiredTopic], state: KafkaClusterState) -> dic
     """
     present = [topic for topic in desired if topic.name in state.topics]
     planned = diff_topics(present, state, TopicOwnership(), allow_delete=False)
-    drift = {change.name: [a.path for a in change.attributes]
-             for change in planned.changes if change.action is Action.UPDATE}
+    drift = {
+        change.name: [a.path for a in change.attributes]
+        for change in planned.changes
+        if change.action is Action.UPDATE
+    }
     for notice in planned.notices:  # refused changes (e.g. fewer partitions) differ too
         name = notice.address.partition(".")[2]
         if notice.kind == "refused" and name not in drift:
@@ -109,9 +112,14 @@ def spec_drift(desired: Sequence[DesiredTopic], state: KafkaClusterState) -> dic
     return dict(sorted(drift.items()))
 
 
-def judge_health(state: KafkaClusterState, expected_topics: Sequence[str], *,
-                 expected_brokers: int | None = None, topics_label: str = "LLM Analytics",
-                 drift: Mapping[str, Sequence[str]] | None = None) -> HealthReport:
+def judge_health(
+    state: KafkaClusterState,
+    expected_topics: Sequence[str],
+    *,
+    expected_brokers: int | None = None,
+    topics_label: str = "LLM Analytics",
+    drift: Mapping[str, Sequence[str]] | None = None,
+) -> HealthReport:
     """Judge the cluster: brokers, controller, expected topics, partitions, spec drift.
 
     ``drift`` is given only when checking against a spec (see :func:`spec_drift`).
@@ -132,9 +140,15 @@ def judge_health(state: KafkaClusterState, expected_topics: Sequence[str], *,
         broker_value = f"{brokers}/{expected_brokers}"
 
     has_controller = state.controller_id >= 0
-    checks.append(Check("controller", has_controller,
-                        f"Controller is broker {state.controller_id}" if has_controller
-                        else "No active controller"))
+    checks.append(
+        Check(
+            "controller",
+            has_controller,
+            f"Controller is broker {state.controller_id}"
+            if has_controller
+            else "No active controller",
+        )
+    )
 
     user_topics = [name for name, t in state.topics.items() if not t.internal]
     checks.append(Check("topics", True, f"Found {len(user_topics)} total topics"))
@@ -143,35 +157,55 @@ def judge_health(state: KafkaClusterState, expected_topics: Sequence[str], *,
     missing = [name for name in expected if name not in state.topics]
     present = len(expected) - len(missing)
     if missing:
-        checks.append(Check("expected_topics", False,
-                            f"Missing {len(missing)} of {len(expected)} {topics_label} topics: "
-                            f"{listed(missing)}"))
+        checks.append(
+            Check(
+                "expected_topics",
+                False,
+                f"Missing {len(missing)} of {len(expected)} {topics_label} topics: "
+                f"{listed(missing)}",
+            )
+        )
     else:
-        checks.append(Check("expected_topics", True,
-                            f"Found {present} {topics_label} topics"))
+        checks.append(Check("expected_topics", True, f"Found {present} {topics_label} topics"))
 
     problems = partition_problems(state)
     # (check, problems, how many are wrong, message when none are)
     for name, found, count, fine in (
-        ("under_replicated", problems.under_replicated,
-         _plural(len(problems.under_replicated), "under-replicated partition"),
-         "No under-replicated partitions"),
-        ("offline", problems.offline, _plural(len(problems.offline), "offline partition"),
-         "No offline partitions"),
-        ("min_isr", problems.below_min_isr,
-         f"{_plural(len(problems.below_min_isr), 'partition')} below min.insync.replicas",
-         "No partitions below min.insync.replicas"),
+        (
+            "under_replicated",
+            problems.under_replicated,
+            _plural(len(problems.under_replicated), "under-replicated partition"),
+            "No under-replicated partitions",
+        ),
+        (
+            "offline",
+            problems.offline,
+            _plural(len(problems.offline), "offline partition"),
+            "No offline partitions",
+        ),
+        (
+            "min_isr",
+            problems.below_min_isr,
+            f"{_plural(len(problems.below_min_isr), 'partition')} below min.insync.replicas",
+            "No partitions below min.insync.replicas",
+        ),
     ):
-        checks.append(Check(name, False, f"{count}: {listed(found)}") if found
-                      else Check(name, True, fine))
+        checks.append(
+            Check(name, False, f"{count}: {listed(found)}") if found else Check(name, True, fine)
+        )
 
     if drift is not None:
         if drift:
             described = [f"{topic} ({', '.join(paths)})" for topic, paths in drift.items()]
-            checks.append(Check("spec_drift", False,
-                                f"{_plural(len(drift), 'topic')} "
-                                f"{'differs' if len(drift) == 1 else 'differ'} from the spec: "
-                                f"{listed(described)}"))
+            checks.append(
+                Check(
+                    "spec_drift",
+                    False,
+                    f"{_plural(len(drift), 'topic')} "
+                    f"{'differs' if len(drift) == 1 else 'differ'} from the spec: "
+                    f"{listed(described)}",
+                )
+            )
         else:
             checks.append(Check("spec_drift", True, "Live topic settings match the spec"))
 
@@ -193,7 +227,9 @@ def judge_health(state: KafkaClusterState, expected_topics: Sequence[str], *,
     }
     if drift is not None:
         metrics["drifted_topics"] = {topic: list(paths) for topic, paths in drift.items()}
-    short_label = "LLM Topics" if topics_label == "LLM Analytics" else f"{topics_label.capitalize()} Topics"
+    short_label = (
+        "LLM Topics" if topics_label == "LLM Analytics" else f"{topics_label.capitalize()} Topics"
+    )
     rows = (
         ("Brokers", broker_value),
         ("Controller", str(state.controller_id) if has_controller else "none"),

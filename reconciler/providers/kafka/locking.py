@@ -108,8 +108,10 @@ class Decision:
 
 
 def encode_claim(claim: Claim) -> bytes:
-    return json.dumps({"v": FORMAT_VERSION, "owner": claim.owner.to_dict(),
-                       "held_token": claim.held_token}, sort_keys=True).encode()
+    return json.dumps(
+        {"v": FORMAT_VERSION, "owner": claim.owner.to_dict(), "held_token": claim.held_token},
+        sort_keys=True,
+    ).encode()
 
 
 def decode_claim(data: bytes | None) -> Claim | None:
@@ -128,9 +130,15 @@ def decode_claim(data: bytes | None) -> Claim | None:
 
 
 def encode_decision(decision: Decision) -> bytes:
-    return json.dumps({"v": FORMAT_VERSION, "holder": decision.holder_member_id,
-                       "owner": decision.owner.to_dict() if decision.owner else None,
-                       "token": decision.token}, sort_keys=True).encode()
+    return json.dumps(
+        {
+            "v": FORMAT_VERSION,
+            "holder": decision.holder_member_id,
+            "owner": decision.owner.to_dict() if decision.owner else None,
+            "token": decision.token,
+        },
+        sort_keys=True,
+    ).encode()
 
 
 def decode_decision(data: bytes | None) -> Decision | None:
@@ -141,8 +149,11 @@ def decode_decision(data: bytes | None) -> Decision | None:
     if not isinstance(body, dict) or not isinstance(body.get("holder"), str):
         return None
     token = body.get("token")
-    return Decision(body["holder"], LockOwner.from_dict(body.get("owner")),
-                    token if isinstance(token, int) else -1)
+    return Decision(
+        body["holder"],
+        LockOwner.from_dict(body.get("owner")),
+        token if isinstance(token, int) else -1,
+    )
 
 
 def choose_holder(members: Sequence[tuple[str, Claim | None]], generation: int) -> Decision:
@@ -155,8 +166,11 @@ def choose_holder(members: Sequence[tuple[str, Claim | None]], generation: int) 
     readable = [(member_id, claim) for member_id, claim in members if claim is not None]
     if not readable:
         raise LockUnavailable("no member of the lock group speaks this tool's lock protocol")
-    holding = [(claim.held_token, member_id, claim) for member_id, claim in readable
-               if claim.held_token is not None]
+    holding = [
+        (claim.held_token, member_id, claim)
+        for member_id, claim in readable
+        if claim.held_token is not None
+    ]
     if holding:
         token, member_id, claim = min(holding, key=lambda item: (item[0], item[1]))
         return Decision(member_id, claim.owner, int(token))  # type: ignore[arg-type]
@@ -174,8 +188,9 @@ class GroupView:
     members: int
 
 
-def group_view(state: str, protocol_type: str,
-               members: Sequence[tuple[bytes | None, bytes | None]]) -> GroupView:
+def group_view(
+    state: str, protocol_type: str, members: Sequence[tuple[bytes | None, bytes | None]]
+) -> GroupView:
     """The holder from members' (metadata, assignment): the assignment names it once the
     group is Stable; before that, a lone member's own claim is the best guess."""
     holder: LockOwner | None = None
@@ -198,12 +213,18 @@ class KafkaGroupLock:
 
     lock_order = 10
 
-    def __init__(self, settings: Mapping[str, Any], *, group: str = LOCK_GROUP,
-                 ttl_seconds: float = DEFAULT_TTL_SECONDS) -> None:
+    def __init__(
+        self,
+        settings: Mapping[str, Any],
+        *,
+        group: str = LOCK_GROUP,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+    ) -> None:
         if not MIN_TTL_SECONDS <= ttl_seconds <= MAX_TTL_SECONDS:
             raise ReconcilerError(
                 f"a Kafka lock TTL must lie between {MIN_TTL_SECONDS:g}s and "
-                f"{MAX_TTL_SECONDS:g}s (the brokers' session timeout bounds), got {ttl_seconds:g}s")
+                f"{MAX_TTL_SECONDS:g}s (the brokers' session timeout bounds), got {ttl_seconds:g}s"
+            )
         self.group = group
         self.ttl_seconds = ttl_seconds
         # Frequent heartbeats: a rebalance started by a waiting run is answered at once.
@@ -212,8 +233,9 @@ class KafkaGroupLock:
         self._rebalance_ms = int(ttl_seconds * 1000)
         settings = dict(settings)
         # JoinGroup may wait for the rebalance at the coordinator; never time out before it.
-        settings["request_timeout_ms"] = max(int(settings.get("request_timeout_ms", 30_000)),
-                                             self._rebalance_ms + 10_000)
+        settings["request_timeout_ms"] = max(
+            int(settings.get("request_timeout_ms", 30_000)), self._rebalance_ms + 10_000
+        )
         self._settings = settings
         self.endpoint = str(settings["bootstrap_servers"])
         self.description = f"Kafka consumer group {group} on {self.endpoint}"
@@ -225,13 +247,20 @@ class KafkaGroupLock:
         self._token: int | None = None
 
     @classmethod
-    def from_connection(cls, connection: KafkaConnection | None,
-                        bootstrap_override: str | None = None, *,
-                        ttl_seconds: float = DEFAULT_TTL_SECONDS,
-                        group: str = LOCK_GROUP) -> KafkaGroupLock:
+    def from_connection(
+        cls,
+        connection: KafkaConnection | None,
+        bootstrap_override: str | None = None,
+        *,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        group: str = LOCK_GROUP,
+    ) -> KafkaGroupLock:
         """The lock for the spec's (or the overridden) cluster, with the same credentials."""
-        return cls(connection_settings(connection, bootstrap_override), group=group,
-                   ttl_seconds=ttl_seconds)
+        return cls(
+            connection_settings(connection, bootstrap_override),
+            group=group,
+            ttl_seconds=ttl_seconds,
+        )
 
     @property
     def held(self) -> bool:
@@ -259,17 +288,23 @@ class KafkaGroupLock:
             if response.error_code == GROUP_AUTHORIZATION_FAILED:
                 raise self._denied()
             if response.error_code not in _COORDINATOR_MOVED:
-                raise ReconcilerError(f"FindCoordinator for the lock group {self.group}: "
-                                      f"{_error_name(response.error_code)}")
+                raise ReconcilerError(
+                    f"FindCoordinator for the lock group {self.group}: "
+                    f"{_error_name(response.error_code)}"
+                )
             # The coordinator (and __consumer_offsets) may still be starting.
             await asyncio.sleep(0.25)
-        raise ConnectionFailure(self.endpoint, f"no group coordinator for {self.group} is "
-                                               "available", hint="check broker health")
+        raise ConnectionFailure(
+            self.endpoint,
+            f"no group coordinator for {self.group} is available",
+            hint="check broker health",
+        )
 
     def _denied(self) -> ReconcilerError:
         return ReconcilerError(
             f"not authorized to use the consumer group {self.group} (the apply lock)",
-            hint=f"grant this principal READ and DESCRIBE on GROUP {self.group}, or use --no-lock")
+            hint=f"grant this principal READ and DESCRIBE on GROUP {self.group}, or use --no-lock",
+        )
 
     async def _send(self, request: Any) -> Any:
         admin = await self._client()
@@ -300,10 +335,17 @@ class KafkaGroupLock:
         """Join (or rejoin) and return this generation's decision."""
         for _ in range(_JOIN_ATTEMPTS):
             claim = encode_claim(Claim(owner, self._token))
-            join = await self._send(JoinGroupRequest(
-                self.group, self._session_ms, self._rebalance_ms, self._member_id,
-                None,  # type: ignore[arg-type]  # null: a dynamic member, never a static one
-                PROTOCOL_TYPE, [(PROTOCOL_NAME, claim)]))
+            join = await self._send(
+                JoinGroupRequest(
+                    self.group,
+                    self._session_ms,
+                    self._rebalance_ms,
+                    self._member_id,
+                    None,  # type: ignore[arg-type]  # null: a dynamic member, never a static one
+                    PROTOCOL_TYPE,
+                    [(PROTOCOL_NAME, claim)],
+                )
+            )
             code = join.error_code
             if code == MEMBER_ID_REQUIRED:
                 self._member_id = join.member_id
@@ -330,10 +372,15 @@ class KafkaGroupLock:
                 decision = choose_holder(members, join.generation_id)
                 payload = encode_decision(decision)
                 assignments = [(member_id, payload) for member_id, _ in members]
-            sync = await self._send(SyncGroupRequest(
-                self.group, self._generation, self._member_id,
-                None,  # type: ignore[arg-type]
-                assignments))
+            sync = await self._send(
+                SyncGroupRequest(
+                    self.group,
+                    self._generation,
+                    self._member_id,
+                    None,  # type: ignore[arg-type]
+                    assignments,
+                )
+            )
             code = sync.error_code
             if code in (REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION):
                 continue  # someone joined meanwhile: join the next generation
@@ -348,17 +395,23 @@ class KafkaGroupLock:
                 raise ReconcilerError(f"SyncGroup {self.group}: {_error_name(code)}")
             decision_or_none = decode_decision(sync.member_assignment)
             if decision_or_none is None:
-                raise LockUnavailable(f"the lock group {self.group} holds an assignment this "
-                                      "tool cannot read (is another program using it?)")
+                raise LockUnavailable(
+                    f"the lock group {self.group} holds an assignment this "
+                    "tool cannot read (is another program using it?)"
+                )
             return decision_or_none
-        raise ReconcilerError(f"could not join the lock group {self.group} after "
-                              f"{_JOIN_ATTEMPTS} attempts (it keeps rebalancing)")
+        raise ReconcilerError(
+            f"could not join the lock group {self.group} after "
+            f"{_JOIN_ATTEMPTS} attempts (it keeps rebalancing)"
+        )
 
     def _member_lost(self, code: int) -> None:
         if self._token is not None:
             self._token = None
-            raise LockLost(f"the group coordinator dropped this run from {self.group} "
-                           f"({_error_name(code)}): its session expired")
+            raise LockLost(
+                f"the group coordinator dropped this run from {self.group} "
+                f"({_error_name(code)}): its session expired"
+            )
 
     async def _leave(self) -> None:
         if not self._member_id:
@@ -376,13 +429,14 @@ class KafkaGroupLock:
         if view.protocol_type and view.protocol_type != PROTOCOL_TYPE:
             raise LockUnavailable(
                 f"the consumer group {self.group} exists with protocol type "
-                f"{view.protocol_type!r}; another program uses the lock group's name")
+                f"{view.protocol_type!r}; another program uses the lock group's name"
+            )
         if view.state == "Stable" and view.members:
-            return LockAttempt(False, holder=view.holder,
-                               detail="" if view.holder else "holder not readable")
+            return LockAttempt(
+                False, holder=view.holder, detail="" if view.holder else "holder not readable"
+            )
         if view.state in ("PreparingRebalance", "CompletingRebalance"):
-            return LockAttempt(False, holder=view.holder,
-                               detail="the lock group is rebalancing")
+            return LockAttempt(False, holder=view.holder, detail="the lock group is rebalancing")
         decision = await self._join(owner)
         if decision.holder_member_id == self._member_id:
             self._owner, self._token = owner, decision.token
@@ -393,8 +447,7 @@ class KafkaGroupLock:
     async def renew(self) -> None:
         if self._token is None or self._owner is None:
             raise LockLost(f"{self.group} is not held")
-        response = await self._send(HeartbeatRequest(self.group, self._generation,
-                                                     self._member_id))
+        response = await self._send(HeartbeatRequest(self.group, self._generation, self._member_id))
         code = response.error_code
         if not code:
             return

@@ -46,8 +46,9 @@ def reassign_replication(
         while len(replicas) < replication_factor:
             used_racks = {racks[r] for r in replicas if racks[r] is not None}
             candidates = [b for b in broker_ids if b not in replicas]
-            candidates.sort(key=lambda b: (racks[b] is not None and racks[b] in used_racks,
-                                           load[b], b))
+            candidates.sort(
+                key=lambda b: (racks[b] is not None and racks[b] in used_racks, load[b], b)
+            )
             chosen = candidates[0]
             replicas.append(chosen)
             load[chosen] += 1

@@ -176,8 +176,9 @@ ConfigEntry = tuple[str, str | None, bool, int, bool]
 ConfigResource = tuple[int, str | None, int, str | None, list[ConfigEntry]]
 
 
-def decode_describe_configs(buffer: bytes, keep: frozenset[str] | None = None
-                            ) -> tuple[int, list[ConfigResource]]:
+def decode_describe_configs(
+    buffer: bytes, keep: frozenset[str] | None = None
+) -> tuple[int, list[ConfigResource]]:
     """Walk a DescribeConfigs v1/v2 response body.
 
     ``keep``: config names to return whatever their source; entries set on the resource
@@ -194,7 +195,7 @@ def decode_describe_configs(buffer: bytes, keep: frozenset[str] | None = None
         if length < 0:
             return None
         offset += length
-        return buffer[offset - length:offset].decode()
+        return buffer[offset - length : offset].decode()
 
     (throttle,) = int32(buffer, offset)
     (resource_count,) = int32(buffer, offset + 4)
@@ -213,16 +214,16 @@ def decode_describe_configs(buffer: bytes, keep: frozenset[str] | None = None
         for _ in range(entry_count):
             # Lengths are read byte-wise: per-field unpack calls dominate on large answers.
             name_end = offset + 2 + (buffer[offset] << 8 | buffer[offset + 1])
-            name = buffer[offset + 2:name_end]
+            name = buffer[offset + 2 : name_end]
             value_length = buffer[name_end] << 8 | buffer[name_end + 1]
             if value_length == 0xFFFF:  # null value
                 value_bytes, flags_at = None, name_end + 2
             else:
                 flags_at = name_end + 2 + value_length
-                value_bytes = buffer[name_end + 2:flags_at]
+                value_bytes = buffer[name_end + 2 : flags_at]
             source = buffer[flags_at + 1]
             offset = flags_at + 7
-            if buffer[flags_at + 3:offset] != _NO_SYNONYMS:
+            if buffer[flags_at + 3 : offset] != _NO_SYNONYMS:
                 (synonym_count,) = int32(buffer, flags_at + 3)
                 for _ in range(synonym_count):
                     for _field in range(2):  # synonym name, value
@@ -231,8 +232,15 @@ def decode_describe_configs(buffer: bytes, keep: frozenset[str] | None = None
                     offset += 1  # synonym source
             if wanted is not None and source != _TOPIC_OVERRIDE_SOURCE and name not in wanted:
                 continue
-            entries.append((name.decode(), None if value_bytes is None else value_bytes.decode(),
-                            buffer[flags_at] != 0, source, buffer[flags_at + 2] != 0))
+            entries.append(
+                (
+                    name.decode(),
+                    None if value_bytes is None else value_bytes.decode(),
+                    buffer[flags_at] != 0,
+                    source,
+                    buffer[flags_at + 2] != 0,
+                )
+            )
         resources.append((error_code, error_message, resource_type, resource_name, entries))
     if offset > len(buffer):
         raise ValueError("buffer underrun decoding DescribeConfigs response")
@@ -259,8 +267,14 @@ class DescribeConfigsRequest_v1(RequestStruct):
     API_VERSION = 1
     RESPONSE_TYPE = FastDescribeConfigsResponse
     SCHEMA = Schema(
-        ("resources", Array(("resource_type", Int8), ("resource_name", String("utf-8")),
-                            ("config_names", Array(String("utf-8"))))),
+        (
+            "resources",
+            Array(
+                ("resource_type", Int8),
+                ("resource_name", String("utf-8")),
+                ("config_names", Array(String("utf-8"))),
+            ),
+        ),
         ("include_synonyms", Boolean),
     )
 
@@ -283,11 +297,13 @@ class DescribeConfigsRequest(Request[DescribeConfigsRequestStruct]):
 
     API_KEY = 32
 
-    def __init__(self, resources: list[tuple[int, str, list[str] | None]],
-                 include_synonyms: bool = False) -> None:
+    def __init__(
+        self, resources: list[tuple[int, str, list[str] | None]], include_synonyms: bool = False
+    ) -> None:
         self._resources = resources
         self._include_synonyms = include_synonyms
 
-    def build(self, request_struct_class: type[DescribeConfigsRequestStruct]
-              ) -> DescribeConfigsRequestStruct:
+    def build(
+        self, request_struct_class: type[DescribeConfigsRequestStruct]
+    ) -> DescribeConfigsRequestStruct:
         return request_struct_class(self._resources, self._include_synonyms)

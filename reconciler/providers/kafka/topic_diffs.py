@@ -18,11 +18,17 @@ from reconciler.spec.resolving import DesiredTopic
 PROVIDER = "kafka_topic"
 
 # Config keys whose value is a comma-separated list compared as a set.
-LIST_CONFIGS = frozenset({"cleanup.policy", "leader.replication.throttled.replicas",
-                          "follower.replication.throttled.replicas"})
+LIST_CONFIGS = frozenset(
+    {
+        "cleanup.policy",
+        "leader.replication.throttled.replicas",
+        "follower.replication.throttled.replicas",
+    }
+)
 # Config keys where a smaller value (or -1 -> finite) removes stored data.
-RETENTION_CONFIGS = frozenset({"retention.ms", "retention.bytes", "local.retention.ms",
-                               "local.retention.bytes"})
+RETENTION_CONFIGS = frozenset(
+    {"retention.ms", "retention.bytes", "local.retention.ms", "local.retention.bytes"}
+)
 # Config keys where a stricter value makes some clients fail.
 STRICTER_IS_DISRUPTIVE = {"min.insync.replicas": 1, "max.message.bytes": -1}
 
@@ -32,8 +38,11 @@ def topic_address(name: str) -> str:
 
 
 def in_ownership(name: str, ownership: TopicOwnership, listed: set[str]) -> bool:
-    return (name in listed or name in ownership.names
-            or any(name.startswith(prefix) for prefix in ownership.prefixes))
+    return (
+        name in listed
+        or name in ownership.names
+        or any(name.startswith(prefix) for prefix in ownership.prefixes)
+    )
 
 
 def same_config_value(key: str, desired: str | None, live: str | None) -> bool:
@@ -57,7 +66,9 @@ def config_risks(key: str, before: str | None, after: str | None) -> set[Risk]:
     old, new = _as_number(before), _as_number(after)
     if key in RETENTION_CONFIGS:
         unlimited_before = old is not None and old < 0
-        if after is None or (new is not None and new >= 0 and (unlimited_before or (old is not None and new < old))):
+        if after is None or (
+            new is not None and new >= 0 and (unlimited_before or (old is not None and new < old))
+        ):
             risks.add(Risk.DATA_LOSS)
     elif key == "cleanup.policy":
         risks.add(Risk.DATA_LOSS)  # switching between delete and compact drops records
@@ -74,20 +85,34 @@ def _create(topic: DesiredTopic) -> Change:
     attributes = [
         AttributeChange(path="partitions", after=topic.partitions),
         AttributeChange(path="replication_factor", after=topic.replication_factor),
-        *(AttributeChange(path=f"config.{key}", after=value)
-          for key, value in sorted(topic.config.items())),
+        *(
+            AttributeChange(path=f"config.{key}", after=value)
+            for key, value in sorted(topic.config.items())
+        ),
     ]
     return Change(
-        address=topic_address(topic.name), provider=PROVIDER, resource_type=PROVIDER,
-        name=topic.name, action=Action.CREATE, attributes=tuple(attributes),
-        payload={"partitions": topic.partitions, "replication_factor": topic.replication_factor,
-                 "config": dict(sorted(topic.config.items()))},
+        address=topic_address(topic.name),
+        provider=PROVIDER,
+        resource_type=PROVIDER,
+        name=topic.name,
+        action=Action.CREATE,
+        attributes=tuple(attributes),
+        payload={
+            "partitions": topic.partitions,
+            "replication_factor": topic.replication_factor,
+            "config": dict(sorted(topic.config.items())),
+        },
     )
 
 
-def _update(topic: DesiredTopic, live: LiveTopic, state: KafkaClusterState,
-            ownership: TopicOwnership, load: dict[int, int],
-            notices: list[Notice]) -> Change | None:
+def _update(
+    topic: DesiredTopic,
+    live: LiveTopic,
+    state: KafkaClusterState,
+    ownership: TopicOwnership,
+    load: dict[int, int],
+    notices: list[Notice],
+) -> Change | None:
     address = topic_address(topic.name)
     attributes: list[AttributeChange] = []
     risks: set[Risk] = set()
@@ -95,33 +120,48 @@ def _update(topic: DesiredTopic, live: LiveTopic, state: KafkaClusterState,
     payload: dict[str, object] = {}
 
     if topic.partitions < live.partition_count:
-        notices.append(Notice(
-            level=NoticeLevel.ERROR, address=address, kind="refused",
-            message=(f"partitions cannot decrease from {live.partition_count} to "
-                     f"{topic.partitions}: Kafka only adds partitions. Keep {live.partition_count} "
-                     "in the spec, or create a new topic and migrate its data."),
-        ))
+        notices.append(
+            Notice(
+                level=NoticeLevel.ERROR,
+                address=address,
+                kind="refused",
+                message=(
+                    f"partitions cannot decrease from {live.partition_count} to "
+                    f"{topic.partitions}: Kafka only adds partitions. Keep {live.partition_count} "
+                    "in the spec, or create a new topic and migrate its data."
+                ),
+            )
+        )
     elif topic.partitions > live.partition_count:
-        attributes.append(AttributeChange(path="partitions", before=live.partition_count,
-                                          after=topic.partitions))
+        attributes.append(
+            AttributeChange(path="partitions", before=live.partition_count, after=topic.partitions)
+        )
         risks.add(Risk.KEY_REMAPPING)
         payload["partitions"] = topic.partitions
 
     if topic.replication_factor != live.replication_factor:
-        attributes.append(AttributeChange(path="replication_factor",
-                                          before=live.replication_factor,
-                                          after=topic.replication_factor))
+        attributes.append(
+            AttributeChange(
+                path="replication_factor",
+                before=live.replication_factor,
+                after=topic.replication_factor,
+            )
+        )
         try:
-            assignment = reassign_replication(live, topic.replication_factor, state.brokers,
-                                              load)  # type: ignore[arg-type]
+            assignment = reassign_replication(live, topic.replication_factor, state.brokers, load)  # type: ignore[arg-type]
         except ValueError as problem:
-            notices.append(Notice(level=NoticeLevel.ERROR, address=address, kind="refused",
-                                  message=str(problem)))
+            notices.append(
+                Notice(
+                    level=NoticeLevel.ERROR, address=address, kind="refused", message=str(problem)
+                )
+            )
         else:
             moved = sum(1 for p in live.partitions if list(p.replicas) != assignment[p.partition])
             payload["reassignment"] = {str(p): r for p, r in assignment.items()}
-            steps.append(f"reassign {moved} partition(s) to {topic.replication_factor} replicas "
-                         "(AlterPartitionReassignments), then wait until it completes")
+            steps.append(
+                f"reassign {moved} partition(s) to {topic.replication_factor} replicas "
+                "(AlterPartitionReassignments), then wait until it completes"
+            )
             risks.add(Risk.SLOW)
             if topic.replication_factor < live.replication_factor:
                 risks.add(Risk.DISRUPTIVE)
@@ -134,8 +174,9 @@ def _update(topic: DesiredTopic, live: LiveTopic, state: KafkaClusterState,
         if current is not None and current.sensitive and current_value is None:
             continue  # a sensitive value cannot be read back; never report it as drift
         if not same_config_value(key, value, current_value):
-            attributes.append(AttributeChange(path=f"config.{key}", before=current_value,
-                                              after=value))
+            attributes.append(
+                AttributeChange(path=f"config.{key}", before=current_value, after=value)
+            )
             risks |= config_risks(key, current_value, value)
             config_set[key] = value
     unmanaged = {k: v for k, v in live.overrides().items() if k not in topic.config}
@@ -145,11 +186,17 @@ def _update(topic: DesiredTopic, live: LiveTopic, state: KafkaClusterState,
             risks |= config_risks(key, override, None)
             config_delete.append(key)
         else:
-            notices.append(Notice(
-                level=NoticeLevel.INFO, address=address, kind="unmanaged",
-                message=(f"config {key}={override} is set on the topic but not in the spec; kept "
-                         "(ownership.topics.configs is additive)"),
-            ))
+            notices.append(
+                Notice(
+                    level=NoticeLevel.INFO,
+                    address=address,
+                    kind="unmanaged",
+                    message=(
+                        f"config {key}={override} is set on the topic but not in the spec; kept "
+                        "(ownership.topics.configs is additive)"
+                    ),
+                )
+            )
     if config_set or config_delete:
         payload["config_set"] = config_set
         payload["config_delete"] = config_delete
@@ -157,14 +204,25 @@ def _update(topic: DesiredTopic, live: LiveTopic, state: KafkaClusterState,
     if not attributes:
         return None
     return Change(
-        address=address, provider=PROVIDER, resource_type=PROVIDER, name=topic.name,
-        action=Action.UPDATE, attributes=tuple(attributes), risks=frozenset(risks),
-        steps=tuple(steps), payload=payload,
+        address=address,
+        provider=PROVIDER,
+        resource_type=PROVIDER,
+        name=topic.name,
+        action=Action.UPDATE,
+        attributes=tuple(attributes),
+        risks=frozenset(risks),
+        steps=tuple(steps),
+        payload=payload,
     )
 
 
-def diff_topics(desired: Sequence[DesiredTopic], state: KafkaClusterState,
-                ownership: TopicOwnership, *, allow_delete: bool) -> ProviderPlan:
+def diff_topics(
+    desired: Sequence[DesiredTopic],
+    state: KafkaClusterState,
+    ownership: TopicOwnership,
+    *,
+    allow_delete: bool,
+) -> ProviderPlan:
     """The changes that make ``state`` match ``desired``, within ``ownership``."""
     changes: list[Change] = []
     notices: list[Notice] = []
@@ -181,28 +239,46 @@ def diff_topics(desired: Sequence[DesiredTopic], state: KafkaClusterState,
 
     for name in sorted(state.topics):
         live = state.topics[name]
-        if (name in listed or live.internal or name.startswith("__")
-                or not in_ownership(name, ownership, listed)):
+        if (
+            name in listed
+            or live.internal
+            or name.startswith("__")
+            or not in_ownership(name, ownership, listed)
+        ):
             continue
         address = topic_address(name)
         if ownership.deletion is DeletionPolicy.ALLOW and allow_delete:
-            changes.append(Change(
-                address=address, provider=PROVIDER, resource_type=PROVIDER, name=name,
-                action=Action.DELETE,
-                attributes=(AttributeChange(path="partitions", before=live.partition_count),
-                            AttributeChange(path="replication_factor",
-                                            before=live.replication_factor)),
-                risks=frozenset({Risk.DESTRUCTIVE, Risk.DATA_LOSS}),
-                reason="in the spec's ownership scope but not in the spec",
-            ))
+            changes.append(
+                Change(
+                    address=address,
+                    provider=PROVIDER,
+                    resource_type=PROVIDER,
+                    name=name,
+                    action=Action.DELETE,
+                    attributes=(
+                        AttributeChange(path="partitions", before=live.partition_count),
+                        AttributeChange(path="replication_factor", before=live.replication_factor),
+                    ),
+                    risks=frozenset({Risk.DESTRUCTIVE, Risk.DATA_LOSS}),
+                    reason="in the spec's ownership scope but not in the spec",
+                )
+            )
         elif ownership.deletion is DeletionPolicy.ALLOW:
-            notices.append(Notice(
-                level=NoticeLevel.WARNING, address=address, kind="unmanaged",
-                message="not in the spec; would be deleted with --allow-delete",
-            ))
+            notices.append(
+                Notice(
+                    level=NoticeLevel.WARNING,
+                    address=address,
+                    kind="unmanaged",
+                    message="not in the spec; would be deleted with --allow-delete",
+                )
+            )
         else:
-            notices.append(Notice(
-                level=NoticeLevel.WARNING, address=address, kind="unmanaged",
-                message="in the ownership scope but not in the spec; kept (deletion: never)",
-            ))
+            notices.append(
+                Notice(
+                    level=NoticeLevel.WARNING,
+                    address=address,
+                    kind="unmanaged",
+                    message="in the ownership scope but not in the spec; kept (deletion: never)",
+                )
+            )
     return ProviderPlan(changes=tuple(changes), notices=tuple(notices))

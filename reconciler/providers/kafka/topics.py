@@ -54,8 +54,9 @@ class KafkaTopicsProvider:
 
     name = PROVIDER
 
-    def __init__(self, admin: KafkaAdmin, desired: Sequence[DesiredTopic],
-                 ownership: TopicOwnership) -> None:
+    def __init__(
+        self, admin: KafkaAdmin, desired: Sequence[DesiredTopic], ownership: TopicOwnership
+    ) -> None:
         self.admin = admin
         self.desired = list(desired)
         self.ownership = ownership
@@ -73,8 +74,9 @@ class KafkaTopicsProvider:
 
     async def plan(self, options: PlanOptions) -> ProviderPlan:
         state = await self.read()
-        planned = diff_topics(self.desired, state, self.ownership,
-                              allow_delete=options.allow_delete)
+        planned = diff_topics(
+            self.desired, state, self.ownership, allow_delete=options.allow_delete
+        )
         notices = list(planned.notices)
         if options.validate:
             notices.extend(await self._validate(planned.changes))
@@ -83,17 +85,25 @@ class KafkaTopicsProvider:
     async def _validate(self, changes: Sequence[Change]) -> list[Notice]:
         """Ask the brokers to validate creations and partition increases (validateOnly)."""
         creations = [_new_topic(c) for c in changes if c.action is Action.CREATE]
-        increases = {c.name: int(c.payload["partitions"]) for c in changes
-                     if c.action is Action.UPDATE and "partitions" in c.payload}
+        increases = {
+            c.name: int(c.payload["partitions"])
+            for c in changes
+            if c.action is Action.UPDATE and "partitions" in c.payload
+        }
         errors: dict[str, str | None] = {}
         if creations:
             errors.update(await self.admin.create_topics(creations, validate_only=True))
         if increases:
             errors.update(await self.admin.create_partitions(increases, validate_only=True))
         return [
-            Notice(level=NoticeLevel.ERROR, address=topic_address(name), kind="validation",
-                   message=f"the broker rejects this change: {error}")
-            for name, error in sorted(errors.items()) if error
+            Notice(
+                level=NoticeLevel.ERROR,
+                address=topic_address(name),
+                kind="validation",
+                message=f"the broker rejects this change: {error}",
+            )
+            for name, error in sorted(errors.items())
+            if error
         ]
 
     async def fingerprints(self, addresses: Sequence[str]) -> dict[str, str]:
@@ -102,7 +112,8 @@ class KafkaTopicsProvider:
         prefix = f"{PROVIDER}."
         return {
             address: _topic_fingerprint(state, address.removeprefix(prefix), keys.get(address, []))
-            for address in addresses if address.startswith(prefix)
+            for address in addresses
+            if address.startswith(prefix)
         }
 
     async def apply(self, changes: Sequence[Change], options: ApplyOptions) -> list[ChangeResult]:
@@ -136,26 +147,33 @@ class KafkaTopicsProvider:
                 break
             record(await phase(changes, options), what)
 
-        unseen = await self._await_propagation([c for c in changes if not errors[c.address]],
-                                                options)
+        unseen = await self._await_propagation(
+            [c for c in changes if not errors[c.address]], options
+        )
         for address in unseen:
-            errors[address].append("accepted by the controller but not yet visible in broker "
-                                   "metadata; run plan again shortly to confirm")
+            errors[address].append(
+                "accepted by the controller but not yet visible in broker "
+                "metadata; run plan again shortly to confirm"
+            )
         results = []
         for address, problems in errors.items():
             if problems:
                 result = ChangeResult(address, ResultStatus.FAILED, "; ".join(problems))
             elif address in skipped and _has_pending_work(by_address[address]):
-                result = ChangeResult(address, ResultStatus.SKIPPED, "skipped after an earlier failure")
+                result = ChangeResult(
+                    address, ResultStatus.SKIPPED, "skipped after an earlier failure"
+                )
             else:
-                result = ChangeResult(address, ResultStatus.APPLIED, "done",
-                                      round(time.monotonic() - started, 3))
+                result = ChangeResult(
+                    address, ResultStatus.APPLIED, "done", round(time.monotonic() - started, 3)
+                )
             options.progress.finished(result)
             results.append(result)
         return results
 
-    async def _await_propagation(self, changes: Sequence[Change],
-                                 options: ApplyOptions) -> list[str]:
+    async def _await_propagation(
+        self, changes: Sequence[Change], options: ApplyOptions
+    ) -> list[str]:
         """Wait until broker metadata shows the applied creations, deletions and partition
         counts: the controller answers before the brokers have caught up, and the plan that
         verifies the apply must not see a stale cluster. Returns the addresses still unseen."""
@@ -168,31 +186,41 @@ class KafkaTopicsProvider:
             elif "partitions" in change.payload:
                 expected[change.name] = int(change.payload["partitions"])
         work = sum(count or 1 for count in expected.values())
-        deadline = time.monotonic() + max(PROPAGATION_TIMEOUT_SECONDS,
-                                          work * PROPAGATION_SECONDS_PER_PARTITION)
+        deadline = time.monotonic() + max(
+            PROPAGATION_TIMEOUT_SECONDS, work * PROPAGATION_SECONDS_PER_PARTITION
+        )
         by_name = {c.name: c for c in changes}
         total = len(expected)
         while expected:
             state = await self.admin.cluster_state(with_configs=False, topics=list(expected))
             expected = {
-                name: count for name, count in expected.items()
+                name: count
+                for name, count in expected.items()
                 if (state.topics[name].partition_count if name in state.topics else None) != count
-                or (name in state.topics and any(p.leader < 0 for p in state.topics[name].partitions))
+                or (
+                    name in state.topics
+                    and any(p.leader < 0 for p in state.topics[name].partitions)
+                )
             }
             if not expected or time.monotonic() > deadline:
                 break
             if total > 100:
                 first = by_name[next(iter(expected))]
-                options.progress.advanced(first, f"waiting for broker metadata: "
-                                                 f"{total - len(expected)}/{total} visible")
+                options.progress.advanced(
+                    first, f"waiting for broker metadata: {total - len(expected)}/{total} visible"
+                )
             await asyncio.sleep(0.5)
         return [topic_address(name) for name in expected]
 
-    async def _apply_creates(self, changes: Sequence[Change], _: ApplyOptions) -> dict[str, str | None]:
+    async def _apply_creates(
+        self, changes: Sequence[Change], _: ApplyOptions
+    ) -> dict[str, str | None]:
         creations = [_new_topic(c) for c in changes if c.action is Action.CREATE]
         return await self.admin.create_topics(creations) if creations else {}
 
-    async def _apply_configs(self, changes: Sequence[Change], _: ApplyOptions) -> dict[str, str | None]:
+    async def _apply_configs(
+        self, changes: Sequence[Change], _: ApplyOptions
+    ) -> dict[str, str | None]:
         alterations: dict[str, dict[str, str | None]] = {}
         for change in changes:
             if change.action is not Action.UPDATE:
@@ -203,15 +231,22 @@ class KafkaTopicsProvider:
                 alterations[change.name] = keys
         return await self.admin.alter_topic_configs(alterations) if alterations else {}
 
-    async def _apply_partitions(self, changes: Sequence[Change], _: ApplyOptions) -> dict[str, str | None]:
-        increases = {c.name: int(c.payload["partitions"]) for c in changes
-                     if c.action is Action.UPDATE and "partitions" in c.payload}
+    async def _apply_partitions(
+        self, changes: Sequence[Change], _: ApplyOptions
+    ) -> dict[str, str | None]:
+        increases = {
+            c.name: int(c.payload["partitions"])
+            for c in changes
+            if c.action is Action.UPDATE and "partitions" in c.payload
+        }
         return await self.admin.create_partitions(increases) if increases else {}
 
-    async def _apply_reassignments(self, changes: Sequence[Change],
-                                   options: ApplyOptions) -> dict[str, str | None]:
-        planned = {c.name: c for c in changes
-                   if c.action is Action.UPDATE and "reassignment" in c.payload}
+    async def _apply_reassignments(
+        self, changes: Sequence[Change], options: ApplyOptions
+    ) -> dict[str, str | None]:
+        planned = {
+            c.name: c for c in changes if c.action is Action.UPDATE and "reassignment" in c.payload
+        }
         if not planned:
             return {}
         assignments = {
@@ -241,7 +276,9 @@ class KafkaTopicsProvider:
             await asyncio.sleep(REASSIGNMENT_POLL_SECONDS)
         return results
 
-    async def _apply_deletes(self, changes: Sequence[Change], _: ApplyOptions) -> dict[str, str | None]:
+    async def _apply_deletes(
+        self, changes: Sequence[Change], _: ApplyOptions
+    ) -> dict[str, str | None]:
         names = [c.name for c in changes if c.action is Action.DELETE]
         return await self.admin.delete_topics(names) if names else {}
 

@@ -60,7 +60,7 @@ def unrepr(text: str) -> bytes:
             continue
         nxt = body[i + 1] if i + 1 < len(body) else ""
         if nxt == "x" and i + 3 < len(body) + 1:
-            out.append(int(body[i + 2:i + 4], 16))
+            out.append(int(body[i + 2 : i + 4], 16))
             i += 4
         elif nxt in _ESCAPES:
             out.append(_ESCAPES[nxt])
@@ -94,9 +94,9 @@ def command_line(args: Sequence[Arg]) -> str:
 
 def _leaf(text: str) -> Reply | CommandError:
     if text.startswith("(error) "):
-        return CommandError(text[len("(error) "):])
+        return CommandError(text[len("(error) ") :])
     if text.startswith("(integer) "):
-        return int(text[len("(integer) "):])
+        return int(text[len("(integer) ") :])
     if text == "(nil)":
         return None
     if text in ("(empty array)", "(empty list or set)"):
@@ -121,7 +121,7 @@ def _parse(lines: list[str], i: int, col: int) -> tuple[Reply | CommandError, in
         line = lines[i]
         if line[:col].strip():
             break
-        match = _INDEX.match(line[col:col + width])
+        match = _INDEX.match(line[col : col + width])
         if not match or len(match.group(0)) != width or int(match.group(1)) != expected:
             break
         item, i = _parse(lines, i, col + width)

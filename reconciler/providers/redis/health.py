@@ -46,14 +46,19 @@ class HealthReport:
             "format_version": HEALTH_FORMAT_VERSION,
             "healthy": self.healthy,
             "metrics": self.metrics,
-            "checks": [{"name": c.name, "ok": c.ok, "severity": c.severity,
-                        "message": c.message} for c in self.checks],
+            "checks": [
+                {"name": c.name, "ok": c.ok, "severity": c.severity, "message": c.message}
+                for c in self.checks
+            ],
             "nodes": self.nodes,
         }
 
 
-def assess(observation: ClusterObservation, replicas_per_master: int | None = None,
-           placement: str = "spread-hosts") -> HealthReport:
+def assess(
+    observation: ClusterObservation,
+    replicas_per_master: int | None = None,
+    placement: str = "spread-hosts",
+) -> HealthReport:
     """Judge the cluster: state, coverage, roles, replicas, placement, failures, open slots."""
     report = HealthReport()
     ref = observation.reference()
@@ -77,43 +82,97 @@ def assess(observation: ClusterObservation, replicas_per_master: int | None = No
     }
     checks = report.checks
     if ref is None:
-        checks.append(Check("cluster", False, f"no cluster: {len(observation.bare)} node(s) "
-                            "answered and none belongs to a cluster (run `redis init`)"))
+        checks.append(
+            Check(
+                "cluster",
+                False,
+                f"no cluster: {len(observation.bare)} node(s) "
+                "answered and none belongs to a cluster (run `redis init`)",
+            )
+        )
         return report
     assert info is not None
-    checks.append(Check("reachable", not observation.unreachable,
-                        "all nodes are reachable" if not observation.unreachable else
-                        "unreachable: " + ", ".join(f"{e} ({r})" for e, _a, r in
-                                                    observation.unreachable)))
-    checks.append(Check("cluster_state", info.state == "ok",
-                        f"cluster_state is {info.state}"))
-    checks.append(Check("slots_assigned", info.slots_assigned == SLOT_COUNT,
-                        f"{info.slots_assigned}/{SLOT_COUNT} slots assigned"
-                        + ("" if info.slots_assigned == SLOT_COUNT else
-                           f" ({SLOT_COUNT - info.slots_assigned} uncovered)")))
-    checks.append(Check("slots_ok", info.slots_ok == SLOT_COUNT,
-                        f"{info.slots_ok}/{SLOT_COUNT} slots ok"
-                        + (f" ({info.slots_pfail} pfail, {info.slots_fail} fail)"
-                           if info.slots_ok != SLOT_COUNT else "")))
+    checks.append(
+        Check(
+            "reachable",
+            not observation.unreachable,
+            "all nodes are reachable"
+            if not observation.unreachable
+            else "unreachable: " + ", ".join(f"{e} ({r})" for e, _a, r in observation.unreachable),
+        )
+    )
+    checks.append(Check("cluster_state", info.state == "ok", f"cluster_state is {info.state}"))
+    checks.append(
+        Check(
+            "slots_assigned",
+            info.slots_assigned == SLOT_COUNT,
+            f"{info.slots_assigned}/{SLOT_COUNT} slots assigned"
+            + (
+                ""
+                if info.slots_assigned == SLOT_COUNT
+                else f" ({SLOT_COUNT - info.slots_assigned} uncovered)"
+            ),
+        )
+    )
+    checks.append(
+        Check(
+            "slots_ok",
+            info.slots_ok == SLOT_COUNT,
+            f"{info.slots_ok}/{SLOT_COUNT} slots ok"
+            + (
+                f" ({info.slots_pfail} pfail, {info.slots_fail} fail)"
+                if info.slots_ok != SLOT_COUNT
+                else ""
+            ),
+        )
+    )
     failed = observation.failed_nodes()
-    checks.append(Check("failed_nodes", not failed,
-                        "no failed or address-less nodes" if not failed else
-                        "failed / address-less nodes still known: " + ", ".join(
-                            f"{n.address} ({n.id[:8]}, {'fail' if n.failed else 'noaddr'})"
-                            for n in failed)))
+    checks.append(
+        Check(
+            "failed_nodes",
+            not failed,
+            "no failed or address-less nodes"
+            if not failed
+            else "failed / address-less nodes still known: "
+            + ", ".join(
+                f"{n.address} ({n.id[:8]}, {'fail' if n.failed else 'noaddr'})" for n in failed
+            ),
+        )
+    )
     suspects = [n for n in observation.suspect_nodes() if n.id not in live]
     if suspects:
-        checks.append(Check("suspect_nodes", False, "suspected failing (pfail): " + ", ".join(
-            n.address for n in suspects)))
+        checks.append(
+            Check(
+                "suspect_nodes",
+                False,
+                "suspected failing (pfail): " + ", ".join(n.address for n in suspects),
+            )
+        )
     opens = observation.open_slots()
-    checks.append(Check("open_slots", not opens,
-                        "no open slots" if not opens else "open slots: " + ", ".join(
-                            f"{o.slot} ({o.kind} on {known[o.node_id].address if o.node_id in known else o.node_id[:8]})"
-                            for o in opens[:10]) + (" ..." if len(opens) > 10 else "")))
+    checks.append(
+        Check(
+            "open_slots",
+            not opens,
+            "no open slots"
+            if not opens
+            else "open slots: "
+            + ", ".join(
+                f"{o.slot} ({o.kind} on {known[o.node_id].address if o.node_id in known else o.node_id[:8]})"
+                for o in opens[:10]
+            )
+            + (" ..." if len(opens) > 10 else ""),
+        )
+    )
     disagree = observation.disagreements()
-    checks.append(Check("slot_map_agreement", not disagree,
-                        "all nodes agree on the slot map" if not disagree else
-                        "nodes disagree on the slot map: " + ", ".join(disagree)))
+    checks.append(
+        Check(
+            "slot_map_agreement",
+            not disagree,
+            "all nodes agree on the slot map"
+            if not disagree
+            else "nodes disagree on the slot map: " + ", ".join(disagree),
+        )
+    )
     # Replicas per master.
     wanted = replicas_per_master
     for master in sorted(masters, key=lambda n: n.address):
@@ -128,8 +187,14 @@ def assess(observation: ClusterObservation, replicas_per_master: int | None = No
     # Placement: a replica sharing a host (k8s node / IP) with its master.
     placed = {v.node_id: Placed(v.node_id, v.host, v.zone) for v in observation.views}
     if len({p.host for p in placed.values()}) <= 1:
-        checks.append(Check("placement", True, "placement not checked: all nodes are on one "
-                            f"host ({next(iter(placed.values())).host if placed else '?'})"))
+        checks.append(
+            Check(
+                "placement",
+                True,
+                "placement not checked: all nodes are on one "
+                f"host ({next(iter(placed.values())).host if placed else '?'})",
+            )
+        )
     else:
         bad = []
         for replica in replicas:
@@ -137,19 +202,33 @@ def assess(observation: ClusterObservation, replicas_per_master: int | None = No
                 reasons = violations(placed[replica.master_id], placed[replica.id], placement)
                 if reasons:
                     owner = known.get(replica.master_id)
-                    bad.append(f"replica {replica.address} shares {reasons[0]} with its master "
-                               f"{owner.address if owner else replica.master_id[:8]}")
-        checks.append(Check("placement", not bad, "every replica is on a different host "
-                            "from its master" if not bad else "; ".join(bad),
-                            severity="warning"))
+                    bad.append(
+                        f"replica {replica.address} shares {reasons[0]} with its master "
+                        f"{owner.address if owner else replica.master_id[:8]}"
+                    )
+        checks.append(
+            Check(
+                "placement",
+                not bad,
+                "every replica is on a different host from its master"
+                if not bad
+                else "; ".join(bad),
+                severity="warning",
+            )
+        )
     report.nodes = [
-        {"id": n.id, "address": n.address,
-         "role": "master" if n.is_master else "replica",
-         "master_id": n.master_id, "flags": sorted(n.flags - {"myself"}),
-         "slots": n.slot_count, "link_state": n.link_state,
-         "host": placed[n.id].host if n.id in placed else None,
-         "zone": placed[n.id].zone if n.id in placed else None,
-         "keys": live[n.id].dbsize if n.id in live else None}
+        {
+            "id": n.id,
+            "address": n.address,
+            "role": "master" if n.is_master else "replica",
+            "master_id": n.master_id,
+            "flags": sorted(n.flags - {"myself"}),
+            "slots": n.slot_count,
+            "link_state": n.link_state,
+            "host": placed[n.id].host if n.id in placed else None,
+            "zone": placed[n.id].zone if n.id in placed else None,
+            "keys": live[n.id].dbsize if n.id in live else None,
+        }
         for n in sorted(known.values(), key=lambda n: n.address)
     ]
     return report

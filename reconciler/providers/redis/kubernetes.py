@@ -119,14 +119,19 @@ class KubernetesTransport:
         try:
             if config_file or os.path.exists(default) or self.target.context:
                 await k8s_config.load_kube_config(
-                    config_file=os.path.expanduser(where), context=self.target.context,
-                    client_configuration=configuration, persist_config=False)
+                    config_file=os.path.expanduser(where),
+                    context=self.target.context,
+                    client_configuration=configuration,
+                    persist_config=False,
+                )
             else:
                 k8s_config.load_incluster_config(client_configuration=configuration)
         except (k8s_config.ConfigException, OSError, ValueError, TypeError) as problem:
             raise ConnectionFailure(
-                "kubernetes", f"cannot load the Kubernetes configuration ({problem})",
-                hint=f"check the kubeconfig ({where}) and context, or set KUBECONFIG") from None
+                "kubernetes",
+                f"cannot load the Kubernetes configuration ({problem})",
+                hint=f"check the kubeconfig ({where}) and context, or set KUBECONFIG",
+            ) from None
         return configuration
 
     async def _apis(self) -> tuple[k8s_client.CoreV1Api, k8s_client.CoreV1Api]:
@@ -139,14 +144,15 @@ class KubernetesTransport:
     def _api_failure(self, problem: Exception) -> ConnectionFailure:
         if isinstance(problem, ApiException):
             reason = f"HTTP {problem.status} {problem.reason}"
-            hint = ("check the credentials in the kubeconfig and RBAC (get/list pods, "
-                    "create pods/exec)" if problem.status in (401, 403)
-                    else "check the namespace and the API server address")
+            hint = (
+                "check the credentials in the kubeconfig and RBAC (get/list pods, create pods/exec)"
+                if problem.status in (401, 403)
+                else "check the namespace and the API server address"
+            )
         else:
             reason = str(problem) or type(problem).__name__
             hint = "check that the API server in the kubeconfig is reachable"
-        return ConnectionFailure(f"kubernetes namespace {self.target.namespace}", reason,
-                                 hint=hint)
+        return ConnectionFailure(f"kubernetes namespace {self.target.namespace}", reason, hint=hint)
 
     # ------------------------------------------------------------------ discovery
 
@@ -166,25 +172,35 @@ class KubernetesTransport:
         while True:
             try:
                 pods = await core.list_namespaced_pod(
-                    self.target.namespace, label_selector=self.target.selector)
+                    self.target.namespace, label_selector=self.target.selector
+                )
             except Exception as problem:
                 raise self._api_failure(problem) from None
             items = sorted(pods.items, key=lambda p: p.metadata.name)
             waiting = [p.metadata.name for p in items if not _ready(p)]
             if items and not waiting:
                 break
-            message = (f"waiting for pods ({len(items) - len(waiting)}/{len(items)} ready): "
-                       + ", ".join(waiting[:5]) if items
-                       else f"waiting for pods matching {self.target.selector}")
-            if time.monotonic() > deadline and not self.require_all_ready and len(waiting) < len(
-                    items):
+            message = (
+                f"waiting for pods ({len(items) - len(waiting)}/{len(items)} ready): "
+                + ", ".join(waiting[:5])
+                if items
+                else f"waiting for pods matching {self.target.selector}"
+            )
+            if (
+                time.monotonic() > deadline
+                and not self.require_all_ready
+                and len(waiting) < len(items)
+            ):
                 break  # report the pods that are not ready as unreachable nodes
             if time.monotonic() > deadline:
                 raise ConnectionFailure(
-                    f"namespace {self.target.namespace}", message.replace("waiting for", "no")
-                    if not items else f"pods not ready after {self.target.ready_timeout_seconds}s: "
+                    f"namespace {self.target.namespace}",
+                    message.replace("waiting for", "no")
+                    if not items
+                    else f"pods not ready after {self.target.ready_timeout_seconds}s: "
                     + ", ".join(waiting),
-                    hint="check `kubectl get pods -n NS -l SELECTOR` and the pod events")
+                    hint="check `kubectl get pods -n NS -l SELECTOR` and the pod events",
+                )
             if self._progress and message != announced:
                 self._progress(message)
                 announced = message
@@ -201,9 +217,14 @@ class KubernetesTransport:
             name = pod.metadata.name
             node_name = pod.spec.node_name or name
             self._pods[name] = name
-            endpoints.append(NodeEndpoint(
-                id=name, address=f"{pod.status.pod_ip}:{self.target.port}",
-                host=node_name, zone=zones.get(node_name)))
+            endpoints.append(
+                NodeEndpoint(
+                    id=name,
+                    address=f"{pod.status.pod_ip}:{self.target.port}",
+                    host=node_name,
+                    zone=zones.get(node_name),
+                )
+            )
         return endpoints
 
     async def _zone(self, core: k8s_client.CoreV1Api, node_name: str) -> str | None:
@@ -232,8 +253,11 @@ class KubernetesTransport:
     async def exec(self, pod: str, command: Sequence[str]) -> ExecResult:
         """Run ``command`` in ``pod``; returns stdout, stderr and the exit code."""
         if pod in self._not_ready:
-            raise NodeUnreachable(pod, "pod is not Running and Ready",
-                                  hint="check `kubectl describe pod` and its events")
+            raise NodeUnreachable(
+                pod,
+                "pod is not Running and Ready",
+                hint="check `kubectl describe pod` and its events",
+            )
         try:
             return await self._exec(pod, command)
         except NodeUnreachable:
@@ -252,9 +276,16 @@ class KubernetesTransport:
                 # With _preload_content=False the call returns aiohttp's websocket context
                 # (the generated stubs declare str).
                 request: Any = ws_core.connect_get_namespaced_pod_exec(
-                    pod, self.target.namespace, command=list(command),  # type: ignore[arg-type]
-                    stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False,
-                    **kwargs)
+                    pod,
+                    self.target.namespace,
+                    command=list(command),  # type: ignore[arg-type]
+                    stderr=True,
+                    stdin=False,
+                    stdout=True,
+                    tty=False,
+                    _preload_content=False,
+                    **kwargs,
+                )
                 async with await request as ws:
                     async for message in ws:
                         data = message.data
@@ -270,15 +301,17 @@ class KubernetesTransport:
                         elif channel == 3 and payload:
                             status = json.loads(payload)
             except ApiException as problem:
-                raise NodeUnreachable(pod, f"exec failed: HTTP {problem.status} "
-                                      f"{problem.reason}",
-                                      hint="check RBAC (create pods/exec) and that the pod "
-                                           "is running") from None
+                raise NodeUnreachable(
+                    pod,
+                    f"exec failed: HTTP {problem.status} {problem.reason}",
+                    hint="check RBAC (create pods/exec) and that the pod is running",
+                ) from None
             except (TimeoutError, OSError) as problem:
                 raise NodeUnreachable(pod, f"exec failed: {problem}") from None
             except Exception as problem:
-                raise NodeUnreachable(pod, f"exec failed: {type(problem).__name__}: "
-                                      f"{problem}") from None
+                raise NodeUnreachable(
+                    pod, f"exec failed: {type(problem).__name__}: {problem}"
+                ) from None
         if not status:
             # The error channel always ends an exec; without it the stream was cut.
             raise NodeUnreachable(pod, "exec stream ended without an exit status")
@@ -291,13 +324,21 @@ class KubernetesTransport:
         if "Could not connect" in err or "Could not connect" in out:
             raise NodeUnreachable(endpoint.id, (err or out).splitlines()[0])
         if "AUTH failed" in err or "NOAUTH" in out[:200] or "WRONGPASS" in out[:200]:
-            raise ConnectionFailure(endpoint.id, f"authentication failed ({err or out.strip()})",
-                                    hint="check the Redis username/password")
+            raise ConnectionFailure(
+                endpoint.id,
+                f"authentication failed ({err or out.strip()})",
+                hint="check the Redis username/password",
+            )
         if result.exit_code != 0:
-            message = (result.status.get("message") or err or out.strip()
-                       or f"exit code {result.exit_code}")
-            raise NodeUnreachable(endpoint.id, f"redis-cli failed (exit {result.exit_code}): "
-                                  f"{message}")
+            message = (
+                result.status.get("message")
+                or err
+                or out.strip()
+                or f"exit code {result.exit_code}"
+            )
+            raise NodeUnreachable(
+                endpoint.id, f"redis-cli failed (exit {result.exit_code}): {message}"
+            )
         return out
 
     async def execute(self, endpoint: NodeEndpoint, *args: Arg) -> Reply:
@@ -347,8 +388,9 @@ class KubernetesTransport:
             out += await self._pipeline_chunk(endpoint, chunk)
         return out
 
-    async def _pipeline_chunk(self, endpoint: NodeEndpoint,
-                              commands: Sequence[Command]) -> list[Reply | CommandError]:
+    async def _pipeline_chunk(
+        self, endpoint: NodeEndpoint, commands: Sequence[Command]
+    ) -> list[Reply | CommandError]:
         script = "\n".join(command_line(c) for c in commands) + "\n"
         cli = " ".join(_sh_quote(a) for a in self._cli(endpoint))
         argv = ["sh", "-c", f'printf "%s" "$1" | exec {cli} --no-raw', "sh", script]
@@ -359,15 +401,18 @@ class KubernetesTransport:
         out = self._check(endpoint, result)
         replies = parse_replies(out, len(commands))
         if len(replies) != len(commands):
-            raise NodeUnreachable(endpoint.id, f"redis-cli answered {len(replies)} of "
-                                  f"{len(commands)} pipelined commands")
+            raise NodeUnreachable(
+                endpoint.id,
+                f"redis-cli answered {len(replies)} of {len(commands)} pipelined commands",
+            )
         for reply in replies:
             if isinstance(reply, CommandError):
                 reply.endpoint = endpoint.id
         return replies
 
-    async def _sequential(self, endpoint: NodeEndpoint,
-                          commands: Sequence[Command]) -> list[Reply | CommandError]:
+    async def _sequential(
+        self, endpoint: NodeEndpoint, commands: Sequence[Command]
+    ) -> list[Reply | CommandError]:
         out: list[Reply | CommandError] = []
         for args in commands:
             try:

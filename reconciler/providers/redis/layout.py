@@ -55,8 +55,13 @@ class Member:
     endpoint: str = ""  # the transport's name for it (host:port as given, or a pod name)
 
     def to_json(self) -> dict[str, Any]:
-        return {"node_id": self.node_id, "address": self.address, "host": self.host,
-                "zone": self.zone, "endpoint": self.endpoint or self.address}
+        return {
+            "node_id": self.node_id,
+            "address": self.address,
+            "host": self.host,
+            "zone": self.zone,
+            "endpoint": self.endpoint or self.address,
+        }
 
 
 @dataclass(frozen=True)
@@ -118,8 +123,11 @@ def target_counts(current: Mapping[str, int], masters: Sequence[str]) -> dict[st
     return {m: base + (1 if i < extra else 0) for i, m in enumerate(ordered)}
 
 
-def needs_rebalance(current: Mapping[str, int], masters: Sequence[str],
-                    threshold_percent: float = REBALANCE_THRESHOLD_PERCENT) -> bool:
+def needs_rebalance(
+    current: Mapping[str, int],
+    masters: Sequence[str],
+    threshold_percent: float = REBALANCE_THRESHOLD_PERCENT,
+) -> bool:
     targets = target_counts(current, masters)
     for master, target in targets.items():
         if target and abs(current.get(master, 0) - target) * 100.0 / target > threshold_percent:
@@ -146,9 +154,10 @@ def rebalance_moves(
         have = sorted(owned.get(node, ()))
         surplus = len(have) - targets.get(node, 0)
         if surplus > 0:
-            give[node] = have[len(have) - surplus:]
-    deficits = {m: targets[m] - current.get(m, 0) for m in masters
-                if targets[m] > current.get(m, 0)}
+            give[node] = have[len(have) - surplus :]
+    deficits = {
+        m: targets[m] - current.get(m, 0) for m in masters if targets[m] > current.get(m, 0)
+    }
     moves: list[SlotMove] = []
     sources = sorted(give, key=lambda n: (n not in remove, -len(give[n]), n))
     sinks = sorted(deficits, key=lambda n: (-deficits[n], n))
@@ -202,8 +211,11 @@ def plan_layout(
     """Every step from the observed cluster to the desired layout, in execution order."""
     plan = LayoutPlan()
     if not observation.views:
-        plan.notices.append(LayoutNotice("error", f"redis_cluster.{cluster_name}",
-                                         "no Redis node answered", "unreachable"))
+        plan.notices.append(
+            LayoutNotice(
+                "error", f"redis_cluster.{cluster_name}", "no Redis node answered", "unreachable"
+            )
+        )
         return plan
     if not observation.members:
         _plan_create(observation, desired, plan, cluster_name)
@@ -216,33 +228,48 @@ def _usable_bare(observation: ClusterObservation, plan: LayoutPlan) -> list[Node
     usable = []
     for view in sorted(observation.bare, key=lambda v: _addr_key(v.address)):
         if view.dbsize > 0:
-            plan.notices.append(LayoutNotice(
-                "error", f"redis_node.{view.address}",
-                f"{view.endpoint_id} holds {view.dbsize} keys but belongs to no cluster; "
-                "refusing to use it (flush it or remove it from the target list)",
-                "refused"))
+            plan.notices.append(
+                LayoutNotice(
+                    "error",
+                    f"redis_node.{view.address}",
+                    f"{view.endpoint_id} holds {view.dbsize} keys but belongs to no cluster; "
+                    "refusing to use it (flush it or remove it from the target list)",
+                    "refused",
+                )
+            )
         else:
             usable.append(view)
     return usable
 
 
-def _plan_create(observation: ClusterObservation, desired: DesiredLayout,
-                 plan: LayoutPlan, cluster_name: str) -> None:
+def _plan_create(
+    observation: ClusterObservation, desired: DesiredLayout, plan: LayoutPlan, cluster_name: str
+) -> None:
     usable = _usable_bare(observation, plan)
     subject = f"redis_cluster.{cluster_name}"
     if len(usable) < desired.masters:
-        plan.notices.append(LayoutNotice(
-            "error", subject,
-            f"{desired.masters} masters wanted but only {len(usable)} usable bare nodes "
-            f"answered ({len(observation.unreachable)} unreachable)", "refused"))
+        plan.notices.append(
+            LayoutNotice(
+                "error",
+                subject,
+                f"{desired.masters} masters wanted but only {len(usable)} usable bare nodes "
+                f"answered ({len(observation.unreachable)} unreachable)",
+                "refused",
+            )
+        )
         return
     if len(usable) < desired.masters:
         return
     if len(observation.unreachable) > 0:
-        plan.notices.append(LayoutNotice(
-            "warning", subject,
-            f"{len(observation.unreachable)} node(s) did not answer and are left out: "
-            + ", ".join(u[0] for u in observation.unreachable), "unreachable"))
+        plan.notices.append(
+            LayoutNotice(
+                "warning",
+                subject,
+                f"{len(observation.unreachable)} node(s) did not answer and are left out: "
+                + ", ".join(u[0] for u in observation.unreachable),
+                "unreachable",
+            )
+        )
     placed = [_placed(v) for v in usable]
     views = {v.node_id: v for v in usable}
     masters = choose_masters(placed, desired.masters, desired.placement)
@@ -252,28 +279,53 @@ def _plan_create(observation: ClusterObservation, desired: DesiredLayout,
     assignment = assign_replicas(masters, wanted, spare, desired.placement)
     short = desired.node_count - desired.masters - len(assignment)
     if short > 0:
-        plan.notices.append(LayoutNotice(
-            "warning", subject,
-            f"{short} replica(s) missing: {len(usable)} nodes for {desired.masters} masters × "
-            f"{desired.replicas_per_master} replicas", "note"))
+        plan.notices.append(
+            LayoutNotice(
+                "warning",
+                subject,
+                f"{short} replica(s) missing: {len(usable)} nodes for {desired.masters} masters × "
+                f"{desired.replicas_per_master} replicas",
+                "note",
+            )
+        )
     unused = [p for p in spare if p.id not in assignment]
     if unused:
-        plan.notices.append(LayoutNotice(
-            "info", subject,
-            f"{len(unused)} bare node(s) left out of the cluster: "
-            + ", ".join(views[p.id].address for p in unused), "note"))
+        plan.notices.append(
+            LayoutNotice(
+                "info",
+                subject,
+                f"{len(unused)} bare node(s) left out of the cluster: "
+                + ", ".join(views[p.id].address for p in unused),
+                "note",
+            )
+        )
     ranges = split_slots(desired.masters)
-    plan.steps.append(Step("create", {
-        "masters": [dict(_member(views[m.id]).to_json(), slots=[list(r)])
-                    for m, r in zip(masters, ranges, strict=True)],
-        "replicas": [dict(_member(views[rid]).to_json(), master_id=mid)
-                     for rid, mid in sorted(assignment.items(),
-                                            key=lambda kv: (kv[1], views[kv[0]].address))],
-    }))
+    plan.steps.append(
+        Step(
+            "create",
+            {
+                "masters": [
+                    dict(_member(views[m.id]).to_json(), slots=[list(r)])
+                    for m, r in zip(masters, ranges, strict=True)
+                ],
+                "replicas": [
+                    dict(_member(views[rid]).to_json(), master_id=mid)
+                    for rid, mid in sorted(
+                        assignment.items(), key=lambda kv: (kv[1], views[kv[0]].address)
+                    )
+                ],
+            },
+        )
+    )
 
 
-def _plan_existing(observation: ClusterObservation, desired: DesiredLayout, plan: LayoutPlan,
-                   allow_delete: bool, keys_in_uncovered: Mapping[int, str]) -> None:
+def _plan_existing(
+    observation: ClusterObservation,
+    desired: DesiredLayout,
+    plan: LayoutPlan,
+    allow_delete: bool,
+    keys_in_uncovered: Mapping[int, str],
+) -> None:
     live = observation.live_members()
     known = observation.known_nodes()
     ref = observation.reference()
@@ -282,63 +334,108 @@ def _plan_existing(observation: ClusterObservation, desired: DesiredLayout, plan
     for slot in sorted({o.slot for o in observation.open_slots()}):
         opens = [o for o in observation.open_slots() if o.slot == slot]
         owner = observation.slot_owners().get(slot)
-        plan.steps.append(Step("fix_open_slot", {
-            "slot": slot,
-            "owner_id": owner,
-            "migrating": sorted({o.node_id for o in opens if o.kind == "migrating"}),
-            "importing": sorted({o.node_id for o in opens if o.kind == "importing"}),
-            "targets": sorted({f"{o.node_id}->{o.other_id}" for o in opens
-                               if o.kind == "migrating"}),
-        }))
+        plan.steps.append(
+            Step(
+                "fix_open_slot",
+                {
+                    "slot": slot,
+                    "owner_id": owner,
+                    "migrating": sorted({o.node_id for o in opens if o.kind == "migrating"}),
+                    "importing": sorted({o.node_id for o in opens if o.kind == "importing"}),
+                    "targets": sorted(
+                        {f"{o.node_id}->{o.other_id}" for o in opens if o.kind == "migrating"}
+                    ),
+                },
+            )
+        )
     for endpoint, address, reason in observation.unreachable:
-        plan.notices.append(LayoutNotice(
-            "warning", f"redis_node.{endpoint}", f"{address} did not answer: {reason}",
-            "unreachable"))
+        plan.notices.append(
+            LayoutNotice(
+                "warning",
+                f"redis_node.{endpoint}",
+                f"{address} did not answer: {reason}",
+                "unreachable",
+            )
+        )
     dead_with_slots: list[ClusterNode] = []
     for node in observation.failed_nodes():
         if node.slots:
             dead_with_slots.append(node)
-            plan.notices.append(LayoutNotice(
-                "error", f"redis_node.{node.id}",
-                f"master {node.address} ({node.id[:8]}) is failed and still owns "
-                f"{node.slot_count} slots with no replica taking over; bring it back "
-                "(forgetting it would drop those slots)", "refused"))
+            plan.notices.append(
+                LayoutNotice(
+                    "error",
+                    f"redis_node.{node.id}",
+                    f"master {node.address} ({node.id[:8]}) is failed and still owns "
+                    f"{node.slot_count} slots with no replica taking over; bring it back "
+                    "(forgetting it would drop those slots)",
+                    "refused",
+                )
+            )
             continue
         what = "failed" if node.failed else "address-less"
         if allow_delete:
-            plan.steps.append(Step("forget", {
-                "node_id": node.id, "address": node.address, "why": what,
-                "role": "master" if node.is_master else "replica"}))
+            plan.steps.append(
+                Step(
+                    "forget",
+                    {
+                        "node_id": node.id,
+                        "address": node.address,
+                        "why": what,
+                        "role": "master" if node.is_master else "replica",
+                    },
+                )
+            )
         else:
-            plan.notices.append(LayoutNotice(
-                "warning", f"redis_node.{node.id}",
-                f"{what} node {node.address} ({node.id[:8]}) is still known to the cluster; "
-                "plan with --allow-delete to forget it on every live node", "refused"))
+            plan.notices.append(
+                LayoutNotice(
+                    "warning",
+                    f"redis_node.{node.id}",
+                    f"{what} node {node.address} ({node.id[:8]}) is still known to the cluster; "
+                    "plan with --allow-delete to forget it on every live node",
+                    "refused",
+                )
+            )
     for node in observation.suspect_nodes():
         if node.id not in live:
-            plan.notices.append(LayoutNotice(
-                "warning", f"redis_node.{node.id}",
-                f"{node.address} ({node.id[:8]}) is suspected failing (pfail)", "drift"))
+            plan.notices.append(
+                LayoutNotice(
+                    "warning",
+                    f"redis_node.{node.id}",
+                    f"{node.address} ({node.id[:8]}) is suspected failing (pfail)",
+                    "drift",
+                )
+            )
     disagreeing = observation.disagreements()
     if disagreeing:
-        plan.notices.append(LayoutNotice(
-            "warning", "redis_repair.slot_map",
-            "nodes disagree on the slot map: " + ", ".join(disagreeing)
-            + " (usually settles within seconds; persistent disagreement needs a look)",
-            "drift"))
+        plan.notices.append(
+            LayoutNotice(
+                "warning",
+                "redis_repair.slot_map",
+                "nodes disagree on the slot map: "
+                + ", ".join(disagreeing)
+                + " (usually settles within seconds; persistent disagreement needs a look)",
+                "drift",
+            )
+        )
     # Nodes that answered under an address the cluster does not know (pod restarted with a
     # new IP): introduce them again by id instead of treating them as new nodes.
     for node_id, view in sorted(live.items()):
         hearsay = next((n for n in ref.nodes if n.id == node_id), None)
         if hearsay is None and view is not ref:
             if any(n.id == ref.node_id for n in view.nodes):
-                plan.steps.append(Step("meet", {**_member(view).to_json(), "why": "rejoin",
-                                                "role": "member"}))
+                plan.steps.append(
+                    Step("meet", {**_member(view).to_json(), "why": "rejoin", "role": "member"})
+                )
             else:
-                plan.notices.append(LayoutNotice(
-                    "error", f"redis_node.{view.address}",
-                    f"{view.endpoint_id} belongs to another cluster (it and "
-                    f"{ref.endpoint_id} do not know each other); left alone", "refused"))
+                plan.notices.append(
+                    LayoutNotice(
+                        "error",
+                        f"redis_node.{view.address}",
+                        f"{view.endpoint_id} belongs to another cluster (it and "
+                        f"{ref.endpoint_id} do not know each other); left alone",
+                        "refused",
+                    )
+                )
             continue
         # Any member that cannot reach it under the address it answers at now. A node
         # announced under another address (NAT, announce-ip) that is reached fine needs
@@ -350,19 +447,36 @@ def _plan_existing(observation: ClusterObservation, desired: DesiredLayout, plan
             seen = next((n for n in other.nodes if n.id == node_id), None)
             if seen is None:
                 continue
-            unreachable = (seen.no_address or seen.failed or seen.possibly_failed
-                           or seen.link_state == "disconnected")
+            unreachable = (
+                seen.no_address
+                or seen.failed
+                or seen.possibly_failed
+                or seen.link_state == "disconnected"
+            )
             if unreachable and (seen.address != view.address or seen.no_address):
-                plan.steps.append(Step("meet", {**_member(view).to_json(), "why": "readdress",
-                                                "old_address": seen.address,
-                                                "role": "member"}))
+                plan.steps.append(
+                    Step(
+                        "meet",
+                        {
+                            **_member(view).to_json(),
+                            "why": "readdress",
+                            "old_address": seen.address,
+                            "role": "member",
+                        },
+                    )
+                )
                 break
     if dead_with_slots:
         # Its replica may still take over (or the node come back); reshaping the layout
         # now would fight the failover. Repairs above are all that is planned.
-        plan.notices.append(LayoutNotice(
-            "error", "redis_cluster.layout",
-            "layout changes wait until every slot has a live master", "refused"))
+        plan.notices.append(
+            LayoutNotice(
+                "error",
+                "redis_cluster.layout",
+                "layout changes wait until every slot has a live master",
+                "refused",
+            )
+        )
         return
     # -------------------------------------------------------------- masters
     owned: dict[str, list[int]] = {}
@@ -370,7 +484,8 @@ def _plan_existing(observation: ClusterObservation, desired: DesiredLayout, plan
         owned.setdefault(owner, []).append(slot)
     live_masters = sorted(
         (nid for nid, v in live.items() if v.myself.is_master),
-        key=lambda nid: (live[nid].address, nid))
+        key=lambda nid: (live[nid].address, nid),
+    )
     serving = [m for m in live_masters if owned.get(m)]
     empty_masters = [m for m in live_masters if not owned.get(m)]
     uncovered = observation.uncovered_slots()
@@ -390,16 +505,22 @@ def _plan_existing(observation: ClusterObservation, desired: DesiredLayout, plan
         for placed in chosen:
             if placed.id in bare_views:
                 member = _member(bare_views[placed.id])
-                meet_steps.append(Step("meet", {**member.to_json(), "why": "join",
-                                                "role": "master"}))
+                meet_steps.append(
+                    Step("meet", {**member.to_json(), "why": "join", "role": "master"})
+                )
             else:
                 member = _member(live[placed.id])
             new_masters.append(member)
         if len(keep) + len(new_masters) < want:
-            plan.notices.append(LayoutNotice(
-                "warning", "redis_cluster.masters",
-                f"{want} masters wanted, only {len(keep) + len(new_masters)} possible: add "
-                "bare nodes (empty, in no cluster) to grow further", "note"))
+            plan.notices.append(
+                LayoutNotice(
+                    "warning",
+                    "redis_cluster.masters",
+                    f"{want} masters wanted, only {len(keep) + len(new_masters)} possible: add "
+                    "bare nodes (empty, in no cluster) to grow further",
+                    "note",
+                )
+            )
     elif len(keep) > want:
         surplus = len(keep) - want
         # Remove the masters holding fewest slots; ties: the highest address goes first.
@@ -409,12 +530,16 @@ def _plan_existing(observation: ClusterObservation, desired: DesiredLayout, plan
             remove_masters = candidates
             keep = [m for m in keep if m not in remove_masters]
         else:
-            plan.notices.append(LayoutNotice(
-                "warning", "redis_cluster.masters",
-                f"the layout asks for {want} masters and the cluster has {len(keep)}; removing "
-                + ", ".join(live[m].address for m in candidates)
-                + " (their slots would move to the others first) needs --allow-delete",
-                "refused"))
+            plan.notices.append(
+                LayoutNotice(
+                    "warning",
+                    "redis_cluster.masters",
+                    f"the layout asks for {want} masters and the cluster has {len(keep)}; removing "
+                    + ", ".join(live[m].address for m in candidates)
+                    + " (their slots would move to the others first) needs --allow-delete",
+                    "refused",
+                )
+            )
     final_masters = keep + [m.node_id for m in new_masters]
     # Uncovered slots are assigned before any rebalance so the cluster serves every slot.
     if uncovered and final_masters:
@@ -427,10 +552,14 @@ def _plan_existing(observation: ClusterObservation, desired: DesiredLayout, plan
             assign.setdefault(holder, []).append(slot)
             counts[holder] += 1
         for holder, slots in sorted(assign.items()):
-            member = _member(live[holder]) if holder in live else next(
-                m for m in new_masters if m.node_id == holder)
-            plan.steps.append(Step("assign_slots", {**member.to_json(),
-                                                    "slots": _ranges_json(slots)}))
+            member = (
+                _member(live[holder])
+                if holder in live
+                else next(m for m in new_masters if m.node_id == holder)
+            )
+            plan.steps.append(
+                Step("assign_slots", {**member.to_json(), "slots": _ranges_json(slots)})
+            )
             owned.setdefault(holder, []).extend(slots)
     # -------------------------------------------------------------- replicas
     final_set = set(final_masters)
@@ -456,16 +585,17 @@ def _plan_existing(observation: ClusterObservation, desired: DesiredLayout, plan
             # Keep those best placed; the rest become free.
             mplaced = _placed_of(master, live, members_by_id)
             reps_sorted = sorted(
-                reps, key=lambda r: (live[r].host == mplaced.host, live[r].address))
-            keep_reps = reps_sorted[:desired.replicas_per_master]
+                reps, key=lambda r: (live[r].host == mplaced.host, live[r].address)
+            )
+            keep_reps = reps_sorted[: desired.replicas_per_master]
             excess += [r for r in reps if r not in keep_reps]
             current_replicas[master] = keep_reps
-    spare_bare = [b for b in bare_placed
-                  if b.id not in {m.node_id for m in new_masters}]
+    spare_bare = [b for b in bare_placed if b.id not in {m.node_id for m in new_masters}]
     pool_ids = free + excess
     pool = [_placed(live[n]) for n in pool_ids] + spare_bare
-    wanted = {m: max(0, desired.replicas_per_master - len(current_replicas[m]))
-              for m in final_masters}
+    wanted = {
+        m: max(0, desired.replicas_per_master - len(current_replicas[m])) for m in final_masters
+    }
     masters_placed = [_placed_of(m, live, members_by_id) for m in final_masters]
     existing = {m: [_placed(live[r]) for r in current_replicas[m]] for m in final_masters}
     assignment = assign_replicas(masters_placed, wanted, pool, desired.placement, existing)
@@ -473,8 +603,7 @@ def _plan_existing(observation: ClusterObservation, desired: DesiredLayout, plan
     for node_id, master_id in sorted(assignment.items(), key=lambda kv: kv[0]):
         if node_id in bare_views:
             member = _member(bare_views[node_id])
-            meet_steps.append(Step("meet", {**member.to_json(), "why": "join",
-                                            "role": "replica"}))
+            meet_steps.append(Step("meet", {**member.to_json(), "why": "join", "role": "replica"}))
             previous = None
         else:
             member = _member(live[node_id])
@@ -482,26 +611,45 @@ def _plan_existing(observation: ClusterObservation, desired: DesiredLayout, plan
         if previous == master_id:
             continue
         master_member = members_by_id[master_id]
-        replicate_steps.append(Step("replicate", {
-            **member.to_json(), "master_id": master_id, "master_address": master_member.address,
-            "previous_master_id": previous,
-            "previous_master_address": (members_by_id[previous].address
-                                        if previous in members_by_id else
-                                        (known[previous].address if previous in known else None)),
-        }))
+        replicate_steps.append(
+            Step(
+                "replicate",
+                {
+                    **member.to_json(),
+                    "master_id": master_id,
+                    "master_address": master_member.address,
+                    "previous_master_id": previous,
+                    "previous_master_address": (
+                        members_by_id[previous].address
+                        if previous in members_by_id
+                        else (known[previous].address if previous in known else None)
+                    ),
+                },
+            )
+        )
     missing = sum(wanted.values()) - len(assignment)
     if missing > 0:
-        plan.notices.append(LayoutNotice(
-            "warning", "redis_cluster.replicas",
-            f"{missing} replica(s) short of {desired.replicas_per_master} per master: "
-            "add bare nodes", "note"))
+        plan.notices.append(
+            LayoutNotice(
+                "warning",
+                "redis_cluster.replicas",
+                f"{missing} replica(s) short of {desired.replicas_per_master} per master: "
+                "add bare nodes",
+                "note",
+            )
+        )
     leftover_live = [n for n in pool_ids if n not in assignment]
     leftover_bare = [b.id for b in spare_bare if b.id not in assignment]
     if leftover_bare:
-        plan.notices.append(LayoutNotice(
-            "info", "redis_cluster.nodes",
-            f"{len(leftover_bare)} bare node(s) not needed by the layout: "
-            + ", ".join(bare_views[b].address for b in leftover_bare), "note"))
+        plan.notices.append(
+            LayoutNotice(
+                "info",
+                "redis_cluster.nodes",
+                f"{len(leftover_bare)} bare node(s) not needed by the layout: "
+                + ", ".join(bare_views[b].address for b in leftover_bare),
+                "note",
+            )
+        )
     remove_replicas: list[str] = []
     for nid in leftover_live:
         view = live[nid]
@@ -510,43 +658,71 @@ def _plan_existing(observation: ClusterObservation, desired: DesiredLayout, plan
         if allow_delete:
             remove_replicas.append(nid)
         else:
-            plan.notices.append(LayoutNotice(
-                "warning", f"redis_node.{view.address}",
-                f"{view.address} is not needed by the layout; removing it needs --allow-delete",
-                "refused"))
+            plan.notices.append(
+                LayoutNotice(
+                    "warning",
+                    f"redis_node.{view.address}",
+                    f"{view.address} is not needed by the layout; removing it needs --allow-delete",
+                    "refused",
+                )
+            )
     extra_kept = [n for n in excess if n not in assignment and n not in remove_replicas]
     if extra_kept:
-        plan.notices.append(LayoutNotice(
-            "info", "redis_cluster.replicas",
-            f"{len(extra_kept)} replica(s) beyond {desired.replicas_per_master} per master kept "
-            "(removing them needs --allow-delete): "
-            + ", ".join(live[n].address for n in extra_kept), "note"))
+        plan.notices.append(
+            LayoutNotice(
+                "info",
+                "redis_cluster.replicas",
+                f"{len(extra_kept)} replica(s) beyond {desired.replicas_per_master} per master kept "
+                "(removing them needs --allow-delete): "
+                + ", ".join(live[n].address for n in extra_kept),
+                "note",
+            )
+        )
     # -------------------------------------------------------------- slots
     moves: list[SlotMove] = []
     if dead_with_slots:
         if new_masters or remove_masters:
-            plan.notices.append(LayoutNotice(
-                "error", "redis_cluster.slots",
-                "slots are not moved while a failed master still owns slots", "refused"))
-    elif final_masters and (new_masters or remove_masters or needs_rebalance(
-            {m: len(owned.get(m, ())) for m in final_masters}, final_masters)):
+            plan.notices.append(
+                LayoutNotice(
+                    "error",
+                    "redis_cluster.slots",
+                    "slots are not moved while a failed master still owns slots",
+                    "refused",
+                )
+            )
+    elif final_masters and (
+        new_masters
+        or remove_masters
+        or needs_rebalance({m: len(owned.get(m, ())) for m in final_masters}, final_masters)
+    ):
         moves = rebalance_moves(owned, final_masters, remove_masters)
     plan.steps += _dedupe(meet_steps) + replicate_steps
     for move in moves:
-        plan.steps.append(Step("move", {
-            "source": members_by_id[move.source].to_json() if move.source in members_by_id
-            else Member(move.source, known[move.source].address).to_json(),
-            "target": members_by_id[move.target].to_json(),
-            "slots": _ranges_json(move.slots),
-            "count": len(move.slots),
-        }))
+        plan.steps.append(
+            Step(
+                "move",
+                {
+                    "source": members_by_id[move.source].to_json()
+                    if move.source in members_by_id
+                    else Member(move.source, known[move.source].address).to_json(),
+                    "target": members_by_id[move.target].to_json(),
+                    "slots": _ranges_json(move.slots),
+                    "count": len(move.slots),
+                },
+            )
+        )
     for nid in remove_replicas + remove_masters:
         view = live[nid]
-        plan.steps.append(Step("remove", {
-            **_member(view).to_json(),
-            "role": "master" if nid in remove_masters else "replica",
-            "slots": len(owned.get(nid, ())),
-        }))
+        plan.steps.append(
+            Step(
+                "remove",
+                {
+                    **_member(view).to_json(),
+                    "role": "master" if nid in remove_masters else "replica",
+                    "slots": len(owned.get(nid, ())),
+                },
+            )
+        )
 
 
 def _addr_key(address: str) -> tuple[int, ...]:
@@ -561,8 +737,7 @@ def _neg_addr(address: str) -> tuple[int, ...]:
     return tuple(-p for p in parts)
 
 
-def _placed_of(node_id: str, live: Mapping[str, NodeView],
-               members: Mapping[str, Member]) -> Placed:
+def _placed_of(node_id: str, live: Mapping[str, NodeView], members: Mapping[str, Member]) -> Placed:
     if node_id in live:
         return _placed(live[node_id])
     member = members[node_id]

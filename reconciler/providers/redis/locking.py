@@ -103,9 +103,15 @@ class RedisLock:
     #: The CLI may go on without this lock when Redis cannot hold keys yet (no slots served).
     optional_when_unavailable = True
 
-    def __init__(self, transport: NodeTransport, *, ttl_seconds: float = DEFAULT_TTL_SECONDS,
-                 key: str = LOCK_KEY, token_key: str = TOKEN_KEY,
-                 where: str = "") -> None:
+    def __init__(
+        self,
+        transport: NodeTransport,
+        *,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        key: str = LOCK_KEY,
+        token_key: str = TOKEN_KEY,
+        where: str = "",
+    ) -> None:
         if ttl_seconds < 1:
             raise ReconcilerError(f"a Redis lock TTL must be at least 1s, got {ttl_seconds:g}s")
         self.transport = transport
@@ -120,23 +126,33 @@ class RedisLock:
         self._token: int | None = None
 
     @classmethod
-    def from_connection(cls, connection: RedisConnection, addresses: Sequence[str] | None = None,
-                        *, ttl_seconds: float = DEFAULT_TTL_SECONDS) -> RedisLock:
+    def from_connection(
+        cls,
+        connection: RedisConnection,
+        addresses: Sequence[str] | None = None,
+        *,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+    ) -> RedisLock:
         """The lock for the spec's nodes (or the overriding addresses), same credentials."""
         from reconciler.providers.redis.transports import DirectTransport
         from reconciler.secrets import resolve_secret
 
         nodes = list(addresses or connection.addresses or [])
         if not nodes:
-            raise ReconcilerError("the Redis lock needs node addresses (redis.connection."
-                                  "addresses or --redis-addresses)")
+            raise ReconcilerError(
+                "the Redis lock needs node addresses (redis.connection."
+                "addresses or --redis-addresses)"
+            )
         tls = connection.tls
         transport = DirectTransport(
-            nodes, username=connection.username,
+            nodes,
+            username=connection.username,
             password=resolve_secret(connection.password, what="redis password"),
-            tls=bool(tls and tls.enabled), tls_ca_file=tls.ca_file if tls else None,
+            tls=bool(tls and tls.enabled),
+            tls_ca_file=tls.ca_file if tls else None,
             tls_cert_file=tls.cert_file if tls else None,
-            tls_key_file=tls.key_file if tls else None)
+            tls_key_file=tls.key_file if tls else None,
+        )
         where = nodes[0] + (f" (+{len(nodes) - 1} more)" if len(nodes) > 1 else "")
         return cls(transport, ttl_seconds=ttl_seconds, where=where)
 
@@ -168,8 +184,9 @@ class RedisLock:
                 if problem.code == "MOVED" and target:
                     self._endpoint = _endpoint_at(target)
                 elif problem.code == "ASK" and target:
-                    reply = (await self.transport.pipeline(
-                        _endpoint_at(target), [("ASKING",), args]))[1]
+                    reply = (
+                        await self.transport.pipeline(_endpoint_at(target), [("ASKING",), args])
+                    )[1]
                     if not isinstance(reply, CommandError):
                         return reply
                     if reply.code != "TRYAGAIN":
@@ -180,7 +197,8 @@ class RedisLock:
                 elif problem.code == "CLUSTERDOWN" and "not served" in problem.message:
                     raise LockUnavailable(
                         f"the Redis cluster serves no hash slot for {self.key} yet (is it "
-                        "created?), so no lock key can be stored") from None
+                        "created?), so no lock key can be stored"
+                    ) from None
                 else:
                     raise ReconcilerError(f"Redis lock: {problem.message}") from None
         raise ReconcilerError(f"Redis lock: too many redirections ({last})")
@@ -198,8 +216,9 @@ class RedisLock:
             if current is None:
                 continue  # it expired between SET and GET: try again at once
             holder, _ = decode_value(current)
-            return LockAttempt(False, holder=holder,
-                               detail="" if holder else "the lock value is not readable")
+            return LockAttempt(
+                False, holder=holder, detail="" if holder else "the lock value is not readable"
+            )
         return LockAttempt(False, detail="the lock changed hands while we looked")
 
     async def renew(self) -> None:

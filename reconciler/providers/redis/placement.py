@@ -42,8 +42,7 @@ def edge_level(master: Placed, candidate: Placed, siblings: Sequence[Placed], po
         return 0
     same_host = candidate.host == master.host
     if policy == SPREAD_ZONES:
-        other_zone = (candidate.zone is None or master.zone is None
-                      or candidate.zone != master.zone)
+        other_zone = candidate.zone is None or master.zone is None or candidate.zone != master.zone
         if same_host:
             return 2
         return 0 if other_zone else 1
@@ -88,8 +87,10 @@ def assign_replicas(
         left += [m.id for m in masters if wanted.get(m.id, 0) > round_]
     if not left or not candidates:
         return {}
-    levels = [[edge_level(by_id[mid], c, existing.get(mid, ()), policy) for c in candidates]
-              for mid in left]
+    levels = [
+        [edge_level(by_id[mid], c, existing.get(mid, ()), policy) for c in candidates]
+        for mid in left
+    ]
     match_right: dict[int, int] = {}  # candidate index -> left index
 
     def augment(u: int, limit: int, seen: set[int]) -> bool:

@@ -139,8 +139,11 @@ class RedisClusterProvider:
             elif namespace is not None:
                 target = target.model_copy(update={"namespace": namespace})
             transport = KubernetesTransport(
-                target, username=connection.username, password=password,
-                tls=bool(connection.tls and connection.tls.enabled), progress=progress,
+                target,
+                username=connection.username,
+                password=password,
+                tls=bool(connection.tls and connection.tls.enabled),
+                progress=progress,
                 require_all_ready=wait_for_pods,
             )
             name = cluster_name or target.namespace
@@ -156,15 +159,25 @@ class RedisClusterProvider:
         )
         nodes = parse_cluster_nodes(_text(nodes_reply))
         info = parse_cluster_info(_text(info_reply))
-        return NodeView(endpoint.id, endpoint.address, endpoint.host, endpoint.zone,
-                        tuple(nodes), info, int(dbsize) if isinstance(dbsize, int) else 0)
+        return NodeView(
+            endpoint.id,
+            endpoint.address,
+            endpoint.host,
+            endpoint.zone,
+            tuple(nodes),
+            info,
+            int(dbsize) if isinstance(dbsize, int) else 0,
+        )
 
     async def observe(self) -> ClusterObservation:
         """Read every discovered node; unreachable ones are listed, not fatal (unless all)."""
         endpoints = await self.transport.discover()
         if not endpoints:
-            raise ConnectionFailure(self.cluster_name, "no Redis node found",
-                                    hint="check the addresses / namespace and label selector")
+            raise ConnectionFailure(
+                self.cluster_name,
+                "no Redis node found",
+                hint="check the addresses / namespace and label selector",
+            )
 
         async def read(endpoint: NodeEndpoint) -> NodeView | tuple[str, str, str]:
             try:
@@ -175,7 +188,8 @@ class RedisClusterProvider:
                 if "cluster support disabled" in problem.message:
                     raise PlanRefused(
                         f"{endpoint.id} is not running in cluster mode",
-                        hint="start redis-server with cluster-enabled yes") from None
+                        hint="start redis-server with cluster-enabled yes",
+                    ) from None
                 raise ConnectionFailure(endpoint.id, problem.message) from None
 
         results = await asyncio.gather(*(read(e) for e in endpoints))
@@ -184,9 +198,11 @@ class RedisClusterProvider:
         if not views:
             first = unreachable[0]
             raise ConnectionFailure(
-                first[0], first[2],
+                first[0],
+                first[2],
                 hint=f"none of the {len(endpoints)} Redis nodes answered; check that they run "
-                     "and that the addresses (or namespace/selector) and credentials are right")
+                "and that the addresses (or namespace/selector) and credentials are right",
+            )
         observation = ClusterObservation(views=views, unreachable=unreachable)
         self.last_observation = observation
         return observation
@@ -202,7 +218,8 @@ class RedisClusterProvider:
             if not view.myself.is_master or view.endpoint_id not in by_id:
                 continue
             replies = await self.transport.pipeline(
-                by_id[view.endpoint_id], [("CLUSTER", "COUNTKEYSINSLOT", s) for s in uncovered])
+                by_id[view.endpoint_id], [("CLUSTER", "COUNTKEYSINSLOT", s) for s in uncovered]
+            )
             for slot, reply in zip(uncovered, replies, strict=True):
                 if isinstance(reply, int) and reply > 0:
                     holders.setdefault(slot, view.node_id)
@@ -213,12 +230,18 @@ class RedisClusterProvider:
     async def plan(self, options: PlanOptions) -> ProviderPlan:
         observation = await self.observe()
         holders = await self._uncovered_key_holders(observation)
-        layout = plan_layout(observation, self.desired, allow_delete=options.allow_delete,
-                             cluster_name=self.cluster_name, keys_in_uncovered=holders)
+        layout = plan_layout(
+            observation,
+            self.desired,
+            allow_delete=options.allow_delete,
+            cluster_name=self.cluster_name,
+            keys_in_uncovered=holders,
+        )
         changes = await self._changes(layout, observation)
         notices = tuple(
             Notice(level=NoticeLevel(n.level), address=n.subject, message=n.message, kind=n.kind)
-            for n in layout.notices)
+            for n in layout.notices
+        )
         return ProviderPlan(changes=tuple(changes), notices=notices)
 
     async def _changes(self, layout: LayoutPlan, observation: ClusterObservation) -> list[Change]:
@@ -246,56 +269,90 @@ class RedisClusterProvider:
                 changes.append(self._fix_change(step, observation))
             elif step.op == "forget":
                 d = step.data
-                changes.append(Change(
-                    address=f"redis_repair.forget_{d['node_id'][:12]}", provider=PROVIDER,
-                    resource_type="redis_repair", name=f"forget_{d['node_id'][:12]}",
-                    action=Action.DELETE, risks=frozenset({Risk.DESTRUCTIVE}),
-                    reason=f"{d['why']} {d['role']} {d['address']} is still known to the cluster",
-                    attributes=(AttributeChange(path="node", before=d["address"], after=None),),
-                    steps=(f"CLUSTER FORGET {d['node_id']} on every live node",),
-                    payload={"ops": [{"op": step.op, **d}]}))
+                changes.append(
+                    Change(
+                        address=f"redis_repair.forget_{d['node_id'][:12]}",
+                        provider=PROVIDER,
+                        resource_type="redis_repair",
+                        name=f"forget_{d['node_id'][:12]}",
+                        action=Action.DELETE,
+                        risks=frozenset({Risk.DESTRUCTIVE}),
+                        reason=f"{d['why']} {d['role']} {d['address']} is still known to the cluster",
+                        attributes=(AttributeChange(path="node", before=d["address"], after=None),),
+                        steps=(f"CLUSTER FORGET {d['node_id']} on every live node",),
+                        payload={"ops": [{"op": step.op, **d}]},
+                    )
+                )
             elif step.op == "assign_slots":
                 d = step.data
                 slots = expand_ranges(d["slots"])
-                changes.append(Change(
-                    address=f"redis_repair.uncovered_slots_{d['endpoint']}", provider=PROVIDER,
-                    resource_type="redis_repair", name=f"uncovered_slots_{d['endpoint']}",
-                    action=Action.UPDATE, risks=frozenset({Risk.DISRUPTIVE}),
-                    reason=f"{len(slots)} slots are served by no node",
-                    attributes=(AttributeChange(path="slots", before=None,
-                                                after=format_ranges(d["slots"])),),
-                    steps=(f"assign {len(slots)} uncovered slots {format_ranges(d['slots'])} "
-                           f"to {d['address']}",),
-                    payload={"ops": [{"op": step.op, **d}]}))
+                changes.append(
+                    Change(
+                        address=f"redis_repair.uncovered_slots_{d['endpoint']}",
+                        provider=PROVIDER,
+                        resource_type="redis_repair",
+                        name=f"uncovered_slots_{d['endpoint']}",
+                        action=Action.UPDATE,
+                        risks=frozenset({Risk.DISRUPTIVE}),
+                        reason=f"{len(slots)} slots are served by no node",
+                        attributes=(
+                            AttributeChange(
+                                path="slots", before=None, after=format_ranges(d["slots"])
+                            ),
+                        ),
+                        steps=(
+                            f"assign {len(slots)} uncovered slots {format_ranges(d['slots'])} "
+                            f"to {d['address']}",
+                        ),
+                        payload={"ops": [{"op": step.op, **d}]},
+                    )
+                )
             elif step.op in ("meet", "replicate"):
                 changes.append(self._node_change([step], observation))
             elif step.op == "remove":
                 d = step.data
-                changes.append(Change(
-                    address=f"redis_node.{d['endpoint']}", provider=PROVIDER,
-                    resource_type="redis_node", name=d["endpoint"], action=Action.DELETE,
-                    risks=frozenset({Risk.DESTRUCTIVE, Risk.DISRUPTIVE}),
-                    reason=f"the layout has no place for this {d['role']}",
-                    attributes=(AttributeChange(path="role", before=d["role"], after=None),
-                                AttributeChange(path="address", before=d["address"], after=None)),
-                    steps=(f"CLUSTER FORGET {d['node_id'][:12]} on every other node",
-                           f"CLUSTER RESET HARD on {d['address']} (it leaves the cluster empty)"),
-                    payload={"ops": [{"op": step.op, **d}]}))
+                changes.append(
+                    Change(
+                        address=f"redis_node.{d['endpoint']}",
+                        provider=PROVIDER,
+                        resource_type="redis_node",
+                        name=d["endpoint"],
+                        action=Action.DELETE,
+                        risks=frozenset({Risk.DESTRUCTIVE, Risk.DISRUPTIVE}),
+                        reason=f"the layout has no place for this {d['role']}",
+                        attributes=(
+                            AttributeChange(path="role", before=d["role"], after=None),
+                            AttributeChange(path="address", before=d["address"], after=None),
+                        ),
+                        steps=(
+                            f"CLUSTER FORGET {d['node_id'][:12]} on every other node",
+                            f"CLUSTER RESET HARD on {d['address']} (it leaves the cluster empty)",
+                        ),
+                        payload={"ops": [{"op": step.op, **d}]},
+                    )
+                )
         return changes
 
     def _create_change(self, step: Step) -> Change:
         d = step.data
         lines = []
         for master in d["masters"]:
-            lines.append(f"master {master['address']} ({master['host']}) slots "
-                         f"{format_ranges(master['slots'])}")
+            lines.append(
+                f"master {master['address']} ({master['host']}) slots "
+                f"{format_ranges(master['slots'])}"
+            )
         addr_of = {m["node_id"]: m["address"] for m in d["masters"]}
         for replica in d["replicas"]:
-            lines.append(f"replica {replica['address']} ({replica['host']}) of "
-                         f"{addr_of.get(replica['master_id'], replica['master_id'][:8])}")
+            lines.append(
+                f"replica {replica['address']} ({replica['host']}) of "
+                f"{addr_of.get(replica['master_id'], replica['master_id'][:8])}"
+            )
         return Change(
-            address=f"redis_cluster.{self.cluster_name}", provider=PROVIDER,
-            resource_type="redis_cluster", name=self.cluster_name, action=Action.CREATE,
+            address=f"redis_cluster.{self.cluster_name}",
+            provider=PROVIDER,
+            resource_type="redis_cluster",
+            name=self.cluster_name,
+            action=Action.CREATE,
             reason=f"{len(d['masters']) + len(d['replicas'])} bare nodes, no cluster yet",
             attributes=(
                 AttributeChange(path="masters", before=None, after=len(d["masters"])),
@@ -323,28 +380,45 @@ class RedisClusterProvider:
                     lines.append(f"CLUSTER MEET {d['address']} (node {d['node_id'][:12]})")
                     attributes.append(AttributeChange(path="member", before=None, after=True))
                 else:
-                    reason = (f"node {d['node_id'][:12]} answers at {d['address']}; the cluster "
-                              f"knows it at {d.get('old_address', '?')}" if d["why"] == "readdress"
-                              else f"node {d['node_id'][:12]} is not known to the cluster")
-                    lines.append(f"re-introduce node {d['node_id'][:12]} at its new address "
-                                 f"{d['address']} (CLUSTER MEET)")
-                    attributes.append(AttributeChange(path="address", before=d.get("old_address"),
-                                                      after=d["address"]))
+                    reason = (
+                        f"node {d['node_id'][:12]} answers at {d['address']}; the cluster "
+                        f"knows it at {d.get('old_address', '?')}"
+                        if d["why"] == "readdress"
+                        else f"node {d['node_id'][:12]} is not known to the cluster"
+                    )
+                    lines.append(
+                        f"re-introduce node {d['node_id'][:12]} at its new address "
+                        f"{d['address']} (CLUSTER MEET)"
+                    )
+                    attributes.append(
+                        AttributeChange(
+                            path="address", before=d.get("old_address"), after=d["address"]
+                        )
+                    )
             else:
                 previous = d.get("previous_master_address")
-                lines.append(f"CLUSTER REPLICATE {d['master_id'][:12]} on {d['address']} "
-                             f"(replica of {d['master_address']})")
-                attributes.append(AttributeChange(path="replica_of", before=previous,
-                                                  after=d["master_address"]))
+                lines.append(
+                    f"CLUSTER REPLICATE {d['master_id'][:12]} on {d['address']} "
+                    f"(replica of {d['master_address']})"
+                )
+                attributes.append(
+                    AttributeChange(path="replica_of", before=previous, after=d["master_address"])
+                )
                 if previous:
                     reason = reason or "replicas rebalanced across masters"
                     risks.add(Risk.DISRUPTIVE)  # the replica resyncs its data from scratch
                 elif not reason:
                     reason = "a master lacks replicas"
         return Change(
-            address=f"redis_node.{endpoint}", provider=PROVIDER, resource_type="redis_node",
-            name=endpoint, action=action, attributes=tuple(attributes), risks=frozenset(risks),
-            reason=reason or None, steps=tuple(lines),
+            address=f"redis_node.{endpoint}",
+            provider=PROVIDER,
+            resource_type="redis_node",
+            name=endpoint,
+            action=action,
+            attributes=tuple(attributes),
+            risks=frozenset(risks),
+            reason=reason or None,
+            steps=tuple(lines),
             payload={"ops": [{"op": s.op, **s.data} for s in steps]},
         )
 
@@ -362,15 +436,22 @@ class RedisClusterProvider:
         estimate = f" (~{keys:,} keys)" if keys is not None else ""
         name = f"{source['endpoint']}->{target['endpoint']}"
         return Change(
-            address=f"redis_slots.{name}", provider=PROVIDER, resource_type="redis_slots",
-            name=name, action=Action.UPDATE, risks=frozenset({Risk.SLOW}),
+            address=f"redis_slots.{name}",
+            provider=PROVIDER,
+            resource_type="redis_slots",
+            name=name,
+            action=Action.UPDATE,
+            risks=frozenset({Risk.SLOW}),
             reason="rebalance slots across the masters",
-            attributes=(AttributeChange(path="slots", before=source["address"],
-                                        after=target["address"]),
-                        AttributeChange(path="slot_count", before=None, after=len(slots)),
-                        AttributeChange(path="estimated_keys", before=None, after=keys)),
-            steps=(f"move {len(slots)} slots {format_ranges(d['slots'])} from "
-                   f"{source['address']} to {target['address']}{estimate}",),
+            attributes=(
+                AttributeChange(path="slots", before=source["address"], after=target["address"]),
+                AttributeChange(path="slot_count", before=None, after=len(slots)),
+                AttributeChange(path="estimated_keys", before=None, after=keys),
+            ),
+            steps=(
+                f"move {len(slots)} slots {format_ranges(d['slots'])} from "
+                f"{source['address']} to {target['address']}{estimate}",
+            ),
             payload={"ops": [{"op": "move", **d, "estimated_keys": keys}]},
         )
 
@@ -382,25 +463,44 @@ class RedisClusterProvider:
             return known[node_id].address if node_id in known else str(node_id)[:12]
 
         # Like redis-cli --cluster fix: an owner migrating to a live node finishes the move.
-        finisher = next((t.split("->")[1] for t in d["targets"]
-                         if t.split("->")[0] == d["owner_id"]
-                         and observation.view_by_node_id(t.split("->")[1]) is not None), None)
+        finisher = next(
+            (
+                t.split("->")[1]
+                for t in d["targets"]
+                if t.split("->")[0] == d["owner_id"]
+                and observation.view_by_node_id(t.split("->")[1]) is not None
+            ),
+            None,
+        )
         state = ", ".join(
             [f"migrating on {addr(n)}" for n in d["migrating"]]
-            + [f"importing on {addr(n)}" for n in d["importing"]])
+            + [f"importing on {addr(n)}" for n in d["importing"]]
+        )
         return Change(
-            address=f"redis_repair.open_slot_{d['slot']}", provider=PROVIDER,
-            resource_type="redis_repair", name=f"open_slot_{d['slot']}", action=Action.UPDATE,
+            address=f"redis_repair.open_slot_{d['slot']}",
+            provider=PROVIDER,
+            resource_type="redis_repair",
+            name=f"open_slot_{d['slot']}",
+            action=Action.UPDATE,
             risks=frozenset({Risk.DISRUPTIVE}),
             reason=f"slot {d['slot']} is left open ({state})",
-            attributes=(AttributeChange(path="state", before=state, after="stable"),
-                        AttributeChange(path="owner", before=addr(d["owner_id"]),
-                                        after=addr(finisher or d["owner_id"]))),
-            steps=((f"finish the move of slot {d['slot']}: migrate its remaining keys from "
-                    f"{addr(d['owner_id'])} to {addr(finisher)}, then SETSLOT NODE everywhere",)
-                   if finisher else
-                   (f"move stray keys of slot {d['slot']} back to its owner "
-                    f"{addr(d['owner_id'])}, then SETSLOT STABLE where it is open",)),
+            attributes=(
+                AttributeChange(path="state", before=state, after="stable"),
+                AttributeChange(
+                    path="owner", before=addr(d["owner_id"]), after=addr(finisher or d["owner_id"])
+                ),
+            ),
+            steps=(
+                (
+                    f"finish the move of slot {d['slot']}: migrate its remaining keys from "
+                    f"{addr(d['owner_id'])} to {addr(finisher)}, then SETSLOT NODE everywhere",
+                )
+                if finisher
+                else (
+                    f"move stray keys of slot {d['slot']} back to its owner "
+                    f"{addr(d['owner_id'])}, then SETSLOT STABLE where it is open",
+                )
+            ),
             payload={"ops": [{"op": "fix_open_slot", **d}]},
         )
 
@@ -437,8 +537,12 @@ class RedisClusterProvider:
                     batch.append(changes[index + len(batch)])
             index += len(batch)
             if failed and not options.continue_on_error:
-                results += [ChangeResult(c.address, ResultStatus.SKIPPED,
-                                         "skipped after an earlier failure") for c in batch]
+                results += [
+                    ChangeResult(
+                        c.address, ResultStatus.SKIPPED, "skipped after an earlier failure"
+                    )
+                    for c in batch
+                ]
                 continue
             batch_results = await runner.run(batch)
             results += batch_results
@@ -446,8 +550,9 @@ class RedisClusterProvider:
                 failed = True
         return results
 
-    async def wait_converged(self, timeout: float | None = None,
-                             need_ok: bool = True) -> ClusterObservation:
+    async def wait_converged(
+        self, timeout: float | None = None, need_ok: bool = True
+    ) -> ClusterObservation:
         """Poll until every reachable member reports cluster_state:ok and all agree."""
         deadline = time.monotonic() + (self.converge_timeout if timeout is None else timeout)
         last_problem = ""
@@ -459,7 +564,8 @@ class RedisClusterProvider:
                 problem = "no cluster member answered"
             elif need_ok and any(v.info.state != "ok" for v in members):
                 problem = "cluster_state is not ok on " + ", ".join(
-                    v.endpoint_id for v in members if v.info.state != "ok")
+                    v.endpoint_id for v in members if v.info.state != "ok"
+                )
             elif not observation.config_consistent():
                 problem = "nodes do not agree on the configuration yet"
             elif any(n.in_handshake for v in members for n in v.nodes):
@@ -468,8 +574,10 @@ class RedisClusterProvider:
                 return observation
             last_problem = problem
             if time.monotonic() > deadline:
-                raise ApplyFailed(f"the cluster did not settle: {last_problem}",
-                                  hint="run `redis verify` to see which node disagrees")
+                raise ApplyFailed(
+                    f"the cluster did not settle: {last_problem}",
+                    hint="run `redis verify` to see which node disagrees",
+                )
             await asyncio.sleep(0.25)
 
 
@@ -482,9 +590,16 @@ def topology_digest(observation: ClusterObservation) -> str:
     known = observation.known_nodes()
     body = {
         "nodes": sorted(
-            [n.id, n.address, "master" if n.is_master else "replica", n.master_id or "",
-             [list(r) for r in n.slots], n.failed or n.no_address]
-            for n in known.values()),
+            [
+                n.id,
+                n.address,
+                "master" if n.is_master else "replica",
+                n.master_id or "",
+                [list(r) for r in n.slots],
+                n.failed or n.no_address,
+            ]
+            for n in known.values()
+        ),
         "open": sorted([o.slot, o.node_id, o.kind, o.other_id] for o in observation.open_slots()),
         "bare": sorted([v.node_id, v.address, v.dbsize] for v in observation.bare),
     }
@@ -503,16 +618,21 @@ class _Applier:
     async def refresh(self) -> ClusterObservation:
         observation = await self.provider.observe()
         by_endpoint = {e.id: e for e in await self.transport.discover()}
-        self.endpoints = {v.node_id: by_endpoint[v.endpoint_id] for v in observation.views
-                          if v.endpoint_id in by_endpoint}
+        self.endpoints = {
+            v.node_id: by_endpoint[v.endpoint_id]
+            for v in observation.views
+            if v.endpoint_id in by_endpoint
+        }
         return observation
 
     def endpoint(self, node_id: str) -> NodeEndpoint:
         try:
             return self.endpoints[node_id]
         except KeyError:
-            raise ApplyFailed(f"node {node_id[:12]} is not reachable now",
-                              hint="the cluster changed since the plan; plan again") from None
+            raise ApplyFailed(
+                f"node {node_id[:12]} is not reachable now",
+                hint="the cluster changed since the plan; plan again",
+            ) from None
 
     async def run(self, batch: list[Change]) -> list[ChangeResult]:
         progress = self.options.progress
@@ -527,13 +647,24 @@ class _Applier:
                 outcomes = {batch[0].address: ""}
         except (ApplyFailed, ConnectionFailure, CommandError, PlanRefused) as problem:
             message = problem.message if hasattr(problem, "message") else str(problem)
-            results = [ChangeResult(c.address, ResultStatus.FAILED, str(message),
-                                    time.monotonic() - started) for c in batch]
+            results = [
+                ChangeResult(
+                    c.address, ResultStatus.FAILED, str(message), time.monotonic() - started
+                )
+                for c in batch
+            ]
             for result in results:
                 progress.finished(result)
             return results
-        results = [ChangeResult(c.address, ResultStatus.APPLIED, outcomes.get(c.address, ""),
-                                time.monotonic() - started) for c in batch]
+        results = [
+            ChangeResult(
+                c.address,
+                ResultStatus.APPLIED,
+                outcomes.get(c.address, ""),
+                time.monotonic() - started,
+            )
+            for c in batch
+        ]
         for result in results:
             progress.finished(result)
         return results
@@ -542,7 +673,8 @@ class _Applier:
         for op in change.payload.get("ops", []):
             await self.refresh()
             handler: Callable[[Change, dict[str, Any]], Awaitable[None]] = getattr(
-                self, f"_op_{op['op']}")
+                self, f"_op_{op['op']}"
+            )
             await handler(change, op)
 
     # ------------------------------------------------------------------ helpers
@@ -553,8 +685,9 @@ class _Applier:
     async def _view(self, node_id: str) -> NodeView:
         return await self.provider._read(self.endpoint(node_id))
 
-    async def _wait(self, what: str, check: Callable[[], Awaitable[bool]],
-                    timeout: float | None = None) -> None:
+    async def _wait(
+        self, what: str, check: Callable[[], Awaitable[bool]], timeout: float | None = None
+    ) -> None:
         deadline = time.monotonic() + (timeout or self.provider.converge_timeout)
         while not await check():
             if time.monotonic() > deadline:
@@ -573,8 +706,7 @@ class _Applier:
         for member in everyone:
             view = await self._view(member["node_id"])
             if not view.is_bare or view.dbsize:
-                raise ApplyFailed(f"{member['address']} is no longer a bare empty node; "
-                                  "plan again")
+                raise ApplyFailed(f"{member['address']} is no longer a bare empty node; plan again")
         for master in masters:
             for start, end in master["slots"]:
                 try:
@@ -582,8 +714,9 @@ class _Applier:
                 except CommandError as problem:
                     if "unknown subcommand" not in problem.message.lower():
                         raise
-                    await self._exec(master["node_id"], "CLUSTER", "ADDSLOTS",
-                                     *range(start, end + 1))
+                    await self._exec(
+                        master["node_id"], "CLUSTER", "ADDSLOTS", *range(start, end + 1)
+                    )
         for epoch, member in enumerate(everyone, start=1):
             # Distinct config epochs avoid the collision-resolution dance at start-up.
             with contextlib.suppress(CommandError):
@@ -598,8 +731,7 @@ class _Applier:
         async def all_know() -> bool:
             for node in ids:
                 view = await self._view(node)
-                known = {n.id for n in view.nodes if not n.in_handshake and
-                         (n.ip or n.myself)}
+                known = {n.id for n in view.nodes if not n.in_handshake and (n.ip or n.myself)}
                 if not set(ids) <= known:
                     return False
             return True
@@ -611,8 +743,9 @@ class _Applier:
         await self.provider.wait_converged()
 
     async def _replicate(self, node_id: str, master_id: str) -> None:
-        await self._wait(f"{node_id[:12]} knows master {master_id[:12]}",
-                         lambda: self._knows(node_id, master_id))
+        await self._wait(
+            f"{node_id[:12]} knows master {master_id[:12]}", lambda: self._knows(node_id, master_id)
+        )
         view = await self._view(node_id)
         if view.myself.is_replica and view.myself.master_id == master_id:
             return
@@ -628,8 +761,10 @@ class _Applier:
 
     async def _op_meet(self, change: Change, op: dict[str, Any]) -> None:
         node_id = op["node_id"]
-        introducer = next((nid for nid, _ep in self.endpoints.items()
-                           if nid != node_id and self._is_member(nid)), None)
+        introducer = next(
+            (nid for nid, _ep in self.endpoints.items() if nid != node_id and self._is_member(nid)),
+            None,
+        )
         if introducer is None:
             raise ApplyFailed("no live cluster member to introduce the node")
         view = await self._view(node_id)
@@ -638,10 +773,13 @@ class _Applier:
         ip, _, port = op["address"].rpartition(":")
         await self._exec(introducer, "CLUSTER", "MEET", ip, int(port))
         self.options.progress.advanced(change, f"waiting until {op['address']} is known")
-        await self._wait(f"{op['address']} is known to {introducer[:12]}",
-                         lambda: self._knows(introducer, node_id))
-        await self._wait(f"{op['address']} knows the cluster",
-                         lambda: self._knows(node_id, introducer))
+        await self._wait(
+            f"{op['address']} is known to {introducer[:12]}",
+            lambda: self._knows(introducer, node_id),
+        )
+        await self._wait(
+            f"{op['address']} knows the cluster", lambda: self._knows(node_id, introducer)
+        )
         if op["why"] != "join":
             # After many pods restarted at once the members cannot gossip the new address to
             # each other (they only know each other's old IPs): every member meets the node.
@@ -689,23 +827,32 @@ class _Applier:
         view = await self._view(node_id)
         me = view.myself
         if me.slots:
-            raise ApplyFailed(f"{op['address']} still serves {me.slot_count} slots; refusing "
-                              "to remove it (its slots must move first)")
+            raise ApplyFailed(
+                f"{op['address']} still serves {me.slot_count} slots; refusing "
+                "to remove it (its slots must move first)"
+            )
         if me.is_master and view.dbsize:
-            raise ApplyFailed(f"{op['address']} still holds {view.dbsize} keys; refusing to "
-                              "remove it")
+            raise ApplyFailed(
+                f"{op['address']} still holds {view.dbsize} keys; refusing to remove it"
+            )
         observation = self.provider.last_observation
         assert observation is not None
-        followers = [v.address for v in observation.members
-                     if v.myself.is_replica and v.myself.master_id == node_id]
+        followers = [
+            v.address
+            for v in observation.members
+            if v.myself.is_replica and v.myself.master_id == node_id
+        ]
         if followers:
             # Replicas follow a master that lost its slots; give them a moment to move on.
             async def orphaned() -> bool:
                 obs = await self.refresh()
-                return not any(v.myself.is_replica and v.myself.master_id == node_id
-                               for v in obs.members)
-            await self._wait(f"replicas of {op['address']} move to another master", orphaned,
-                             timeout=20)
+                return not any(
+                    v.myself.is_replica and v.myself.master_id == node_id for v in obs.members
+                )
+
+            await self._wait(
+                f"replicas of {op['address']} move to another master", orphaned, timeout=20
+            )
         await self._op_forget(change, op)
         await self._exec(node_id, "CLUSTER", "RESET", "HARD")
 
@@ -722,7 +869,7 @@ class _Applier:
         migrating = [o for o in opens if o.kind == "migrating"]
         importing = [o for o in opens if o.kind == "importing"]
         if owner is None:
-            owner = (migrating[0].node_id if migrating else importing[0].node_id)
+            owner = migrating[0].node_id if migrating else importing[0].node_id
             for node in {o.node_id for o in opens}:
                 await resharder.stabilise(node, [slot])
             await self._exec(owner, "CLUSTER", "ADDSLOTS", slot)
@@ -754,11 +901,15 @@ class _Applier:
         # Preflight: moving slots while nodes disagree (e.g. right after CLUSTER MEET) is
         # what leaves redis-cli's rebalance with CLUSTERDOWN and a half-migrated slot.
         if observation.open_slots():
-            raise ApplyFailed("slots are open: " + ", ".join(
-                str(o.slot) for o in observation.open_slots()[:10]),
-                hint="plan again: open slots are repaired first")
-        down = [n.address for n in observation.known_nodes().values()
-                if n.is_master and n.slots and (n.failed or n.possibly_failed)]
+            raise ApplyFailed(
+                "slots are open: " + ", ".join(str(o.slot) for o in observation.open_slots()[:10]),
+                hint="plan again: open slots are repaired first",
+            )
+        down = [
+            n.address
+            for n in observation.known_nodes().values()
+            if n.is_master and n.slots and (n.failed or n.possibly_failed)
+        ]
         if down:
             raise ApplyFailed("masters are down: " + ", ".join(down))
         for change in batch:
@@ -776,18 +927,28 @@ class _Applier:
                     slots = expand_ranges(op["slots"])
                     owners = observation.slot_owners()
                     slots = [s for s in slots if owners.get(s) == source]  # resume-safe
+
                     def report(message: str, c: Change = change) -> None:
                         self.options.progress.advanced(c, message)
 
-                    resharder = Resharder(self.transport, self.endpoints, masters,
-                                          self.provider.reshard, on_progress=report)
+                    resharder = Resharder(
+                        self.transport,
+                        self.endpoints,
+                        masters,
+                        self.provider.reshard,
+                        on_progress=report,
+                    )
                     stats = await resharder.move(source, target, slots)
                     rate = stats.keys / stats.seconds if stats.seconds else 0.0
                     outcomes[change.address] = (
                         f"moved {stats.slots} slots, {stats.keys} keys in {stats.seconds:.1f}s "
                         f"({rate:,.0f} keys/s)"
-                        + (f", {stats.replaced_identical} identical duplicates resolved"
-                           if stats.replaced_identical else ""))
+                        + (
+                            f", {stats.replaced_identical} identical duplicates resolved"
+                            if stats.replaced_identical
+                            else ""
+                        )
+                    )
 
         try:
             results = await asyncio.gather(*(one(c) for c in batch), return_exceptions=True)

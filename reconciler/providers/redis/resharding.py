@@ -86,7 +86,9 @@ class Resharder:
     async def _pipe_ok(self, node_id: str, commands: Sequence[Command], what: str) -> None:
         for reply in await self._pipe(node_id, commands):
             if isinstance(reply, CommandError):
-                raise MigrationError(f"{what} on {self._endpoint(node_id).address}: {reply.message}")
+                raise MigrationError(
+                    f"{what} on {self._endpoint(node_id).address}: {reply.message}"
+                )
 
     # ------------------------------------------------------------------ moves
 
@@ -95,7 +97,7 @@ class Resharder:
         started = time.monotonic()
         stats = MoveStats()
         size = self.settings.slots_per_group
-        groups = [list(slots[i:i + size]) for i in range(0, len(slots), size)]
+        groups = [list(slots[i : i + size]) for i in range(0, len(slots), size)]
         gate = asyncio.Semaphore(self.settings.parallel_groups)
 
         async def run(group: list[int]) -> None:
@@ -111,34 +113,49 @@ class Resharder:
         stats.seconds = time.monotonic() - started
         return stats
 
-    async def move_group(self, source: str, target: str, slots: Sequence[int],
-                         *, open_slots: bool = True) -> MoveStats:
+    async def move_group(
+        self, source: str, target: str, slots: Sequence[int], *, open_slots: bool = True
+    ) -> MoveStats:
         """One pipelined group of slots through the whole protocol."""
         stats = MoveStats()
         first: list[Reply | CommandError] | None = None
         if open_slots:
-            await self._pipe_ok(target, [("CLUSTER", "SETSLOT", s, "IMPORTING", source)
-                                         for s in slots], "SETSLOT IMPORTING")
+            await self._pipe_ok(
+                target,
+                [("CLUSTER", "SETSLOT", s, "IMPORTING", source) for s in slots],
+                "SETSLOT IMPORTING",
+            )
             # MIGRATING and the first GETKEYSINSLOT share one round trip: on one connection
             # the listing runs after the slot is MIGRATING, so no new key can appear later.
             batch = self.settings.batch_keys
-            replies = await self._pipe(source, [
-                *(("CLUSTER", "SETSLOT", s, "MIGRATING", target) for s in slots),
-                *(("CLUSTER", "GETKEYSINSLOT", s, batch) for s in slots)])
-            for reply in replies[:len(slots)]:
+            replies = await self._pipe(
+                source,
+                [
+                    *(("CLUSTER", "SETSLOT", s, "MIGRATING", target) for s in slots),
+                    *(("CLUSTER", "GETKEYSINSLOT", s, batch) for s in slots),
+                ],
+            )
+            for reply in replies[: len(slots)]:
                 if isinstance(reply, CommandError):
-                    raise MigrationError(f"SETSLOT MIGRATING on "
-                                         f"{self._endpoint(source).address}: {reply.message}")
-            first = replies[len(slots):]
+                    raise MigrationError(
+                        f"SETSLOT MIGRATING on {self._endpoint(source).address}: {reply.message}"
+                    )
+            first = replies[len(slots) :]
         moved = await self.drain(source, target, slots, first=first)
         stats.keys += moved.keys
         stats.replaced_identical += moved.replaced_identical
         await self.assign(target, slots, source=source)
         return stats
 
-    async def drain(self, source: str, target: str, slots: Sequence[int],
-                    *, asking: bool = False,
-                    first: list[Reply | CommandError] | None = None) -> MoveStats:
+    async def drain(
+        self,
+        source: str,
+        target: str,
+        slots: Sequence[int],
+        *,
+        asking: bool = False,
+        first: list[Reply | CommandError] | None = None,
+    ) -> MoveStats:
         """Migrate every key of ``slots`` from source to target until none is left.
 
         ``asking`` prefixes each MIGRATE with ASKING (needed when the source only imports
@@ -153,8 +170,9 @@ class Resharder:
             if first is not None:
                 replies, first = first, None
             else:
-                replies = await self._pipe(source, [("CLUSTER", "GETKEYSINSLOT", s, batch)
-                                                    for s in pending])
+                replies = await self._pipe(
+                    source, [("CLUSTER", "GETKEYSINSLOT", s, batch) for s in pending]
+                )
             work: list[tuple[int, list[bytes]]] = []
             for slot, reply in zip(pending, replies, strict=True):
                 if isinstance(reply, CommandError):
@@ -168,8 +186,18 @@ class Resharder:
             for _slot, keys in work:
                 if asking:
                     commands.append(("ASKING",))
-                commands.append(("MIGRATE", tgt.ip, tgt.port, "", 0,
-                                 self.settings.migrate_timeout_ms, "KEYS", *keys))
+                commands.append(
+                    (
+                        "MIGRATE",
+                        tgt.ip,
+                        tgt.port,
+                        "",
+                        0,
+                        self.settings.migrate_timeout_ms,
+                        "KEYS",
+                        *keys,
+                    )
+                )
             results = await self._pipe(source, commands)
             if asking:
                 results = results[1::2]
@@ -177,33 +205,52 @@ class Resharder:
                 if isinstance(result, CommandError):
                     if "BUSYKEY" in result.message:
                         stats.replaced_identical += await self._resolve_busy(
-                            source, target, slot, asking=asking)
+                            source, target, slot, asking=asking
+                        )
                         continue
                     if result.code == "NOKEY" or "NOKEY" in result.message:
                         continue  # the keys expired or were deleted meanwhile
                     raise MigrationError(
                         f"MIGRATE of slot {slot} from {self._endpoint(source).address} to "
                         f"{tgt.address} failed: {result.message}; the slot is left open and "
-                        "the next plan will finish the move")
+                        "the next plan will finish the move"
+                    )
                 stats.keys += len(keys)
             # Once a slot is MIGRATING no new key can appear on the source, so a slot that
             # returned less than a full batch and migrated cleanly is empty. Redis itself
             # refuses SETSLOT NODE on a source that still holds keys of the slot.
-            pending = [slot for (slot, keys), result in zip(work, results, strict=True)
-                       if len(keys) >= batch or isinstance(result, CommandError)]
+            pending = [
+                slot
+                for (slot, keys), result in zip(work, results, strict=True)
+                if len(keys) >= batch or isinstance(result, CommandError)
+            ]
         return stats
 
     async def _resolve_busy(self, source: str, target: str, slot: int, *, asking: bool) -> int:
         """Keys of ``slot`` that exist on both sides: equal copies are replaced, else stop."""
         tgt = self._endpoint(target)
-        reply = await self.transport.execute(self._endpoint(source), "CLUSTER", "GETKEYSINSLOT",
-                                             slot, self.settings.batch_keys)
+        reply = await self.transport.execute(
+            self._endpoint(source), "CLUSTER", "GETKEYSINSLOT", slot, self.settings.batch_keys
+        )
         replaced = 0
         for key in [k for k in (reply or []) if isinstance(k, bytes)]:  # type: ignore[union-attr]
             prefix: list[Command] = [("ASKING",)] if asking else []
-            first = await self._pipe(source, [*prefix, ("MIGRATE", tgt.ip, tgt.port, "", 0,
-                                                        self.settings.migrate_timeout_ms,
-                                                        "KEYS", key)])
+            first = await self._pipe(
+                source,
+                [
+                    *prefix,
+                    (
+                        "MIGRATE",
+                        tgt.ip,
+                        tgt.port,
+                        "",
+                        0,
+                        self.settings.migrate_timeout_ms,
+                        "KEYS",
+                        key,
+                    ),
+                ],
+            )
             result = first[-1]
             if not isinstance(result, CommandError) or "NOKEY" in result.message:
                 continue
@@ -216,10 +263,27 @@ class Resharder:
                     f"slot {slot}: key {key.decode(errors='replace')!r} exists on both "
                     f"{self._endpoint(source).address} and {tgt.address} with different values; "
                     "the move stopped and the slot is left open. Decide which copy wins (delete "
-                    "the other), then run apply again")
-            last = (await self._pipe(source, [*prefix, ("MIGRATE", tgt.ip, tgt.port, "", 0,
-                                                        self.settings.migrate_timeout_ms,
-                                                        "REPLACE", "KEYS", key)]))[-1]
+                    "the other), then run apply again"
+                )
+            last = (
+                await self._pipe(
+                    source,
+                    [
+                        *prefix,
+                        (
+                            "MIGRATE",
+                            tgt.ip,
+                            tgt.port,
+                            "",
+                            0,
+                            self.settings.migrate_timeout_ms,
+                            "REPLACE",
+                            "KEYS",
+                            key,
+                        ),
+                    ],
+                )
+            )[-1]
             if isinstance(last, CommandError) and "NOKEY" not in last.message:
                 raise MigrationError(f"MIGRATE REPLACE of {key!r} (slot {slot}): {last.message}")
             replaced += 1
@@ -247,10 +311,10 @@ class Resharder:
             if "only with masters" in reply.message:
                 break
             raise MigrationError(
-                f"SETSLOT NODE on {self._endpoint(source).address}: {reply.message}")
+                f"SETSLOT NODE on {self._endpoint(source).address}: {reply.message}"
+            )
 
-    async def _tell_others(self, owner: str, source: str | None,
-                           commands: list[Command]) -> None:
+    async def _tell_others(self, owner: str, source: str | None, commands: list[Command]) -> None:
         if not self.settings.notify_masters:
             return
         others = [m for m in self.masters if m not in (owner, source) and m in self.endpoints]
@@ -264,12 +328,14 @@ class Resharder:
         await asyncio.gather(*(tell(m) for m in others))
 
     async def stabilise(self, node_id: str, slots: Sequence[int]) -> None:
-        await self._pipe_ok(node_id, [("CLUSTER", "SETSLOT", s, "STABLE") for s in slots],
-                            "SETSLOT STABLE")
+        await self._pipe_ok(
+            node_id, [("CLUSTER", "SETSLOT", s, "STABLE") for s in slots], "SETSLOT STABLE"
+        )
 
 
-async def estimate_keys(transport: NodeTransport, endpoint: NodeEndpoint, slots: Sequence[int],
-                        sample: int = 256) -> int:
+async def estimate_keys(
+    transport: NodeTransport, endpoint: NodeEndpoint, slots: Sequence[int], sample: int = 256
+) -> int:
     """Keys in ``slots`` on ``endpoint``: exact for up to ``sample`` slots, sampled above."""
     if not slots:
         return 0
@@ -279,7 +345,9 @@ async def estimate_keys(transport: NodeTransport, endpoint: NodeEndpoint, slots:
     else:
         step = len(ordered) / sample
         chosen = [ordered[int(i * step)] for i in range(sample)]
-    replies = await transport.pipeline(endpoint, [("CLUSTER", "COUNTKEYSINSLOT", s) for s in chosen])
+    replies = await transport.pipeline(
+        endpoint, [("CLUSTER", "COUNTKEYSINSLOT", s) for s in chosen]
+    )
     total = sum(r for r in replies if isinstance(r, int))
     return round(total * len(ordered) / len(chosen))
 

@@ -268,7 +268,9 @@ class ClusterObservation:
     """Everything read from the live nodes in one pass."""
 
     views: list[NodeView]
-    unreachable: list[tuple[str, str, str]] = field(default_factory=list)  # (endpoint, address, reason)
+    unreachable: list[tuple[str, str, str]] = field(
+        default_factory=list
+    )  # (endpoint, address, reason)
 
     # ------------------------------------------------------------------ membership
 
@@ -294,8 +296,13 @@ class ClusterObservation:
             return None
         return max(
             members,
-            key=lambda v: (v.info.state == "ok", v.myself.is_master, len(v.nodes),
-                           v.info.current_epoch, v.endpoint_id),
+            key=lambda v: (
+                v.info.state == "ok",
+                v.myself.is_master,
+                len(v.nodes),
+                v.info.current_epoch,
+                v.endpoint_id,
+            ),
         )
 
     def known_nodes(self) -> dict[str, ClusterNode]:
@@ -324,8 +331,7 @@ class ClusterObservation:
         if ref is None:
             return []
         live = set(self.live_members())
-        return [n for n in ref.nodes
-                if (n.failed or n.no_address) and n.id not in live]
+        return [n for n in ref.nodes if (n.failed or n.no_address) and n.id not in live]
 
     def suspect_nodes(self) -> list[ClusterNode]:
         ref = self.reference()
@@ -380,16 +386,25 @@ class ClusterObservation:
         """Masters that serve slots or are reachable masters of the cluster, by address."""
         known = self.known_nodes()
         return sorted(
-            (n for n in known.values() if n.is_master and not n.failed and not n.no_address
-             and (n.slots or n.id in self.live_members())),
+            (
+                n
+                for n in known.values()
+                if n.is_master
+                and not n.failed
+                and not n.no_address
+                and (n.slots or n.id in self.live_members())
+            ),
             key=lambda n: (n.ip, n.port, n.id),
         )
 
     def replicas_of(self, master_id: str) -> list[ClusterNode]:
         known = self.known_nodes()
         return sorted(
-            (n for n in known.values() if n.is_replica and n.master_id == master_id
-             and not n.failed),
+            (
+                n
+                for n in known.values()
+                if n.is_replica and n.master_id == master_id and not n.failed
+            ),
             key=lambda n: (n.ip, n.port, n.id),
         )
 
@@ -404,8 +419,18 @@ def _merge_self(hearsay: ClusterNode, me: ClusterNode) -> ClusterNode:
     if me.ip or not hearsay.ip:
         return me
     return ClusterNode(
-        id=me.id, ip=hearsay.ip, port=hearsay.port, bus_port=hearsay.bus_port,
-        hostname=me.hostname, flags=me.flags, master_id=me.master_id, ping_sent=me.ping_sent,
-        pong_received=me.pong_received, config_epoch=me.config_epoch, link_state=me.link_state,
-        slots=me.slots, migrating=me.migrating, importing=me.importing,
+        id=me.id,
+        ip=hearsay.ip,
+        port=hearsay.port,
+        bus_port=hearsay.bus_port,
+        hostname=me.hostname,
+        flags=me.flags,
+        master_id=me.master_id,
+        ping_sent=me.ping_sent,
+        pong_received=me.pong_received,
+        config_epoch=me.config_epoch,
+        link_state=me.link_state,
+        slots=me.slots,
+        migrating=me.migrating,
+        importing=me.importing,
     )

@@ -211,11 +211,13 @@ class DirectTransport:
         text = str(problem) or type(problem).__name__
         if isinstance(problem, rex.AuthenticationError) or "WRONGPASS" in text or "NOAUTH" in text:
             return ConnectionFailure(
-                endpoint.id, f"authentication failed ({text})",
+                endpoint.id,
+                f"authentication failed ({text})",
                 hint="check the Redis username/password (connection.username / connection.password)",
             )
         return NodeUnreachable(
-            endpoint.id, text,
+            endpoint.id,
+            text,
             hint="check that the node is running and the address/port (and TLS setting) are right",
         )
 
@@ -227,7 +229,9 @@ class DirectTransport:
         try:
             reply = await client.execute_command(*args)  # type: ignore[attr-defined]
         except rex.ResponseError as problem:
-            if isinstance(problem, rex.AuthenticationError | rex.AuthenticationWrongNumberOfArgsError):
+            if isinstance(
+                problem, rex.AuthenticationError | rex.AuthenticationWrongNumberOfArgsError
+            ):
                 raise self._failure(endpoint, problem) from None
             if "NOAUTH" in str(problem) or "WRONGPASS" in str(problem):
                 raise self._failure(endpoint, problem) from None
@@ -313,6 +317,7 @@ async def _resolve(host: str) -> str:
     try:
         infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except socket.gaierror as problem:
-        raise ConnectionFailure(host, f"cannot resolve host name ({problem.strerror})",
-                                hint="check the address list") from None
+        raise ConnectionFailure(
+            host, f"cannot resolve host name ({problem.strerror})", hint="check the address list"
+        ) from None
     return str(infos[0][4][0])

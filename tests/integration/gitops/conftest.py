@@ -46,15 +46,33 @@ def cli_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "reconciler.cli.main", *args]
 
 
-def run_cli(*args: str, bootstrap: str | None = None, extra_env: Mapping[str, str] | None = None,
-            cwd: Path | None = None, timeout: float = 180) -> Result:
-    done = subprocess.run(cli_argv(*args), capture_output=True, text=True, timeout=timeout,
-                          env=cli_env(bootstrap, extra_env), cwd=cwd, stdin=subprocess.DEVNULL)
+def run_cli(
+    *args: str,
+    bootstrap: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 180,
+) -> Result:
+    done = subprocess.run(
+        cli_argv(*args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=cli_env(bootstrap, extra_env),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
     return Result(done.returncode, done.stdout, done.stderr)
 
 
-def write_spec(path: Path, topics: Sequence[Mapping[str, Any]], *, prefixes: Sequence[str] = (),
-               security: Mapping[str, Any] | None = None, name: str = "gitops-test") -> Path:
+def write_spec(
+    path: Path,
+    topics: Sequence[Mapping[str, Any]],
+    *,
+    prefixes: Sequence[str] = (),
+    security: Mapping[str, Any] | None = None,
+    name: str = "gitops-test",
+) -> Path:
     """A spec for the single-node sandboxes (replication factor 1)."""
     connection: dict[str, Any] = {"bootstrapServers": "overridden-by-env:9092"}
     if security:
@@ -87,8 +105,10 @@ def admin_call(config: Mapping[str, Any], method: str, *args: Any, **kwargs: Any
 
 def topic_configs(config: Mapping[str, Any], names: Sequence[str]) -> dict[str, dict[str, Any]]:
     state = admin_call(config, "cluster_state", topics=list(names))
-    return {name: {key: c.value for key, c in topic.configs.items()}
-            for name, topic in state.topics.items()}
+    return {
+        name: {key: c.value for key, c in topic.configs.items()}
+        for name, topic in state.topics.items()
+    }
 
 
 def stamped(text: str) -> list[tuple[float, str]]:

@@ -25,8 +25,13 @@ from tests.integration.gitops.conftest import cli_argv, cli_env, run_cli, stampe
 
 pytestmark = pytest.mark.integration
 
-HOLDER = LockOwner(host="test-runner", pid=4242, user="integration",
-                   started_at="2024-05-01T12:00:00Z", command="pytest holds the apply lock")
+HOLDER = LockOwner(
+    host="test-runner",
+    pid=4242,
+    user="integration",
+    started_at="2024-05-01T12:00:00Z",
+    command="pytest holds the apply lock",
+)
 
 
 class HeldInThread:
@@ -57,8 +62,9 @@ class HeldInThread:
             await held.release()
             await self.lock.close()
 
-        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(hold(),),
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.loop.run_until_complete, args=(hold(),), daemon=True
+        )
         self.thread.start()
         assert ready.wait(60), "could not take the lock"
         return self
@@ -74,19 +80,25 @@ class HeldInThread:
 
 
 def topics_spec(path: Path, prefix: str, count: int) -> Path:
-    return write_spec(path, [{"name": f"{prefix}-{i:03d}", "partitions": 2}
-                             for i in range(count)], prefixes=[prefix])
+    return write_spec(
+        path,
+        [{"name": f"{prefix}-{i:03d}", "partitions": 2} for i in range(count)],
+        prefixes=[prefix],
+    )
 
 
 @contextmanager
-def background_apply(spec: Path, log: Path, bootstrap: str,
-                     *extra: str, env: dict[str, str] | None = None
-                     ) -> Iterator[subprocess.Popen[bytes]]:
+def background_apply(
+    spec: Path, log: Path, bootstrap: str, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as stream:
         process = subprocess.Popen(
             cli_argv("apply", "-f", str(spec), "--auto-approve", *extra),
-            stdout=subprocess.DEVNULL, stderr=stream, stdin=subprocess.DEVNULL,
-            env=cli_env(bootstrap, env))
+            stdout=subprocess.DEVNULL,
+            stderr=stream,
+            stdin=subprocess.DEVNULL,
+            env=cli_env(bootstrap, env),
+        )
         try:
             yield process
         finally:
@@ -109,8 +121,11 @@ def waits(log: Path) -> bool:
 
 
 def action_times(log: str) -> list[float]:
-    return [at for at, message in stamped(log)
-            if message.startswith(("kafka_topic.", "✓ kafka_topic.", "✗ kafka_topic."))]
+    return [
+        at
+        for at, message in stamped(log)
+        if message.startswith(("kafka_topic.", "✓ kafka_topic.", "✗ kafka_topic."))
+    ]
 
 
 def event_time(log: str, prefix: str) -> float:
@@ -120,14 +135,17 @@ def event_time(log: str, prefix: str) -> float:
 
 
 def test_two_applies_run_one_after_the_other(
-        kafka_single: Any, tmp_path: Path, unique_name: Callable[[str], str]) -> None:
+    kafka_single: Any, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
     bootstrap = kafka_single.bootstrap_servers
     spec_a = topics_spec(tmp_path / "a.yaml", unique_name("lock-a"), 120)
     spec_b = topics_spec(tmp_path / "b.yaml", unique_name("lock-b"), 120)
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
-    with HeldInThread(bootstrap) as held, \
-            background_apply(spec_a, log_a, bootstrap, "--lock-timeout", "2m") as a, \
-            background_apply(spec_b, log_b, bootstrap, "--lock-timeout", "2m") as b:
+    with (
+        HeldInThread(bootstrap) as held,
+        background_apply(spec_a, log_a, bootstrap, "--lock-timeout", "2m") as a,
+        background_apply(spec_b, log_b, bootstrap, "--lock-timeout", "2m") as b,
+    ):
         # Both start while the test holds the lock: both wait, naming the test as holder.
         for waiting_log in (log_a, log_b):
             wait_for(functools.partial(waits, waiting_log), 60, f"{waiting_log.name} to wait")
@@ -155,21 +173,29 @@ def test_two_applies_run_one_after_the_other(
 
 
 def test_held_lock_times_out_with_exit_3_naming_the_holder(
-        kafka_single: Any, tmp_path: Path, unique_name: Callable[[str], str]) -> None:
+    kafka_single: Any, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
     bootstrap = kafka_single.bootstrap_servers
     prefix = unique_name("lock-timeout")
     spec = topics_spec(tmp_path / "spec.yaml", prefix, 2)
     with HeldInThread(bootstrap):
         started = time.monotonic()
-        refused = run_cli("apply", "-f", str(spec), "--auto-approve", "--lock-timeout", "3s",
-                          bootstrap=bootstrap)
+        refused = run_cli(
+            "apply", "-f", str(spec), "--auto-approve", "--lock-timeout", "3s", bootstrap=bootstrap
+        )
         waited = time.monotonic() - started
-        at_once = run_cli("apply", "-f", str(spec), "--auto-approve", "--lock-timeout", "0",
-                          bootstrap=bootstrap)
+        at_once = run_cli(
+            "apply", "-f", str(spec), "--auto-approve", "--lock-timeout", "0", bootstrap=bootstrap
+        )
     assert refused.code == 3, refused.output
     assert waited >= 3
-    for part in ("integration@test-runner", "pid 4242", "2024-05-01T12:00:00Z",
-                 "pytest holds the apply lock", "after waiting 3s"):
+    for part in (
+        "integration@test-runner",
+        "pid 4242",
+        "2024-05-01T12:00:00Z",
+        "pytest holds the apply lock",
+        "after waiting 3s",
+    ):
         assert part in refused.stderr
     assert "Waiting for the apply lock" in refused.stderr
     assert at_once.code == 3 and "without waiting" in at_once.stderr
@@ -179,7 +205,8 @@ def test_held_lock_times_out_with_exit_3_naming_the_holder(
 
 
 def test_a_crashed_apply_frees_the_lock_after_its_ttl(
-        kafka_single: Any, tmp_path: Path, unique_name: Callable[[str], str]) -> None:
+    kafka_single: Any, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
     bootstrap = kafka_single.bootstrap_servers
     spec = topics_spec(tmp_path / "spec.yaml", unique_name("lock-crash"), 300)
     log = tmp_path / "crashed.log"
@@ -189,19 +216,29 @@ def test_a_crashed_apply_frees_the_lock_after_its_ttl(
         os.kill(crashed.pid, signal.SIGKILL)
         crashed.wait(30)
     started = time.monotonic()
-    after = run_cli("apply", "-f", str(spec), "--auto-approve", "--lock-timeout", "60s",
-                    bootstrap=bootstrap, extra_env=ttl)
+    after = run_cli(
+        "apply",
+        "-f",
+        str(spec),
+        "--auto-approve",
+        "--lock-timeout",
+        "60s",
+        bootstrap=bootstrap,
+        extra_env=ttl,
+    )
     assert after.code == 0, after.output
     assert f"(pid {crashed.pid})" in after.stderr  # it waited for the dead run's lock
     assert time.monotonic() - started < 40
 
 
 def test_no_lock_skips_the_lock_with_a_warning(
-        kafka_single: Any, tmp_path: Path, unique_name: Callable[[str], str]) -> None:
+    kafka_single: Any, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
     bootstrap = kafka_single.bootstrap_servers
     spec = topics_spec(tmp_path / "spec.yaml", unique_name("lock-none"), 1)
     with HeldInThread(bootstrap):
-        result = run_cli("apply", "-f", str(spec), "--auto-approve", "--no-lock",
-                         bootstrap=bootstrap)
+        result = run_cli(
+            "apply", "-f", str(spec), "--auto-approve", "--no-lock", bootstrap=bootstrap
+        )
     assert result.code == 0, result.output
     assert "--no-lock" in result.stderr and "Acquired" not in result.stderr

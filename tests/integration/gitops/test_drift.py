@@ -27,14 +27,17 @@ def counts(path: Path) -> dict[tuple[str, str], float]:
 
 
 def test_drift_before_and_after_out_of_band_changes(
-        kafka_single: Any, tmp_path: Path, unique_name: Callable[[str], str]) -> None:
+    kafka_single: Any, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
     bootstrap = kafka_single.bootstrap_servers
     config = kafka_single.client_config()
     prefix = unique_name("drift")
     names = [f"{prefix}-{suffix}" for suffix in ("orders", "events", "audit")]
-    spec = write_spec(tmp_path / "cluster-spec.yaml",
-                      [{"name": n, "partitions": 2, "config": {"retention.ms": "1d"}}
-                       for n in names], prefixes=[prefix])
+    spec = write_spec(
+        tmp_path / "cluster-spec.yaml",
+        [{"name": n, "partitions": 2, "config": {"retention.ms": "1d"}} for n in names],
+        prefixes=[prefix],
+    )
     assert run_cli("apply", "-f", str(spec), "--auto-approve", bootstrap=bootstrap).code == 0
     prom = tmp_path / "textfile" / "llm_analytics_drift.prom"
     prom.parent.mkdir()
@@ -46,16 +49,17 @@ def test_drift_before_and_after_out_of_band_changes(
     assert metrics(prom)["llm_analytics_drift_last_check_success"].samples[0].value == 1
 
     # Behind the spec's back: a config changed, a topic deleted, an unlisted topic created.
-    assert admin_call(config, "alter_topic_configs",
-                      {names[0]: {"retention.ms": "3600000"}}) == {names[0]: None}
+    assert admin_call(config, "alter_topic_configs", {names[0]: {"retention.ms": "3600000"}}) == {
+        names[0]: None
+    }
     assert admin_call(config, "delete_topics", [names[1]]) == {names[1]: None}
     stray = f"{prefix}-manual"
-    assert admin_call(config, "create_topics",
-                      [NewTopicRequest(stray, 1, 1, {})]) == {stray: None}
+    assert admin_call(config, "create_topics", [NewTopicRequest(stray, 1, 1, {})]) == {stray: None}
 
     def drift_json() -> Any:
-        result = run_cli("drift", "-f", str(spec), "-o", "json", "--metrics-file", str(prom),
-                         bootstrap=bootstrap)
+        result = run_cli(
+            "drift", "-f", str(spec), "-o", "json", "--metrics-file", str(prom), bootstrap=bootstrap
+        )
         return result, json.loads(result.stdout)
 
     result, body = drift_json()
@@ -72,8 +76,11 @@ def test_drift_before_and_after_out_of_band_changes(
     assert found[f"kafka_topic.{names[1]}"]["kind"] == "missing"
     assert found[f"kafka_topic.{stray}"]["kind"] == "unmanaged"
     assert f"kafka_topic.{names[2]}" not in found
-    assert counts(prom) == {("kafka_topic", "changed"): 1, ("kafka_topic", "missing"): 1,
-                            ("kafka_topic", "unmanaged"): 1}
+    assert counts(prom) == {
+        ("kafka_topic", "changed"): 1,
+        ("kafka_topic", "missing"): 1,
+        ("kafka_topic", "unmanaged"): 1,
+    }
     assert metrics(prom)["llm_analytics_drift_last_check_success"].samples[0].value == 1
 
     text = run_cli("drift", "-f", str(spec), bootstrap=bootstrap)
@@ -82,11 +89,11 @@ def test_drift_before_and_after_out_of_band_changes(
 
 
 def test_drift_against_an_unreachable_cluster_exits_1_and_reports_failure(
-        tmp_path: Path, unique_name: Callable[[str], str]) -> None:
+    tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
     spec = write_spec(tmp_path / "cluster-spec.yaml", [{"name": unique_name("t")}])
     prom = tmp_path / "drift.prom"
-    result = run_cli("drift", "-f", str(spec), "--metrics-file", str(prom),
-                     bootstrap="127.0.0.1:9")
+    result = run_cli("drift", "-f", str(spec), "--metrics-file", str(prom), bootstrap="127.0.0.1:9")
     assert result.code == 1
     parsed = metrics(prom)
     assert parsed["llm_analytics_drift_last_check_success"].samples[0].value == 0

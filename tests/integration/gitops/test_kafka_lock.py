@@ -21,17 +21,20 @@ def owner(name: str) -> LockOwner:
 
 
 def make(kafka: Any, group: str, ttl: float = 6.0) -> KafkaGroupLock:
-    return KafkaGroupLock({"bootstrap_servers": kafka.bootstrap_servers}, group=group,
-                          ttl_seconds=ttl)
+    return KafkaGroupLock(
+        {"bootstrap_servers": kafka.bootstrap_servers}, group=group, ttl_seconds=ttl
+    )
 
 
 async def test_racing_acquirers_get_exactly_one_holder(
-        kafka_single: Any, unique_name: Callable[[str], str]) -> None:
+    kafka_single: Any, unique_name: Callable[[str], str]
+) -> None:
     group = unique_name("lock-race")
     locks = [make(kafka_single, group) for _ in range(4)]
     try:
-        attempts = await asyncio.gather(*(lock.try_acquire(owner(str(i)))
-                                          for i, lock in enumerate(locks)))
+        attempts = await asyncio.gather(
+            *(lock.try_acquire(owner(str(i))) for i, lock in enumerate(locks))
+        )
         winners = [i for i, a in enumerate(attempts) if a.acquired]
         assert len(winners) == 1, attempts
         winner = owner(str(winners[0]))
@@ -57,7 +60,8 @@ async def test_racing_acquirers_get_exactly_one_holder(
 
 
 async def test_the_holder_keeps_the_lock_through_a_rebalance(
-        kafka_single: Any, unique_name: Callable[[str], str]) -> None:
+    kafka_single: Any, unique_name: Callable[[str], str]
+) -> None:
     group = unique_name("lock-rebalance")
     holder, intruder = make(kafka_single, group), make(kafka_single, group)
     try:
@@ -79,7 +83,8 @@ async def test_the_holder_keeps_the_lock_through_a_rebalance(
 
 
 async def test_a_crashed_holder_expires_after_the_session_timeout(
-        kafka_single: Any, unique_name: Callable[[str], str]) -> None:
+    kafka_single: Any, unique_name: Callable[[str], str]
+) -> None:
     group = unique_name("lock-crash")
     crashed, waiting = make(kafka_single, group), make(kafka_single, group)
     try:

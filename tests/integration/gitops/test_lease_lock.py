@@ -21,8 +21,13 @@ NAMESPACE = "llm-analytics-hub"
 
 @functools.cache
 def owner(name: str) -> LockOwner:
-    return LockOwner(host=f"host-{name}", pid=7, user=name, started_at="2024-05-01T12:00:00Z",
-                     command=f"apply by {name}")
+    return LockOwner(
+        host=f"host-{name}",
+        pid=7,
+        user=name,
+        started_at="2024-05-01T12:00:00Z",
+        command=f"apply by {name}",
+    )
 
 
 @pytest.fixture
@@ -36,7 +41,8 @@ def simulator(tmp_path: Path) -> Iterator[tuple[KubeSimulator, KubernetesTarget]
 
 
 async def test_lease_is_exclusive_names_its_holder_and_is_released(
-        simulator: tuple[KubeSimulator, KubernetesTarget]) -> None:
+    simulator: tuple[KubeSimulator, KubernetesTarget],
+) -> None:
     sim, target = simulator
     first, second = KubernetesLeaseLock(target, ttl_seconds=5), KubernetesLeaseLock(target)
     try:
@@ -57,7 +63,8 @@ async def test_lease_is_exclusive_names_its_holder_and_is_released(
 
 
 async def test_an_abandoned_lease_expires_and_its_old_holder_learns_it(
-        simulator: tuple[KubeSimulator, KubernetesTarget]) -> None:
+    simulator: tuple[KubeSimulator, KubernetesTarget],
+) -> None:
     _, target = simulator
     crashed = KubernetesLeaseLock(target, ttl_seconds=1)
     waiting = KubernetesLeaseLock(target, ttl_seconds=1)
@@ -78,10 +85,12 @@ async def test_an_abandoned_lease_expires_and_its_old_holder_learns_it(
 
 
 async def test_lock_set_renews_the_lease_while_work_runs(
-        simulator: tuple[KubeSimulator, KubernetesTarget]) -> None:
+    simulator: tuple[KubeSimulator, KubernetesTarget],
+) -> None:
     sim, target = simulator
-    async with LockSet([KubernetesLeaseLock(target, ttl_seconds=1)], owner("long"),
-                       timeout=0) as held:
+    async with LockSet(
+        [KubernetesLeaseLock(target, ttl_seconds=1)], owner("long"), timeout=0
+    ) as held:
         before = sim.leases[(NAMESPACE, REDIS_LEASE_NAME)]["metadata"]["resourceVersion"]
         await held.guard(asyncio.sleep(1.5))
         after = sim.leases[(NAMESPACE, REDIS_LEASE_NAME)]["metadata"]["resourceVersion"]
@@ -92,18 +101,31 @@ async def test_lock_set_renews_the_lease_while_work_runs(
 def lease_spec(path: Path, target: KubernetesTarget) -> Path:
     import yaml
 
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "llm-analytics/v1", "kind": "ClusterSpec", "metadata": {"name": "k8s"},
-        "redis": {"connection": {"kubernetes": {
-                      "namespace": target.namespace, "kubeconfig": target.kubeconfig,
-                      "readyTimeoutSeconds": 20}},
-                  "cluster": {"masters": 3, "replicasPerMaster": 0, "placement": "none"}},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "llm-analytics/v1",
+                "kind": "ClusterSpec",
+                "metadata": {"name": "k8s"},
+                "redis": {
+                    "connection": {
+                        "kubernetes": {
+                            "namespace": target.namespace,
+                            "kubeconfig": target.kubeconfig,
+                            "readyTimeoutSeconds": 20,
+                        }
+                    },
+                    "cluster": {"masters": 3, "replicasPerMaster": 0, "placement": "none"},
+                },
+            }
+        )
+    )
     return path
 
 
 async def test_apply_to_kubernetes_redis_holds_the_lease(
-        simulator: tuple[KubeSimulator, KubernetesTarget], tmp_path: Path) -> None:
+    simulator: tuple[KubeSimulator, KubernetesTarget], tmp_path: Path
+) -> None:
     from tests.integration.gitops.conftest import run_cli
     from tests.k8s_simulator import RedisPods
 
@@ -115,13 +137,15 @@ async def test_apply_to_kubernetes_redis_holds_the_lease(
         spec = lease_spec(tmp_path / "spec.yaml", target)
         assert (await holder.try_acquire(owner("operator"))).acquired
         refused = await asyncio.to_thread(
-            run_cli, "apply", "-f", str(spec), "--auto-approve", "--lock-timeout", "1s")
+            run_cli, "apply", "-f", str(spec), "--auto-approve", "--lock-timeout", "1s"
+        )
         assert refused.code == 3, refused.output
         assert f"Kubernetes Lease {NAMESPACE}/{REDIS_LEASE_NAME}" in refused.stderr
         assert "is held by operator@host-operator (pid 7)" in refused.stderr
         await holder.release()
         applied = await asyncio.to_thread(
-            run_cli, "apply", "-f", str(spec), "--auto-approve", "--lock-timeout", "10s")
+            run_cli, "apply", "-f", str(spec), "--auto-approve", "--lock-timeout", "10s"
+        )
         assert applied.code == 0, applied.output
         assert f"Acquired the apply lock (Kubernetes Lease {NAMESPACE}/" in applied.stderr
         assert "Released the apply lock (Kubernetes Lease" in applied.stderr

@@ -20,8 +20,13 @@ pytestmark = pytest.mark.integration
 
 @functools.cache
 def owner(name: str) -> LockOwner:
-    return LockOwner(host=f"host-{name}", pid=100, user=name, started_at="2024-05-01T12:00:00Z",
-                     command=f"apply by {name}")
+    return LockOwner(
+        host=f"host-{name}",
+        pid=100,
+        user=name,
+        started_at="2024-05-01T12:00:00Z",
+        command=f"apply by {name}",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +104,8 @@ async def test_the_heartbeat_keeps_the_lock_past_its_ttl(cluster: Any) -> None:
 
 
 async def test_a_cluster_without_slots_cannot_hold_the_lock(
-        redis_factory: Callable[..., Any]) -> None:
+    redis_factory: Callable[..., Any],
+) -> None:
     bare = redis_factory(nodes=1)
     candidate = lock(bare.addresses)
     try:
@@ -112,39 +118,63 @@ async def test_a_cluster_without_slots_cannot_hold_the_lock(
 def redis_spec(path: Path, topic: str, addresses: list[str]) -> Path:
     import yaml
 
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "llm-analytics/v1", "kind": "ClusterSpec", "metadata": {"name": "both"},
-        "kafka": {"connection": {"bootstrapServers": "overridden-by-env:9092"},
-                  "defaults": {"replicationFactor": 1}, "topics": [{"name": topic}]},
-        "redis": {"connection": {"addresses": ",".join(addresses)},
-                  "cluster": {"masters": 3, "replicasPerMaster": 0, "placement": "none"}},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "llm-analytics/v1",
+                "kind": "ClusterSpec",
+                "metadata": {"name": "both"},
+                "kafka": {
+                    "connection": {"bootstrapServers": "overridden-by-env:9092"},
+                    "defaults": {"replicationFactor": 1},
+                    "topics": [{"name": topic}],
+                },
+                "redis": {
+                    "connection": {"addresses": ",".join(addresses)},
+                    "cluster": {"masters": 3, "replicasPerMaster": 0, "placement": "none"},
+                },
+            }
+        )
+    )
     return path
 
 
 def test_an_apply_of_both_targets_locks_kafka_then_redis(
-        kafka_single: Any, cluster: Any, tmp_path: Path,
-        unique_name: Callable[[str], str]) -> None:
+    kafka_single: Any, cluster: Any, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
     spec = redis_spec(tmp_path / "spec.yaml", unique_name("both"), cluster.addresses)
-    result = run_cli("apply", "-f", str(spec), "--auto-approve",
-                     bootstrap=kafka_single.bootstrap_servers)
+    result = run_cli(
+        "apply", "-f", str(spec), "--auto-approve", bootstrap=kafka_single.bootstrap_servers
+    )
     assert result.code == 0, result.output
-    events = [message for _, message in stamped(result.stderr)
-              if "the apply lock" in message]
+    events = [message for _, message in stamped(result.stderr) if "the apply lock" in message]
     assert [e.split(" (")[0] for e in events] == [
-        "Acquired the apply lock", "Acquired the apply lock",
-        "Released the apply lock", "Released the apply lock"]
+        "Acquired the apply lock",
+        "Acquired the apply lock",
+        "Released the apply lock",
+        "Released the apply lock",
+    ]
     assert "Kafka consumer group" in events[0] and "Redis key" in events[1]
     assert "Redis key" in events[2] and "Kafka consumer group" in events[3]
 
 
 def test_bootstrapping_a_redis_cluster_goes_on_without_its_lock(
-        kafka_single: Any, redis_factory: Callable[..., Any], tmp_path: Path,
-        unique_name: Callable[[str], str]) -> None:
+    kafka_single: Any,
+    redis_factory: Callable[..., Any],
+    tmp_path: Path,
+    unique_name: Callable[[str], str],
+) -> None:
     bare = redis_factory(nodes=3)
     spec = redis_spec(tmp_path / "spec.yaml", unique_name("boot"), bare.addresses)
-    result = run_cli("apply", "-f", str(spec), "--target", "redis", "--auto-approve",
-                     bootstrap=kafka_single.bootstrap_servers)
+    result = run_cli(
+        "apply",
+        "-f",
+        str(spec),
+        "--target",
+        "redis",
+        "--auto-approve",
+        bootstrap=kafka_single.bootstrap_servers,
+    )
     assert result.code == 0, result.output
     assert "going on without the apply lock (Redis key" in result.stderr
     assert "serves no hash slot" in result.stderr

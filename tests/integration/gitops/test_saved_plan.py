@@ -24,44 +24,63 @@ TWO_DAYS_MS = "172800000"
 
 
 @pytest.fixture
-def topics(unique_name: Callable[[str], str], tmp_path: Path,
-           kafka_single: Any) -> tuple[str, str, str]:
+def topics(
+    unique_name: Callable[[str], str], tmp_path: Path, kafka_single: Any
+) -> tuple[str, str, str]:
     """Two topics created by a first apply; returns (prefix, first, second)."""
     prefix = unique_name("gitops")
     first, second = f"{prefix}-orders", f"{prefix}-events"
-    spec = write_spec(tmp_path / "cluster-spec.yaml", [
-        {"name": first, "partitions": 2, "config": {"retention.ms": "1d"}},
-        {"name": second, "partitions": 1, "config": {"retention.ms": "1d"}}],
-        prefixes=[prefix])
-    created = run_cli("apply", "-f", str(spec), "--target", "kafka", "--auto-approve",
-                      bootstrap=kafka_single.bootstrap_servers)
+    spec = write_spec(
+        tmp_path / "cluster-spec.yaml",
+        [
+            {"name": first, "partitions": 2, "config": {"retention.ms": "1d"}},
+            {"name": second, "partitions": 1, "config": {"retention.ms": "1d"}},
+        ],
+        prefixes=[prefix],
+    )
+    created = run_cli(
+        "apply",
+        "-f",
+        str(spec),
+        "--target",
+        "kafka",
+        "--auto-approve",
+        bootstrap=kafka_single.bootstrap_servers,
+    )
     assert created.code == 0, created.output
     return prefix, first, second
 
 
 def respec(tmp_path: Path, prefix: str, first: str, second: str, retention: str) -> Path:
-    return write_spec(tmp_path / "cluster-spec.yaml", [
-        {"name": first, "partitions": 2, "config": {"retention.ms": retention}},
-        {"name": second, "partitions": 1, "config": {"retention.ms": retention}}],
-        prefixes=[prefix])
+    return write_spec(
+        tmp_path / "cluster-spec.yaml",
+        [
+            {"name": first, "partitions": 2, "config": {"retention.ms": retention}},
+            {"name": second, "partitions": 1, "config": {"retention.ms": retention}},
+        ],
+        prefixes=[prefix],
+    )
 
 
 def test_out_of_band_change_makes_the_saved_plan_stale(
-        kafka_single: Any, tmp_path: Path, topics: tuple[str, str, str]) -> None:
+    kafka_single: Any, tmp_path: Path, topics: tuple[str, str, str]
+) -> None:
     prefix, first, second = topics
     bootstrap = kafka_single.bootstrap_servers
     spec = respec(tmp_path, prefix, first, second, "2d")
     planfile = tmp_path / "cluster.plan.json"
-    planned = run_cli("plan", "-f", str(spec), "--target", "kafka", "--out", str(planfile),
-                      bootstrap=bootstrap)
+    planned = run_cli(
+        "plan", "-f", str(spec), "--target", "kafka", "--out", str(planfile), bootstrap=bootstrap
+    )
     assert planned.code == 0, planned.output
     saved = json.loads(planfile.read_text())
     assert set(saved["fingerprints"]) == {f"kafka_topic.{first}", f"kafka_topic.{second}"}
     assert saved["spec"]["sha256"] and saved["tool_version"]
 
     # Someone changes one of the topics by hand after the review.
-    errors = admin_call(kafka_single.client_config(), "alter_topic_configs",
-                        {first: {"retention.ms": "3600000"}})
+    errors = admin_call(
+        kafka_single.client_config(), "alter_topic_configs", {first: {"retention.ms": "3600000"}}
+    )
     assert errors == {first: None}
 
     refused = run_cli("apply", str(planfile), bootstrap=bootstrap)
@@ -75,16 +94,29 @@ def test_out_of_band_change_makes_the_saved_plan_stale(
 
 
 def test_unchanged_saved_plan_is_applied_exactly(
-        kafka_single: Any, tmp_path: Path, topics: tuple[str, str, str]) -> None:
+    kafka_single: Any, tmp_path: Path, topics: tuple[str, str, str]
+) -> None:
     prefix, first, second = topics
     bootstrap = kafka_single.bootstrap_servers
     spec = respec(tmp_path, prefix, first, second, "2d")
     planfile = tmp_path / "cluster.plan.json"
-    assert run_cli("plan", "-f", str(spec), "--target", "kafka", "--out", str(planfile),
-                   bootstrap=bootstrap).code == 0
+    assert (
+        run_cli(
+            "plan",
+            "-f",
+            str(spec),
+            "--target",
+            "kafka",
+            "--out",
+            str(planfile),
+            bootstrap=bootstrap,
+        ).code
+        == 0
+    )
     # The apply runs from another directory, like a later CI job: -f gives the spec path.
-    applied = run_cli("apply", str(planfile), "-f", str(spec), bootstrap=bootstrap,
-                      cwd=tmp_path.parent)
+    applied = run_cli(
+        "apply", str(planfile), "-f", str(spec), bootstrap=bootstrap, cwd=tmp_path.parent
+    )
     assert applied.code == 0, applied.output
     assert "Apply complete! Resources: 0 added, 2 changed, 0 destroyed." in applied.stdout
     live = topic_configs(kafka_single.client_config(), [first, second])
@@ -96,13 +128,25 @@ def test_unchanged_saved_plan_is_applied_exactly(
 
 
 def test_spec_change_makes_the_saved_plan_stale(
-        kafka_single: Any, tmp_path: Path, topics: tuple[str, str, str]) -> None:
+    kafka_single: Any, tmp_path: Path, topics: tuple[str, str, str]
+) -> None:
     prefix, first, second = topics
     bootstrap = kafka_single.bootstrap_servers
     spec = respec(tmp_path, prefix, first, second, "2d")
     planfile = tmp_path / "cluster.plan.json"
-    assert run_cli("plan", "-f", str(spec), "--target", "kafka", "--out", str(planfile),
-                   bootstrap=bootstrap).code == 0
+    assert (
+        run_cli(
+            "plan",
+            "-f",
+            str(spec),
+            "--target",
+            "kafka",
+            "--out",
+            str(planfile),
+            bootstrap=bootstrap,
+        ).code
+        == 0
+    )
     respec(tmp_path, prefix, first, second, "3d")
     refused = run_cli("apply", str(planfile), "-f", str(spec), bootstrap=bootstrap)
     assert refused.code == 3
@@ -112,23 +156,39 @@ def test_spec_change_makes_the_saved_plan_stale(
 
 
 def test_saved_plan_with_a_new_topic_and_show(
-        kafka_single: Any, tmp_path: Path, topics: tuple[str, str, str]) -> None:
+    kafka_single: Any, tmp_path: Path, topics: tuple[str, str, str]
+) -> None:
     prefix, first, second = topics
     bootstrap = kafka_single.bootstrap_servers
     third = f"{prefix}-new"
-    spec = write_spec(tmp_path / "cluster-spec.yaml", [
-        {"name": first, "partitions": 2, "config": {"retention.ms": "1d"}},
-        {"name": second, "partitions": 1, "config": {"retention.ms": "1d"}},
-        {"name": third, "partitions": 3}], prefixes=[prefix])
+    spec = write_spec(
+        tmp_path / "cluster-spec.yaml",
+        [
+            {"name": first, "partitions": 2, "config": {"retention.ms": "1d"}},
+            {"name": second, "partitions": 1, "config": {"retention.ms": "1d"}},
+            {"name": third, "partitions": 3},
+        ],
+        prefixes=[prefix],
+    )
     planfile = tmp_path / "cluster.plan.json"
-    planned = run_cli("plan", "-f", str(spec), "--out", str(planfile), "-o", "markdown",
-                      "--detailed-exitcode", bootstrap=bootstrap)
+    planned = run_cli(
+        "plan",
+        "-f",
+        str(spec),
+        "--out",
+        str(planfile),
+        "-o",
+        "markdown",
+        "--detailed-exitcode",
+        bootstrap=bootstrap,
+    )
     assert planned.code == 2, planned.output
     assert planned.stdout.startswith("**Plan:** 1 to add")
     shown = run_cli("show", str(planfile), "-o", "markdown")
     assert shown.code == 0 and shown.stdout == planned.stdout
     applied = run_cli("apply", str(planfile), "--lock-timeout", "30s", bootstrap=bootstrap)
     assert applied.code == 0, applied.output
-    state = admin_call(kafka_single.client_config(), "cluster_state", with_configs=False,
-                       topics=[third])
+    state = admin_call(
+        kafka_single.client_config(), "cluster_state", with_configs=False, topics=[third]
+    )
     assert state.topics[third].partition_count == 3

@@ -16,18 +16,26 @@ pytestmark = pytest.mark.integration
 
 
 def test_the_sasl_password_never_leaks(
-        kafka_secure: Any, tmp_path: Path, unique_name: Callable[[str], str]) -> None:
+    kafka_secure: Any, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
     password = SECURE_USERS[SUPER_USER]
     env = {"KAFKA_ADMIN_PASSWORD": password, "LLM_ANALYTICS_DEBUG": "1"}
     bootstrap = kafka_secure.bootstrap_servers
     prefix = unique_name("secret")
-    security = {"protocol": "SASL_PLAINTEXT",
-                "sasl": {"mechanism": "PLAIN", "username": SUPER_USER,
-                         "password": {"fromEnv": "KAFKA_ADMIN_PASSWORD"}}}
-    spec = write_spec(tmp_path / "cluster-spec.yaml",
-                      [{"name": f"{prefix}-a", "partitions": 1,
-                        "config": {"retention.ms": "1d"}}],
-                      prefixes=[prefix], security=security)
+    security = {
+        "protocol": "SASL_PLAINTEXT",
+        "sasl": {
+            "mechanism": "PLAIN",
+            "username": SUPER_USER,
+            "password": {"fromEnv": "KAFKA_ADMIN_PASSWORD"},
+        },
+    }
+    spec = write_spec(
+        tmp_path / "cluster-spec.yaml",
+        [{"name": f"{prefix}-a", "partitions": 1, "config": {"retention.ms": "1d"}}],
+        prefixes=[prefix],
+        security=security,
+    )
     planfile = tmp_path / "cluster.plan.json"
     prom = tmp_path / "drift.prom"
 
@@ -47,8 +55,7 @@ def test_the_sasl_password_never_leaks(
     }
     wrong = cli("plan", "-f", str(spec))  # also a failing run: a wrong password
     wrong_env = dict(env, KAFKA_ADMIN_PASSWORD="not-the-" + password)
-    failing = run_cli("--debug", "plan", "-f", str(spec), bootstrap=bootstrap,
-                      extra_env=wrong_env)
+    failing = run_cli("--debug", "plan", "-f", str(spec), bootstrap=bootstrap, extra_env=wrong_env)
 
     assert runs["plan --out"].code == 0, runs["plan --out"].output
     assert runs["apply planfile"].code == 0, runs["apply planfile"].output
@@ -56,10 +63,16 @@ def test_the_sasl_password_never_leaks(
     assert failing.code == 1
     # --debug really logged the client's conversation (so there was something to leak).
     assert "DEBUG" in runs["apply planfile"].stderr
-    outputs = {**{f"{name} {stream}": text for name, result in runs.items()
-                  for stream, text in (("stdout", result.stdout), ("stderr", result.stderr))},
-               "wrong password run": failing.output + wrong.output,
-               "plan file": planfile.read_text(), "metrics file": prom.read_text()}
+    outputs = {
+        **{
+            f"{name} {stream}": text
+            for name, result in runs.items()
+            for stream, text in (("stdout", result.stdout), ("stderr", result.stderr))
+        },
+        "wrong password run": failing.output + wrong.output,
+        "plan file": planfile.read_text(),
+        "metrics file": prom.read_text(),
+    }
     for where, text in outputs.items():
         assert password not in text, f"the password leaked into {where}"
     assert "not-the-" + password not in failing.output

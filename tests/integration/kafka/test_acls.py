@@ -57,23 +57,35 @@ CLIENT_TIMEOUT_MS = 10_000
 
 # --------------------------------------------------------------------------- helpers
 
+
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real console entry point in a subprocess (as a user or a CI job would)."""
-    return subprocess.run([sys.executable, "-m", "reconciler.cli.main", "--no-color", *args],
-                           capture_output=True, text=True, timeout=180,
-                           env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler.cli.main", "--no-color", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def secure_spec(sandbox: KafkaSandbox, path: Path, kafka: dict[str, Any]) -> Path:
     """A spec whose connection authenticates as the super user, password from the env."""
     body = {
-        "apiVersion": "llm-analytics/v1", "kind": "ClusterSpec", "metadata": {"name": "acl-test"},
+        "apiVersion": "llm-analytics/v1",
+        "kind": "ClusterSpec",
+        "metadata": {"name": "acl-test"},
         "kafka": {
             "connection": {
                 "bootstrapServers": sandbox.bootstrap_servers,
-                "security": {"protocol": "SASL_PLAINTEXT", "sasl": {
-                    "mechanism": "PLAIN", "username": "admin",
-                    "password": {"fromEnv": PASSWORD_VARIABLE}}},
+                "security": {
+                    "protocol": "SASL_PLAINTEXT",
+                    "sasl": {
+                        "mechanism": "PLAIN",
+                        "username": "admin",
+                        "password": {"fromEnv": PASSWORD_VARIABLE},
+                    },
+                },
             },
             **kafka,
         },
@@ -99,10 +111,14 @@ async def converge(provider: KafkaAclsProvider, *, allow_delete: bool = False) -
     return plan
 
 
-async def produce(sandbox: KafkaSandbox, user: str, topic: str, value: bytes, *,
-                  idempotent: bool = True) -> None:
-    producer = AIOKafkaProducer(request_timeout_ms=CLIENT_TIMEOUT_MS,
-                                enable_idempotence=idempotent, **sandbox.client_config(user))
+async def produce(
+    sandbox: KafkaSandbox, user: str, topic: str, value: bytes, *, idempotent: bool = True
+) -> None:
+    producer = AIOKafkaProducer(
+        request_timeout_ms=CLIENT_TIMEOUT_MS,
+        enable_idempotence=idempotent,
+        **sandbox.client_config(user),
+    )
     await producer.start()
     try:
         await producer.send_and_wait(topic, value)
@@ -112,9 +128,14 @@ async def produce(sandbox: KafkaSandbox, user: str, topic: str, value: bytes, *,
 
 async def consume_one(sandbox: KafkaSandbox, user: str, topic: str, group: str) -> bytes:
     """Read one record through the consumer group (join, fetch, commit)."""
-    consumer = AIOKafkaConsumer(topic, group_id=group, auto_offset_reset="earliest",
-                                enable_auto_commit=False, request_timeout_ms=CLIENT_TIMEOUT_MS,
-                                **sandbox.client_config(user))
+    consumer = AIOKafkaConsumer(
+        topic,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        request_timeout_ms=CLIENT_TIMEOUT_MS,
+        **sandbox.client_config(user),
+    )
     await consumer.start()
     try:
         record = await asyncio.wait_for(consumer.getone(), timeout=30)
@@ -125,8 +146,9 @@ async def consume_one(sandbox: KafkaSandbox, user: str, topic: str, group: str) 
         await consumer.stop()
 
 
-async def assert_user_can_produce_and_consume(sandbox: KafkaSandbox, topic: str,
-                                              group: str) -> None:
+async def assert_user_can_produce_and_consume(
+    sandbox: KafkaSandbox, topic: str, group: str
+) -> None:
     await produce(sandbox, "alice", topic, b"granted")
     assert await consume_one(sandbox, "bob", topic, group) == b"granted"
     # carol authenticates fine but has no bindings: refused both ways (an idempotent
@@ -153,9 +175,10 @@ async def secure_admin(kafka_secure: KafkaSandbox) -> Any:
 
 # --------------------------------------------------------------------------- tests
 
+
 async def test_roles_applied_through_the_engine_let_real_clients_in(
-        kafka_secure: KafkaSandbox, secure_admin: KafkaAdmin,
-        unique_name: Callable[..., str]) -> None:
+    kafka_secure: KafkaSandbox, secure_admin: KafkaAdmin, unique_name: Callable[..., str]
+) -> None:
     topic, group = unique_name("acl"), unique_name("group")
     await make_topic(secure_admin, topic)
     rules: list[ProducerRole | ConsumerRole] = [
@@ -169,10 +192,8 @@ async def test_roles_applied_through_the_engine_let_real_clients_in(
     assert all(c.action is Action.CREATE for c in plan.changes)
     assert created == {
         f"kafka_acl.User:alice/TOPIC:LITERAL:{topic}/WRITE/ALLOW@*": "role producer of User:alice",
-        f"kafka_acl.User:alice/TOPIC:LITERAL:{topic}/DESCRIBE/ALLOW@*":
-            "role producer of User:alice",
-        "kafka_acl.User:alice/CLUSTER:LITERAL:kafka-cluster/IDEMPOTENT_WRITE/ALLOW@*":
-            "role producer of User:alice",
+        f"kafka_acl.User:alice/TOPIC:LITERAL:{topic}/DESCRIBE/ALLOW@*": "role producer of User:alice",
+        "kafka_acl.User:alice/CLUSTER:LITERAL:kafka-cluster/IDEMPOTENT_WRITE/ALLOW@*": "role producer of User:alice",
         f"kafka_acl.User:bob/TOPIC:LITERAL:{topic}/READ/ALLOW@*": "role consumer of User:bob",
         f"kafka_acl.User:bob/TOPIC:LITERAL:{topic}/DESCRIBE/ALLOW@*": "role consumer of User:bob",
         f"kafka_acl.User:bob/GROUP:LITERAL:{group}/READ/ALLOW@*": "role consumer of User:bob",
@@ -186,17 +207,28 @@ async def test_roles_applied_through_the_engine_let_real_clients_in(
 
 
 async def test_apply_from_a_spec_with_sasl_password_from_env(
-        kafka_secure: KafkaSandbox, secure_admin: KafkaAdmin, tmp_path: Path,
-        unique_name: Callable[..., str]) -> None:
+    kafka_secure: KafkaSandbox,
+    secure_admin: KafkaAdmin,
+    tmp_path: Path,
+    unique_name: Callable[..., str],
+) -> None:
     topic, group = unique_name("spec"), unique_name("group")
-    spec = secure_spec(kafka_secure, tmp_path / "spec.yaml", {
-        "topics": [{"name": topic, "partitions": 1, "replicationFactor": 1}],
-        "acls": [
-            {"role": "producer", "principal": "User:alice", "topics": [topic]},
-            {"role": "consumer", "principal": "User:bob", "topics": [topic],
-             "groupPrefixes": [group]},
-        ],
-    })
+    spec = secure_spec(
+        kafka_secure,
+        tmp_path / "spec.yaml",
+        {
+            "topics": [{"name": topic, "partitions": 1, "replicationFactor": 1}],
+            "acls": [
+                {"role": "producer", "principal": "User:alice", "topics": [topic]},
+                {
+                    "role": "consumer",
+                    "principal": "User:bob",
+                    "topics": [topic],
+                    "groupPrefixes": [group],
+                },
+            ],
+        },
+    )
     env = admin_env(kafka_secure)
 
     planned = cli("plan", "-f", str(spec), "-o", "json", env=env)
@@ -224,21 +256,24 @@ async def test_apply_from_a_spec_with_sasl_password_from_env(
 
 
 async def test_out_of_band_bindings_deleted_only_in_scope_with_policy_and_flag(
-        secure_admin: KafkaAdmin, unique_name: Callable[..., str]) -> None:
+    secure_admin: KafkaAdmin, unique_name: Callable[..., str]
+) -> None:
     topic = unique_name("scope")
     managed, stranger = f"User:{unique_name('managed')}", f"User:{unique_name('stranger')}"
-    wanted = AclBinding(managed, AclResourceType.TOPIC, PatternType.LITERAL, topic,
-                        AclOperation.READ)
-    rogue = AclBinding(managed, AclResourceType.TOPIC, PatternType.PREFIXED, topic,
-                       AclOperation.WRITE)
-    foreign = AclBinding(stranger, AclResourceType.TOPIC, PatternType.LITERAL, topic,
-                         AclOperation.WRITE)
+    wanted = AclBinding(
+        managed, AclResourceType.TOPIC, PatternType.LITERAL, topic, AclOperation.READ
+    )
+    rogue = AclBinding(
+        managed, AclResourceType.TOPIC, PatternType.PREFIXED, topic, AclOperation.WRITE
+    )
+    foreign = AclBinding(
+        stranger, AclResourceType.TOPIC, PatternType.LITERAL, topic, AclOperation.WRITE
+    )
     allow = AclOwnership(principals=[managed], deletion=DeletionPolicy.ALLOW)
     provider = KafkaAclsProvider.from_pairs(secure_admin, [(wanted, "test")], allow)
     await converge(provider)
     # someone adds bindings by hand: one for the managed principal, one for another
-    assert await create_acl_bindings(secure_admin, [rogue, foreign]) == {rogue: None,
-                                                                         foreign: None}
+    assert await create_acl_bindings(secure_admin, [rogue, foreign]) == {rogue: None, foreign: None}
     await asyncio.sleep(0.5)  # let the broker replay the new ACL records
 
     # without --allow-delete: reported, not planned
@@ -251,8 +286,10 @@ async def test_out_of_band_bindings_deleted_only_in_scope_with_policy_and_flag(
 
     # policy "never": even with the flag, only reported
     never = KafkaAclsProvider.from_pairs(
-        secure_admin, [(wanted, "test")],
-        AclOwnership(principals=[managed], deletion=DeletionPolicy.NEVER))
+        secure_admin,
+        [(wanted, "test")],
+        AclOwnership(principals=[managed], deletion=DeletionPolicy.NEVER),
+    )
     plan = await build_plan([never], PlanOptions(allow_delete=True))
     assert not plan.has_changes and [n.address for n in plan.notices] == [acl_address(rogue)]
 
@@ -274,14 +311,26 @@ async def test_out_of_band_bindings_deleted_only_in_scope_with_policy_and_flag(
 
 
 async def test_namespace_standard_set_and_list(
-        kafka_secure: KafkaSandbox, tmp_path: Path, unique_name: Callable[..., str]) -> None:
+    kafka_secure: KafkaSandbox, tmp_path: Path, unique_name: Callable[..., str]
+) -> None:
     namespace = unique_name("ns")
     spec = secure_spec(kafka_secure, tmp_path / "conn.yaml", {})
     env = admin_env(kafka_secure)
     expected = {b.key for b, _ in namespace_acl_set(namespace, LLM_TOPIC_NAMES)}
 
-    dry = cli("kafka", "acls", "create", "-n", namespace, "--dry-run", "-o", "json",
-              "-f", str(spec), env=env)
+    dry = cli(
+        "kafka",
+        "acls",
+        "create",
+        "-n",
+        namespace,
+        "--dry-run",
+        "-o",
+        "json",
+        "-f",
+        str(spec),
+        env=env,
+    )
     assert dry.returncode == 0, dry.stderr
     plan = json.loads(dry.stdout)
     assert plan["summary"]["add"] == len(expected)
@@ -297,8 +346,9 @@ async def test_namespace_standard_set_and_list(
     assert {AclBinding.from_dict(row).key for row in shown} == expected
     assert len(shown) == len(expected)
 
-    table = cli("kafka", "acls", "list", "--principal", f"{namespace}-monitoring",
-                "-f", str(spec), env=env)
+    table = cli(
+        "kafka", "acls", "list", "--principal", f"{namespace}-monitoring", "-f", str(spec), env=env
+    )
     assert table.returncode == 0
     assert f"User:{namespace}-monitoring" in table.stdout and "DESCRIBE_CONFIGS" in table.stdout
     assert "CLUSTER:kafka-cluster" in table.stdout and "…" not in table.stdout
@@ -317,8 +367,10 @@ def listed(namespace: str, spec: Path, env: dict[str, str]) -> list[dict[str, st
 
 async def test_cluster_without_authorizer_is_a_clear_error(kafka_single: KafkaSandbox) -> None:
     async with KafkaAdmin(kafka_single.client_config()) as admin:
-        provider = KafkaAclsProvider.from_pairs(admin, expand_acl_rules(
-            [ProducerRole(role="producer", principal="User:x", topics=["t"])]))
+        provider = KafkaAclsProvider.from_pairs(
+            admin,
+            expand_acl_rules([ProducerRole(role="producer", principal="User:x", topics=["t"])]),
+        )
         plan = await build_plan([provider], PlanOptions())
     assert not plan.changes
     (notice,) = plan.notices
@@ -330,7 +382,8 @@ async def test_cluster_without_authorizer_is_a_clear_error(kafka_single: KafkaSa
 
 
 async def test_principal_without_describe_rights_gets_an_error_notice(
-        kafka_secure: KafkaSandbox) -> None:
+    kafka_secure: KafkaSandbox,
+) -> None:
     async with KafkaAdmin(kafka_secure.client_config("carol")) as admin:
         plan = await build_plan([KafkaAclsProvider.from_pairs(admin, [])], PlanOptions())
     (notice,) = plan.notices

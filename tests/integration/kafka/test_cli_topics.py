@@ -21,8 +21,13 @@ EXAMPLE = ROOT / "cluster-spec.example.yaml"
 
 def cli(*args: str, bootstrap: str, check: int | None = 0) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LLM_ANALYTICS_BOOTSTRAP_SERVERS": bootstrap, "NO_COLOR": "1"}
-    result = subprocess.run([sys.executable, "-m", "reconciler.cli.main", *args],
-                            capture_output=True, text=True, env=env, timeout=180)
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
     assert "Traceback" not in result.stderr, result.stderr
     if check is not None:
         assert result.returncode == check, (result.stdout, result.stderr)
@@ -33,9 +38,15 @@ def write_spec(path: Path, topics: list[dict[str, Any]], **kafka: Any) -> Path:
     import yaml
 
     document = {
-        "apiVersion": "llm-analytics/v1", "kind": "ClusterSpec", "metadata": {"name": "test"},
-        "kafka": {"connection": {"bootstrapServers": "${LLM_ANALYTICS_BOOTSTRAP_SERVERS}"},
-                  "defaults": {"replicationFactor": 1}, "topics": topics, **kafka},
+        "apiVersion": "llm-analytics/v1",
+        "kind": "ClusterSpec",
+        "metadata": {"name": "test"},
+        "kafka": {
+            "connection": {"bootstrapServers": "${LLM_ANALYTICS_BOOTSTRAP_SERVERS}"},
+            "defaults": {"replicationFactor": 1},
+            "topics": topics,
+            **kafka,
+        },
     }
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
@@ -55,36 +66,71 @@ def bootstrap(kafka_single: Any) -> str:
 
 
 def test_example_spec_applies_the_14_topics_and_then_plans_nothing(bootstrap: str) -> None:
-    apply = cli("apply", "-f", str(EXAMPLE), "--env", "local", "--target", "kafka",
-                "--auto-approve", bootstrap=bootstrap)
+    apply = cli(
+        "apply",
+        "-f",
+        str(EXAMPLE),
+        "--env",
+        "local",
+        "--target",
+        "kafka",
+        "--auto-approve",
+        bootstrap=bootstrap,
+    )
     assert "Apply complete!" in apply.stdout or "Nothing to apply." in apply.stdout
     state = admin_call(bootstrap, "cluster_state", topics=list(LLM_TOPIC_NAMES))
     assert set(LLM_TOPIC_NAMES) <= set(state.topics)
     assert state.topics["llm-events"].partition_count == 32
     assert state.topics["llm-audit"].configs["cleanup.policy"].value == "compact"
     assert state.topics["llm-traces"].configs["compression.type"].value == "lz4"
-    cli("plan", "-f", str(EXAMPLE), "--env", "local", "--target", "kafka",
-        "--detailed-exitcode", bootstrap=bootstrap, check=0)
-    again = cli("apply", "-f", str(EXAMPLE), "--env", "local", "--target", "kafka",
-                "--auto-approve", bootstrap=bootstrap)
+    cli(
+        "plan",
+        "-f",
+        str(EXAMPLE),
+        "--env",
+        "local",
+        "--target",
+        "kafka",
+        "--detailed-exitcode",
+        bootstrap=bootstrap,
+        check=0,
+    )
+    again = cli(
+        "apply",
+        "-f",
+        str(EXAMPLE),
+        "--env",
+        "local",
+        "--target",
+        "kafka",
+        "--auto-approve",
+        bootstrap=bootstrap,
+    )
     assert "Nothing to apply." in again.stdout
 
 
 def test_out_of_band_change_is_planned_with_values_and_reverted(
-        bootstrap: str, tmp_path: Path, unique_name: Any) -> None:
+    bootstrap: str, tmp_path: Path, unique_name: Any
+) -> None:
     name = unique_name("oob")
-    spec = write_spec(tmp_path / "spec.yaml",
-                      [{"name": name, "partitions": 2, "config": {"retention.ms": "1d"}}])
+    spec = write_spec(
+        tmp_path / "spec.yaml", [{"name": name, "partitions": 2, "config": {"retention.ms": "1d"}}]
+    )
     cli("apply", "-f", str(spec), "--auto-approve", bootstrap=bootstrap)
-    admin_call(bootstrap, "alter_topic_configs",
-               {name: {"retention.ms": "60000", "max.message.bytes": "2048"}})
-    plan = cli("plan", "-f", str(spec), "-o", "json", "--detailed-exitcode",
-               bootstrap=bootstrap, check=2)
+    admin_call(
+        bootstrap,
+        "alter_topic_configs",
+        {name: {"retention.ms": "60000", "max.message.bytes": "2048"}},
+    )
+    plan = cli(
+        "plan", "-f", str(spec), "-o", "json", "--detailed-exitcode", bootstrap=bootstrap, check=2
+    )
     document = json.loads(plan.stdout)
     (change,) = document["changes"]
     assert change["address"] == f"kafka_topic.{name}" and change["action"] == "update"
-    assert change["attributes"] == [{"path": "config.retention.ms", "before": "60000",
-                                     "after": "86400000", "sensitive": False}]
+    assert change["attributes"] == [
+        {"path": "config.retention.ms", "before": "60000", "after": "86400000", "sensitive": False}
+    ]
     assert any("max.message.bytes" in n["message"] for n in document["notices"])
     text = cli("plan", "-f", str(spec), bootstrap=bootstrap).stdout
     assert '~ config.retention.ms = "60000" -> "86400000"' in text
@@ -94,11 +140,17 @@ def test_out_of_band_change_is_planned_with_values_and_reverted(
     assert overrides["max.message.bytes"] == "2048"  # additive ownership: left alone
 
 
-def test_partition_decrease_is_refused_at_plan_time(bootstrap: str, tmp_path: Path,
-                                                    unique_name: Any) -> None:
+def test_partition_decrease_is_refused_at_plan_time(
+    bootstrap: str, tmp_path: Path, unique_name: Any
+) -> None:
     name = unique_name("dec")
-    cli("apply", "-f", str(write_spec(tmp_path / "a.yaml", [{"name": name, "partitions": 4}])),
-        "--auto-approve", bootstrap=bootstrap)
+    cli(
+        "apply",
+        "-f",
+        str(write_spec(tmp_path / "a.yaml", [{"name": name, "partitions": 4}])),
+        "--auto-approve",
+        bootstrap=bootstrap,
+    )
     smaller = write_spec(tmp_path / "b.yaml", [{"name": name, "partitions": 2}])
     plan = cli("plan", "-f", str(smaller), bootstrap=bootstrap, check=1)
     assert "cannot decrease from 4 to 2" in plan.stdout + plan.stderr
@@ -107,19 +159,25 @@ def test_partition_decrease_is_refused_at_plan_time(bootstrap: str, tmp_path: Pa
     assert admin_call(bootstrap, "cluster_state", topics=[name]).topics[name].partition_count == 4
 
 
-def test_apply_without_approval_off_a_terminal_is_refused(bootstrap: str, tmp_path: Path,
-                                                          unique_name: Any) -> None:
+def test_apply_without_approval_off_a_terminal_is_refused(
+    bootstrap: str, tmp_path: Path, unique_name: Any
+) -> None:
     spec = write_spec(tmp_path / "s.yaml", [{"name": unique_name("noapprove")}])
     refused = cli("apply", "-f", str(spec), bootstrap=bootstrap, check=3)
     assert "--auto-approve" in refused.stderr
 
 
-def test_export_then_plan_shows_no_changes(bootstrap: str, tmp_path: Path, unique_name: Any) -> None:
+def test_export_then_plan_shows_no_changes(
+    bootstrap: str, tmp_path: Path, unique_name: Any
+) -> None:
     prefix = unique_name("exp")
-    spec = write_spec(tmp_path / "s.yaml", [
-        {"name": f"{prefix}-a", "partitions": 3, "config": {"cleanup.policy": "compact"}},
-        {"name": f"{prefix}-b", "partitions": 1, "config": {"retention.ms": "2h"}},
-    ])
+    spec = write_spec(
+        tmp_path / "s.yaml",
+        [
+            {"name": f"{prefix}-a", "partitions": 3, "config": {"cleanup.policy": "compact"}},
+            {"name": f"{prefix}-b", "partitions": 1, "config": {"retention.ms": "2h"}},
+        ],
+    )
     cli("apply", "-f", str(spec), "--auto-approve", bootstrap=bootstrap)
     exported = tmp_path / "exported.yaml"
     cli("export", "--prefix", prefix, "-o", str(exported), bootstrap=bootstrap)
@@ -129,12 +187,23 @@ def test_export_then_plan_shows_no_changes(bootstrap: str, tmp_path: Path, uniqu
 def test_imperative_topic_commands(bootstrap: str, unique_name: Any) -> None:
     listed = json.loads(cli("kafka", "topics", "list", "-o", "json", bootstrap=bootstrap).stdout)
     assert listed["format_version"] == "1.0"
-    dry = cli("kafka", "topics", "create", "--replication-factor", "1", "--dry-run", "-o", "json",
-              bootstrap=bootstrap)
+    dry = cli(
+        "kafka",
+        "topics",
+        "create",
+        "--replication-factor",
+        "1",
+        "--dry-run",
+        "-o",
+        "json",
+        bootstrap=bootstrap,
+    )
     assert json.loads(dry.stdout)["format_version"]
     name = unique_name("imp")
     admin_call(bootstrap, "create_topics", [NewTopicRequest(name, 2, 1, {})])
-    described = json.loads(cli("kafka", "topics", "describe", name, "--json", bootstrap=bootstrap).stdout)
+    described = json.loads(
+        cli("kafka", "topics", "describe", name, "--json", bootstrap=bootstrap).stdout
+    )
     assert described["name"] == name and len(described["partitions"]) == 2
     cli("kafka", "topics", "delete", name, bootstrap=bootstrap, check=3)  # no --force, no TTY
     cli("kafka", "topics", "delete", "__consumer_offsets", "--force", bootstrap=bootstrap, check=3)

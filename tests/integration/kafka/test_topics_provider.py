@@ -20,12 +20,20 @@ from reconciler.spec.resolving import DesiredTopic
 
 
 def topic(name: str, partitions: int = 3, rf: int = 1, **config: str) -> DesiredTopic:
-    return DesiredTopic(name=name, partitions=partitions, replication_factor=rf,
-                        config={k.replace("_", "."): v for k, v in config.items()})
+    return DesiredTopic(
+        name=name,
+        partitions=partitions,
+        replication_factor=rf,
+        config={k.replace("_", "."): v for k, v in config.items()},
+    )
 
 
-async def converge(admin: KafkaAdmin, desired: list[DesiredTopic],
-                   ownership: TopicOwnership | None = None, allow_delete: bool = False) -> Any:
+async def converge(
+    admin: KafkaAdmin,
+    desired: list[DesiredTopic],
+    ownership: TopicOwnership | None = None,
+    allow_delete: bool = False,
+) -> Any:
     provider = KafkaTopicsProvider(admin, desired, ownership or TopicOwnership())
     plan = await build_plan([provider], PlanOptions(allow_delete=allow_delete))
     results = await apply_plan(plan, [provider], ApplyOptions())
@@ -47,18 +55,22 @@ async def test_create_then_second_plan_is_empty(single_admin: KafkaAdmin, unique
     state = await single_admin.cluster_state(topics=[name])
     assert state.topics[name].partition_count == 3
     assert state.topics[name].configs["retention.ms"].value == "86400000"
-    again = await build_plan([KafkaTopicsProvider(single_admin, desired, TopicOwnership())], PlanOptions())
+    again = await build_plan(
+        [KafkaTopicsProvider(single_admin, desired, TopicOwnership())], PlanOptions()
+    )
     assert not again.has_changes
 
 
 async def test_out_of_band_changes_show_with_before_after_and_are_reverted(
-        single_admin: KafkaAdmin, unique_name: Any) -> None:
+    single_admin: KafkaAdmin, unique_name: Any
+) -> None:
     name = unique_name("drift")
     desired = [topic(name, retention_ms="86400000")]
     await converge(single_admin, desired)
     # Another client changes retention and adds an override behind the tool's back.
     assert await single_admin.alter_topic_configs(
-        {name: {"retention.ms": "3600000", "segment.ms": "600000"}}) == {name: None}
+        {name: {"retention.ms": "3600000", "segment.ms": "600000"}}
+    ) == {name: None}
     provider = KafkaTopicsProvider(single_admin, desired, TopicOwnership())
     plan = await build_plan([provider], PlanOptions())
     (change,) = plan.changes
@@ -72,20 +84,25 @@ async def test_out_of_band_changes_show_with_before_after_and_are_reverted(
 
 
 async def test_partition_increase_applies_and_decrease_is_refused(
-        single_admin: KafkaAdmin, unique_name: Any) -> None:
+    single_admin: KafkaAdmin, unique_name: Any
+) -> None:
     name = unique_name("parts")
     await converge(single_admin, [topic(name, partitions=2)])
     plan = await converge(single_admin, [topic(name, partitions=4)])
     assert Risk.KEY_REMAPPING in plan.changes[0].risks
     assert (await single_admin.cluster_state(topics=[name])).topics[name].partition_count == 4
-    refused = await build_plan([KafkaTopicsProvider(single_admin, [topic(name, partitions=1)],
-                                                    TopicOwnership())], PlanOptions())
+    refused = await build_plan(
+        [KafkaTopicsProvider(single_admin, [topic(name, partitions=1)], TopicOwnership())],
+        PlanOptions(),
+    )
     assert refused.changes == ()
     assert refused.has_errors and "cannot decrease" in refused.notices[0].message
     assert (await single_admin.cluster_state(topics=[name])).topics[name].partition_count == 4
 
 
-async def test_broker_validates_creation_at_plan_time(single_admin: KafkaAdmin, unique_name: Any) -> None:
+async def test_broker_validates_creation_at_plan_time(
+    single_admin: KafkaAdmin, unique_name: Any
+) -> None:
     name = unique_name("rf3")
     provider = KafkaTopicsProvider(single_admin, [topic(name, rf=3)], TopicOwnership())
     plan = await build_plan([provider], PlanOptions())
@@ -95,7 +112,8 @@ async def test_broker_validates_creation_at_plan_time(single_admin: KafkaAdmin, 
 
 
 async def test_unmanaged_topic_is_deleted_only_with_policy_and_flag(
-        single_admin: KafkaAdmin, unique_name: Any) -> None:
+    single_admin: KafkaAdmin, unique_name: Any
+) -> None:
     prefix = unique_name("own") + "-"
     keep, stray = prefix + "keep", prefix + "stray"
     await converge(single_admin, [topic(keep), topic(stray)])
@@ -115,14 +133,17 @@ async def test_unmanaged_topic_is_deleted_only_with_policy_and_flag(
 
 
 async def test_request_count_does_not_grow_with_topic_count(
-        single_admin: KafkaAdmin, unique_name: Any) -> None:
+    single_admin: KafkaAdmin, unique_name: Any
+) -> None:
     prefix = unique_name("count")
     counts = []
     for n in (2, 40):
         desired = [topic(f"{prefix}-{n}-{i}", partitions=1) for i in range(n)]
         await converge(single_admin, desired)
         single_admin.requests.clear()
-        await build_plan([KafkaTopicsProvider(single_admin, desired, TopicOwnership())], PlanOptions())
+        await build_plan(
+            [KafkaTopicsProvider(single_admin, desired, TopicOwnership())], PlanOptions()
+        )
         counts.append(sum(single_admin.requests.values()))
     assert counts[0] == counts[1] == 2  # one Metadata + one DescribeConfigs
 
@@ -135,7 +156,8 @@ async def test_sasl_admin_on_secure_sandbox(kafka_secure: Any, unique_name: Any)
 
 
 async def test_replication_increase_by_reassignment_keeps_messages(
-        kafka_cluster: Any, unique_name: Any) -> None:
+    kafka_cluster: Any, unique_name: Any
+) -> None:
     name = unique_name("rf")
     config = kafka_cluster.client_config()
     async with KafkaAdmin(config) as admin:
@@ -152,7 +174,9 @@ async def test_replication_increase_by_reassignment_keeps_messages(
         state = await admin.cluster_state(topics=[name])
         assert state.topics[name].replication_factor == 3
         assert await admin.list_reassignments() == {}
-    consumer = AIOKafkaConsumer(name, auto_offset_reset="earliest", enable_auto_commit=False, **config)
+    consumer = AIOKafkaConsumer(
+        name, auto_offset_reset="earliest", enable_auto_commit=False, **config
+    )
     await consumer.start()
     try:
         seen: set[bytes] = set()

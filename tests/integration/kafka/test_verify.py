@@ -34,8 +34,13 @@ RECOVERY_SECONDS = 120
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "reconciler.cli.main", "--no-color", *args],
-                          capture_output=True, text=True, timeout=180, env=dict(os.environ))
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler.cli.main", "--no-color", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=dict(os.environ),
+    )
 
 
 def verify_json(*args: str) -> tuple[int, dict[str, Any]]:
@@ -48,16 +53,21 @@ def failed_checks(report: dict[str, Any]) -> dict[str, str]:
     return {c["name"]: c["message"] for c in report["checks"] if not c["ok"]}
 
 
-def write_spec(path: Path, sandbox: KafkaSandbox, topics: list[str], *,
-               expected_brokers: int = 3) -> Path:
+def write_spec(
+    path: Path, sandbox: KafkaSandbox, topics: list[str], *, expected_brokers: int = 3
+) -> Path:
     body = {
-        "apiVersion": "llm-analytics/v1", "kind": "ClusterSpec",
+        "apiVersion": "llm-analytics/v1",
+        "kind": "ClusterSpec",
         "metadata": {"name": "verify-test"},
         "kafka": {
             "connection": {"bootstrapServers": sandbox.bootstrap_servers},
             "expectedBrokers": expected_brokers,
-            "defaults": {"replicationFactor": 3, "partitions": 3,
-                         "config": {"min.insync.replicas": 2, "retention.ms": "1d"}},
+            "defaults": {
+                "replicationFactor": 3,
+                "partitions": 3,
+                "config": {"min.insync.replicas": 2, "retention.ms": "1d"},
+            },
             "topics": [{"name": name} for name in topics],
         },
     }
@@ -84,11 +94,11 @@ def wait_for(predicate: Callable[[], tuple[bool, Any]], seconds: float) -> Any:
 
 
 async def test_verify_follows_a_broker_going_down_and_coming_back(
-        kafka_cluster: KafkaSandbox, tmp_path: Path, unique_name: Callable[..., str]) -> None:
+    kafka_cluster: KafkaSandbox, tmp_path: Path, unique_name: Callable[..., str]
+) -> None:
     names = [unique_name("verify"), unique_name("verify")]
     spec = write_spec(tmp_path / "spec.yaml", kafka_cluster, names)
-    await create_topics(kafka_cluster.bootstrap_servers,
-                        resolve_topics(load_spec(spec).spec.kafka))  # type: ignore[arg-type]
+    await create_topics(kafka_cluster.bootstrap_servers, resolve_topics(load_spec(spec).spec.kafka))  # type: ignore[arg-type]
 
     def healthy() -> tuple[bool, Any]:
         code, report = verify_json("-f", str(spec))
@@ -102,9 +112,14 @@ async def test_verify_follows_a_broker_going_down_and_coming_back(
 
     text = cli("kafka", "verify", "-f", str(spec))
     assert text.returncode == 0, text.stdout
-    for line in ("=== Kafka Cluster Verification ===", "=== Cluster Status ===",
-                 "=== Health Messages ===", "✓ Found 3 brokers, expected 3",
-                 "✓ No under-replicated partitions", "✓ Cluster verification passed"):
+    for line in (
+        "=== Kafka Cluster Verification ===",
+        "=== Cluster Status ===",
+        "=== Health Messages ===",
+        "✓ Found 3 brokers, expected 3",
+        "✓ No under-replicated partitions",
+        "✓ Cluster verification passed",
+    ):
         assert line in text.stdout
     assert "│ Spec Topics                 │ 2/2   │" in text.stdout
 
@@ -115,8 +130,7 @@ async def test_verify_follows_a_broker_going_down_and_coming_back(
 
         def degraded() -> tuple[bool, Any]:
             code, report = verify_json("-f", str(spec))
-            return code == 2 and mine <= set(report["metrics"]["under_replicated"]), \
-                (code, report)
+            return code == 2 and mine <= set(report["metrics"]["under_replicated"]), (code, report)
 
         code, report = wait_for(degraded, 60)
         assert code == 2
@@ -138,14 +152,16 @@ async def test_verify_follows_a_broker_going_down_and_coming_back(
 
 
 async def test_verify_names_missing_topics_and_drift(
-        kafka_cluster: KafkaSandbox, tmp_path: Path, unique_name: Callable[..., str]) -> None:
+    kafka_cluster: KafkaSandbox, tmp_path: Path, unique_name: Callable[..., str]
+) -> None:
     present, missing = unique_name("here"), unique_name("absent")
     spec = write_spec(tmp_path / "spec.yaml", kafka_cluster, [present, missing])
     desired = resolve_topics(load_spec(spec).spec.kafka)  # type: ignore[arg-type]
     await create_topics(kafka_cluster.bootstrap_servers, [desired[0]])
     async with KafkaAdmin({"bootstrap_servers": kafka_cluster.bootstrap_servers}) as admin:
         assert await admin.alter_topic_configs({present: {"retention.ms": "3600000"}}) == {
-            present: None}
+            present: None
+        }
 
     code, report = verify_json("-f", str(spec))
     assert code == 2
@@ -153,8 +169,9 @@ async def test_verify_names_missing_topics_and_drift(
     assert problems["expected_topics"] == f"Missing 1 of 2 spec topics: {missing}"
     assert report["metrics"]["missing_topics"] == [missing]
     assert report["metrics"]["drifted_topics"] == {present: ["config.retention.ms"]}
-    assert problems["spec_drift"] == (f"1 topic differs from the spec: {present} "
-                                      "(config.retention.ms)")
+    assert problems["spec_drift"] == (
+        f"1 topic differs from the spec: {present} (config.retention.ms)"
+    )
 
     text = cli("kafka", "verify", "-f", str(spec))
     assert text.returncode == 2
@@ -163,16 +180,19 @@ async def test_verify_names_missing_topics_and_drift(
 
 async def test_verify_default_catalog_on_a_single_broker(kafka_single: KafkaSandbox) -> None:
     # The 14 LLM topics with RF 1 (and min.insync.replicas capped to it) fit one broker.
-    catalog = [replace(t, replication_factor=1, config={**t.config, "min.insync.replicas": "1"})
-               for t in LLM_TOPICS]
+    catalog = [
+        replace(t, replication_factor=1, config={**t.config, "min.insync.replicas": "1"})
+        for t in LLM_TOPICS
+    ]
     await create_topics(kafka_single.bootstrap_servers, catalog)
     result = cli("kafka", "verify", "--bootstrap-servers", kafka_single.bootstrap_servers)
     assert result.returncode == 0, result.stdout
     assert "✓ Found 14 LLM Analytics topics" in result.stdout
     assert "│ LLM Topics                  │ 14/14 │" in result.stdout
 
-    code, report = verify_json("--bootstrap-servers", kafka_single.bootstrap_servers,
-                               "--expected-brokers", "3")
+    code, report = verify_json(
+        "--bootstrap-servers", kafka_single.bootstrap_servers, "--expected-brokers", "3"
+    )
     assert code == 2
     assert failed_checks(report) == {"brokers": "Found 1 broker, expected 3 (live: 1)"}
 

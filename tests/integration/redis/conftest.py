@@ -29,8 +29,9 @@ def k8s_simulator() -> Iterator[KubeSimulator]:
 
 
 @pytest.fixture
-def kubeconfig(k8s_simulator: KubeSimulator, tmp_path: Path,
-               monkeypatch: pytest.MonkeyPatch) -> Path:
+def kubeconfig(
+    k8s_simulator: KubeSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """A kubeconfig pointing at the simulator, exported as KUBECONFIG."""
     path = k8s_simulator.write_kubeconfig(tmp_path / "kubeconfig")
     monkeypatch.setenv("KUBECONFIG", str(path))
@@ -38,13 +39,16 @@ def kubeconfig(k8s_simulator: KubeSimulator, tmp_path: Path,
 
 
 @pytest.fixture
-def redis_pods(k8s_simulator: KubeSimulator, kubeconfig: Path) -> Iterator[Callable[..., RedisPods]]:
+def redis_pods(
+    k8s_simulator: KubeSimulator, kubeconfig: Path
+) -> Iterator[Callable[..., RedisPods]]:
     """``redis_pods(count, password=None)``: pods in a fresh namespace, stopped afterwards."""
     made: list[RedisPods] = []
 
     def make(count: int = 6, password: str | None = None) -> RedisPods:
-        pods = RedisPods(k8s_simulator, namespace=f"redis-test-{next(_namespaces)}",
-                         password=password)
+        pods = RedisPods(
+            k8s_simulator, namespace=f"redis-test-{next(_namespaces)}", password=password
+        )
         made.append(pods)
         pods.add(count)
         return pods

@@ -33,8 +33,7 @@ class Outcome:
 
 def invoke(*args: str) -> Outcome:
     """Run the CLI like the console script does: commands return their exit code."""
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False,
-                                standalone_mode=False)
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False, standalone_mode=False)
     code = result.return_value if isinstance(result.return_value, int) else result.exit_code
     return Outcome(code, result.output)
 
@@ -44,11 +43,11 @@ async def ainvoke(*args: str) -> Outcome:
     return await asyncio.to_thread(invoke, *args)
 
 
-def provider_for(addresses: list[str], masters: int = 3, replicas: int = 1,
-                 labels: dict[str, str] | None = None) -> RedisClusterProvider:
+def provider_for(
+    addresses: list[str], masters: int = 3, replicas: int = 1, labels: dict[str, str] | None = None
+) -> RedisClusterProvider:
     transport = DirectTransport(addresses, host_labels=labels)
-    return RedisClusterProvider(transport, DesiredLayout(masters, replicas),
-                                converge_timeout=30)
+    return RedisClusterProvider(transport, DesiredLayout(masters, replicas), converge_timeout=30)
 
 
 async def plan_and_apply(provider: RedisClusterProvider, allow_delete: bool = False) -> list[Any]:
@@ -118,8 +117,12 @@ async def test_init_kubernetes_via_cli(redis_pods: Any) -> None:
 
     from reconciler.providers.redis.state import parse_cluster_nodes
 
-    text = subprocess.run(["redis-cli", "-h", next(iter(node_of_ip)), "cluster", "nodes"],
-                          capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        ["redis-cli", "-h", next(iter(node_of_ip)), "cluster", "nodes"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     nodes = {n.id: n for n in parse_cluster_nodes(text)}
     replicas = [n for n in nodes.values() if n.is_replica]
     assert len(replicas) == 3
@@ -149,14 +152,16 @@ async def test_pod_restart_with_new_ip_is_not_a_new_node(redis_pods: Any) -> Non
     old_ip = pods.pods[name].ip
     import subprocess
 
-    node_id = subprocess.run(["redis-cli", "-h", old_ip, "cluster", "myid"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    node_id = subprocess.run(
+        ["redis-cli", "-h", old_ip, "cluster", "myid"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     new_ip = pods.restart(name)
     assert new_ip != old_ip
     from reconciler.spec.models import RedisSpec
 
-    spec = RedisSpec.model_validate({"connection": {"kubernetes": {
-        "namespace": pods.namespace, "readyTimeoutSeconds": 20}}})
+    spec = RedisSpec.model_validate(
+        {"connection": {"kubernetes": {"namespace": pods.namespace, "readyTimeoutSeconds": 20}}}
+    )
     provider = RedisClusterProvider.from_spec(spec)
     try:
         plan = await provider.plan(PlanOptions())
@@ -190,8 +195,9 @@ async def test_all_pods_restarted_on_new_ips_are_reintroduced(redis_pods: Any) -
         pods.restart(name)
     from reconciler.spec.models import RedisSpec
 
-    spec = RedisSpec.model_validate({"connection": {"kubernetes": {
-        "namespace": pods.namespace, "readyTimeoutSeconds": 20}}})
+    spec = RedisSpec.model_validate(
+        {"connection": {"kubernetes": {"namespace": pods.namespace, "readyTimeoutSeconds": 20}}}
+    )
     provider = RedisClusterProvider.from_spec(spec)
     try:
         plan = await provider.plan(PlanOptions())
@@ -265,7 +271,8 @@ async def test_scale_out_and_in_with_50k_keys(redis_factory: Any) -> None:
         assert all("keys)" in c.steps[0] for c in moves)
         results = await grow.apply(plan.changes, ApplyOptions())
         assert all(r.status is ResultStatus.APPLIED for r in results), "\n".join(
-            f"{r.address}: {r.status.value}: {r.message}" for r in results)
+            f"{r.address}: {r.status.value}: {r.message}" for r in results
+        )
         observation = await grow.observe()
         assert observation.open_slots() == []
         masters = await masters_of(grow)
@@ -286,7 +293,8 @@ async def test_scale_out_and_in_with_50k_keys(redis_factory: Any) -> None:
         assert removes and all(c.is_destructive and Risk.DISRUPTIVE in c.risks for c in removes)
         results = await shrink.apply(plan.changes, ApplyOptions())
         assert all(r.status is ResultStatus.APPLIED for r in results), "\n".join(
-            f"{r.address}: {r.status.value}: {r.message}" for r in results)
+            f"{r.address}: {r.status.value}: {r.message}" for r in results
+        )
         masters = await masters_of(shrink)
         assert len(masters) == 3
         again = await shrink.plan(PlanOptions(allow_delete=True))
@@ -310,13 +318,15 @@ async def test_open_slot_is_repaired(redis_factory: Any) -> None:
         owners = observation.slot_owners()
         by_id = {v.node_id: v for v in observation.views}
         source = by_id[owners[100]]
-        target = next(v for v in observation.members
-                      if v.myself.is_master and v.node_id != source.node_id)
+        target = next(
+            v for v in observation.members if v.myself.is_master and v.node_id != source.node_id
+        )
         host, port = source.endpoint_id.split(":")
         key = "{sf}"  # hashes to slot 100? find one that does
         with redis.Redis(host=host, port=int(port)) as node:
-            key = next(k for k in (f"k{i}" for i in range(100_000))
-                       if node.cluster("keyslot", k) == 100)
+            key = next(
+                k for k in (f"k{i}" for i in range(100_000)) if node.cluster("keyslot", k) == 100
+            )
             node.set(key, "kept")
             node.execute_command("CLUSTER", "SETSLOT", 100, "MIGRATING", target.node_id)
         thost, tport = target.endpoint_id.split(":")
@@ -371,8 +381,9 @@ async def test_killed_master_shows_in_verify_and_plan(redis_factory: Any) -> Non
         assert victim.endpoint_id in verify.output
         assert "✗ Cluster verification failed" in verify.output
         plan = await provider.plan(PlanOptions())
-        assert any(victim.endpoint_id in n.address or victim.endpoint_id in n.message
-                   for n in plan.notices), plan.notices
+        assert any(
+            victim.endpoint_id in n.address or victim.endpoint_id in n.message for n in plan.notices
+        ), plan.notices
         # Once a replica took over, the dead node is a forget candidate (destructive).
         for _ in range(60):
             plan = await provider.plan(PlanOptions(allow_delete=True))
@@ -390,8 +401,7 @@ async def test_killed_master_shows_in_verify_and_plan(redis_factory: Any) -> Non
 async def test_unreachable_cluster_is_one_clear_error(capfd: pytest.CaptureFixture[str]) -> None:
     from reconciler.cli.errors import run_cli
 
-    code = await asyncio.to_thread(run_cli, cli, ["redis", "verify", "--addresses",
-                                                  "127.0.0.1:1"])
+    code = await asyncio.to_thread(run_cli, cli, ["redis", "verify", "--addresses", "127.0.0.1:1"])
     err = capfd.readouterr().err
     assert code == 1
     assert "cannot reach 127.0.0.1:1" in err and "hint:" in err and "Traceback" not in err

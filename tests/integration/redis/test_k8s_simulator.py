@@ -18,8 +18,7 @@ pytestmark = pytest.mark.integration
 
 async def api(kubeconfig: Path) -> client.ApiClient:
     configuration = client.Configuration()
-    await config.load_kube_config(config_file=str(kubeconfig),
-                                  client_configuration=configuration)
+    await config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
     return client.ApiClient(configuration)
 
 
@@ -69,9 +68,10 @@ async def test_wrong_token_is_refused(k8s_simulator: KubeSimulator, tmp_path: Pa
 async def test_leases(kubeconfig: Path) -> None:
     async with await api(kubeconfig) as api_client:
         leases = client.CoordinationV1Api(api_client)
-        body = client.V1Lease(metadata=client.V1ObjectMeta(name="apply-lock"),
-                              spec=client.V1LeaseSpec(holder_identity="me",
-                                                      lease_duration_seconds=30))
+        body = client.V1Lease(
+            metadata=client.V1ObjectMeta(name="apply-lock"),
+            spec=client.V1LeaseSpec(holder_identity="me", lease_duration_seconds=30),
+        )
         created = await leases.create_namespaced_lease("locks", body)
         with pytest.raises(ApiException) as caught:
             await leases.create_namespaced_lease("locks", body)
@@ -93,10 +93,9 @@ async def test_ws_client_is_the_exec_path(kubeconfig: Path, k8s_simulator: KubeS
     """kubernetes-asyncio's own preloaded exec mode works against the simulator too."""
     k8s_simulator.add_pod(SimPod("w-0", "ws", {"app": "w"}, "127.0.9.4", "n1"))
     configuration = client.Configuration()
-    await config.load_kube_config(config_file=str(kubeconfig),
-                                  client_configuration=configuration)
+    await config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
     async with WsApiClient(configuration) as ws_client:
         output = await client.CoreV1Api(ws_client).connect_get_namespaced_pod_exec(
-            "w-0", "ws", command=["echo", "hello"], stdout=True, stderr=True, stdin=False,
-            tty=False)
+            "w-0", "ws", command=["echo", "hello"], stdout=True, stderr=True, stdin=False, tty=False
+        )
     assert "hello" in output

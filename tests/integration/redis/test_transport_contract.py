@@ -35,8 +35,13 @@ class Bench:
     kill: Callable[[int], None]  # kill node i
 
 
-async def _make(kind: str, redis_factory: Any, redis_pods: Any,
-                password: str | None = None, wrong_password: bool = False) -> Bench:
+async def _make(
+    kind: str,
+    redis_factory: Any,
+    redis_pods: Any,
+    password: str | None = None,
+    wrong_password: bool = False,
+) -> Bench:
     given = "wrong" if wrong_password else password
     if kind == "direct":
         sandbox = redis_factory(nodes=3, password=password)
@@ -49,19 +54,21 @@ async def _make(kind: str, redis_factory: Any, redis_pods: Any,
         from reconciler.providers.redis.kubernetes import KubernetesTransport
 
         pods: RedisPods = redis_pods(3, password=password)
-        transport = KubernetesTransport(KubernetesTarget(namespace=pods.namespace,
-                                                         ready_timeout_seconds=10),
-                                        password=given)
+        transport = KubernetesTransport(
+            KubernetesTarget(namespace=pods.namespace, ready_timeout_seconds=10), password=given
+        )
         endpoints = await transport.discover()
 
         def kill(i: int) -> None:
             pods.kill(endpoints[i].id)
+
     return Bench(transport, endpoints, kill)
 
 
 @pytest.fixture(params=["direct", "kubernetes"])
-async def bench(request: pytest.FixtureRequest, redis_factory: Any,
-                redis_pods: Any) -> AsyncIterator[Bench]:
+async def bench(
+    request: pytest.FixtureRequest, redis_factory: Any, redis_pods: Any
+) -> AsyncIterator[Bench]:
     made = await _make(request.param, redis_factory, redis_pods)
     try:
         yield made
@@ -133,11 +140,18 @@ async def test_binary_values_round_trip(bench: Bench) -> None:
 async def test_pipeline_keeps_order_and_errors_in_place(bench: Bench) -> None:
     await _own_all_slots(bench)
     endpoint = bench.endpoints[0]
-    replies = await bench.transport.pipeline(endpoint, [
-        ("SET", "a", "1"), ("INCR", "a"), ("NOSUCHCOMMAND",), ("GET", "a"),
-        ("MGET", "a", "{a}missing"), ("CLUSTER", "COUNTKEYSINSLOT", 15495),
-        ("CLUSTER", "GETKEYSINSLOT", 15495, 10),
-    ])
+    replies = await bench.transport.pipeline(
+        endpoint,
+        [
+            ("SET", "a", "1"),
+            ("INCR", "a"),
+            ("NOSUCHCOMMAND",),
+            ("GET", "a"),
+            ("MGET", "a", "{a}missing"),
+            ("CLUSTER", "COUNTKEYSINSLOT", 15495),
+            ("CLUSTER", "GETKEYSINSLOT", 15495, 10),
+        ],
+    )
     assert replies[:2] == [b"OK", 2]
     assert isinstance(replies[2], CommandError)
     assert replies[3:] == [b"2", [b"2", None], 1, [b"a"]]
@@ -150,7 +164,7 @@ async def test_pipeline_shares_one_connection_for_asking(bench: Bench) -> None:
     first, second = bench.endpoints[0], bench.endpoints[1]
     ip, port = first.ip, first.port
     await bench.transport.execute(second, "CLUSTER", "MEET", ip, port)
-    owner = (await bench.transport.execute(first, "CLUSTER", "MYID"))
+    owner = await bench.transport.execute(first, "CLUSTER", "MYID")
     assert isinstance(owner, bytes)
     for _ in range(100):
         nodes = await bench.transport.execute(second, "CLUSTER", "NODES")
@@ -187,10 +201,10 @@ async def test_request_counts(bench: Bench) -> None:
 
 
 @pytest.mark.parametrize("kind", ["direct", "kubernetes"])
-async def test_wrong_password_is_a_connection_failure(kind: str, redis_factory: Any,
-                                                      redis_pods: Any) -> None:
-    made = await _make(kind, redis_factory, redis_pods, password="s3cret",
-                       wrong_password=True)
+async def test_wrong_password_is_a_connection_failure(
+    kind: str, redis_factory: Any, redis_pods: Any
+) -> None:
+    made = await _make(kind, redis_factory, redis_pods, password="s3cret", wrong_password=True)
     try:
         with pytest.raises(ConnectionFailure) as caught:
             await made.transport.execute(made.endpoints[0], "PING")

@@ -23,9 +23,14 @@ from reconciler.engine.plan import Action, AttributeChange, Change, Notice, Noti
 
 def change(address: str, action: Action, *paths: str) -> Change:
     rtype, name = address.split(".", 1)
-    return Change(address=address, provider=rtype, resource_type=rtype, name=name,
-                  action=action,
-                  attributes=tuple(AttributeChange(path=p, before=1, after=2) for p in paths))
+    return Change(
+        address=address,
+        provider=rtype,
+        resource_type=rtype,
+        name=name,
+        action=action,
+        attributes=tuple(AttributeChange(path=p, before=1, after=2) for p in paths),
+    )
 
 
 DRIFTED = Plan(
@@ -36,36 +41,59 @@ DRIFTED = Plan(
         change("kafka_topic.same", Action.NOOP),
     ),
     notices=(
-        Notice(level=NoticeLevel.WARNING, address="kafka_topic.legacy", kind="unmanaged",
-               message="in the ownership scope but not in the spec; kept (deletion: never)"),
-        Notice(level=NoticeLevel.INFO, address="kafka_topic.orders", kind="unmanaged",
-               message="config segment.ms=1000 is set on the topic but not in the spec; kept"),
-        Notice(level=NoticeLevel.ERROR, address="kafka_topic.clicks", kind="refused",
-               message="partitions cannot decrease from 12 to 6: Kafka only adds partitions."),
+        Notice(
+            level=NoticeLevel.WARNING,
+            address="kafka_topic.legacy",
+            kind="unmanaged",
+            message="in the ownership scope but not in the spec; kept (deletion: never)",
+        ),
+        Notice(
+            level=NoticeLevel.INFO,
+            address="kafka_topic.orders",
+            kind="unmanaged",
+            message="config segment.ms=1000 is set on the topic but not in the spec; kept",
+        ),
+        Notice(
+            level=NoticeLevel.ERROR,
+            address="kafka_topic.clicks",
+            kind="refused",
+            message="partitions cannot decrease from 12 to 6: Kafka only adds partitions.",
+        ),
         Notice(level=NoticeLevel.INFO, address="kafka_acl.*", kind="note", message="fyi"),
     ),
 )
 
 
 def test_plan_read_as_drift() -> None:
-    report = drift_report(DRIFTED, checked_at="2024-05-01T12:00:00Z",
-                          resource_types=["kafka_topic", "kafka_acl"])
+    report = drift_report(
+        DRIFTED, checked_at="2024-05-01T12:00:00Z", resource_types=["kafka_topic", "kafka_acl"]
+    )
     assert report.drifted and not report.errors
     by_address = {r.address: r for r in report.resources}
     assert set(by_address) == {
-        "kafka_topic.orders", "kafka_topic.events",
-        "kafka_acl.User:bob/TOPIC:LITERAL:orders/READ/ALLOW@*", "kafka_topic.legacy",
-        "kafka_topic.clicks"}
+        "kafka_topic.orders",
+        "kafka_topic.events",
+        "kafka_acl.User:bob/TOPIC:LITERAL:orders/READ/ALLOW@*",
+        "kafka_topic.legacy",
+        "kafka_topic.clicks",
+    }
     assert by_address["kafka_topic.orders"].kind == "changed"
-    assert by_address["kafka_topic.orders"].attributes == ["config.retention.ms",
-                                                           "config.segment.ms"]
+    assert by_address["kafka_topic.orders"].attributes == [
+        "config.retention.ms",
+        "config.segment.ms",
+    ]
     assert by_address["kafka_topic.events"].kind == "missing"
     assert by_address["kafka_topic.legacy"].kind == "unmanaged"
     assert by_address["kafka_topic.clicks"].kind == "changed"
     assert "12 to 6" in by_address["kafka_topic.clicks"].details[0]
     # Ordered by kind, then address.
-    assert [r.kind for r in report.resources] == ["changed", "changed", "missing", "missing",
-                                                  "unmanaged"]
+    assert [r.kind for r in report.resources] == [
+        "changed",
+        "changed",
+        "missing",
+        "missing",
+        "unmanaged",
+    ]
 
 
 def test_the_json_form() -> None:
@@ -79,16 +107,27 @@ def test_the_json_form() -> None:
 
 
 def test_no_drift() -> None:
-    report = drift_report(Plan(changes=(change("kafka_topic.same", Action.NOOP),)),
-                          checked_at="t", resource_types=["kafka_topic"])
+    report = drift_report(
+        Plan(changes=(change("kafka_topic.same", Action.NOOP),)),
+        checked_at="t",
+        resource_types=["kafka_topic"],
+    )
     assert not report.drifted
     assert report.to_json()["resources"] == []
     assert report_text(report).startswith("No drift")
 
 
 def test_errors_that_are_not_drift_make_the_check_incomplete() -> None:
-    plan = Plan(notices=(Notice(level=NoticeLevel.ERROR, address="kafka_acl.*", kind="refused",
-                                message="the cluster has no authorizer"),))
+    plan = Plan(
+        notices=(
+            Notice(
+                level=NoticeLevel.ERROR,
+                address="kafka_acl.*",
+                kind="refused",
+                message="the cluster has no authorizer",
+            ),
+        )
+    )
     report = drift_report(plan, checked_at="t")
     assert not report.drifted
     assert report.errors == ["kafka_acl.*: the cluster has no authorizer"]
@@ -107,10 +146,16 @@ def families(text: str) -> dict[str, Any]:
 
 
 def test_metrics_parse_and_count_by_type_and_kind() -> None:
-    report = drift_report(DRIFTED, checked_at="t", resource_types=["kafka_topic", "kafka_acl",
-                                                                   "redis_cluster"])
-    text = metrics_text(report, success=True, timestamp=1714564800.5, duration=1.25,
-                        labels={"spec": 'odd "name"\\x', "env": "prod"})
+    report = drift_report(
+        DRIFTED, checked_at="t", resource_types=["kafka_topic", "kafka_acl", "redis_cluster"]
+    )
+    text = metrics_text(
+        report,
+        success=True,
+        timestamp=1714564800.5,
+        duration=1.25,
+        labels={"spec": 'odd "name"\\x', "env": "prod"},
+    )
     parsed = families(text)
     resources = parsed["llm_analytics_drift_resources"]
     assert resources.type == "gauge" and resources.documentation
@@ -122,15 +167,19 @@ def test_metrics_parse_and_count_by_type_and_kind() -> None:
     assert values[("redis_cluster", "changed")] == 0  # every known series exists
     assert all(s.labels["spec"] == 'odd "name"\\x' for s in resources.samples)
     assert parsed["llm_analytics_drift_last_check_success"].samples[0].value == 1
-    assert parsed["llm_analytics_drift_last_check_timestamp_seconds"].samples[0].value == \
-        pytest.approx(1714564800.5)
+    assert parsed["llm_analytics_drift_last_check_timestamp_seconds"].samples[
+        0
+    ].value == pytest.approx(1714564800.5)
     assert "# HELP llm_analytics_drift_last_check_success" in text
     assert "# TYPE llm_analytics_drift_resources gauge" in text
 
 
 def test_failure_metrics_say_so_and_leave_counts_out() -> None:
-    parsed = families(metrics_text(None, success=False, timestamp=1.0, duration=0.1,
-                                   labels={"spec": "s", "env": ""}))
+    parsed = families(
+        metrics_text(
+            None, success=False, timestamp=1.0, duration=0.1, labels={"spec": "s", "env": ""}
+        )
+    )
     assert "llm_analytics_drift_resources" not in parsed
     assert parsed["llm_analytics_drift_last_check_success"].samples[0].value == 0
 
@@ -149,7 +198,7 @@ def test_metrics_are_written_atomically(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(os, "replace", spy)
     write_metrics(str(target), "new 1\n")
     assert target.read_text() == "new 1\n"
-    (source, destination), = replaced
+    ((source, destination),) = replaced
     assert Path(source).parent == tmp_path and not source.endswith(".prom")
     assert destination == str(target)
     assert [p.name for p in tmp_path.iterdir()] == ["drift.prom"]
@@ -159,8 +208,12 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "reconciler.cli.main", *args],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return done.returncode, done.stdout, done.stderr
 
 
@@ -177,11 +230,12 @@ def test_a_failed_check_exits_1_and_still_writes_metrics(tmp_path: Path) -> None
 
 def test_an_unreachable_cluster_exits_1_with_metrics(tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
-    spec.write_text("apiVersion: llm-analytics/v1\nkind: ClusterSpec\nmetadata: {name: t}\n"
-                    "kafka:\n  connection: {bootstrapServers: '127.0.0.1:1'}\n"
-                    "  topics: [{name: t1}]\n")
+    spec.write_text(
+        "apiVersion: llm-analytics/v1\nkind: ClusterSpec\nmetadata: {name: t}\n"
+        "kafka:\n  connection: {bootstrapServers: '127.0.0.1:1'}\n"
+        "  topics: [{name: t1}]\n"
+    )
     metrics = tmp_path / "drift.prom"
-    code, out, _ = run_cli("drift", "-f", str(spec), "-o", "json", "--metrics-file",
-                           str(metrics))
+    code, out, _ = run_cli("drift", "-f", str(spec), "-o", "json", "--metrics-file", str(metrics))
     assert code == 1 and out == ""
     assert "llm_analytics_drift_last_check_success" in metrics.read_text()

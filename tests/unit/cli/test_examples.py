@@ -47,7 +47,7 @@ def invocations_in_shell(script: str) -> list[list[str]]:
             if token != PROGRAM:
                 continue
             args: list[str] = []
-            for arg in tokens[index + 1:]:
+            for arg in tokens[index + 1 :]:
                 if _is_operator(arg):
                     break
                 args.append(arg)
@@ -86,8 +86,11 @@ def container_invocation(container: dict[str, Any]) -> list[str]:
 
 def dockerfile_lines() -> list[str]:
     text = DOCKERFILE.read_text().replace("\\\n", " ")
-    return [line.strip() for line in text.splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 # --------------------------------------------------------------------------- checking them
@@ -110,8 +113,9 @@ def check_invocation(args: list[str]) -> click.Command:
             if name in HELP:
                 asked_help = True
                 continue
-            assert name in options, (f"`{' '.join(args)}`: {context.command_path} has no "
-                                     f"option {name}")
+            assert name in options, (
+                f"`{' '.join(args)}`: {context.command_path} has no option {name}"
+            )
             option = options[name]
             if not (option.is_flag or option.count) and "=" not in token:
                 assert tokens, f"`{' '.join(args)}`: {name} needs a value"
@@ -121,8 +125,9 @@ def check_invocation(args: list[str]) -> click.Command:
             continue
         if isinstance(command, click.Group) and not positionals:
             sub = command.get_command(context, token)
-            assert sub is not None, f"`{' '.join(args)}`: no command {token!r} in " \
-                                    f"{context.command_path}"
+            assert sub is not None, (
+                f"`{' '.join(args)}`: no command {token!r} in {context.command_path}"
+            )
             command = sub
             context = click.Context(sub, info_name=token, parent=context)
             continue
@@ -130,32 +135,47 @@ def check_invocation(args: list[str]) -> click.Command:
     arguments = [p for p in command.params if isinstance(p, click.Argument)]
     capacity = sum(a.nargs if a.nargs > 0 else 10**6 for a in arguments)
     assert len(positionals) <= capacity, f"`{' '.join(args)}`: too many arguments {positionals}"
-    assert asked_help or not isinstance(command, click.Group), \
+    assert asked_help or not isinstance(command, click.Group), (
         f"`{' '.join(args)}` stops at a group"
+    )
     return command
 
 
 def _options(command: click.Command, context: click.Context) -> dict[str, click.Option]:
-    return {name: param for param in command.get_params(context)
-            if isinstance(param, click.Option) for name in (*param.opts, *param.secondary_opts)}
+    return {
+        name: param
+        for param in command.get_params(context)
+        if isinstance(param, click.Option)
+        for name in (*param.opts, *param.secondary_opts)
+    }
 
 
 def test_the_checker_catches_mistakes() -> None:
     assert check_invocation(["plan", "-f", "s.yaml", "-o", "markdown"]).name == "plan"
     assert check_invocation(["--no-color", "drift", "--metrics-file=x.prom"]).name == "drift"
     assert check_invocation(["kafka", "topics", "list", "--llm-only"]).name == "list"
-    for wrong in (["plan", "--bogus"], ["plna"], ["plan", "-o", "html"], ["kafka"],
-                  ["show", "a.json", "b.json"], ["apply", "--lock-timeout"]):
+    for wrong in (
+        ["plan", "--bogus"],
+        ["plna"],
+        ["plan", "-o", "html"],
+        ["kafka"],
+        ["show", "a.json", "b.json"],
+        ["apply", "--lock-timeout"],
+    ):
         with pytest.raises(AssertionError):
             check_invocation(wrong)
 
 
 def test_shell_parsing() -> None:
-    script = ('set +e\nllm-analytics plan -f "$SPEC" -o markdown \\\n  --out "$P" > plan.md\n'
-              'x=$(llm-analytics show p.json | head) # llm-analytics --nope\n'
-              'echo llm-analytics-is-not-it')
+    script = (
+        'set +e\nllm-analytics plan -f "$SPEC" -o markdown \\\n  --out "$P" > plan.md\n'
+        "x=$(llm-analytics show p.json | head) # llm-analytics --nope\n"
+        "echo llm-analytics-is-not-it"
+    )
     assert invocations_in_shell(script) == [
-        ["plan", "-f", "$SPEC", "-o", "markdown", "--out", "$P"], ["show", "p.json"]]
+        ["plan", "-f", "$SPEC", "-o", "markdown", "--out", "$P"],
+        ["show", "p.json"],
+    ]
 
 
 # --------------------------------------------------------------------------- the examples
@@ -174,10 +194,12 @@ def test_workflow_commands_exist_and_cover_the_gitops_flow() -> None:
     assert all(not a[1].startswith("-") for a in applies), "apply the saved plan file"
     assert {"plan", "apply"} <= {c.name for c in leaves.values()}
     # The plan is posted on the PR and the plan file travels as an artifact.
-    uses = [step.get("uses", "") for job in document["jobs"].values()
-            for step in job.get("steps", [])]
-    runs = " ".join(step.get("run", "") for job in document["jobs"].values()
-                    for step in job.get("steps", []))
+    uses = [
+        step.get("uses", "") for job in document["jobs"].values() for step in job.get("steps", [])
+    ]
+    runs = " ".join(
+        step.get("run", "") for job in document["jobs"].values() for step in job.get("steps", [])
+    )
     assert any(u.startswith("actions/github-script") for u in uses) or "gh pr comment" in runs
     assert any(u.startswith("actions/upload-artifact") for u in uses)
     # `on:` is read by YAML 1.1 as the boolean true.
@@ -203,9 +225,12 @@ def test_cronjob_runs_drift_with_a_metrics_file_in_the_textfile_volume() -> None
 
 def test_rbac_is_minimal() -> None:
     documents = {d["kind"]: d for d in k8s_documents()}
-    rules = {(group, resource): set(rule["verbs"])
-             for rule in documents["Role"]["rules"]
-             for group in rule["apiGroups"] for resource in rule["resources"]}
+    rules = {
+        (group, resource): set(rule["verbs"])
+        for rule in documents["Role"]["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
     assert rules == {
         ("", "pods"): {"get", "list"},
         ("", "pods/exec"): {"create"},

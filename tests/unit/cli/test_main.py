@@ -15,8 +15,13 @@ HEAVY = ("aiokafka", "kubernetes_asyncio", "redis", "rich", "pydantic", "yaml")
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "reconciler.cli.main", *args],
-                          capture_output=True, text=True, timeout=60, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
 
 
 def test_help_imports_no_heavy_module() -> None:
@@ -26,7 +31,9 @@ def test_help_imports_no_heavy_module() -> None:
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60
+    )
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
@@ -58,8 +65,9 @@ def test_user_error_is_one_message_and_exit_1_without_traceback(tmp_path: Path) 
     assert result.stderr.startswith("Error:") or "does not exist" in result.stderr
 
 
-def test_unexpected_error_hint_and_traceback_only_with_debug(tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_unexpected_error_hint_and_traceback_only_with_debug(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import click
 
     @cli.command("explode-for-test")

@@ -76,7 +76,10 @@ def test_json_output_of_an_invalid_spec(tmp_path: Path, capsys: pytest.CaptureFi
     assert report["format_version"] == "1.0"
     assert report["valid"] is False and report["env"] is None and report["file"] == str(path)
     assert report["errors"][0] == {
-        "file": str(path), "line": 7, "column": 29, "path": "kafka.topics[0].partitions",
+        "file": str(path),
+        "line": 7,
+        "column": 29,
+        "path": "kafka.topics[0].partitions",
         "message": "expected an integer, got the string 'zero'",
     }
     assert report["warnings"] == []
@@ -112,7 +115,14 @@ def test_example_is_valid_through_the_installed_command(env: str | None) -> None
     command = [str(script)] if script.exists() else [sys.executable, "-m", "reconciler.cli.main"]
     args = ["validate", "-f", "cluster-spec.example.yaml", *(["--env", env] if env else [])]
     environ = {k: v for k, v in os.environ.items() if not k.startswith("LLM_ANALYTICS_")}
-    result = subprocess.run([*command, *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                            timeout=60, env=environ, check=False)
+    result = subprocess.run(
+        [*command, *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environ,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("✓ cluster-spec.example.yaml is valid (14 topics")

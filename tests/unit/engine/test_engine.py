@@ -24,8 +24,9 @@ from reconciler.errors import PlanRefused, SafetyRefusal
 class MemoryProvider:
     """Desired and live state as dicts; a change sets live[name] = desired[name]."""
 
-    def __init__(self, name: str, desired: dict[str, int], live: dict[str, int],
-                 fail: set[str] | None = None) -> None:
+    def __init__(
+        self, name: str, desired: dict[str, int], live: dict[str, int], fail: set[str] | None = None
+    ) -> None:
         self.name = name
         self.desired, self.live = desired, live
         self.fail = fail or set()
@@ -42,9 +43,18 @@ class MemoryProvider:
         for key, value in self.desired.items():
             if self.live.get(key) != value:
                 action = Action.CREATE if key not in self.live else Action.UPDATE
-                changes.append(Change(address=f"{self.name}.{key}", provider=self.name,
-                                      resource_type=self.name, name=key, action=action,
-                                      attributes=(AttributeChange(path="value", before=self.live.get(key), after=value),)))
+                changes.append(
+                    Change(
+                        address=f"{self.name}.{key}",
+                        provider=self.name,
+                        resource_type=self.name,
+                        name=key,
+                        action=action,
+                        attributes=(
+                            AttributeChange(path="value", before=self.live.get(key), after=value),
+                        ),
+                    )
+                )
         return ProviderPlan(changes=tuple(changes))
 
     async def fingerprints(self, addresses: Sequence[str]) -> dict[str, str]:
@@ -96,8 +106,14 @@ async def test_changes_for_a_provider_not_targeted_are_refused() -> None:
 
 
 def test_destructive_changes_need_the_flag_and_errors_block_apply() -> None:
-    delete = Change(address="a.k", provider="a", resource_type="a", name="k", action=Action.DELETE,
-                    risks=frozenset({Risk.DESTRUCTIVE}))
+    delete = Change(
+        address="a.k",
+        provider="a",
+        resource_type="a",
+        name="k",
+        action=Action.DELETE,
+        risks=frozenset({Risk.DESTRUCTIVE}),
+    )
     with pytest.raises(SafetyRefusal) as refused:
         check_applicable(Plan(changes=(delete,)), allow_delete=False)
     assert refused.value.exit_code == 3
@@ -108,8 +124,15 @@ def test_destructive_changes_need_the_flag_and_errors_block_apply() -> None:
 
 
 def test_plan_json_round_trip() -> None:
-    change = Change(address="a.k", provider="a", resource_type="a", name="k", action=Action.REPLACE,
-                    risks=frozenset({Risk.SLOW, Risk.DESTRUCTIVE}), payload={"x": [1, 2]})
+    change = Change(
+        address="a.k",
+        provider="a",
+        resource_type="a",
+        name="k",
+        action=Action.REPLACE,
+        risks=frozenset({Risk.SLOW, Risk.DESTRUCTIVE}),
+        payload={"x": [1, 2]},
+    )
     plan = Plan(changes=(change,), request_counts={"Metadata": 1})
     data = plan.to_json_dict()
     assert data["changes"][0]["risks"] == ["destructive", "slow"]

@@ -24,17 +24,36 @@ from reconciler.engine.locking import (
 )
 from reconciler.errors import EXIT_REFUSED
 
-OWNER = LockOwner(host="ci-1", pid=42, user="alice", started_at="2024-05-01T12:00:00Z",
-                  command="llm-analytics apply plan.json", run_id="r" * 32)
-OTHER = LockOwner(host="ci-2", pid=7, user="bob", started_at="2024-05-01T11:59:00Z",
-                  command="llm-analytics apply -f spec.yaml", run_id="o" * 32)
+OWNER = LockOwner(
+    host="ci-1",
+    pid=42,
+    user="alice",
+    started_at="2024-05-01T12:00:00Z",
+    command="llm-analytics apply plan.json",
+    run_id="r" * 32,
+)
+OTHER = LockOwner(
+    host="ci-2",
+    pid=7,
+    user="bob",
+    started_at="2024-05-01T11:59:00Z",
+    command="llm-analytics apply -f spec.yaml",
+    run_id="o" * 32,
+)
 
 
 class FakeBackend:
     """A backend whose answers a test scripts: a list of attempts, renew failures."""
 
-    def __init__(self, attempts: list[LockAttempt] | None = None, *, name: str = "fake",
-                 order: int = 10, ttl: float = 3.0, renew_interval: float = 0.01) -> None:
+    def __init__(
+        self,
+        attempts: list[LockAttempt] | None = None,
+        *,
+        name: str = "fake",
+        order: int = 10,
+        ttl: float = 3.0,
+        renew_interval: float = 0.01,
+    ) -> None:
         self.description = f"fake lock {name}"
         self.ttl_seconds = ttl
         self.renew_interval = renew_interval
@@ -147,22 +166,33 @@ async def test_timeout_zero_refuses_at_once_naming_the_holder() -> None:
     assert caught.value.exit_code == EXIT_REFUSED
     assert caught.value.holder == OTHER
     message = str(caught.value)
-    for part in ("bob@ci-2", "pid 7", "2024-05-01T11:59:00Z", "apply -f spec.yaml",
-                 "without waiting"):
+    for part in (
+        "bob@ci-2",
+        "pid 7",
+        "2024-05-01T11:59:00Z",
+        "apply -f spec.yaml",
+        "without waiting",
+    ):
         assert part in message
     assert backend.events == ["try fake lock fake"]
 
 
 async def test_waits_reporting_each_holder_once_then_gets_it() -> None:
     third = LockOwner(host="ci-3", pid=9, user="carol", started_at="x", command="c")
-    backend = FakeBackend([
-        LockAttempt(False, holder=OTHER), LockAttempt(False, holder=OTHER),
-        LockAttempt(False, detail="the lock group is rebalancing"),
-        LockAttempt(False, holder=third), LockAttempt(True, token=7)])
+    backend = FakeBackend(
+        [
+            LockAttempt(False, holder=OTHER),
+            LockAttempt(False, holder=OTHER),
+            LockAttempt(False, detail="the lock group is rebalancing"),
+            LockAttempt(False, holder=third),
+            LockAttempt(True, token=7),
+        ]
+    )
     reporter = RecordingReporter()
     clock = FakeClock()
-    attempt = await acquire(backend, OWNER, timeout=60, reporter=reporter, clock=clock,
-                            sleep=clock.sleep)
+    attempt = await acquire(
+        backend, OWNER, timeout=60, reporter=reporter, clock=clock, sleep=clock.sleep
+    )
     assert attempt.token == 7
     assert reporter.lines == ["waiting bob", "waiting carol", "acquired 7"]
     assert clock.now == pytest.approx(4.0)
@@ -219,7 +249,8 @@ async def test_transient_renew_failures_are_tolerated_within_the_deadline() -> N
 
 
 async def test_failing_to_renew_for_most_of_the_ttl_loses_the_lock(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     backend = FakeBackend(ttl=0.2, renew_interval=0.02)
     backend.renew_errors = [ConnectionError("down")] * 1000
     held = HeldLock(backend, LockAttempt(True, token=1))
@@ -306,8 +337,9 @@ class Unavailable(FakeBackend):
 
 async def test_an_optional_unavailable_lock_is_skipped_with_a_warning() -> None:
     reporter = RecordingReporter()
-    async with LockSet([FakeBackend(), Unavailable(True)], OWNER, timeout=1,
-                       reporter=reporter) as locks:
+    async with LockSet(
+        [FakeBackend(), Unavailable(True)], OWNER, timeout=1, reporter=reporter
+    ) as locks:
         assert len(locks.held) == 1
     assert "unavailable no slot served" in reporter.lines
 
@@ -324,8 +356,11 @@ async def test_a_required_unavailable_lock_fails() -> None:
 def test_kafka_leader_keeps_the_lock_with_its_holder() -> None:
     from reconciler.providers.kafka.locking import Claim, choose_holder
 
-    members = [("m-new", Claim(OTHER)), ("m-holder", Claim(OWNER, held_token=3)),
-               ("m-foreign", None)]
+    members = [
+        ("m-new", Claim(OTHER)),
+        ("m-holder", Claim(OWNER, held_token=3)),
+        ("m-foreign", None),
+    ]
     decision = choose_holder(members, generation=9)
     assert (decision.holder_member_id, decision.token, decision.owner) == ("m-holder", 3, OWNER)
 
@@ -356,8 +391,9 @@ def test_kafka_lock_protocol_round_trips() -> None:
     assert decode_decision(encode_decision(decision)) == decision
     view = group_view("Stable", "llm-analytics-lock", [(b"", encode_decision(decision))])
     assert view.holder == OWNER
-    lone = group_view("CompletingRebalance", "llm-analytics-lock",
-                      [(encode_claim(Claim(OTHER)), b"")])
+    lone = group_view(
+        "CompletingRebalance", "llm-analytics-lock", [(encode_claim(Claim(OTHER)), b"")]
+    )
     assert lone.holder == OTHER
 
 
@@ -395,7 +431,7 @@ def test_redis_lock_keys_share_one_slot() -> None:
     from reconciler.providers.redis.locking import LOCK_KEY, TOKEN_KEY
 
     def tag(key: str) -> str:
-        return key[key.index("{") + 1:key.index("}")]
+        return key[key.index("{") + 1 : key.index("}")]
 
     assert tag(LOCK_KEY) == tag(TOKEN_KEY)
 
@@ -406,11 +442,15 @@ def test_redis_lock_keys_share_one_slot() -> None:
 def _record(**changes: Any) -> Any:
     from reconciler.providers.kubernetes_lease import LeaseRecord
 
-    base: dict[str, Any] = {"resource_version": "5", "holder_identity": "ci-2/7/abc",
-            "lease_duration_seconds": 30,
-            "renew_time": datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC),
-            "acquire_time": datetime(2024, 5, 1, 11, 0, 0, tzinfo=UTC), "transitions": 3,
-            "owner": OTHER}
+    base: dict[str, Any] = {
+        "resource_version": "5",
+        "holder_identity": "ci-2/7/abc",
+        "lease_duration_seconds": 30,
+        "renew_time": datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC),
+        "acquire_time": datetime(2024, 5, 1, 11, 0, 0, tzinfo=UTC),
+        "transitions": 3,
+        "owner": OTHER,
+    }
     base.update(changes)
     return LeaseRecord(**base)
 
@@ -454,8 +494,16 @@ def test_lease_body_and_record_round_trip() -> None:
     )
 
     now = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
-    body = lease_body("lock", identity=lease_identity(OWNER), owner=OWNER, duration_seconds=30,
-                      now=now, transitions=4, acquire_time=now, resource_version="17")
+    body = lease_body(
+        "lock",
+        identity=lease_identity(OWNER),
+        owner=OWNER,
+        duration_seconds=30,
+        now=now,
+        transitions=4,
+        acquire_time=now,
+        resource_version="17",
+    )
     assert body["spec"]["renewTime"] == "2024-05-01T12:00:00.123456Z"
     assert body["metadata"]["resourceVersion"] == "17"
     assert HOLDER_ANNOTATION in body["metadata"]["annotations"]
@@ -463,8 +511,15 @@ def test_lease_body_and_record_round_trip() -> None:
     assert record.owner == OWNER and record.transitions == 4
     assert record.holder_identity == "ci-1/42/rrrrrrrrrrrr"
     assert record.renew_time == now
-    released = lease_body("lock", identity=None, owner=None, duration_seconds=30, now=now,
-                          transitions=4, acquire_time=None)
+    released = lease_body(
+        "lock",
+        identity=None,
+        owner=None,
+        duration_seconds=30,
+        now=now,
+        transitions=4,
+        acquire_time=None,
+    )
     assert LeaseRecord.from_object(released).holder() is None
 
 
@@ -476,8 +531,10 @@ def test_lease_holder_without_annotation_still_has_a_name() -> None:
 # --------------------------------------------------------------------------- durations
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("0", 0.0), ("90", 90.0), ("30s", 30.0), ("5m", 300.0), ("1h30m", 5400.0), ("500ms", 0.5)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("0", 0.0), ("90", 90.0), ("30s", 30.0), ("5m", 300.0), ("1h30m", 5400.0), ("500ms", 0.5)],
+)
 def test_lock_timeout_values(text: str, seconds: float) -> None:
     from reconciler.cli.planning import parse_duration_seconds
 
@@ -507,8 +564,15 @@ def secrets_registry() -> Any:
 def test_log_filter_masks_messages_arguments_and_tracebacks(secrets_registry: Any) -> None:
     secrets_registry.register_secret("s3cr3t-pass")
     secrets_registry.register_secret("ab")  # too short to mask
-    record = logging.LogRecord("x", logging.DEBUG, __file__, 1, "auth %s with %r", (
-        "alice", b"\x00alice\x00s3cr3t-pass"), None)
+    record = logging.LogRecord(
+        "x",
+        logging.DEBUG,
+        __file__,
+        1,
+        "auth %s with %r",
+        ("alice", b"\x00alice\x00s3cr3t-pass"),
+        None,
+    )
     try:
         raise RuntimeError("login s3cr3t-pass failed")
     except RuntimeError:
@@ -538,8 +602,9 @@ def test_installed_filter_masks_child_logger_records(secrets_registry: Any) -> N
     assert stream.getvalue().strip() == "password=***"
 
 
-def test_spec_secrets_are_registered(secrets_registry: Any,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spec_secrets_are_registered(
+    secrets_registry: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from reconciler.spec.loading import load_spec_text
 
     monkeypatch.setenv("TEST_SASL_PASSWORD", "very-secret-sasl")
@@ -547,6 +612,7 @@ def test_spec_secrets_are_registered(secrets_registry: Any,
         "apiVersion: llm-analytics/v1\nkind: ClusterSpec\nmetadata: {name: t}\n"
         "kafka:\n  connection:\n    bootstrapServers: k:9092\n    security:\n"
         "      protocol: SASL_PLAINTEXT\n      sasl: {username: admin, password: "
-        "{fromEnv: TEST_SASL_PASSWORD}}\n")
+        "{fromEnv: TEST_SASL_PASSWORD}}\n"
+    )
     assert secrets_registry.register_spec_secrets(loaded.spec) == 1
     assert secrets_registry.mask_secrets("x very-secret-sasl y") == "x *** y"

@@ -33,8 +33,11 @@ SECRET = "jaas-secret-value-123"
 
 def topic_change(name: str, action: Action = Action.CREATE, **payload: Any) -> Change:
     return Change(
-        address=f"kafka_topic.{name}", provider="kafka_topic", resource_type="kafka_topic",
-        name=name, action=action,
+        address=f"kafka_topic.{name}",
+        provider="kafka_topic",
+        resource_type="kafka_topic",
+        name=name,
+        action=action,
         attributes=(AttributeChange(path="partitions", after=3),),
         payload={"partitions": 3, "replication_factor": 1, "config": {}, **payload},
     )
@@ -42,11 +45,17 @@ def topic_change(name: str, action: Action = Action.CREATE, **payload: Any) -> C
 
 def document_for(plan: Plan, **overrides: Any) -> dict[str, Any]:
     fields: dict[str, Any] = {
-        "plan_dict": redact_plan_dict(plan.to_json_dict()), "spec_path": "cluster-spec.yaml",
-        "spec_sha256": "a" * 64, "env": "prod", "target": "kafka", "targets": ["kafka"],
+        "plan_dict": redact_plan_dict(plan.to_json_dict()),
+        "spec_path": "cluster-spec.yaml",
+        "spec_sha256": "a" * 64,
+        "env": "prod",
+        "target": "kafka",
+        "targets": ["kafka"],
         "allow_delete": False,
         "fingerprints": {c.address: "f-" + c.name for c in plan.actionable},
-        "tool_version": __version__, "created_at": "2024-05-01T12:00:00Z"}
+        "tool_version": __version__,
+        "created_at": "2024-05-01T12:00:00Z",
+    }
     fields.update(overrides)
     return planfile_document(**fields)
 
@@ -58,7 +67,11 @@ def test_a_saved_plan_reads_back_whole(tmp_path: Path) -> None:
     saved = read_planfile(path)
     assert saved.plan == plan
     assert (saved.spec_path, saved.env, saved.target, saved.targets) == (
-        "cluster-spec.yaml", "prod", "kafka", ("kafka",))
+        "cluster-spec.yaml",
+        "prod",
+        "kafka",
+        ("kafka",),
+    )
     assert saved.fingerprints == {"kafka_topic.a": "f-a", "kafka_topic.b": "f-b"}
     assert saved.tool_version == __version__ and saved.format_version == "1.0"
     body = json.loads(path.read_text())
@@ -74,11 +87,14 @@ def test_a_modified_plan_file_is_refused(tmp_path: Path) -> None:
     assert caught.value.exit_code == EXIT_REFUSED
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("not json", "invalid JSON"),
-    ('{"changes": []}', "not a plan file"),
-    ('{"planfile_format_version": "2.0"}', "not supported"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("not json", "invalid JSON"),
+        ('{"changes": []}', "not a plan file"),
+        ('{"planfile_format_version": "2.0"}', "not supported"),
+    ],
+)
 def test_unreadable_plan_files(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "plan.json"
     path.write_text(content)
@@ -95,8 +111,11 @@ def test_staleness_names_the_spec_and_every_changed_address() -> None:
     plan = Plan(changes=(topic_change("a"), topic_change("b"), topic_change("c")))
     saved = parse_planfile(document_for(plan))
     assert staleness(saved, spec_sha256="a" * 64, fingerprints_now=dict(saved.fingerprints)) == []
-    reasons = staleness(saved, spec_sha256="b" * 64,
-                        fingerprints_now={"kafka_topic.a": "f-a", "kafka_topic.b": "CHANGED"})
+    reasons = staleness(
+        saved,
+        spec_sha256="b" * 64,
+        fingerprints_now={"kafka_topic.a": "f-a", "kafka_topic.b": "CHANGED"},
+    )
     assert len(reasons) == 3
     assert "spec changed" in reasons[0]
     assert reasons[1].startswith("kafka_topic.b: changed in the cluster")
@@ -112,18 +131,24 @@ def test_no_op_changes_need_no_fingerprint() -> None:
 
 
 def test_a_saved_plan_holds_no_secret_and_apply_restores_it_from_the_spec() -> None:
-    plan = Plan(changes=(
-        topic_change("secure", config={"sasl.jaas.config": SECRET, "retention.ms": "1000"}),
-        topic_change("plain")))
+    plan = Plan(
+        changes=(
+            topic_change("secure", config={"sasl.jaas.config": SECRET, "retention.ms": "1000"}),
+            topic_change("plain"),
+        )
+    )
     document = document_for(plan)
     text = json.dumps(document)
     assert SECRET not in text
     saved = parse_planfile(document)
     assert redacted_changes(saved.plan, SENSITIVE_VALUE) == {
-        "kafka_topic.secure": [("config", "sasl.jaas.config")]}
+        "kafka_topic.secure": [("config", "sasl.jaas.config")]
+    }
     restored = restore_redacted(saved.plan, plan, SENSITIVE_VALUE)
-    assert restored.changes[0].payload["config"] == {"sasl.jaas.config": SECRET,
-                                                     "retention.ms": "1000"}
+    assert restored.changes[0].payload["config"] == {
+        "sasl.jaas.config": SECRET,
+        "retention.ms": "1000",
+    }
     assert restored.changes[1] == plan.changes[1]
 
 
@@ -213,8 +238,7 @@ def test_apply_refuses_a_plan_file_of_another_version(tmp_path: Path) -> None:
     from reconciler.cli.main import main
 
     path = tmp_path / "plan.json"
-    write_planfile(path, document_for(Plan(changes=(topic_change("a"),)),
-                                      tool_version="0.0.1"))
+    write_planfile(path, document_for(Plan(changes=(topic_change("a"),)), tool_version="0.0.1"))
     with pytest.raises(SystemExit) as stopped:
         main(["apply", str(path)])
     assert stopped.value.code == EXIT_REFUSED

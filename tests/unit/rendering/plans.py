@@ -15,13 +15,26 @@ from reconciler.engine.plan import (
 SECRETS = ("hunter2-old", "hunter2-new", "jaas-secret-value", "payload-secret-token")
 
 
-def topic(name: str, action: Action, *, attributes: tuple[AttributeChange, ...] = (),
-          risks: frozenset[Risk] = frozenset(), reason: str | None = None,
-          steps: tuple[str, ...] = ()) -> Change:
+def topic(
+    name: str,
+    action: Action,
+    *,
+    attributes: tuple[AttributeChange, ...] = (),
+    risks: frozenset[Risk] = frozenset(),
+    reason: str | None = None,
+    steps: tuple[str, ...] = (),
+) -> Change:
     return Change(
-        address=f"kafka_topic.{name}", provider="kafka", resource_type="kafka_topic",
-        name=name, action=action, attributes=attributes, risks=risks, reason=reason,
-        steps=steps, payload={"topic": name},
+        address=f"kafka_topic.{name}",
+        provider="kafka",
+        resource_type="kafka_topic",
+        name=name,
+        action=action,
+        attributes=attributes,
+        risks=risks,
+        reason=reason,
+        steps=steps,
+        payload={"topic": name},
     )
 
 
@@ -31,7 +44,8 @@ def sample_plan() -> Plan:
     return Plan(
         changes=(
             topic(
-                "llm-events", Action.CREATE,
+                "llm-events",
+                Action.CREATE,
                 attributes=(
                     a(path="partitions", after=32),
                     a(path="replication_factor", after=3),
@@ -42,7 +56,8 @@ def sample_plan() -> Plan:
                 steps=("CreateTopics llm-events (32 partitions, replication factor 3)",),
             ),
             topic(
-                "llm-metrics", Action.UPDATE,
+                "llm-metrics",
+                Action.UPDATE,
                 attributes=(
                     a(path="partitions", before=16, after=32),
                     a(path="config.retention.ms", before="604800000", after="86400000"),
@@ -57,20 +72,31 @@ def sample_plan() -> Plan:
                 ),
             ),
             Change(
-                address="kafka_user.llm-writer", provider="kafka", resource_type="kafka_user",
-                name="llm-writer", action=Action.UPDATE,
+                address="kafka_user.llm-writer",
+                provider="kafka",
+                resource_type="kafka_user",
+                name="llm-writer",
+                action=Action.UPDATE,
                 attributes=(
-                    a(path="scram.sha-512", before="hunter2-old", after="hunter2-new",
-                      sensitive=True),
+                    a(
+                        path="scram.sha-512",
+                        before="hunter2-old",
+                        after="hunter2-new",
+                        sensitive=True,
+                    ),
                     a(path="sasl.jaas.config", before=None, after="jaas-secret-value"),
-                    a(path="quotas", before={"producer_byte_rate": 1048576},
-                      after={"producer_byte_rate": 2097152, "consumer_byte_rate": 4194304}),
+                    a(
+                        path="quotas",
+                        before={"producer_byte_rate": 1048576},
+                        after={"producer_byte_rate": 2097152, "consumer_byte_rate": 4194304},
+                    ),
                 ),
                 reason="credentials rotated",
                 payload={"mechanism": "SCRAM-SHA-512", "password": "payload-secret-token"},
             ),
             topic(
-                "llm-audit", Action.REPLACE,
+                "llm-audit",
+                Action.REPLACE,
                 attributes=(
                     a(path="partitions", before=8, after=4),
                     a(path="config.cleanup.policy", before="compact", after="compact"),
@@ -80,7 +106,8 @@ def sample_plan() -> Plan:
                 steps=("DeleteTopics llm-audit", "CreateTopics llm-audit (4 partitions)"),
             ),
             topic(
-                "llm-legacy", Action.DELETE,
+                "llm-legacy",
+                Action.DELETE,
                 attributes=(
                     a(path="partitions", before=8, after=None),
                     a(path="config.cleanup.policy", before="delete", after=None),
@@ -90,12 +117,18 @@ def sample_plan() -> Plan:
                 steps=("DeleteTopics llm-legacy",),
             ),
             Change(
-                address="redis_cluster.llm-analytics-hub", provider="redis",
-                resource_type="redis_cluster", name="llm-analytics-hub", action=Action.UPDATE,
+                address="redis_cluster.llm-analytics-hub",
+                provider="redis",
+                resource_type="redis_cluster",
+                name="llm-analytics-hub",
+                action=Action.UPDATE,
                 attributes=(
                     a(path="masters", before=3, after=4),
-                    a(path="slots_per_master", before=[5462, 5461, 5461],
-                      after=[4096, 4096, 4096, 4096]),
+                    a(
+                        path="slots_per_master",
+                        before=[5462, 5461, 5461],
+                        after=[4096, 4096, 4096, 4096],
+                    ),
                 ),
                 risks=frozenset({Risk.SLOW, Risk.DISRUPTIVE}),
                 reason="3 masters -> 4 masters",
@@ -107,15 +140,27 @@ def sample_plan() -> Plan:
             topic("llm-traces", Action.NOOP, reason="matches the spec"),
         ),
         notices=(
-            Notice(level=NoticeLevel.INFO, address="kafka_topic.scratch-test",
-                   message="exists in the cluster but not in the spec", kind="unmanaged"),
-            Notice(level=NoticeLevel.INFO, address="kafka_acl.User:ops",
-                   message="matches the spec"),
-            Notice(level=NoticeLevel.WARNING, address="kafka_topic.llm-errors",
-                   message="min.insync.replicas (3) equals the replication factor",
-                   kind="validation"),
-            Notice(level=NoticeLevel.ERROR, address="kafka_topic.llm-old",
-                   message="deletion refused: pass --allow-delete", kind="refused"),
+            Notice(
+                level=NoticeLevel.INFO,
+                address="kafka_topic.scratch-test",
+                message="exists in the cluster but not in the spec",
+                kind="unmanaged",
+            ),
+            Notice(
+                level=NoticeLevel.INFO, address="kafka_acl.User:ops", message="matches the spec"
+            ),
+            Notice(
+                level=NoticeLevel.WARNING,
+                address="kafka_topic.llm-errors",
+                message="min.insync.replicas (3) equals the replication factor",
+                kind="validation",
+            ),
+            Notice(
+                level=NoticeLevel.ERROR,
+                address="kafka_topic.llm-old",
+                message="deletion refused: pass --allow-delete",
+                kind="refused",
+            ),
         ),
         request_counts={"kafka.DescribeConfigs": 1, "kafka.Metadata": 2},
     )

@@ -15,8 +15,9 @@ DOC = Path(__file__).resolve().parents[3] / "docs" / "plan-format.md"
 
 
 def blocks(language: str) -> list[str]:
-    return re.findall(rf"^```{language}\n(.*?)^```$", DOC.read_text(encoding="utf-8"),
-                      re.MULTILINE | re.DOTALL)
+    return re.findall(
+        rf"^```{language}\n(.*?)^```$", DOC.read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL
+    )
 
 
 def test_example_is_what_the_renderers_produce() -> None:

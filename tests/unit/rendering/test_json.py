@@ -24,9 +24,11 @@ from tests.unit.rendering.plans import sample_plan, topic
 def plain_plan() -> Plan:
     return Plan(
         changes=(
-            topic("llm-events", Action.CREATE, attributes=(
-                AttributeChange(path="config", after={"z": 1, "a": [1, "x"]}),
-            )),
+            topic(
+                "llm-events",
+                Action.CREATE,
+                attributes=(AttributeChange(path="config", after={"z": 1, "a": [1, "x"]}),),
+            ),
             topic("llm-alerts", Action.NOOP),
         ),
         notices=(Notice(level=NoticeLevel.WARNING, address="a.b", message="m", kind="drift"),),

@@ -66,11 +66,16 @@ def assert_no_foreign_html(tokens: list[Any]) -> None:
 
 def big_plan(count: int, *, tail: tuple[Any, ...] = ()) -> Plan:
     changes = tuple(
-        topic(f"llm-topic-{i:05d}", Action.CREATE, attributes=(
-            AttributeChange(path="partitions", after=16),
-            AttributeChange(path="replication_factor", after=3),
-            AttributeChange(path="config.retention.ms", after="604800000"),
-        ), reason="declared in the spec, missing from the cluster")
+        topic(
+            f"llm-topic-{i:05d}",
+            Action.CREATE,
+            attributes=(
+                AttributeChange(path="partitions", after=16),
+                AttributeChange(path="replication_factor", after=3),
+                AttributeChange(path="config.retention.ms", after="604800000"),
+            ),
+            reason="declared in the spec, missing from the cluster",
+        )
         for i in range(count)
     )
     return Plan(changes=changes + tail)
@@ -82,7 +87,7 @@ def test_layout() -> None:
     assert lines[0] == "**Plan:** 2 to add, 3 to change, 2 to destroy"
     caution = out.index("> [!CAUTION]")
     assert caution < out.index(TABLE_HEAD) < out.index("<details>") < out.index("### Notices")
-    block = out[caution:out.index(TABLE_HEAD)]
+    block = out[caution : out.index(TABLE_HEAD)]
     assert "`kafka_topic.llm-audit` will be **replaced**" in block
     assert "`kafka_topic.llm-legacy` will be **destroyed**" in block
     assert "llm-events" not in block
@@ -100,9 +105,14 @@ def test_diff_blocks_parse_as_diff_fences() -> None:
 
 
 def test_five_thousand_topics_fit_with_a_truncation_line() -> None:
-    tail = (topic("llm-audit", Action.DELETE, risks=frozenset({Risk.DESTRUCTIVE,
-                                                                Risk.DATA_LOSS}),
-                  reason="no longer declared"),)
+    tail = (
+        topic(
+            "llm-audit",
+            Action.DELETE,
+            risks=frozenset({Risk.DESTRUCTIVE, Risk.DATA_LOSS}),
+            reason="no longer declared",
+        ),
+    )
     plan = big_plan(5_000, tail=tail)
     out = render(plan, "markdown")
     assert len(out) < 60_000
@@ -113,7 +123,7 @@ def test_five_thousand_topics_fit_with_a_truncation_line() -> None:
     assert int(match.group(1)) == 5_001 - shown
     assert shown > 50
     # the destructive change at the very end is still called out at the top
-    caution = out[out.index("> [!CAUTION]"):out.index(TABLE_HEAD)]
+    caution = out[out.index("> [!CAUTION]") : out.index(TABLE_HEAD)]
     assert "`kafka_topic.llm-audit` will be **destroyed**" in caution
     # the table is cut too, and says so
     rows = table_rows(out)
@@ -124,10 +134,13 @@ def test_five_thousand_topics_fit_with_a_truncation_line() -> None:
 
 @pytest.mark.parametrize("max_chars", [2_000, 10_000, 65_536])
 def test_budget_is_respected(max_chars: int) -> None:
-    plan = big_plan(2_000, tail=tuple(
-        topic(f"old-{i}", Action.DELETE, risks=frozenset({Risk.DATA_LOSS}), reason="x" * 500)
-        for i in range(500)
-    ))
+    plan = big_plan(
+        2_000,
+        tail=tuple(
+            topic(f"old-{i}", Action.DELETE, risks=frozenset({Risk.DATA_LOSS}), reason="x" * 500)
+            for i in range(500)
+        ),
+    )
     out = render_markdown(plan.to_json_dict(), max_chars=max_chars)
     assert len(out) <= max_chars
     assert out.startswith("**Plan:** 2000 to add, 0 to change, 500 to destroy\n")
@@ -136,11 +149,15 @@ def test_budget_is_respected(max_chars: int) -> None:
 
 
 def test_huge_single_section_is_left_out_not_cut() -> None:
-    plan = Plan(changes=(
-        topic("small", Action.CREATE),
-        topic("huge", Action.CREATE, attributes=(AttributeChange(path="v", after="x" * 80_000),)),
-        topic("after", Action.CREATE),
-    ))
+    plan = Plan(
+        changes=(
+            topic("small", Action.CREATE),
+            topic(
+                "huge", Action.CREATE, attributes=(AttributeChange(path="v", after="x" * 80_000),)
+            ),
+            topic("after", Action.CREATE),
+        )
+    )
     out = render(plan, "markdown")
     assert len(out) <= 60_000
     assert out.count("<details><summary>") == 1
@@ -150,10 +167,18 @@ def test_huge_single_section_is_left_out_not_cut() -> None:
 
 def test_html_and_markdown_in_names_and_values_are_escaped() -> None:
     evil = "<img src=x onerror=alert(1)>|**bold**|`tick`\n# heading"
-    plan = Plan(changes=(topic(evil, Action.REPLACE, reason=evil, steps=(evil,),
-                               risks=frozenset({Risk.DATA_LOSS}),
-                               attributes=(AttributeChange(path=evil, before=evil,
-                                                           after=evil),)),))
+    plan = Plan(
+        changes=(
+            topic(
+                evil,
+                Action.REPLACE,
+                reason=evil,
+                steps=(evil,),
+                risks=frozenset({Risk.DATA_LOSS}),
+                attributes=(AttributeChange(path=evil, before=evil, after=evil),),
+            ),
+        )
+    )
     out = render(plan, "markdown")
     tokens = parse(out)
     assert not [t for t in tokens if t.type == "heading_open"]
@@ -186,35 +211,73 @@ json_values = st.recursive(
 )
 actions = st.sampled_from([a.value for a in Action]) | st.text()
 risks = st.lists(st.sampled_from([r.value for r in Risk]) | st.text(), max_size=3)
-attributes = st.fixed_dictionaries({
-    "path": st.text(), "before": json_values, "after": json_values, "sensitive": st.booleans(),
-})
-changes = st.fixed_dictionaries({
-    "address": st.text(), "provider": st.text(), "resource_type": st.text(),
-    "name": st.text(), "action": actions, "attributes": st.lists(attributes, max_size=3),
-    "risks": risks, "reason": st.none() | st.text(), "steps": st.lists(st.text(), max_size=2),
-    "payload": st.dictionaries(st.text(), json_values, max_size=2),
-})
-notices = st.fixed_dictionaries({
-    "level": st.sampled_from(["info", "warning", "error"]) | st.text(),
-    "address": st.text(), "message": st.text(), "kind": st.text(),
-})
-plans = st.fixed_dictionaries({
-    "format_version": st.just("1.0"),
-    "changes": st.lists(changes, max_size=5),
-    "notices": st.lists(notices, max_size=3),
-})
+attributes = st.fixed_dictionaries(
+    {
+        "path": st.text(),
+        "before": json_values,
+        "after": json_values,
+        "sensitive": st.booleans(),
+    }
+)
+changes = st.fixed_dictionaries(
+    {
+        "address": st.text(),
+        "provider": st.text(),
+        "resource_type": st.text(),
+        "name": st.text(),
+        "action": actions,
+        "attributes": st.lists(attributes, max_size=3),
+        "risks": risks,
+        "reason": st.none() | st.text(),
+        "steps": st.lists(st.text(), max_size=2),
+        "payload": st.dictionaries(st.text(), json_values, max_size=2),
+    }
+)
+notices = st.fixed_dictionaries(
+    {
+        "level": st.sampled_from(["info", "warning", "error"]) | st.text(),
+        "address": st.text(),
+        "message": st.text(),
+        "kind": st.text(),
+    }
+)
+plans = st.fixed_dictionaries(
+    {
+        "format_version": st.just("1.0"),
+        "changes": st.lists(changes, max_size=5),
+        "notices": st.lists(notices, max_size=3),
+    }
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plans)
-@example({"changes": [{
-    "address": "a|b\\|c\n| x | y |\r\n`|`", "provider": "", "resource_type": "", "name": "",
-    "action": "replace", "risks": ["data-loss", "x|y\nz"], "reason": "r|\n```",
-    "steps": ["|"], "payload": {},
-    "attributes": [{"path": "p|\n", "before": "```\n</details>", "after": ["|"],
-                    "sensitive": False}],
-}], "notices": [{"level": "error", "address": "|", "message": "\n|", "kind": "|"}]})
+@example(
+    {
+        "changes": [
+            {
+                "address": "a|b\\|c\n| x | y |\r\n`|`",
+                "provider": "",
+                "resource_type": "",
+                "name": "",
+                "action": "replace",
+                "risks": ["data-loss", "x|y\nz"],
+                "reason": "r|\n```",
+                "steps": ["|"],
+                "payload": {},
+                "attributes": [
+                    {
+                        "path": "p|\n",
+                        "before": "```\n</details>",
+                        "after": ["|"],
+                        "sensitive": False,
+                    }
+                ],
+            }
+        ],
+        "notices": [{"level": "error", "address": "|", "message": "\n|", "kind": "|"}],
+    }
+)
 def test_arbitrary_strings_never_break_the_output(plan: dict[str, Any]) -> None:
     for color in (False, True):
         text = render(plan, "text", color=color)
@@ -252,8 +315,16 @@ def test_arbitrary_strings_never_break_the_output(plan: dict[str, Any]) -> None:
 @settings(max_examples=50, deadline=None)
 @given(st.text(min_size=1), st.text(), st.text())
 def test_plan_objects_render_like_their_saved_json(name: str, value: str, reason: str) -> None:
-    plan = Plan(changes=(topic(name, Action.UPDATE, reason=reason, attributes=(
-        AttributeChange(path=value, before=value, after=name),)),))
+    plan = Plan(
+        changes=(
+            topic(
+                name,
+                Action.UPDATE,
+                reason=reason,
+                attributes=(AttributeChange(path=value, before=value, after=name),),
+            ),
+        )
+    )
     saved = json.loads(json.dumps(plan.to_json_dict()))
     for fmt in ("text", "json", "markdown"):
         assert render(plan, fmt) == render(saved, fmt)  # type: ignore[arg-type]

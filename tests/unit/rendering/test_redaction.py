@@ -15,26 +15,56 @@ from reconciler.rendering.redaction import (
 from tests.unit.rendering.plans import SECRETS, sample_plan
 
 
-@pytest.mark.parametrize("key", [
-    "password", "ssl.truststore.password", "SASL.JAAS.CONFIG", "sasl_jaas_config",
-    "saslJaasConfig", "ssl.key.password", "ssl.keystore.key", "sslKey", "client_secret",
-    "auth.token", "bearerToken", "credentials", "aws-Credentials.file", "REDIS_PASSWORD",
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "password",
+        "ssl.truststore.password",
+        "SASL.JAAS.CONFIG",
+        "sasl_jaas_config",
+        "saslJaasConfig",
+        "ssl.key.password",
+        "ssl.keystore.key",
+        "sslKey",
+        "client_secret",
+        "auth.token",
+        "bearerToken",
+        "credentials",
+        "aws-Credentials.file",
+        "REDIS_PASSWORD",
+    ],
+)
 def test_sensitive_keys(key: str) -> None:
     assert is_sensitive_key(key)
 
 
-@pytest.mark.parametrize("key", [
-    "partitions", "config.retention.ms", "replication_factor", "cleanup.policy",
-    "principal", "sasl.mechanism", "ssl.endpoint.identification.algorithm", "", None, 42,
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "partitions",
+        "config.retention.ms",
+        "replication_factor",
+        "cleanup.policy",
+        "principal",
+        "sasl.mechanism",
+        "ssl.endpoint.identification.algorithm",
+        "",
+        None,
+        42,
+    ],
+)
 def test_not_sensitive_keys(key: object) -> None:
     assert not is_sensitive_key(key)
 
 
 def test_patterns_are_the_documented_list() -> None:
     assert SENSITIVE_KEY_PATTERNS == (
-        "password", "secret", "sasl.jaas.config", "ssl.key", "token", "credentials",
+        "password",
+        "secret",
+        "sasl.jaas.config",
+        "ssl.key",
+        "token",
+        "credentials",
     )
 
 
@@ -46,12 +76,17 @@ def test_redact_marks_and_hides_without_touching_the_input() -> None:
     user = next(c for c in redacted["changes"] if c["address"] == "kafka_user.llm-writer")
     by_path = {a["path"]: a for a in user["attributes"]}
     assert by_path["scram.sha-512"] == {
-        "path": "scram.sha-512", "before": SENSITIVE_VALUE, "after": SENSITIVE_VALUE,
+        "path": "scram.sha-512",
+        "before": SENSITIVE_VALUE,
+        "after": SENSITIVE_VALUE,
         "sensitive": True,
     }
     # matched by its key, marked sensitive; an absent value stays null
     assert by_path["sasl.jaas.config"] == {
-        "path": "sasl.jaas.config", "before": None, "after": SENSITIVE_VALUE, "sensitive": True,
+        "path": "sasl.jaas.config",
+        "before": None,
+        "after": SENSITIVE_VALUE,
+        "sensitive": True,
     }
     assert by_path["quotas"]["sensitive"] is False
     assert user["payload"] == {"mechanism": "SCRAM-SHA-512", "password": SENSITIVE_VALUE}
@@ -59,14 +94,32 @@ def test_redact_marks_and_hides_without_touching_the_input() -> None:
 
 
 def test_nested_keys_inside_values_are_redacted() -> None:
-    plan = {"changes": [{"address": "x.y", "action": "update", "attributes": [
-        {"path": "connection", "before": None,
-         "after": {"host": "h", "auth": {"password": "pw", "user": "u"}, "tokens": [
-             {"token": "t"}]}, "sensitive": False},
-    ]}]}
+    plan = {
+        "changes": [
+            {
+                "address": "x.y",
+                "action": "update",
+                "attributes": [
+                    {
+                        "path": "connection",
+                        "before": None,
+                        "after": {
+                            "host": "h",
+                            "auth": {"password": "pw", "user": "u"},
+                            "tokens": [{"token": "t"}],
+                        },
+                        "sensitive": False,
+                    },
+                ],
+            }
+        ]
+    }
     after = redact_plan_dict(plan)["changes"][0]["attributes"][0]["after"]
-    assert after == {"host": "h", "auth": {"password": SENSITIVE_VALUE, "user": "u"},
-                     "tokens": SENSITIVE_VALUE}
+    assert after == {
+        "host": "h",
+        "auth": {"password": SENSITIVE_VALUE, "user": "u"},
+        "tokens": SENSITIVE_VALUE,
+    }
 
 
 def test_saved_plan_wrapper_is_redacted_inside() -> None:

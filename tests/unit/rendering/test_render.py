@@ -29,14 +29,17 @@ def test_unknown_format_and_input() -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("body", [
-    {},
-    {"changes": "nope", "notices": None},
-    {"changes": [None, 1, {"attributes": "x", "risks": 5, "steps": None}]},
-    {"changes": [{"action": "delete", "address": 7, "attributes": [{"path": None}]}]},
-    {"notices": [{"level": None, "message": None}, "x"]},
-    {"plan": {"changes": [{"action": "create", "address": "a.b"}]}},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"changes": "nope", "notices": None},
+        {"changes": [None, 1, {"attributes": "x", "risks": 5, "steps": None}]},
+        {"changes": [{"action": "delete", "address": 7, "attributes": [{"path": None}]}]},
+        {"notices": [{"level": None, "message": None}, "x"]},
+        {"plan": {"changes": [{"action": "create", "address": "a.b"}]}},
+    ],
+)
 def test_malformed_input_never_raises(fmt: Any, body: dict[str, Any]) -> None:
     assert render(body, fmt).endswith("\n")
 
@@ -48,6 +51,7 @@ def test_import_is_cheap_and_stays_in_its_layer() -> None:
         " 'reconciler.providers', 'reconciler.cli', 'reconciler.engine')\n"
         "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"

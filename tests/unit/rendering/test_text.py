@@ -52,13 +52,21 @@ def test_no_changes() -> None:
 
 
 def test_values() -> None:
-    plan = Plan(changes=(topic("t", Action.UPDATE, attributes=(
-        a(path="n", before=1, after=2.5),
-        a(path="b", before=True, after=False),
-        a(path="l", before=None, after=["x", 1]),
-        a(path="d", before={"k": None}, after=None),
-        a(path="s", before="", after='say "hi"'),
-    )),))
+    plan = Plan(
+        changes=(
+            topic(
+                "t",
+                Action.UPDATE,
+                attributes=(
+                    a(path="n", before=1, after=2.5),
+                    a(path="b", before=True, after=False),
+                    a(path="l", before=None, after=["x", 1]),
+                    a(path="d", before={"k": None}, after=None),
+                    a(path="s", before="", after='say "hi"'),
+                ),
+            ),
+        )
+    )
     out = render(plan, "text")
     assert "~ n = 1 -> 2.5" in out
     assert "~ b = true -> false" in out
@@ -69,17 +77,27 @@ def test_values() -> None:
 
 def test_control_characters_cannot_reach_the_terminal() -> None:
     nasty = "evil\x1b[2J\nname\u202e\r\x9b"
-    plan = Plan(changes=(topic(nasty, Action.CREATE, reason=nasty, steps=(nasty,),
-                               attributes=(a(path=nasty, after=nasty),),
-                               risks=frozenset({Risk.SLOW})),))
+    plan = Plan(
+        changes=(
+            topic(
+                nasty,
+                Action.CREATE,
+                reason=nasty,
+                steps=(nasty,),
+                attributes=(a(path=nasty, after=nasty),),
+                risks=frozenset({Risk.SLOW}),
+            ),
+        )
+    )
     out = render(plan, "text")
     assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]", out)
     assert "\\u001b[2J" in out
 
 
 def test_multiline_reason_and_steps_stay_in_their_block() -> None:
-    plan = Plan(changes=(topic("t", Action.CREATE, reason="line one\nline two",
-                               steps=("first\nsecond",)),))
+    plan = Plan(
+        changes=(topic("t", Action.CREATE, reason="line one\nline two", steps=("first\nsecond",)),)
+    )
     lines = render(plan, "text").splitlines()
     assert "  # reason: line one" in lines
     assert "  #   line two" in lines
@@ -88,9 +106,18 @@ def test_multiline_reason_and_steps_stay_in_their_block() -> None:
 
 
 def test_unknown_future_values_still_render() -> None:
-    body = {"changes": [{"address": "x.y", "action": "import", "risks": ["odd"],
-                         "attributes": [{"path": "p", "after": 1}, "junk"]}, 7],
-            "notices": [{"level": "fatal", "message": "hm"}]}
+    body = {
+        "changes": [
+            {
+                "address": "x.y",
+                "action": "import",
+                "risks": ["odd"],
+                "attributes": [{"path": "p", "after": 1}, "junk"],
+            },
+            7,
+        ],
+        "notices": [{"level": "fatal", "message": "hm"}],
+    }
     out = render_text(body)
     assert "  # x.y will be changed (import)" in out
     assert "! WARNING: odd" in out

@@ -33,8 +33,9 @@ def load(text: str, env: str | None = None, environ: Mapping[str, str] | None = 
     return load_spec_text(text, "spec.yaml", env=env, environ=environ or {})
 
 
-def errors_of(text: str, env: str | None = None,
-              environ: Mapping[str, str] | None = None) -> list[SpecIssue]:
+def errors_of(
+    text: str, env: str | None = None, environ: Mapping[str, str] | None = None
+) -> list[SpecIssue]:
     with pytest.raises(SpecError) as raised:
         load(text, env, environ)
     issues = raised.value.issues
@@ -42,8 +43,9 @@ def errors_of(text: str, env: str | None = None,
     return issues
 
 
-def single_error(text: str, env: str | None = None,
-                 environ: Mapping[str, str] | None = None) -> SpecIssue:
+def single_error(
+    text: str, env: str | None = None, environ: Mapping[str, str] | None = None
+) -> SpecIssue:
     issues = errors_of(text, env, environ)
     assert len(issues) == 1, "\n".join(str(i) for i in issues)
     return issues[0]

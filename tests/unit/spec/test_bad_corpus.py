@@ -33,10 +33,17 @@ def expectation(path: Path) -> tuple[int, int, str]:
 
 
 def run_validate(path: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPEC_TEST_", "LLM_ANALYTICS_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("SPEC_TEST_", "LLM_ANALYTICS_"))
+    }
     return subprocess.run(
         [sys.executable, "-m", "reconciler.cli.main", "validate", "-f", str(path)],
-        capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+        env=env,
+        check=False,
     )
 
 

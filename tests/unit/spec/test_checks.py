@@ -70,7 +70,9 @@ def test_internal_topic_name_is_a_warning() -> None:
 
 
 def test_unknown_profile_reference() -> None:
-    text = doc(KAFKA + "  profiles: {fast: {partitions: 3}}\n  topics:\n    - {name: a, profile: fats}\n")
+    text = doc(
+        KAFKA + "  profiles: {fast: {partitions: 3}}\n  topics:\n    - {name: a, profile: fats}\n"
+    )
     assert_at(single_error(text), 8, 26, "unknown profile 'fats'", "did you mean 'fast'?")
 
 
@@ -82,36 +84,52 @@ def test_unknown_profile_without_profiles() -> None:
 
 
 def test_isr_above_topic_replication_factor() -> None:
-    text = doc(KAFKA + "  defaults: {config: {min.insync.replicas: 2}}\n  topics:\n"
-                      "    - {name: a, replicationFactor: 1}\n")
+    text = doc(
+        KAFKA + "  defaults: {config: {min.insync.replicas: 2}}\n  topics:\n"
+        "    - {name: a, replicationFactor: 1}\n"
+    )
     issue = single_error(text)
-    assert_at(issue, 8, 36, "min.insync.replicas 2 (from defaults) is more than replicationFactor "
-                            "1 (from topic)")
+    assert_at(
+        issue,
+        8,
+        36,
+        "min.insync.replicas 2 (from defaults) is more than replicationFactor 1 (from topic)",
+    )
 
 
 def test_isr_set_on_the_topic_points_at_the_config() -> None:
-    text = doc(KAFKA + "  defaults: {replicationFactor: 2}\n  topics:\n"
-                      "    - {name: a, config: {min.insync.replicas: 3}}\n")
+    text = doc(
+        KAFKA + "  defaults: {replicationFactor: 2}\n  topics:\n"
+        "    - {name: a, config: {min.insync.replicas: 3}}\n"
+    )
     assert_at(single_error(text), 8, 47, "min.insync.replicas 3 (from topic)")
 
 
 def test_inherited_conflict_is_reported_once_at_its_source() -> None:
-    text = doc(KAFKA + "  defaults: {replicationFactor: 1, config: {min.insync.replicas: 2}}\n"
-                      "  topics: [{name: a}, {name: b}, {name: c}]\n")
+    text = doc(
+        KAFKA + "  defaults: {replicationFactor: 1, config: {min.insync.replicas: 2}}\n"
+        "  topics: [{name: a}, {name: b}, {name: c}]\n"
+    )
     issue = single_error(text)
     assert_at(issue, 6, 66, "topic 'a': min.insync.replicas 2 (from defaults)")
 
 
 def test_conflict_through_a_profile() -> None:
-    text = doc(KAFKA + "  defaults: {config: {min.insync.replicas: 2}}\n"
-                      "  profiles: {single: {replicationFactor: 1}}\n"
-                      "  topics: [{name: a, profile: single}, {name: b, profile: single}]\n")
+    text = doc(
+        KAFKA + "  defaults: {config: {min.insync.replicas: 2}}\n"
+        "  profiles: {single: {replicationFactor: 1}}\n"
+        "  topics: [{name: a, profile: single}, {name: b, profile: single}]\n"
+    )
     assert_at(single_error(text), 7, 42, "(from profile 'single')")
 
 
 def test_isr_equal_to_rf_is_fine() -> None:
-    load(doc(KAFKA + "  defaults: {replicationFactor: 1, config: {min.insync.replicas: 1}}\n"
-                    "  topics: [{name: a}]\n"))
+    load(
+        doc(
+            KAFKA + "  defaults: {replicationFactor: 1, config: {min.insync.replicas: 1}}\n"
+            "  topics: [{name: a}]\n"
+        )
+    )
 
 
 def test_replication_factor_above_expected_brokers() -> None:
@@ -145,12 +163,16 @@ def test_value_out_of_range() -> None:
 
 def test_bad_enum_config_value() -> None:
     issue = single_error(topics("{name: a, config: {compression.type: brotli}}"))
-    assert_at(issue, 7, 44, "'brotli' is not one of: uncompressed, zstd, lz4, snappy, gzip, producer")
+    assert_at(
+        issue, 7, 44, "'brotli' is not one of: uncompressed, zstd, lz4, snappy, gzip, producer"
+    )
 
 
 def test_bad_config_in_defaults_and_profiles() -> None:
-    text = doc(KAFKA + "  defaults: {config: {cleanup.policy: remove}}\n"
-                      "  profiles: {p: {config: {min.cleanable.dirty.ratio: 1.5}}}\n")
+    text = doc(
+        KAFKA + "  defaults: {config: {cleanup.policy: remove}}\n"
+        "  profiles: {p: {config: {min.cleanable.dirty.ratio: 1.5}}}\n"
+    )
     issues = errors_of(text)
     assert [(i.line, i.column) for i in issues] == [(6, 39), (7, 54)]
 
@@ -161,9 +183,13 @@ def test_deprecated_config_is_a_warning() -> None:
 
 
 def test_humane_units_are_valid() -> None:
-    load(topics("{name: a, config: {retention.ms: 7d, retention.bytes: unlimited, "
-                "segment.bytes: 512MiB, segment.ms: 12h, cleanup.policy: 'delete,compact', "
-                "min.cleanable.dirty.ratio: 0.5, preallocate: true}}"))
+    load(
+        topics(
+            "{name: a, config: {retention.ms: 7d, retention.bytes: unlimited, "
+            "segment.bytes: 512MiB, segment.ms: 12h, cleanup.policy: 'delete,compact', "
+            "min.cleanable.dirty.ratio: 0.5, preallocate: true}}"
+        )
+    )
 
 
 # --------------------------------------------------------------------------- ACLs
@@ -175,15 +201,25 @@ def acls(*lines: str) -> str:
 
 
 def test_operation_invalid_for_resource_type() -> None:
-    issue = single_error(acls("{principal: 'User:a', operation: WRITE, resourceType: GROUP, "
-                              "resourceName: g}"))
-    assert_at(issue, 7, 40, "operation WRITE does not apply to a GROUP resource",
-              "allowed: ALL, DELETE, DESCRIBE, READ")
+    issue = single_error(
+        acls("{principal: 'User:a', operation: WRITE, resourceType: GROUP, resourceName: g}")
+    )
+    assert_at(
+        issue,
+        7,
+        40,
+        "operation WRITE does not apply to a GROUP resource",
+        "allowed: ALL, DELETE, DESCRIBE, READ",
+    )
 
 
 def test_cluster_resource_must_be_kafka_cluster() -> None:
-    issue = single_error(acls("{principal: 'User:a', operation: DESCRIBE, resourceType: CLUSTER, "
-                              "resourceName: my-cluster}"))
+    issue = single_error(
+        acls(
+            "{principal: 'User:a', operation: DESCRIBE, resourceType: CLUSTER, "
+            "resourceName: my-cluster}"
+        )
+    )
     assert_at(issue, 7, 87, "always named 'kafka-cluster'")
 
 
@@ -210,15 +246,19 @@ def test_role_with_an_illegal_topic() -> None:
 
 def test_operation_table_matches_kafka() -> None:
     assert ACL_OPERATIONS_BY_RESOURCE[AclResourceType.TRANSACTIONAL_ID] == {
-        AclOperation.DESCRIBE, AclOperation.WRITE, AclOperation.ALL
+        AclOperation.DESCRIBE,
+        AclOperation.WRITE,
+        AclOperation.ALL,
     }
     assert AclOperation.IDEMPOTENT_WRITE in ACL_OPERATIONS_BY_RESOURCE[AclResourceType.CLUSTER]
     assert AclOperation.READ not in ACL_OPERATIONS_BY_RESOURCE[AclResourceType.CLUSTER]
 
 
 def test_ownership_checks() -> None:
-    text = doc(KAFKA + "  ownership:\n    topics: {prefixes: [''], deletion: allow}\n"
-                      "    acls: {principals: [bob]}\n")
+    text = doc(
+        KAFKA + "  ownership:\n    topics: {prefixes: [''], deletion: allow}\n"
+        "    acls: {principals: [bob]}\n"
+    )
     issues = errors_of(text)
     assert [(i.line, i.column) for i in issues] == [(7, 25), (8, 25)]
 
@@ -237,20 +277,24 @@ def test_bootstrap_server_url_in_a_list() -> None:
 
 
 def test_sasl_protocol_needs_credentials() -> None:
-    text = doc("kafka:\n  connection:\n    bootstrapServers: a:9092\n"
-               "    security: {protocol: SASL_SSL}\n")
+    text = doc(
+        "kafka:\n  connection:\n    bootstrapServers: a:9092\n    security: {protocol: SASL_SSL}\n"
+    )
     assert_at(single_error(text), 7, 26, "needs a 'sasl' block")
 
 
 def test_tls_certificate_needs_its_key() -> None:
-    text = doc("kafka:\n  connection:\n    bootstrapServers: a:9092\n"
-               "    security:\n      protocol: SSL\n      tls: {certFile: c.pem}\n")
+    text = doc(
+        "kafka:\n  connection:\n    bootstrapServers: a:9092\n"
+        "    security:\n      protocol: SSL\n      tls: {certFile: c.pem}\n"
+    )
     assert_at(single_error(text), 9, 7, "both certFile and keyFile")
 
 
 def test_redis_needs_three_masters() -> None:
-    assert_at(single_error(doc(REDIS_K8S + "  cluster: {masters: 2}\n")), 6, 22,
-              "at least 3 masters")
+    assert_at(
+        single_error(doc(REDIS_K8S + "  cluster: {masters: 2}\n")), 6, 22, "at least 3 masters"
+    )
 
 
 def test_redis_address_and_duplicate() -> None:
@@ -271,7 +315,9 @@ def test_fewer_redis_addresses_than_nodes_is_a_warning() -> None:
 
 
 def test_kubernetes_namespace_and_selector() -> None:
-    text = doc("redis:\n  connection:\n    kubernetes: {namespace: My_NS, selector: 'app=redis cluster'}\n")
+    text = doc(
+        "redis:\n  connection:\n    kubernetes: {namespace: My_NS, selector: 'app=redis cluster'}\n"
+    )
     issues = errors_of(text)
     assert [(i.line, i.column) for i in issues] == [(6, 29), (6, 46)]
 

@@ -14,10 +14,20 @@ from reconciler.spec.resolving import resolve_topics
 EXAMPLE = Path(__file__).resolve().parents[3] / "cluster-spec.example.yaml"
 
 DESIGN_TOPICS = {
-    "llm-events": 32, "llm-metrics": 32, "llm-analytics": 16, "llm-traces": 32,
-    "llm-errors": 16, "llm-audit": 8, "llm-aggregated-metrics": 16, "llm-alerts": 8,
-    "llm-usage-stats": 16, "llm-model-performance": 16, "llm-cost-tracking": 8,
-    "llm-session-events": 16, "llm-user-feedback": 8, "llm-system-health": 8,
+    "llm-events": 32,
+    "llm-metrics": 32,
+    "llm-analytics": 16,
+    "llm-traces": 32,
+    "llm-errors": 16,
+    "llm-audit": 8,
+    "llm-aggregated-metrics": 16,
+    "llm-alerts": 8,
+    "llm-usage-stats": 16,
+    "llm-model-performance": 16,
+    "llm-cost-tracking": 8,
+    "llm-session-events": 16,
+    "llm-user-feedback": 8,
+    "llm-system-health": 8,
 }
 
 
@@ -55,11 +65,14 @@ def test_example_acls_and_ownership() -> None:
     entries = [r for r in rules if isinstance(r, AclEntry)]
     assert producers[0].principal == "User:llm-analytics-producer" and producers[0].idempotent
     assert consumers[0].group_prefixes == ["llm-analytics-"]
-    assert any(e.resource_type.value == "CLUSTER" and e.resource_name == "kafka-cluster"
-               for e in entries)
+    assert any(
+        e.resource_type.value == "CLUSTER" and e.resource_name == "kafka-cluster" for e in entries
+    )
     ownership = spec.kafka.ownership
     assert ownership.topics.prefixes == ["llm-"]
-    assert ownership.topics.configs.value == "additive" and ownership.topics.deletion.value == "never"
+    assert (
+        ownership.topics.configs.value == "additive" and ownership.topics.deletion.value == "never"
+    )
     assert set(ownership.acls.principals) == {r.principal for r in rules}
     assert spec.redis is not None and spec.redis.connection.kubernetes is not None
     assert spec.redis.connection.kubernetes.namespace == "llm-analytics-hub"
@@ -71,8 +84,10 @@ def test_local_environment() -> None:
     spec = loaded.spec
     assert spec.kafka is not None and spec.redis is not None
     assert spec.kafka.connection.bootstrap_servers == "127.0.0.1:9092"
-    assert all(t.replication_factor == 1 and t.config["min.insync.replicas"] == "1"
-               for t in resolve_topics(spec.kafka))
+    assert all(
+        t.replication_factor == 1 and t.config["min.insync.replicas"] == "1"
+        for t in resolve_topics(spec.kafka)
+    )
     assert spec.redis.connection.kubernetes is None
     assert spec.redis.connection.addresses is not None
     assert len(spec.redis.connection.addresses) == spec.redis.cluster.node_count == 6
@@ -80,8 +95,10 @@ def test_local_environment() -> None:
 
 
 def test_local_environment_reads_the_sandbox_variables() -> None:
-    environ = {"LLM_ANALYTICS_BOOTSTRAP_SERVERS": "broker:29092",
-               "LLM_ANALYTICS_REDIS_ADDRESSES": "r1:7000, r2:7000,r3:7000,r4:7000,r5:7000,r6:7000"}
+    environ = {
+        "LLM_ANALYTICS_BOOTSTRAP_SERVERS": "broker:29092",
+        "LLM_ANALYTICS_REDIS_ADDRESSES": "r1:7000, r2:7000,r3:7000,r4:7000,r5:7000,r6:7000",
+    }
     spec = load_spec(EXAMPLE, env="local", environ=environ).spec
     assert spec.kafka is not None and spec.redis is not None
     assert spec.kafka.connection.bootstrap_list == ["broker:29092"]

@@ -49,11 +49,15 @@ def mutated_example(draw: st.DrawFn) -> str:
         position = draw(st.integers(0, len(text)))
         kind = draw(st.sampled_from(["insert", "delete", "replace", "truncate", "duplicate-line"]))
         if kind == "insert":
-            text = text[:position] + draw(st.lists(YAML_ALPHABET, max_size=6).map("".join)) + text[position:]
+            text = (
+                text[:position]
+                + draw(st.lists(YAML_ALPHABET, max_size=6).map("".join))
+                + text[position:]
+            )
         elif kind == "delete":
-            text = text[:position] + text[position + draw(st.integers(1, 20)):]
+            text = text[:position] + text[position + draw(st.integers(1, 20)) :]
         elif kind == "replace":
-            text = text[:position] + draw(YAML_ALPHABET) + text[position + 1:]
+            text = text[:position] + draw(YAML_ALPHABET) + text[position + 1 :]
         elif kind == "truncate":
             text = text[:position]
         elif text:
@@ -71,14 +75,33 @@ def test_text_mutations_of_the_example(text: str, env: str | None) -> None:
 
 
 LEAVES = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**65), 2**65), st.floats(allow_nan=True),
-    st.text(max_size=12), st.sampled_from(["7d", "1GiB", "User:*", "${SET}", "${UNSET}", "a:1",
-                                          "compact", "LZ4", "TOPIC", "producer", "-1", "infinite"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**65), 2**65),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.sampled_from(
+        [
+            "7d",
+            "1GiB",
+            "User:*",
+            "${SET}",
+            "${UNSET}",
+            "a:1",
+            "compact",
+            "LZ4",
+            "TOPIC",
+            "producer",
+            "-1",
+            "infinite",
+        ]
+    ),
 )
 VALUES = st.recursive(
     LEAVES,
-    lambda children: st.one_of(st.lists(children, max_size=3),
-                               st.dictionaries(st.text(max_size=8), children, max_size=3)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -98,10 +121,13 @@ EXAMPLE_PATHS = _paths(EXAMPLE_DATA)[1:]
 
 
 @FUZZ_EXAMPLE
-@given(st.lists(st.tuples(st.sampled_from(EXAMPLE_PATHS), VALUES), min_size=1, max_size=3),
-       st.sampled_from([None, "local"]))
-def test_structural_mutations_of_the_example(changes: list[tuple[tuple[Any, ...], Any]],
-                                             env: str | None) -> None:
+@given(
+    st.lists(st.tuples(st.sampled_from(EXAMPLE_PATHS), VALUES), min_size=1, max_size=3),
+    st.sampled_from([None, "local"]),
+)
+def test_structural_mutations_of_the_example(
+    changes: list[tuple[tuple[Any, ...], Any]], env: str | None
+) -> None:
     data = yaml.safe_load(EXAMPLE_TEXT)
     for path, value in changes:
         parent = data

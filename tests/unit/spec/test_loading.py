@@ -47,7 +47,7 @@ def test_tab_indentation_is_reported_at_the_tab() -> None:
 
 
 def test_tab_inside_a_value_is_fine() -> None:
-    loaded = load(doc(KAFKA + "  topics:\n    - {name: a, description: \"x\ty\"}\n"))
+    loaded = load(doc(KAFKA + '  topics:\n    - {name: a, description: "x\ty"}\n'))
     assert loaded.spec.kafka is not None and loaded.spec.kafka.topics[0].description == "x\ty"
 
 
@@ -83,29 +83,36 @@ def test_undefined_alias() -> None:
 
 
 def test_aliases_and_merge_keys_work() -> None:
-    loaded = load(doc(KAFKA) + kafka_body("""
+    loaded = load(
+        doc(KAFKA)
+        + kafka_body("""
         profiles:
           base: &base {partitions: 6, config: {retention.ms: 1d}}
         topics:
           - name: a
             <<: *base
             partitions: 3
-    """))
+    """)
+    )
     assert loaded.spec.kafka is not None
     topic = loaded.spec.kafka.topics[0]
     assert topic.partitions == 3 and topic.config == {"retention.ms": "1d"}
 
 
 def test_error_in_aliased_content_points_at_the_anchor() -> None:
-    issues = errors_of(doc(KAFKA) + kafka_body("""
+    issues = errors_of(
+        doc(KAFKA)
+        + kafka_body("""
         profiles:
           base: &base {partitions: zero}
         topics:
           - {name: a, <<: *base}
-    """))
+    """)
+    )
     # once for the profile, once for the topic that merged it: both at the anchored value
     assert [(i.line, i.column, i.path) for i in issues] == [
-        (7, 30, "kafka.profiles.base.partitions"), (7, 30, "kafka.topics[0].partitions")
+        (7, 30, "kafka.profiles.base.partitions"),
+        (7, 30, "kafka.topics[0].partitions"),
     ]
 
 
@@ -197,7 +204,9 @@ def test_unknown_top_level_field() -> None:
 
 def test_unknown_field_without_close_match_lists_the_allowed() -> None:
     issue = single_error(doc("zzz: 1\n"))
-    assert "expected one of: apiVersion, kind, metadata, kafka, redis, environments" in issue.message
+    assert (
+        "expected one of: apiVersion, kind, metadata, kafka, redis, environments" in issue.message
+    )
 
 
 def test_missing_field_points_at_the_parent_key() -> None:
@@ -214,7 +223,8 @@ def test_missing_field_in_a_list_item_points_at_the_item() -> None:
 def test_missing_top_level_fields() -> None:
     issues = errors_of("kind: ClusterSpec\n")
     assert {i.message for i in issues} == {
-        "missing required field 'apiVersion'", "missing required field 'metadata'"
+        "missing required field 'apiVersion'",
+        "missing required field 'metadata'",
     }
     assert {(i.line, i.column) for i in issues} == {(1, 1)}
 
@@ -225,7 +235,7 @@ def test_wrong_type_points_at_the_value() -> None:
 
 
 def test_quoted_number_is_a_string() -> None:
-    issue = single_error(doc(KAFKA + "  topics:\n    - {name: a, partitions: \"3\"}\n"))
+    issue = single_error(doc(KAFKA + '  topics:\n    - {name: a, partitions: "3"}\n'))
     assert_at(issue, 7, 29, "expected an integer, got the string '3'")
 
 
@@ -235,14 +245,18 @@ def test_wrong_api_version() -> None:
 
 
 def test_bad_enum_value() -> None:
-    issue = single_error(doc("kafka:\n  connection:\n    bootstrapServers: k:9092\n"
-                             "    security: {protocol: TLS}\n"))
+    issue = single_error(
+        doc("kafka:\n  connection:\n    bootstrapServers: k:9092\n    security: {protocol: TLS}\n")
+    )
     assert_at(issue, 7, 26, "'TLS' is not one of: PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL")
 
 
 def test_enum_values_are_case_insensitive() -> None:
-    loaded = load(doc(KAFKA + "  ownership: {topics: {configs: Exclusive, deletion: ALLOW, "
-                              "prefixes: [x-]}}\n"))
+    loaded = load(
+        doc(
+            KAFKA + "  ownership: {topics: {configs: Exclusive, deletion: ALLOW, prefixes: [x-]}}\n"
+        )
+    )
     assert loaded.spec.kafka is not None
     assert loaded.spec.kafka.ownership.topics.configs.value == "exclusive"
 
@@ -269,24 +283,28 @@ def test_config_value_must_be_a_scalar() -> None:
 
 
 def test_secret_is_never_inline() -> None:
-    issue = single_error(doc("""\
+    issue = single_error(
+        doc("""\
         kafka:
           connection:
             bootstrapServers: k:9092
             security:
               protocol: SASL_SSL
               sasl: {username: u, password: hunter2}
-    """))
+    """)
+    )
     assert_at(issue, 9, 37, "never written inline", "fromEnv")
 
 
 def test_secret_needs_exactly_one_reference() -> None:
-    issue = single_error(doc("""\
+    issue = single_error(
+        doc("""\
         redis:
           connection:
             addresses: [a:1, b:1, c:1, d:1, e:1, f:1]
             password: {fromEnv: A, fromFile: /x}
-    """))
+    """)
+    )
     assert_at(issue, 7, 5, "exactly one of fromEnv or fromFile")
 
 
@@ -309,18 +327,25 @@ def test_acl_entry_errors_do_not_mention_roles() -> None:
 
 
 def test_role_error_is_located_in_the_role() -> None:
-    issue = single_error(doc(KAFKA + "  acls:\n    - role: consumer\n      principal: User:x\n"
-                                     "      topics: [a]\n      group: [g]\n"))
+    issue = single_error(
+        doc(
+            KAFKA + "  acls:\n    - role: consumer\n      principal: User:x\n"
+            "      topics: [a]\n      group: [g]\n"
+        )
+    )
     assert_at(issue, 10, 7, "unknown field 'group'", "did you mean 'groups'?")
 
 
 def test_acl_rules_are_parsed_by_kind() -> None:
-    loaded = load(doc(KAFKA) + kafka_body("""
+    loaded = load(
+        doc(KAFKA)
+        + kafka_body("""
         acls:
           - {principal: "User:a", operation: read, resourceType: topic, resourceName: t}
           - {role: producer, principal: "User:p", topics: [t]}
           - {role: consumer, principal: "User:c", topics: [t], groups: [g]}
-    """))
+    """)
+    )
     assert loaded.spec.kafka is not None
     kinds = [type(rule) for rule in loaded.spec.kafka.acls]
     assert kinds == [AclEntry, ProducerRole, ConsumerRole]
@@ -333,13 +358,18 @@ def test_snake_case_keys_are_accepted_and_located() -> None:
 
 
 def test_all_errors_are_reported_sorted_by_position() -> None:
-    issues = errors_of(doc(KAFKA, """\
+    issues = errors_of(
+        doc(
+            KAFKA,
+            """\
           topics:
             - {name: a, partitions: x}
             - {name: b, partitons: 1}
         redis:
           cluster: {masters: many}
-    """))
+    """,
+        )
+    )
     assert [(i.line, i.column) for i in issues] == [(7, 29), (8, 17), (9, 1), (10, 22)]
 
 
@@ -354,7 +384,9 @@ def test_spec_error_message_is_the_located_list() -> None:
 # --------------------------------------------------------------------------- overlays
 
 
-ENVIRONMENTS = doc(KAFKA, """\
+ENVIRONMENTS = doc(
+    KAFKA,
+    """\
   defaults: {replicationFactor: 3, config: {min.insync.replicas: 2}}
   topics: [{name: a}, {name: b}]
 redis:
@@ -371,7 +403,8 @@ environments:
       defaults: {replicationFactor: zero}
   bad-key:
     kind: Other
-""")
+""",
+)
 
 
 def test_overlay_merges_mappings_and_replaces_lists() -> None:
@@ -462,14 +495,19 @@ def test_unclosed_reference() -> None:
 
 
 def test_substituted_values_stay_strings() -> None:
-    issue = single_error(doc(KAFKA + "  topics: [{name: a, partitions: '${N}'}]\n"),
-                         environ={"N": "3"})
+    issue = single_error(
+        doc(KAFKA + "  topics: [{name: a, partitions: '${N}'}]\n"), environ={"N": "3"}
+    )
     assert_at(issue, 6, 34, "expected an integer", "stays a string")
 
 
 def test_environments_are_not_interpolated_unless_selected() -> None:
-    text = doc(KAFKA + "environments:\n  ci:\n    kafka: {connection: {bootstrapServers: '${CI_K}'}}\n")
-    assert load(text).spec.environments["ci"]["kafka"]["connection"]["bootstrapServers"] == "${CI_K}"
+    text = doc(
+        KAFKA + "environments:\n  ci:\n    kafka: {connection: {bootstrapServers: '${CI_K}'}}\n"
+    )
+    assert (
+        load(text).spec.environments["ci"]["kafka"]["connection"]["bootstrapServers"] == "${CI_K}"
+    )
     assert_at(single_error(text, env="ci"), 8, 45, "CI_K is not set")
 
 
@@ -480,13 +518,16 @@ def test_warnings_are_returned_with_a_valid_spec() -> None:
 
 
 def test_unselected_overlays_are_checked_too() -> None:
-    text = doc(KAFKA, """\
+    text = doc(
+        KAFKA,
+        """\
         environments:
           staging:
             kafka:
               connection: {bootstrapServers: "${STAGING_BROKERS}"}
               defaults: {config: {retention.ms: 7days}}
-    """)
+    """,
+    )
     issue = single_error(text)  # the unset variable is not an error until staging is selected
     assert_at(issue, 10, 41, "with --env staging: cannot read '7days' as a duration")
     assert issue.path == 'kafka.defaults.config["retention.ms"]'
@@ -502,7 +543,9 @@ def test_too_many_nodes_without_aliases(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_fast_and_pure_python_parsers_agree_on_positions() -> None:
-    text = doc(KAFKA, kafka_body("""
+    text = doc(
+        KAFKA,
+        kafka_body("""
         topics:
           - {name: "é€𝄞", partitions: 1}
           - name: b
@@ -510,14 +553,19 @@ def test_fast_and_pure_python_parsers_agree_on_positions() -> None:
               multi
               line
             partitions: [𝄞]
-    """))
+    """),
+    )
     fast = yaml_tree.read_yaml(text)
     slow_builder = yaml_tree._Builder(text, "<string>")
     slow = slow_builder.build(yaml.SafeLoader)
 
     def marks(node: yaml_tree.PosNode) -> list[object]:
-        return [node.mark, node.key_mark, node.style,
-                *(m for child in node.children.values() for m in marks(child))]
+        return [
+            node.mark,
+            node.key_mark,
+            node.style,
+            *(m for child in node.children.values() for m in marks(child)),
+        ]
 
     assert fast.data == slow.data
     assert marks(fast.positions) == marks(slow.positions)

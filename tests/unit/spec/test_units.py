@@ -11,8 +11,14 @@ from reconciler.spec.units import normalize_topic_config, parse_duration_ms, par
 @pytest.mark.parametrize(
     ("text", "ms"),
     [
-        ("500ms", 500), ("45s", 45_000), ("30m", 1_800_000), ("12h", 43_200_000),
-        ("7d", 604_800_000), ("1w", 604_800_000), ("1h30m", 5_400_000), ("1.5h", 5_400_000),
+        ("500ms", 500),
+        ("45s", 45_000),
+        ("30m", 1_800_000),
+        ("12h", 43_200_000),
+        ("7d", 604_800_000),
+        ("1w", 604_800_000),
+        ("1h30m", 5_400_000),
+        ("1.5h", 5_400_000),
         ("2 d", 172_800_000),
     ],
 )
@@ -23,8 +29,14 @@ def test_durations(text: str, ms: int) -> None:
 @pytest.mark.parametrize(
     ("text", "size"),
     [
-        ("100B", 100), ("10KiB", 10_240), ("512MiB", 536_870_912), ("1GiB", 1_073_741_824),
-        ("1GB", 1_000_000_000), ("1.5KiB", 1536), ("2TiB", 2 * 1024**4), ("64kb", 64_000),
+        ("100B", 100),
+        ("10KiB", 10_240),
+        ("512MiB", 536_870_912),
+        ("1GiB", 1_073_741_824),
+        ("1GB", 1_000_000_000),
+        ("1.5KiB", 1536),
+        ("2TiB", 2 * 1024**4),
+        ("64kb", 64_000),
     ],
 )
 def test_sizes(text: str, size: int) -> None:
@@ -101,9 +113,17 @@ def test_the_table_knows_the_common_keys() -> None:
     assert TOPIC_CONFIGS["retention.ms"].kind is ConfigKind.MS
     assert TOPIC_CONFIGS["retention.bytes"].kind is ConfigKind.BYTES
     assert TOPIC_CONFIGS["cleanup.policy"].kind is ConfigKind.LIST
-    for key in ("segment.index.bytes", "segment.jitter.ms", "message.timestamp.before.max.ms",
-                "message.timestamp.after.max.ms", "file.delete.delay.ms", "flush.messages",
-                "index.interval.bytes", "remote.storage.enable", "message.downconversion.enable"):
+    for key in (
+        "segment.index.bytes",
+        "segment.jitter.ms",
+        "message.timestamp.before.max.ms",
+        "message.timestamp.after.max.ms",
+        "file.delete.delay.ms",
+        "flush.messages",
+        "index.interval.bytes",
+        "remote.storage.enable",
+        "message.downconversion.enable",
+    ):
         assert key in TOPIC_CONFIGS
     for key, definition in TOPIC_CONFIGS.items():
         assert key.endswith(".ms") == (definition.kind is ConfigKind.MS), key

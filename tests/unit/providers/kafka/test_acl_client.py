@@ -25,10 +25,16 @@ from reconciler.providers.kafka.acl_client import (
 from reconciler.spec.models import AclOperation, AclPermission, AclResourceType, PatternType
 from reconciler.spec.roles import AclBinding
 
-LITERAL = AclBinding("User:a", AclResourceType.TOPIC, PatternType.LITERAL, "t",
-                     AclOperation.WRITE)
-PREFIXED = AclBinding("User:a", AclResourceType.GROUP, PatternType.PREFIXED, "g-",
-                      AclOperation.READ, AclPermission.DENY, "10.0.0.1")
+LITERAL = AclBinding("User:a", AclResourceType.TOPIC, PatternType.LITERAL, "t", AclOperation.WRITE)
+PREFIXED = AclBinding(
+    "User:a",
+    AclResourceType.GROUP,
+    PatternType.PREFIXED,
+    "g-",
+    AclOperation.READ,
+    AclPermission.DENY,
+    "10.0.0.1",
+)
 
 
 @pytest.mark.parametrize("kind", list(PROTOCOL_CODES))
@@ -49,8 +55,10 @@ def test_kafka_codes_of_the_common_values() -> None:
 
 def test_create_request_v1_carries_every_binding_with_its_pattern_type() -> None:
     struct = CreateAclsRequest([LITERAL, PREFIXED]).build(CreateAclsRequest_v1)
-    assert struct.creations == [(2, "t", 3, "User:a", "*", 4, 3),
-                                (3, "g-", 4, "User:a", "10.0.0.1", 3, 2)]
+    assert struct.creations == [
+        (2, "t", 3, "User:a", "*", 4, 3),
+        (3, "g-", 4, "User:a", "10.0.0.1", 3, 2),
+    ]
     assert struct.encode()  # a valid wire form
 
 
@@ -61,7 +69,8 @@ def test_delete_request_v1_uses_exact_filters() -> None:
 
 def test_v0_has_no_pattern_type_and_refuses_prefixed() -> None:
     assert CreateAclsRequest([LITERAL]).build(CreateAclsRequest_v0).creations == [
-        (2, "t", "User:a", "*", 4, 3)]
+        (2, "t", "User:a", "*", 4, 3)
+    ]
     with pytest.raises(IncompatibleBrokerVersion):
         CreateAclsRequest([PREFIXED]).build(CreateAclsRequest_v0)
 
@@ -82,8 +91,12 @@ def test_fast_describe_decoder_matches_the_protocol_schema(version: int) -> None
     error_code, message, rows = decode_describe_acls(body.encode(), version)
     assert (error_code, message) == (0, None)
     pattern = 4 if version else 3  # v0 has no pattern type: LITERAL
-    assert rows == [(2, "orders", pattern, "User:a", "*", 4, 3),
-                    (2, "orders", pattern, "User:é", "10.0.0.1", 3, 2)]
+    assert rows == [
+        (2, "orders", pattern, "User:a", "*", 4, 3),
+        (2, "orders", pattern, "User:é", "10.0.0.1", 3, 2),
+    ]
     no_authorizer = DescribeAclsResponse_v1(0, 54, "No Authorizer is configured", [])
     assert decode_describe_acls(no_authorizer.encode(), 1)[:2] == (
-        54, "No Authorizer is configured")
+        54,
+        "No Authorizer is configured",
+    )

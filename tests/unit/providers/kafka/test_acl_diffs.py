@@ -26,8 +26,12 @@ from reconciler.spec.roles import AclBinding, DesiredAcl, expand_acl_rules, merg
 R, Op, P = AclResourceType, AclOperation, PatternType
 
 
-def topic_acl(principal: str, topic: str, operation: AclOperation = Op.WRITE,
-              permission: AclPermission = AclPermission.ALLOW) -> AclBinding:
+def topic_acl(
+    principal: str,
+    topic: str,
+    operation: AclOperation = Op.WRITE,
+    permission: AclPermission = AclPermission.ALLOW,
+) -> AclBinding:
     return AclBinding(principal, R.TOPIC, P.LITERAL, topic, operation, permission)
 
 
@@ -36,15 +40,18 @@ def wanted(*bindings: AclBinding, origin: str = "test") -> list[DesiredAcl]:
 
 
 def test_address_format() -> None:
-    assert acl_address(topic_acl("User:alice", "orders")) == \
-        "kafka_acl.User:alice/TOPIC:LITERAL:orders/WRITE/ALLOW@*"
+    assert (
+        acl_address(topic_acl("User:alice", "orders"))
+        == "kafka_acl.User:alice/TOPIC:LITERAL:orders/WRITE/ALLOW@*"
+    )
 
 
 def test_missing_binding_is_created_with_its_role_as_reason() -> None:
     role = ProducerRole(role="producer", principal="User:p", topics=["t"])
     desired = merge_desired(expand_acl_rules([role]))
-    plan = diff_acls(desired, [topic_acl("User:p", "t", Op.DESCRIBE)], AclOwnership(),
-                     allow_delete=False)
+    plan = diff_acls(
+        desired, [topic_acl("User:p", "t", Op.DESCRIBE)], AclOwnership(), allow_delete=False
+    )
     (change,) = plan.changes
     assert change.action is Action.CREATE
     assert change.address == "kafka_acl.User:p/TOPIC:LITERAL:t/WRITE/ALLOW@*"
@@ -57,8 +64,9 @@ def test_missing_binding_is_created_with_its_role_as_reason() -> None:
 
 def test_existing_binding_is_a_no_op() -> None:
     binding = topic_acl("User:p", "t")
-    plan = diff_acls(wanted(binding), [binding], AclOwnership(principals=["User:p"]),
-                     allow_delete=True)
+    plan = diff_acls(
+        wanted(binding), [binding], AclOwnership(principals=["User:p"]), allow_delete=True
+    )
     assert plan.changes == () and plan.notices == ()
 
 
@@ -70,9 +78,12 @@ def test_new_deny_is_flagged_disruptive() -> None:
 
 def test_extra_binding_of_unmanaged_principal_is_neither_deleted_nor_listed() -> None:
     other = topic_acl("User:stranger", "t")
-    plan = diff_acls([], [other], AclOwnership(principals=["User:p"],
-                                               deletion=DeletionPolicy.ALLOW),
-                     allow_delete=True)
+    plan = diff_acls(
+        [],
+        [other],
+        AclOwnership(principals=["User:p"], deletion=DeletionPolicy.ALLOW),
+        allow_delete=True,
+    )
     assert plan.changes == () and plan.notices == ()
 
 
@@ -88,9 +99,12 @@ def test_extra_binding_of_managed_principal_is_only_reported_without_policy() ->
 
 def test_extra_binding_with_policy_but_without_flag_says_how_to_delete() -> None:
     extra = topic_acl("User:p", "t")
-    plan = diff_acls([], [extra], AclOwnership(principals=["User:p"],
-                                               deletion=DeletionPolicy.ALLOW),
-                     allow_delete=False)
+    plan = diff_acls(
+        [],
+        [extra],
+        AclOwnership(principals=["User:p"], deletion=DeletionPolicy.ALLOW),
+        allow_delete=False,
+    )
     assert plan.changes == ()
     (notice,) = plan.notices
     assert "--allow-delete" in notice.message
@@ -99,9 +113,12 @@ def test_extra_binding_with_policy_but_without_flag_says_how_to_delete() -> None
 def test_extra_binding_with_policy_and_flag_is_deleted() -> None:
     keep = topic_acl("User:p", "t", Op.DESCRIBE)
     extra = topic_acl("User:p", "t")
-    plan = diff_acls(wanted(keep), [keep, extra],
-                     AclOwnership(principals=["User:p"], deletion=DeletionPolicy.ALLOW),
-                     allow_delete=True)
+    plan = diff_acls(
+        wanted(keep),
+        [keep, extra],
+        AclOwnership(principals=["User:p"], deletion=DeletionPolicy.ALLOW),
+        allow_delete=True,
+    )
     (change,) = plan.changes
     assert change.action is Action.DELETE
     assert change.address == acl_address(extra)

@@ -16,12 +16,19 @@ from reconciler.providers.kafka.protocol import (
 names = st.text(min_size=0, max_size=20)
 values = st.none() | st.text(max_size=30)
 entries = st.lists(
-    st.tuples(names, values, st.booleans(), st.integers(0, 8), st.booleans(),
-              st.lists(st.tuples(names, values, st.integers(0, 8)), max_size=2)),
+    st.tuples(
+        names,
+        values,
+        st.booleans(),
+        st.integers(0, 8),
+        st.booleans(),
+        st.lists(st.tuples(names, values, st.integers(0, 8)), max_size=2),
+    ),
     max_size=5,
 )
-resources = st.lists(st.tuples(st.integers(0, 100), values, st.integers(0, 4), names, entries),
-                     max_size=4)
+resources = st.lists(
+    st.tuples(st.integers(0, 100), values, st.integers(0, 4), names, entries), max_size=4
+)
 
 
 @given(throttle=st.integers(0, 1000), resources=resources)
@@ -40,7 +47,9 @@ def test_fast_describe_configs_decoder_matches_aiokafka(throttle: int, resources
 
 
 def test_incremental_alter_configs_encodes_set_and_delete_in_both_versions() -> None:
-    request = IncrementalAlterConfigsRequest([(2, "t", [("retention.ms", 0, "1000"), ("x", 1, None)])])
+    request = IncrementalAlterConfigsRequest(
+        [(2, "t", [("retention.ms", 0, "1000"), ("x", 1, None)])]
+    )
     v0 = request.prepare({44: (0, 0)}).encode()
     v1 = request.prepare({44: (1, 1)}).encode()
     assert b"retention.ms" in v0 and b"\xff\xff" in v0  # null value as int16 -1

@@ -18,52 +18,80 @@ from reconciler.spec.resolving import DesiredTopic
 BROKERS = (Broker(1, "h1", 9092, "a"), Broker(2, "h2", 9092, "b"), Broker(3, "h3", 9092, "c"))
 
 
-def live_topic(name: str, partitions: int = 3, rf: int = 1, **configs: tuple[str, ConfigSource]) -> LiveTopic:
+def live_topic(
+    name: str, partitions: int = 3, rf: int = 1, **configs: tuple[str, ConfigSource]
+) -> LiveTopic:
     parts = tuple(
-        PartitionState(partition=i, leader=1 + i % 3,
-                       replicas=tuple(1 + (i + k) % 3 for k in range(rf)),
-                       isr=tuple(1 + (i + k) % 3 for k in range(rf)))
+        PartitionState(
+            partition=i,
+            leader=1 + i % 3,
+            replicas=tuple(1 + (i + k) % 3 for k in range(rf)),
+            isr=tuple(1 + (i + k) % 3 for k in range(rf)),
+        )
         for i in range(partitions)
     )
-    return LiveTopic(name=name, partitions=parts,
-                     configs={k.replace("_", "."): LiveConfig(v, s) for k, (v, s) in configs.items()})
+    return LiveTopic(
+        name=name,
+        partitions=parts,
+        configs={k.replace("_", "."): LiveConfig(v, s) for k, (v, s) in configs.items()},
+    )
 
 
 def state(*topics: LiveTopic) -> KafkaClusterState:
-    return KafkaClusterState(cluster_id="c", controller_id=1, brokers=BROKERS,
-                             topics={t.name: t for t in topics})
+    return KafkaClusterState(
+        cluster_id="c", controller_id=1, brokers=BROKERS, topics={t.name: t for t in topics}
+    )
 
 
 def desired(name: str = "t", partitions: int = 3, rf: int = 1, **config: str) -> DesiredTopic:
-    return DesiredTopic(name=name, partitions=partitions, replication_factor=rf,
-                        config={k.replace("_", "."): v for k, v in config.items()})
+    return DesiredTopic(
+        name=name,
+        partitions=partitions,
+        replication_factor=rf,
+        config={k.replace("_", "."): v for k, v in config.items()},
+    )
 
 
 def test_missing_topic_is_created_with_every_attribute() -> None:
-    plan = diff_topics([desired(retention_ms="1000")], state(), TopicOwnership(), allow_delete=False)
+    plan = diff_topics(
+        [desired(retention_ms="1000")], state(), TopicOwnership(), allow_delete=False
+    )
     (change,) = plan.changes
     assert change.action is Action.CREATE
     assert change.address == "kafka_topic.t"
-    assert [a.path for a in change.attributes] == ["partitions", "replication_factor", "config.retention.ms"]
-    assert change.payload == {"partitions": 3, "replication_factor": 1, "config": {"retention.ms": "1000"}}
+    assert [a.path for a in change.attributes] == [
+        "partitions",
+        "replication_factor",
+        "config.retention.ms",
+    ]
+    assert change.payload == {
+        "partitions": 3,
+        "replication_factor": 1,
+        "config": {"retention.ms": "1000"},
+    }
 
 
 def test_matching_topic_gives_no_change() -> None:
     live = live_topic("t", retention_ms=("1000", ConfigSource.DYNAMIC_TOPIC_CONFIG))
-    plan = diff_topics([desired(retention_ms="1000")], state(live), TopicOwnership(), allow_delete=False)
+    plan = diff_topics(
+        [desired(retention_ms="1000")], state(live), TopicOwnership(), allow_delete=False
+    )
     assert plan.changes == () and plan.notices == ()
 
 
 def test_value_from_broker_default_equal_to_spec_is_not_drift() -> None:
     live = live_topic("t", compression_type=("producer", ConfigSource.DEFAULT_CONFIG))
-    plan = diff_topics([desired(compression_type="producer")], state(live), TopicOwnership(),
-                       allow_delete=False)
+    plan = diff_topics(
+        [desired(compression_type="producer")], state(live), TopicOwnership(), allow_delete=False
+    )
     assert plan.changes == ()
 
 
 def test_config_change_has_before_and_after_and_retention_cut_is_data_loss() -> None:
     live = live_topic("t", retention_ms=("604800000", ConfigSource.DYNAMIC_TOPIC_CONFIG))
-    plan = diff_topics([desired(retention_ms="86400000")], state(live), TopicOwnership(), allow_delete=False)
+    plan = diff_topics(
+        [desired(retention_ms="86400000")], state(live), TopicOwnership(), allow_delete=False
+    )
     (change,) = plan.changes
     assert change.action is Action.UPDATE
     (attr,) = change.attributes
@@ -77,28 +105,38 @@ def test_unmanaged_override_is_reported_when_additive_and_removed_when_exclusive
     additive = diff_topics([desired()], state(live), TopicOwnership(), allow_delete=False)
     assert additive.changes == ()
     assert additive.notices[0].kind == "unmanaged" and "segment.ms" in additive.notices[0].message
-    exclusive = diff_topics([desired()], state(live), TopicOwnership(configs=ConfigOwnership.EXCLUSIVE),
-                            allow_delete=False)
+    exclusive = diff_topics(
+        [desired()],
+        state(live),
+        TopicOwnership(configs=ConfigOwnership.EXCLUSIVE),
+        allow_delete=False,
+    )
     (change,) = exclusive.changes
     assert change.payload["config_delete"] == ["segment.ms"]
     assert Risk.DESTRUCTIVE in change.risks
 
 
 def test_partition_increase_is_an_update_flagged_key_remapping() -> None:
-    plan = diff_topics([desired(partitions=6)], state(live_topic("t")), TopicOwnership(), allow_delete=False)
+    plan = diff_topics(
+        [desired(partitions=6)], state(live_topic("t")), TopicOwnership(), allow_delete=False
+    )
     (change,) = plan.changes
     assert change.payload["partitions"] == 6 and Risk.KEY_REMAPPING in change.risks
 
 
 def test_partition_decrease_is_refused_never_replaced() -> None:
-    plan = diff_topics([desired(partitions=1)], state(live_topic("t")), TopicOwnership(), allow_delete=False)
+    plan = diff_topics(
+        [desired(partitions=1)], state(live_topic("t")), TopicOwnership(), allow_delete=False
+    )
     assert plan.changes == ()
     (notice,) = plan.notices
     assert notice.level is NoticeLevel.ERROR and "cannot decrease" in notice.message
 
 
 def test_replication_increase_is_a_balanced_reassignment_keeping_leaders() -> None:
-    plan = diff_topics([desired(rf=3)], state(live_topic("t", rf=1)), TopicOwnership(), allow_delete=False)
+    plan = diff_topics(
+        [desired(rf=3)], state(live_topic("t", rf=1)), TopicOwnership(), allow_delete=False
+    )
     (change,) = plan.changes
     assignment = change.payload["reassignment"]
     assert set(assignment) == {"0", "1", "2"}
@@ -109,7 +147,9 @@ def test_replication_increase_is_a_balanced_reassignment_keeping_leaders() -> No
 
 
 def test_replication_above_broker_count_is_refused() -> None:
-    plan = diff_topics([desired(rf=4)], state(live_topic("t")), TopicOwnership(), allow_delete=False)
+    plan = diff_topics(
+        [desired(rf=4)], state(live_topic("t")), TopicOwnership(), allow_delete=False
+    )
     assert plan.notices[0].level is NoticeLevel.ERROR
 
 
@@ -129,15 +169,20 @@ def test_deletion_needs_ownership_policy_and_flag() -> None:
 
 
 def test_topics_outside_ownership_are_ignored() -> None:
-    plan = diff_topics([], state(live_topic("someone-elses")), TopicOwnership(prefixes=["llm-"]),
-                       allow_delete=True)
+    plan = diff_topics(
+        [], state(live_topic("someone-elses")), TopicOwnership(prefixes=["llm-"]), allow_delete=True
+    )
     assert plan.changes == () and plan.notices == ()
 
 
 def test_cleanup_policy_lists_compare_as_sets() -> None:
     live = live_topic("t", cleanup_policy=("compact,delete", ConfigSource.DYNAMIC_TOPIC_CONFIG))
-    plan = diff_topics([desired(cleanup_policy="delete,compact")], state(live), TopicOwnership(),
-                       allow_delete=False)
+    plan = diff_topics(
+        [desired(cleanup_policy="delete,compact")],
+        state(live),
+        TopicOwnership(),
+        allow_delete=False,
+    )
     assert plan.changes == ()
 
 

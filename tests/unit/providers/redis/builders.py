@@ -43,8 +43,16 @@ def _line(node: N, me: bool) -> str:
     flags.add("master" if node.role != "replica" else "slave")
     if me:
         flags.add("myself")
-    parts = [nid(node.n), f"{node.address}@16379", ",".join(sorted(flags)),
-             nid(node.master) if node.master is not None else "-", "0", "0", "1", "connected"]
+    parts = [
+        nid(node.n),
+        f"{node.address}@16379",
+        ",".join(sorted(flags)),
+        nid(node.master) if node.master is not None else "-",
+        "0",
+        "0",
+        "1",
+        "connected",
+    ]
     parts += [f"{a}-{b}" if a != b else str(a) for a, b in slot_ranges(node.slots)]
     if me:
         parts += [f"[{s}->-{nid(t)}]" for s, t in node.migrating.items()]
@@ -66,12 +74,22 @@ def observe(nodes: Sequence[N], down: Sequence[int] = ()) -> ClusterObservation:
         else:
             text = "\n".join(_line(n, n is node) for n in members) + "\n"
             state = "ok" if assigned == 16384 else "fail"
-            info = (f"cluster_state:{state}\ncluster_slots_assigned:{assigned}\n"
-                    f"cluster_slots_ok:{assigned}\ncluster_known_nodes:{len(members)}\n"
-                    f"cluster_size:{sum(1 for n in members if n.slots)}\n")
-        views.append(NodeView(node.address, node.address, node.host, node.zone,
-                              tuple(parse_cluster_nodes(text)), parse_cluster_info(info),
-                              node.keys))
+            info = (
+                f"cluster_state:{state}\ncluster_slots_assigned:{assigned}\n"
+                f"cluster_slots_ok:{assigned}\ncluster_known_nodes:{len(members)}\n"
+                f"cluster_size:{sum(1 for n in members if n.slots)}\n"
+            )
+        views.append(
+            NodeView(
+                node.address,
+                node.address,
+                node.host,
+                node.zone,
+                tuple(parse_cluster_nodes(text)),
+                parse_cluster_info(info),
+                node.keys,
+            )
+        )
     unreachable = [(n.address, n.address, "connection refused") for n in nodes if n.n in down]
     return ClusterObservation(views, unreachable)
 

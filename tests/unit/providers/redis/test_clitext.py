@@ -57,16 +57,27 @@ def test_scalars() -> None:
 
 
 def test_nested_arrays_with_wide_indexes() -> None:
-    text = (" 1) 1) (integer) 0\n    2) (integer) 5460\n    3) 1) \"127.0.0.1\"\n"
-            "       2) (integer) 7000\n 2) \"x\"\n 3) (empty array)\n 4) (nil)\n"
-            " 5) \"5\"\n 6) \"6\"\n 7) \"7\"\n 8) \"8\"\n 9) \"9\"\n10) \"10\"\n")
-    assert parse_reply(text) == [[0, 5460, [b"127.0.0.1", 7000]], b"x", [], None,
-                                 b"5", b"6", b"7", b"8", b"9", b"10"]
+    text = (
+        ' 1) 1) (integer) 0\n    2) (integer) 5460\n    3) 1) "127.0.0.1"\n'
+        '       2) (integer) 7000\n 2) "x"\n 3) (empty array)\n 4) (nil)\n'
+        ' 5) "5"\n 6) "6"\n 7) "7"\n 8) "8"\n 9) "9"\n10) "10"\n'
+    )
+    assert parse_reply(text) == [
+        [0, 5460, [b"127.0.0.1", 7000]],
+        b"x",
+        [],
+        None,
+        b"5",
+        b"6",
+        b"7",
+        b"8",
+        b"9",
+        b"10",
+    ]
 
 
 def test_several_replies_in_a_row() -> None:
-    text = ("OK\n(error) ERR unknown command 'FOO'\n1) \"a\"\n2) \"b\"\n1) \"c\"\n"
-            "(0.53s)\n(integer) 3\n")
+    text = 'OK\n(error) ERR unknown command \'FOO\'\n1) "a"\n2) "b"\n1) "c"\n(0.53s)\n(integer) 3\n'
     replies = parse_replies(text)
     assert replies[0] == b"OK" and isinstance(replies[1], CommandError)
     assert replies[2:] == [[b"a", b"b"], [b"c"], 3]

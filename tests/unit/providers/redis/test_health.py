@@ -8,8 +8,7 @@ from tests.unit.providers.redis.builders import N, even, observe
 
 def cluster(hosts: int = 3) -> list[N]:
     nodes = [N(i + 1, slots=s, host=f"h{i % hosts}") for i, s in enumerate(even(3))]
-    nodes += [N(4 + i, role="replica", master=i + 1, host=f"h{(i + 1) % hosts}")
-              for i in range(3)]
+    nodes += [N(4 + i, role="replica", master=i + 1, host=f"h{(i + 1) % hosts}") for i in range(3)]
     return nodes
 
 

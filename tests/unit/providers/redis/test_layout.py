@@ -53,11 +53,16 @@ def test_split_slots_covers_everything_evenly(count: int) -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.integers(min_value=0, max_value=7), min_size=SLOT_COUNT // 64,
-                max_size=SLOT_COUNT // 64),
-       st.integers(min_value=1, max_value=8), st.integers(min_value=0, max_value=3))
-def test_rebalance_moves_end_even_and_lose_nothing(owners: list[int], keep: int,
-                                                   remove: int) -> None:
+@given(
+    st.lists(
+        st.integers(min_value=0, max_value=7), min_size=SLOT_COUNT // 64, max_size=SLOT_COUNT // 64
+    ),
+    st.integers(min_value=1, max_value=8),
+    st.integers(min_value=0, max_value=3),
+)
+def test_rebalance_moves_end_even_and_lose_nothing(
+    owners: list[int], keep: int, remove: int
+) -> None:
     # Blocks of 64 slots owned by up to 8 nodes; keep `keep` masters, remove `remove` others.
     owned: dict[str, list[int]] = {}
     for block, owner in enumerate(owners):
@@ -96,8 +101,7 @@ def test_create_on_bare_nodes_spreads_masters_and_replicas() -> None:
     data = plan.steps[0].data
     masters = {m["node_id"]: m for m in data["masters"]}
     assert len(masters) == 3 and len({m["host"] for m in masters.values()}) == 3
-    assert [m["slots"] for m in data["masters"]] == [[[0, 5460]], [[5461, 10922]],
-                                                     [[10923, 16383]]]
+    assert [m["slots"] for m in data["masters"]] == [[[0, 5460]], [[5461, 10922]], [[10923, 16383]]]
     assert len(data["replicas"]) == 3
     for replica in data["replicas"]:
         assert replica["host"] != masters[replica["master_id"]]["host"]
@@ -107,9 +111,10 @@ def test_create_on_bare_nodes_spreads_masters_and_replicas() -> None:
 def test_create_refuses_nodes_with_data() -> None:
     nodes = [N(i, role="bare", keys=5 if i == 1 else 0) for i in range(1, 7)]
     plan = plan_layout(observe(nodes), DesiredLayout(3, 1))
-    assert not any(s.data.get("masters") and any(m["node_id"] == nid(1)
-                                                 for m in s.data["masters"])
-                   for s in plan.steps)
+    assert not any(
+        s.data.get("masters") and any(m["node_id"] == nid(1) for m in s.data["masters"])
+        for s in plan.steps
+    )
     assert any(n.kind == "refused" and "holds 5 keys" in n.message for n in plan.notices)
 
 
@@ -206,8 +211,9 @@ def test_node_announced_elsewhere_but_reachable_needs_nothing() -> None:
     obs = observe(healthy())
     from dataclasses import replace
 
-    obs.views = [replace(v, address="10.0.9.9:6379") if v.node_id == nid(5) else v
-                 for v in obs.views]
+    obs.views = [
+        replace(v, address="10.0.9.9:6379") if v.node_id == nid(5) else v for v in obs.views
+    ]
     assert plan_layout(obs, DesiredLayout(3, 1)).steps == []
 
 
@@ -218,8 +224,7 @@ def test_readdressed_node_is_reintroduced_by_id() -> None:
     # The node 5 answers from a new IP: its own endpoint address differs from the cluster's.
     from dataclasses import replace
 
-    views = [replace(v, address="10.0.9.9:6379") if v.node_id == nid(5) else v
-             for v in obs.views]
+    views = [replace(v, address="10.0.9.9:6379") if v.node_id == nid(5) else v for v in obs.views]
     obs.views = views
     plan = plan_layout(obs, DesiredLayout(3, 1))
     assert ops(plan) == ["meet"]

@@ -66,8 +66,10 @@ def _brute_force_best(masters: list[Placed], spare: list[Placed], per: int) -> i
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.integers(min_value=0, max_value=3), min_size=4, max_size=7),
-       st.integers(min_value=1, max_value=2))
+@given(
+    st.lists(st.integers(min_value=0, max_value=3), min_size=4, max_size=7),
+    st.integers(min_value=1, max_value=2),
+)
 def test_assignment_is_as_good_as_brute_force(hosts: list[int], masters_count: int) -> None:
     nodes = [Placed(f"n{i}", f"h{h}") for i, h in enumerate(hosts)]
     masters = nodes[:masters_count]

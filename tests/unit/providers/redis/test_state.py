@@ -31,11 +31,18 @@ def text(name: str) -> str:
     return (FIXTURES / name).read_text()
 
 
-def view(endpoint: str, nodes_file: str, info_file: str = "info_healthy.txt",
-         dbsize: int = 0) -> NodeView:
-    return NodeView(endpoint, endpoint, "127.0.0.1", None,
-                    tuple(parse_cluster_nodes(text(nodes_file))),
-                    parse_cluster_info(text(info_file)), dbsize)
+def view(
+    endpoint: str, nodes_file: str, info_file: str = "info_healthy.txt", dbsize: int = 0
+) -> NodeView:
+    return NodeView(
+        endpoint,
+        endpoint,
+        "127.0.0.1",
+        None,
+        tuple(parse_cluster_nodes(text(nodes_file))),
+        parse_cluster_info(text(info_file)),
+        dbsize,
+    )
 
 
 def test_healthy_nodes_roles_and_slots() -> None:
@@ -91,17 +98,21 @@ def test_parse_rejects_other_text() -> None:
 
 
 def test_hostname_and_noaddr_forms() -> None:
-    line = ("e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 10.0.0.7:6379@16379,redis-0.redis "
-            "master,noaddr - 0 0 5 disconnected 0-10 12 [13->-"
-            "292f8b365bb7edb5e285caf0b7e6ddc7265d2f4f]\n")
+    line = (
+        "e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 10.0.0.7:6379@16379,redis-0.redis "
+        "master,noaddr - 0 0 5 disconnected 0-10 12 [13->-"
+        "292f8b365bb7edb5e285caf0b7e6ddc7265d2f4f]\n"
+    )
     (node,) = parse_cluster_nodes(line)
     assert node.hostname == "redis-0.redis" and node.no_address
     assert node.slots == ((0, 10), (12, 12)) and node.migrating[0][0] == 13
 
 
 def test_observation_questions() -> None:
-    views = [view("127.0.0.1:7101", "nodes_open_slot_source.txt"),
-             view("127.0.0.1:7102", "nodes_open_slot_target.txt")]
+    views = [
+        view("127.0.0.1:7101", "nodes_open_slot_source.txt"),
+        view("127.0.0.1:7102", "nodes_open_slot_target.txt"),
+    ]
     observation = ClusterObservation(views)
     opens = observation.open_slots()
     assert [(o.slot, o.kind) for o in opens] == [(6000, "importing"), (6000, "migrating")]
@@ -122,8 +133,9 @@ def test_disagreement_is_reported() -> None:
 
 
 def test_failed_nodes_exclude_live_ones() -> None:
-    observation = ClusterObservation([view("127.0.0.1:7101", "nodes_failed_master.txt",
-                                           "info_failed_master.txt")])
+    observation = ClusterObservation(
+        [view("127.0.0.1:7101", "nodes_failed_master.txt", "info_failed_master.txt")]
+    )
     assert [n.id for n in observation.failed_nodes()] == [N7100]
 
 
