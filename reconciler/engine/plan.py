@@ -140,3 +140,15 @@ class Plan(_Frozen):
     def from_json_dict(cls, data: dict[str, Any]) -> Plan:
         data = {k: v for k, v in data.items() if k not in {"summary", "has_changes"}}
         return cls.model_validate(data)
+
+
+def unmanaged_notice(address: str, *, deletion_allowed: bool, kept_because: str) -> Notice:
+    """The notice for a live resource inside the spec's ownership scope that the spec does
+    not list: deleted only with the policy *and* --allow-delete, so without the flag it is
+    reported, with what would happen."""
+    message = (
+        "not in the spec; would be deleted with --allow-delete"
+        if deletion_allowed
+        else f"{kept_because}; kept (deletion: never)"
+    )
+    return Notice(level=NoticeLevel.WARNING, address=address, kind="unmanaged", message=message)

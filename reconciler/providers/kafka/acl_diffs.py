@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from reconciler.engine.plan import Action, AttributeChange, Change, Notice, NoticeLevel, Risk
+from reconciler.engine.plan import (
+    Action,
+    AttributeChange,
+    Change,
+    Notice,
+    NoticeLevel,
+    Risk,
+    unmanaged_notice,
+)
 from reconciler.engine.providers import ProviderPlan
 from reconciler.spec.models import (
     AclOwnership,
@@ -165,24 +173,14 @@ def diff_acls(
         address = acl_address(binding)
         if ownership.deletion is DeletionPolicy.ALLOW and allow_delete:
             changes.append(_delete(binding))
-        elif ownership.deletion is DeletionPolicy.ALLOW:
-            notices.append(
-                Notice(
-                    level=NoticeLevel.WARNING,
-                    address=address,
-                    kind="unmanaged",
-                    message="not in the spec; would be deleted with --allow-delete",
-                )
-            )
         else:
             notices.append(
-                Notice(
-                    level=NoticeLevel.WARNING,
-                    address=address,
-                    kind="unmanaged",
-                    message=(
+                unmanaged_notice(
+                    address,
+                    deletion_allowed=ownership.deletion is DeletionPolicy.ALLOW,
+                    kept_because=(
                         "its principal is in ownership.acls.principals but the spec does not "
-                        "grant it; kept (deletion: never)"
+                        "grant it"
                     ),
                 )
             )

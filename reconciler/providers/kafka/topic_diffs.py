@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reconciler.engine.plan import Action, AttributeChange, Change, Notice, NoticeLevel, Risk
+from reconciler.engine.plan import (
+    Action,
+    AttributeChange,
+    Change,
+    Notice,
+    NoticeLevel,
+    Risk,
+    unmanaged_notice,
+)
 from reconciler.engine.providers import ProviderPlan
 from reconciler.providers.kafka.placement import broker_load, reassign_replication
 from reconciler.providers.kafka.state import KafkaClusterState, LiveTopic
@@ -263,22 +271,12 @@ def diff_topics(
                     reason="in the spec's ownership scope but not in the spec",
                 )
             )
-        elif ownership.deletion is DeletionPolicy.ALLOW:
-            notices.append(
-                Notice(
-                    level=NoticeLevel.WARNING,
-                    address=address,
-                    kind="unmanaged",
-                    message="not in the spec; would be deleted with --allow-delete",
-                )
-            )
         else:
             notices.append(
-                Notice(
-                    level=NoticeLevel.WARNING,
-                    address=address,
-                    kind="unmanaged",
-                    message="in the ownership scope but not in the spec; kept (deletion: never)",
+                unmanaged_notice(
+                    address,
+                    deletion_allowed=ownership.deletion is DeletionPolicy.ALLOW,
+                    kept_because="in the ownership scope but not in the spec",
                 )
             )
     return ProviderPlan(changes=tuple(changes), notices=tuple(notices))
