@@ -304,6 +304,7 @@ class HeldLock:
         self._sleep = sleep
         self._task: asyncio.Task[None] | None = None
         self._released = False
+        self._stopping = False
 
     def start(self) -> None:
         if self._task is None:
@@ -319,13 +320,18 @@ class HeldLock:
         backend = self.backend
         last_ok = self._clock()
         interval = backend.renew_interval
-        while True:
+        # The flag, not only the cancellation, ends the loop: on Python 3.11 a cancellation
+        # that arrives as a renewal fails can be swallowed, and the loop would run forever.
+        while not self._stopping:
             await self._sleep(interval)
+            if self._stopping:
+                return
             # A renewal that hangs must not outlast the deadline (the TTL would run out
             # while we still believe we hold the lock).
             budget = backend.ttl_seconds * RENEW_DEADLINE_SHARE - (self._clock() - last_ok)
             try:
-                await asyncio.wait_for(backend.renew(), timeout=max(0.1, budget))
+                async with asyncio.timeout(max(0.1, budget)):
+                    await backend.renew()
             except LockLost as problem:
                 self._lose(str(problem))
                 return
@@ -350,6 +356,7 @@ class HeldLock:
             interval = backend.renew_interval
 
     async def stop_heartbeat(self) -> None:
+        self._stopping = True
         task, self._task = self._task, None
         if task is not None:
             task.cancel()

@@ -121,10 +121,13 @@ def waits(log: Path) -> bool:
 
 
 def action_times(log: str) -> list[float]:
+    """When each change started (``ADDRESS: creating...``) and finished (``✓ ADDRESS: ...``);
+    progress lines in between (``ADDRESS: waiting for ...``) are not actions."""
     return [
         at
         for at, message in stamped(log)
-        if message.startswith(("kafka_topic.", "✓ kafka_topic.", "✗ kafka_topic."))
+        if message.startswith(("✓ kafka_topic.", "✗ kafka_topic."))
+        or (message.startswith("kafka_topic.") and message.endswith("ing..."))
     ]
 
 
