@@ -83,7 +83,7 @@ async def _run_topic_plan(
         state = await admin.cluster_state(with_configs=True)
         plan = build(state)
         provider = KafkaTopicsProvider(admin, [], TopicOwnership())
-        validation = await provider._validate(plan.changes)
+        validation = await provider.validate_changes(plan.changes)
         plan = plan.model_copy(update={"notices": plan.notices + tuple(validation)})
         _echo_plan(plan, fmt)
         if plan.has_errors:

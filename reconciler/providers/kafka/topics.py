@@ -79,10 +79,10 @@ class KafkaTopicsProvider:
         )
         notices = list(planned.notices)
         if options.validate:
-            notices.extend(await self._validate(planned.changes))
+            notices.extend(await self.validate_changes(planned.changes))
         return ProviderPlan(changes=planned.changes, notices=tuple(notices))
 
-    async def _validate(self, changes: Sequence[Change]) -> list[Notice]:
+    async def validate_changes(self, changes: Sequence[Change]) -> list[Notice]:
         """Ask the brokers to validate creations and partition increases (validateOnly)."""
         creations = [_new_topic(c) for c in changes if c.action is Action.CREATE]
         increases = {
@@ -120,7 +120,6 @@ class KafkaTopicsProvider:
         """Creates, config updates, partition increases, reassignments, then deletes; batched."""
         started = time.monotonic()
         errors: dict[str, list[str]] = {c.address: [] for c in changes}
-        by_address = {c.address: c for c in changes}
         for change in changes:
             options.progress.started(change)
 
@@ -140,15 +139,17 @@ class KafkaTopicsProvider:
             ("reassign", self._apply_reassignments),
             ("delete", self._apply_deletes),
         ]
-        skipped: set[str] = set()
+        ran: set[str] = set()
         for what, phase in phases:
             if failed():
-                skipped = {a for a, e in errors.items() if not e}
                 break
             record(await phase(changes, options), what)
+            ran.add(what)
+        # A change is skipped when a phase it needs did not run (stopped at a failure).
+        skipped = {c.address for c in changes if not errors[c.address] and _phases(c) - ran}
 
         unseen = await self._await_propagation(
-            [c for c in changes if not errors[c.address]], options
+            [c for c in changes if not errors[c.address] and c.address not in skipped], options
         )
         for address in unseen:
             errors[address].append(
@@ -159,7 +160,7 @@ class KafkaTopicsProvider:
         for address, problems in errors.items():
             if problems:
                 result = ChangeResult(address, ResultStatus.FAILED, "; ".join(problems))
-            elif address in skipped and _has_pending_work(by_address[address]):
+            elif address in skipped:
                 result = ChangeResult(
                     address, ResultStatus.SKIPPED, "skipped after an earlier failure"
                 )
@@ -292,5 +293,17 @@ def _new_topic(change: Change) -> NewTopicRequest:
     )
 
 
-def _has_pending_work(change: Change) -> bool:
-    return change.action is not Action.NOOP
+def _phases(change: Change) -> set[str]:
+    """The apply phases a change needs."""
+    if change.action is Action.CREATE:
+        return {"create"}
+    if change.action is Action.DELETE:
+        return {"delete"}
+    needed = set()
+    if change.payload.get("config_set") or change.payload.get("config_delete"):
+        needed.add("alter configs")
+    if "partitions" in change.payload:
+        needed.add("add partitions")
+    if "reassignment" in change.payload:
+        needed.add("reassign")
+    return needed

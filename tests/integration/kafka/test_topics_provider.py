@@ -13,7 +13,7 @@ from reconciler.engine.applying import apply_plan
 from reconciler.engine.plan import Action, NoticeLevel, Risk
 from reconciler.engine.planning import build_plan
 from reconciler.engine.providers import ApplyOptions, PlanOptions, ResultStatus
-from reconciler.providers.kafka.client import KafkaAdmin
+from reconciler.providers.kafka.client import KafkaAdmin, NewTopicRequest
 from reconciler.providers.kafka.topics import KafkaTopicsProvider
 from reconciler.spec.models import DeletionPolicy, TopicOwnership
 from reconciler.spec.resolving import DesiredTopic
@@ -187,3 +187,28 @@ async def test_replication_increase_by_reassignment_keeps_messages(
         assert seen == {f"m{i}".encode() for i in range(30)}
     finally:
         await consumer.stop()
+
+
+async def test_failure_stops_later_phases_and_reports_skipped_changes(
+    single_admin: KafkaAdmin, unique_name: Any
+) -> None:
+    existing, racing = unique_name("phase-existing"), unique_name("phase-racing")
+    await converge(single_admin, [topic(existing)])
+    desired = [topic(existing, retention_ms="7200000"), topic(racing)]
+    provider = KafkaTopicsProvider(single_admin, desired, TopicOwnership())
+    plan = await build_plan([provider], PlanOptions())
+    assert [c.action for c in plan.changes] == [Action.UPDATE, Action.CREATE]
+    # Someone creates the topic between plan and apply: the create phase fails.
+    assert await single_admin.create_topics([NewTopicRequest(racing, 3, 1, {})]) == {racing: None}
+    results = {r.address: r for r in await apply_plan(plan, [provider], ApplyOptions())}
+    assert results[f"kafka_topic.{racing}"].status is ResultStatus.FAILED
+    assert "TopicAlreadyExists" in results[f"kafka_topic.{racing}"].message
+    assert results[f"kafka_topic.{existing}"].status is ResultStatus.SKIPPED
+    overrides = (await single_admin.cluster_state(topics=[existing])).topics[existing].overrides()
+    assert "retention.ms" not in overrides
+    deadline = time.monotonic() + 30
+    while racing not in (await single_admin.cluster_state(with_configs=False)).topics:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.2)
+    resumed = await converge(single_admin, desired)  # a second apply picks up where it stopped
+    assert [c.name for c in resumed.changes] == [existing]
