@@ -26,7 +26,6 @@ decision logic (:func:`lease_expired`, :func:`lease_body`) is pure and unit-test
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,6 +38,7 @@ from reconciler.engine.locking import (
     LockOwner,
 )
 from reconciler.errors import ConnectionFailure, ReconcilerError
+from reconciler.providers.kubernetes_config import load_configuration
 from reconciler.spec.models import KubernetesTarget
 
 REDIS_LEASE_NAME = "llm-analytics-redis-apply-lock"
@@ -228,29 +228,9 @@ class KubernetesLeaseLock:
 
     async def _api(self) -> Any:
         from kubernetes_asyncio import client as k8s_client
-        from kubernetes_asyncio import config as k8s_config
 
         if self._api_client is None:
-            configuration = k8s_client.Configuration()
-            config_file = self.target.kubeconfig or os.environ.get("KUBECONFIG")
-            default = os.path.expanduser("~/.kube/config")
-            where = config_file or default
-            try:
-                if config_file or os.path.exists(default) or self.target.context:
-                    await k8s_config.load_kube_config(
-                        config_file=os.path.expanduser(where),
-                        context=self.target.context,
-                        client_configuration=configuration,
-                        persist_config=False,
-                    )
-                else:
-                    k8s_config.load_incluster_config(client_configuration=configuration)
-            except (k8s_config.ConfigException, OSError, ValueError, TypeError) as problem:
-                raise ConnectionFailure(
-                    "kubernetes",
-                    f"cannot load the Kubernetes configuration ({problem})",
-                    hint=f"check the kubeconfig ({where}) and context, or set KUBECONFIG",
-                ) from None
+            configuration = await load_configuration(self.target)
             self._api_client = k8s_client.ApiClient(configuration)
         return k8s_client.CoordinationV1Api(self._api_client)
 

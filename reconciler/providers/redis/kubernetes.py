@@ -20,18 +20,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from kubernetes_asyncio import client as k8s_client
-from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.stream import WsApiClient
 
 from reconciler.errors import ConnectionFailure
+from reconciler.providers.kubernetes_config import load_configuration
 from reconciler.providers.redis.clitext import (
     command_line,
     forced_raw,
@@ -112,27 +111,7 @@ class KubernetesTransport:
     # ------------------------------------------------------------------ API clients
 
     async def _configuration(self) -> k8s_client.Configuration:
-        configuration = k8s_client.Configuration()
-        config_file = self.target.kubeconfig or os.environ.get("KUBECONFIG")
-        default = os.path.expanduser("~/.kube/config")
-        where = config_file or default
-        try:
-            if config_file or os.path.exists(default) or self.target.context:
-                await k8s_config.load_kube_config(
-                    config_file=os.path.expanduser(where),
-                    context=self.target.context,
-                    client_configuration=configuration,
-                    persist_config=False,
-                )
-            else:
-                k8s_config.load_incluster_config(client_configuration=configuration)
-        except (k8s_config.ConfigException, OSError, ValueError, TypeError) as problem:
-            raise ConnectionFailure(
-                "kubernetes",
-                f"cannot load the Kubernetes configuration ({problem})",
-                hint=f"check the kubeconfig ({where}) and context, or set KUBECONFIG",
-            ) from None
-        return configuration
+        return await load_configuration(self.target)
 
     async def _apis(self) -> tuple[k8s_client.CoreV1Api, k8s_client.CoreV1Api]:
         if self._api_client is None or self._ws_client is None:
