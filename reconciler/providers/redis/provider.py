@@ -270,28 +270,25 @@ class RedisClusterProvider:
             elif step.op == "forget":
                 d = step.data
                 changes.append(
-                    Change(
-                        address=f"redis_repair.forget_{d['node_id'][:12]}",
-                        provider=PROVIDER,
-                        resource_type="redis_repair",
-                        name=f"forget_{d['node_id'][:12]}",
+                    _step_change(
+                        "redis_repair",
+                        f"forget_{d['node_id'][:12]}",
+                        step,
                         action=Action.DELETE,
                         risks=frozenset({Risk.DESTRUCTIVE}),
                         reason=f"{d['why']} {d['role']} {d['address']} is still known to the cluster",
                         attributes=(AttributeChange(path="node", before=d["address"], after=None),),
                         steps=(f"CLUSTER FORGET {d['node_id']} on every live node",),
-                        payload={"ops": [{"op": step.op, **d}]},
                     )
                 )
             elif step.op == "assign_slots":
                 d = step.data
                 slots = expand_ranges(d["slots"])
                 changes.append(
-                    Change(
-                        address=f"redis_repair.uncovered_slots_{d['endpoint']}",
-                        provider=PROVIDER,
-                        resource_type="redis_repair",
-                        name=f"uncovered_slots_{d['endpoint']}",
+                    _step_change(
+                        "redis_repair",
+                        f"uncovered_slots_{d['endpoint']}",
+                        step,
                         action=Action.UPDATE,
                         risks=frozenset({Risk.DISRUPTIVE}),
                         reason=f"{len(slots)} slots are served by no node",
@@ -304,7 +301,6 @@ class RedisClusterProvider:
                             f"assign {len(slots)} uncovered slots {format_ranges(d['slots'])} "
                             f"to {d['address']}",
                         ),
-                        payload={"ops": [{"op": step.op, **d}]},
                     )
                 )
             elif step.op in ("meet", "replicate"):
@@ -312,11 +308,10 @@ class RedisClusterProvider:
             elif step.op == "remove":
                 d = step.data
                 changes.append(
-                    Change(
-                        address=f"redis_node.{d['endpoint']}",
-                        provider=PROVIDER,
-                        resource_type="redis_node",
-                        name=d["endpoint"],
+                    _step_change(
+                        "redis_node",
+                        d["endpoint"],
+                        step,
                         action=Action.DELETE,
                         risks=frozenset({Risk.DESTRUCTIVE, Risk.DISRUPTIVE}),
                         reason=f"the layout has no place for this {d['role']}",
@@ -328,7 +323,6 @@ class RedisClusterProvider:
                             f"CLUSTER FORGET {d['node_id'][:12]} on every other node",
                             f"CLUSTER RESET HARD on {d['address']} (it leaves the cluster empty)",
                         ),
-                        payload={"ops": [{"op": step.op, **d}]},
                     )
                 )
         return changes
@@ -962,3 +956,15 @@ class _Applier:
             raise ApplyFailed(f"slot move failed: {first}") from first
         await self.provider.wait_converged()
         return outcomes
+
+
+def _step_change(resource_type: str, name: str, step: Step, **fields: Any) -> Change:
+    """A change carrying out one planned layout step (its data is the payload apply runs)."""
+    return Change(
+        address=f"{resource_type}.{name}",
+        provider=PROVIDER,
+        resource_type=resource_type,
+        name=name,
+        payload={"ops": [{"op": step.op, **step.data}]},
+        **fields,
+    )
