@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,14 +118,20 @@ async def test_init_kubernetes_via_cli(redis_pods: Any) -> None:
 
     from reconciler.providers.redis.state import parse_cluster_nodes
 
-    text = subprocess.run(
-        ["redis-cli", "-h", next(iter(node_of_ip)), "cluster", "nodes"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    nodes = {n.id: n for n in parse_cluster_nodes(text)}
-    replicas = [n for n in nodes.values() if n.is_replica]
+    # One node's view: roles set on the other nodes reach it by gossip, within moments.
+    deadline = time.monotonic() + 10
+    while True:
+        text = subprocess.run(
+            ["redis-cli", "-h", next(iter(node_of_ip)), "cluster", "nodes"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        nodes = {n.id: n for n in parse_cluster_nodes(text)}
+        replicas = [n for n in nodes.values() if n.is_replica]
+        if len(replicas) == 3 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
     assert len(replicas) == 3
     for replica in replicas:
         master = nodes[replica.master_id]  # type: ignore[index]
