@@ -1,31 +1,21 @@
-"""Carrying out a plan: safety gates, then each provider's changes in dependency order."""
+"""Carrying out a plan: each provider's changes in dependency order (the gate before it is
+:mod:`reconciler.engine.risk`; the whole workflow is :mod:`reconciler.engine.workflow`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reconciler.engine.plan import Change, Plan, Risk
+from reconciler.engine.plan import Plan
 from reconciler.engine.providers import ApplyOptions, ChangeResult, Provider, ResultStatus
-from reconciler.errors import PlanRefused, SafetyRefusal
+from reconciler.engine.risk import gate, granted_consents
+from reconciler.errors import PlanRefused
 
 
-def destructive_changes(plan: Plan) -> list[Change]:
-    return [c for c in plan.actionable if Risk.DESTRUCTIVE in c.risks]
-
-
-def check_applicable(plan: Plan, *, allow_delete: bool) -> None:
-    """Refuse a plan with errors (exit 1) or destructive changes without the flag (exit 3)."""
-    errors = [n for n in plan.notices if n.level == "error"]
-    if errors:
-        lines = "\n".join(f"  {n.address}: {n.message}" for n in errors)
-        raise PlanRefused(f"the plan has errors; nothing was changed:\n{lines}")
-    destructive = destructive_changes(plan)
-    if destructive and not allow_delete:
-        lines = "\n".join(f"  {c.address} ({c.action.value})" for c in destructive)
-        raise SafetyRefusal(
-            f"the plan holds destructive changes; nothing was changed:\n{lines}",
-            hint="review them, then apply again with --allow-delete",
-        )
+def check_applicable(plan: Plan, *, allow_delete: bool, allow_data_loss: bool = False) -> None:
+    """Refuse a plan with errors (exit 1) or risky changes without their consent (exit 3)."""
+    gate(
+        plan, granted_consents(allow_delete=allow_delete, allow_data_loss=allow_data_loss)
+    ).raise_if_refused()
 
 
 async def apply_plan(

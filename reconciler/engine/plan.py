@@ -86,6 +86,11 @@ class Notice(_Frozen):
     address: str
     message: str
     kind: str = "note"  # e.g. "unmanaged", "refused", "drift", "validation"
+    # Structured facts behind the message, so that drift and renderers never parse prose:
+    # the attribute concerned and its live and wanted values (``None``: not applicable).
+    attribute: str | None = None
+    before: Any = None
+    after: Any = None
 
 
 class Plan(_Frozen):
@@ -108,13 +113,22 @@ class Plan(_Frozen):
     def has_errors(self) -> bool:
         return any(n.level is NoticeLevel.ERROR for n in self.notices)
 
+    @property
+    def refused_addresses(self) -> frozenset[str]:
+        """Resources the plan cannot change as asked (an error notice names them)."""
+        return frozenset(n.address for n in self.notices if n.level is NoticeLevel.ERROR)
+
     def summary(self) -> dict[str, int]:
-        """Counts in Terraform's terms: a replace counts as one add and one destroy."""
-        counts = Counter(c.action for c in self.changes)
+        """Counts in Terraform's terms: a replace counts as one add and one destroy.
+
+        A resource with an error is counted as ``refused``, not among the planned changes."""
+        refused = self.refused_addresses
+        counts = Counter(c.action for c in self.changes if c.address not in refused)
         return {
             "add": counts[Action.CREATE] + counts[Action.REPLACE],
             "change": counts[Action.UPDATE],
             "destroy": counts[Action.DELETE] + counts[Action.REPLACE],
+            "refused": len(refused),
         }
 
     def merged(self, other: Plan) -> Plan:

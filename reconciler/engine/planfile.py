@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import os
 import tempfile
@@ -61,20 +62,51 @@ class SavedPlan:
     created_at: str
     fingerprints: dict[str, str] = field(default_factory=dict)
     format_version: str = PLANFILE_FORMAT_VERSION
+    path: str = "<plan file>"
+    signed: bool = False
 
     @property
     def touched_addresses(self) -> list[str]:
         return [c.address for c in self.plan.actionable]
 
 
-def checksum(document: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of ``document`` without its ``checksum`` key.
+def _canonical_body(document: Mapping[str, Any]) -> bytes:
+    body = {k: v for k, v in document.items() if k not in {"checksum", "signature"}}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
-    It detects truncation and hand edits; it is not a signature (anyone can recompute it).
+
+def checksum(document: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of ``document`` without its ``checksum`` and
+    ``signature`` keys.
+
+    It detects truncation and hand edits; it is not a signature (anyone can recompute it):
+    :func:`signature` is, when a signing key is configured.
     """
-    body = {k: v for k, v in document.items() if k != "checksum"}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(_canonical_body(document)).hexdigest()
+
+
+def signature(document: Mapping[str, Any], key: bytes) -> str:
+    """HMAC-SHA256 of the canonical plan document with ``key`` (``hmac-sha256:<hex>``)."""
+    return "hmac-sha256:" + hmac.new(key, _canonical_body(document), hashlib.sha256).hexdigest()
+
+
+def _check_signature(document: Mapping[str, Any], key: bytes | None, path: str) -> bool:
+    """Refuse (exit 3) a plan whose signature is missing or wrong when a key is set."""
+    recorded = document.get("signature")
+    if key is None:
+        return isinstance(recorded, str)
+    if not isinstance(recorded, str):
+        raise SafetyRefusal(
+            f"{path}: the plan file is not signed, and a signing key is set; nothing was changed",
+            hint="plan again with the same signing key in the environment",
+        )
+    if not hmac.compare_digest(recorded, signature(document, key)):
+        raise SafetyRefusal(
+            f"{path}: the plan file's signature does not match (altered, or signed with "
+            "another key); nothing was changed",
+            hint="plan again with the same signing key and apply the new plan file unmodified",
+        )
+    return True
 
 
 def planfile_document(
@@ -89,8 +121,10 @@ def planfile_document(
     fingerprints: Mapping[str, str],
     tool_version: str,
     created_at: str,
+    signing_key: bytes | None = None,
 ) -> dict[str, Any]:
-    """The JSON document of a plan file; ``plan_dict`` must already be redacted."""
+    """The JSON document of a plan file; ``plan_dict`` must already be redacted. With a
+    ``signing_key`` the document is signed (:func:`signature`)."""
     document: dict[str, Any] = {
         "planfile_format_version": PLANFILE_FORMAT_VERSION,
         "tool_version": tool_version,
@@ -103,6 +137,8 @@ def planfile_document(
         "plan": dict(plan_dict),
     }
     document["checksum"] = checksum(document)
+    if signing_key is not None:
+        document["signature"] = signature(document, signing_key)
     return document
 
 
@@ -140,8 +176,10 @@ def _require(
     return value
 
 
-def parse_planfile(document: Any, path: str = "<plan file>") -> SavedPlan:
-    """Check and read a plan file's JSON document."""
+def parse_planfile(
+    document: Any, path: str = "<plan file>", *, signing_key: bytes | None = None
+) -> SavedPlan:
+    """Check and read a plan file's JSON document (and its signature when a key is set)."""
     if not isinstance(document, dict) or "planfile_format_version" not in document:
         raise PlanFileError(
             f"{path}: not a plan file of this tool (no planfile_format_version)",
@@ -161,6 +199,7 @@ def parse_planfile(document: Any, path: str = "<plan file>") -> SavedPlan:
             "written (checksum mismatch); nothing was changed",
             hint="plan again and apply the new plan file unmodified",
         )
+    signed = _check_signature(document, signing_key, path)
     spec = _require(document, "spec", dict, path)
     plan_dict = _require(document, "plan", dict, path)
     fingerprints = _require(document, "fingerprints", dict, path)
@@ -168,7 +207,11 @@ def parse_planfile(document: Any, path: str = "<plan file>") -> SavedPlan:
     try:
         plan = Plan.from_json_dict(plan_dict)
     except ValueError as problem:  # pydantic's ValidationError is a ValueError
-        raise PlanFileError(f"{path}: the saved plan is not valid: {problem}") from None
+        raise SafetyRefusal(
+            f"{path}: the saved plan is not valid ({str(problem).splitlines()[0]}); "
+            "nothing was changed",
+            hint="plan again and apply the new plan file unmodified",
+        ) from None
     return SavedPlan(
         plan=plan,
         plan_dict=plan_dict,
@@ -182,12 +225,15 @@ def parse_planfile(document: Any, path: str = "<plan file>") -> SavedPlan:
         created_at=str(document.get("created_at", "?")),
         fingerprints={str(k): str(v) for k, v in fingerprints.items()},
         format_version=version,
+        path=path,
+        signed=signed,
     )
 
 
-def read_planfile(path: str | Path) -> SavedPlan:
-    """Read and check a plan file; :class:`PlanFileError` (exit 1) when unreadable,
-    :class:`SafetyRefusal` (exit 3) when it was modified after it was written."""
+def read_planfile(path: str | Path, *, signing_key: bytes | None = None) -> SavedPlan:
+    """Read and check a plan file; :class:`PlanFileError` (exit 1) when unreadable or not a
+    plan file, :class:`SafetyRefusal` (exit 3) when it was modified or truncated after it
+    was written, or its signature is missing or wrong while a key is set."""
     file = Path(path)
     try:
         if file.stat().st_size > MAX_PLANFILE_BYTES:
@@ -202,8 +248,14 @@ def read_planfile(path: str | Path) -> SavedPlan:
     try:
         document = json.loads(text)
     except ValueError as problem:
+        if '"planfile_format_version"' in text[:4096]:
+            raise SafetyRefusal(
+                f"{path}: the plan file is truncated or damaged (invalid JSON: {problem}); "
+                "nothing was changed",
+                hint="plan again and apply the new plan file unmodified",
+            ) from None
         raise PlanFileError(f"{path}: not a plan file (invalid JSON: {problem})") from None
-    return parse_planfile(document, str(path))
+    return parse_planfile(document, str(path), signing_key=signing_key)
 
 
 # --------------------------------------------------------------------------- staleness
@@ -219,6 +271,12 @@ def staleness(
             f"the spec changed since the plan was made (sha256 "
             f"{saved.spec_sha256[:12]}… at plan time, {spec_sha256[:12]}… now)"
         )
+    for key, recorded in sorted(saved.fingerprints.items()):
+        if key.startswith("@") and key in fingerprints_now and fingerprints_now[key] != recorded:
+            reasons.append(
+                f"the plan was made against another {key[1:].capitalize()} cluster "
+                f"({recorded[:16]} then, {fingerprints_now[key][:16]} now)"
+            )
     for address in saved.touched_addresses:
         before = saved.fingerprints.get(address)
         now = fingerprints_now.get(address)
@@ -337,6 +395,7 @@ __all__ = [
     "read_planfile",
     "redacted_changes",
     "restore_redacted",
+    "signature",
     "stale_refusal",
     "staleness",
     "write_atomically",

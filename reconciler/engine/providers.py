@@ -25,8 +25,19 @@ class PlanOptions:
 
 @dataclass(frozen=True)
 class ProviderPlan:
+    """A provider's part of a plan, with the fingerprints of the live state it was computed
+    from (every address it plans, plus the cluster's identity under :func:`identity_key`),
+    so that a saved plan is checked against exactly what it was planned from."""
+
     changes: tuple[Change, ...] = ()
     notices: tuple[Notice, ...] = ()
+    fingerprints: dict[str, str] = field(default_factory=dict)
+
+
+def identity_key(family: str) -> str:
+    """The fingerprint key of a cluster's identity (``@kafka``: its cluster id; ``@redis``:
+    its node ids), under which a saved plan names the cluster it was made against."""
+    return f"@{family}"
 
 
 class ResultStatus(StrEnum):
@@ -73,13 +84,22 @@ class Provider(Protocol):
     """One resource family of one live system."""
 
     name: str  # e.g. "kafka_topic"; the prefix of the addresses it owns
+    family: str  # the target family: "kafka" or "redis"
+    resource_types: tuple[str, ...]  # the address prefixes of the resources it plans
 
     async def plan(self, options: PlanOptions) -> ProviderPlan:
-        """Read live state, diff against desired state, validate with the system if possible."""
+        """Read live state once, diff against desired state, validate with the system if
+        possible; fingerprints of the state read come with the plan."""
         ...
 
     async def fingerprints(self, addresses: Sequence[str]) -> dict[str, str]:
-        """A stable hash of the live state of each address (absent resources included)."""
+        """A stable hash of the live state of each address (absent resources included),
+        plus the cluster's identity under ``identity_key(family)``; one read."""
+        ...
+
+    def check_saved(self, change: Change, redacted: str) -> None:
+        """Refuse (exit 3) a saved change whose payload is invalid or differs from what its
+        attributes show (see :mod:`reconciler.engine.payloads`)."""
         ...
 
     async def apply(self, changes: Sequence[Change], options: ApplyOptions) -> list[ChangeResult]:

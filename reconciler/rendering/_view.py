@@ -175,21 +175,24 @@ class PlanView:
 
     def summary(self) -> dict[str, int]:
         """Terraform's counts: a replace is one add and one destroy."""
+        refused = {n.address for n in self.notices if n.level == "error"}
         counts = {action: 0 for action in ACTION_ORDER}
         for change in self.changes:
-            if change.action in counts:
+            if change.action in counts and change.address not in refused:
                 counts[change.action] += 1
         return {
             "add": counts["create"] + counts["replace"],
             "change": counts["update"],
             "destroy": counts["delete"] + counts["replace"],
+            "refused": len(refused),
         }
 
     def summary_phrase(self) -> str:
         counts = self.summary()
-        return (
+        phrase = (
             f"{counts['add']} to add, {counts['change']} to change, {counts['destroy']} to destroy"
         )
+        return phrase + (f", {counts['refused']} refused" if counts["refused"] else "")
 
 
 def _order_risks(raw: Any) -> tuple[str, ...]:

@@ -29,8 +29,8 @@ CHANGE_KEYS = (
     "payload",
 )
 ATTRIBUTE_KEYS = ("path", "before", "after", "sensitive")
-NOTICE_KEYS = ("level", "address", "message", "kind")
-SUMMARY_KEYS = ("add", "change", "destroy")
+NOTICE_KEYS = ("level", "address", "message", "kind", "attribute", "before", "after")
+SUMMARY_KEYS = ("add", "change", "destroy", "refused")
 
 
 def _ordered(mapping: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from reconciler.engine.providers import (
     ProviderPlan,
     ResultStatus,
 )
+from reconciler.errors import SafetyRefusal
 from reconciler.providers.kafka.acl_client import (
     AclListing,
     AclReadFailed,
@@ -42,10 +43,25 @@ PROPAGATION_TIMEOUT_SECONDS = 15.0
 PROPAGATION_POLL_SECONDS = 0.2
 
 
+def _presence_fingerprints(listing: AclListing, addresses: Sequence[str]) -> dict[str, str]:
+    """Per address: whether the binding exists (the only live fact a binding has)."""
+    present = {acl_address(b) for b in listing.bindings}
+    prefix = f"{PROVIDER}."
+    return {
+        address: hashlib.sha256(
+            f"{address}={'present' if address in present else 'absent'}".encode()
+        ).hexdigest()[:16]
+        for address in addresses
+        if address.startswith(prefix)
+    }
+
+
 class KafkaAclsProvider:
     """Plan/apply of Kafka ACL bindings (explicit entries and role shorthands)."""
 
     name = PROVIDER
+    family = "kafka"
+    resource_types: tuple[str, ...] = (PROVIDER,)
 
     def __init__(
         self, admin: KafkaAdmin, desired: Sequence[DesiredAcl], ownership: AclOwnership
@@ -100,29 +116,49 @@ class KafkaAclsProvider:
             allow_delete=options.allow_delete,
             supports_prefixed=listing.supports_prefixed,
         )
-        if not listing.unknown:
-            return planned
-        note = Notice(
-            level=NoticeLevel.INFO,
-            address=ACLS_ADDRESS,
-            kind="note",
-            message=f"{listing.unknown} binding(s) use a resource type or operation "
-            "this tool does not know; they are left alone",
-        )
-        return ProviderPlan(changes=planned.changes, notices=(*planned.notices, note))
+        notices = planned.notices
+        if listing.unknown:
+            notices += (
+                Notice(
+                    level=NoticeLevel.INFO,
+                    address=ACLS_ADDRESS,
+                    kind="note",
+                    message=f"{listing.unknown} binding(s) use a resource type or operation "
+                    "this tool does not know; they are left alone",
+                ),
+            )
+        fingerprints = _presence_fingerprints(listing, [c.address for c in planned.changes])
+        return ProviderPlan(changes=planned.changes, notices=notices, fingerprints=fingerprints)
 
     async def fingerprints(self, addresses: Sequence[str]) -> dict[str, str]:
-        """Per address: whether the binding exists (the only live fact a binding has)."""
-        listing = await self.read()
-        present = {acl_address(b) for b in listing.bindings}
-        prefix = f"{PROVIDER}."
-        return {
-            address: hashlib.sha256(
-                f"{address}={'present' if address in present else 'absent'}".encode()
-            ).hexdigest()[:16]
-            for address in addresses
-            if address.startswith(prefix)
+        """Per address: whether the binding exists. (The cluster's identity comes from the
+        topics provider, which shares this connection.)"""
+        if not addresses:
+            return {}
+        return _presence_fingerprints(await self.read(), addresses)
+
+    def check_saved(self, change: Change, redacted: str) -> None:
+        """A binding's address is derived from the binding: the payload must yield it."""
+        try:
+            binding = AclBinding.from_dict(change.payload)
+        except (KeyError, TypeError, ValueError) as problem:
+            raise SafetyRefusal(
+                f"{change.address}: the plan's payload is not an ACL binding ({problem}); "
+                "nothing was changed",
+                hint="plan again and apply the new plan file unmodified",
+            ) from None
+        shown = {
+            a.path: a.after if change.action is Action.CREATE else a.before
+            for a in change.attributes
         }
+        if acl_address(binding) != change.address or shown != binding.to_dict():
+            raise SafetyRefusal(
+                f"{change.address}: what the plan shows differs from what it would execute; "
+                "the plan file was altered; nothing was changed",
+                hint="plan again and apply the new plan file unmodified",
+            )
+        if change.action not in (Action.CREATE, Action.DELETE):
+            raise SafetyRefusal(f"{change.address}: ACL bindings are only created or deleted")
 
     async def apply(self, changes: Sequence[Change], options: ApplyOptions) -> list[ChangeResult]:
         """Creations first (a replacement grant is in place before the old one goes), then

@@ -7,10 +7,11 @@ without a cluster and the plan it produces can be reviewed before anything runs.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+from reconciler.engine.payloads import change_from_payload
 from reconciler.engine.plan import (
     Action,
-    AttributeChange,
     Change,
     Notice,
     NoticeLevel,
@@ -20,6 +21,12 @@ from reconciler.engine.plan import (
 from reconciler.engine.providers import ProviderPlan
 from reconciler.providers.kafka.placement import broker_load, reassign_replication
 from reconciler.providers.kafka.state import KafkaClusterState, LiveTopic
+from reconciler.providers.kafka.topic_payloads import (
+    TopicCreate,
+    TopicDelete,
+    TopicPayload,
+    TopicUpdate,
+)
 from reconciler.spec.models import ConfigOwnership, DeletionPolicy, TopicOwnership
 from reconciler.spec.resolving import DesiredTopic
 
@@ -89,27 +96,36 @@ def config_risks(key: str, before: str | None, after: str | None) -> set[Risk]:
     return risks
 
 
-def _create(topic: DesiredTopic) -> Change:
-    attributes = [
-        AttributeChange(path="partitions", after=topic.partitions),
-        AttributeChange(path="replication_factor", after=topic.replication_factor),
-        *(
-            AttributeChange(path=f"config.{key}", after=value)
-            for key, value in sorted(topic.config.items())
-        ),
-    ]
-    return Change(
-        address=topic_address(topic.name),
+def _topic_change(name: str, action: Action, payload: TopicPayload, **fields: Any) -> Change:
+    return change_from_payload(
+        payload,
+        address=topic_address(name),
         provider=PROVIDER,
         resource_type=PROVIDER,
-        name=topic.name,
-        action=Action.CREATE,
-        attributes=tuple(attributes),
-        payload={
-            "partitions": topic.partitions,
-            "replication_factor": topic.replication_factor,
-            "config": dict(sorted(topic.config.items())),
-        },
+        name=name,
+        action=action,
+        **fields,
+    )
+
+
+def _create(topic: DesiredTopic) -> Change:
+    payload = TopicCreate(
+        partitions=topic.partitions,
+        replication_factor=topic.replication_factor,
+        config=dict(sorted(topic.config.items())),
+    )
+    return _topic_change(topic.name, Action.CREATE, payload)
+
+
+def delete_change(live: LiveTopic, reason: str) -> Change:
+    """The deletion of a live topic (destructive; its data is lost)."""
+    return _topic_change(
+        live.name,
+        Action.DELETE,
+        TopicDelete(),
+        before={"partitions": live.partition_count, "replication_factor": live.replication_factor},
+        risks=frozenset({Risk.DESTRUCTIVE, Risk.DATA_LOSS}),
+        reason=reason,
     )
 
 
@@ -122,10 +138,11 @@ def _update(
     notices: list[Notice],
 ) -> Change | None:
     address = topic_address(topic.name)
-    attributes: list[AttributeChange] = []
+    before: dict[str, Any] = {}
     risks: set[Risk] = set()
     steps: list[str] = []
-    payload: dict[str, object] = {}
+    partitions: int | None = None
+    reassignment: dict[int, list[int]] = {}
 
     if topic.partitions < live.partition_count:
         notices.append(
@@ -138,61 +155,81 @@ def _update(
                     f"{topic.partitions}: Kafka only adds partitions. Keep {live.partition_count} "
                     "in the spec, or create a new topic and migrate its data."
                 ),
+                attribute="partitions",
+                before=live.partition_count,
+                after=topic.partitions,
             )
         )
     elif topic.partitions > live.partition_count:
-        attributes.append(
-            AttributeChange(path="partitions", before=live.partition_count, after=topic.partitions)
-        )
+        partitions, before["partitions"] = topic.partitions, live.partition_count
         risks.add(Risk.KEY_REMAPPING)
-        payload["partitions"] = topic.partitions
 
     if topic.replication_factor != live.replication_factor:
-        attributes.append(
-            AttributeChange(
-                path="replication_factor",
-                before=live.replication_factor,
-                after=topic.replication_factor,
-            )
-        )
         try:
             assignment = reassign_replication(live, topic.replication_factor, state.brokers, load)  # type: ignore[arg-type]
         except ValueError as problem:
             notices.append(
                 Notice(
-                    level=NoticeLevel.ERROR, address=address, kind="refused", message=str(problem)
+                    level=NoticeLevel.ERROR,
+                    address=address,
+                    kind="refused",
+                    message=str(problem),
+                    attribute="replication_factor",
+                    before=live.replication_factor,
+                    after=topic.replication_factor,
                 )
             )
         else:
-            moved = sum(1 for p in live.partitions if list(p.replicas) != assignment[p.partition])
-            payload["reassignment"] = {str(p): r for p, r in assignment.items()}
+            current = {p.partition: list(p.replicas) for p in live.partitions}
+            reassignment = {p: r for p, r in sorted(assignment.items()) if current.get(p) != r}
+            before["replication_factor"] = live.replication_factor
+            before.update({f"replicas.{p}": current.get(p) for p in reassignment})
             steps.append(
-                f"reassign {moved} partition(s) to {topic.replication_factor} replicas "
-                "(AlterPartitionReassignments), then wait until it completes"
+                f"reassign {len(reassignment)} partition(s) to {topic.replication_factor} "
+                "replicas (AlterPartitionReassignments), then wait until it completes"
             )
             risks.add(Risk.SLOW)
             if topic.replication_factor < live.replication_factor:
                 risks.add(Risk.DISRUPTIVE)
 
-    config_set: dict[str, str] = {}
-    config_delete: list[str] = []
+    config = _config_changes(topic, live, ownership, address, before, risks, notices)
+    payload = TopicUpdate(partitions=partitions, reassignment=reassignment, config=config)
+    if not payload.displayed():
+        return None
+    return _topic_change(
+        topic.name,
+        Action.UPDATE,
+        payload,
+        before=before,
+        risks=frozenset(risks),
+        steps=tuple(steps),
+    )
+
+
+def _config_changes(
+    topic: DesiredTopic,
+    live: LiveTopic,
+    ownership: TopicOwnership,
+    address: str,
+    before: dict[str, Any],
+    risks: set[Risk],
+    notices: list[Notice],
+) -> dict[str, str | None]:
+    """Config keys to set (or remove: ``None``); fills in their live values and risks."""
+    config: dict[str, str | None] = {}
     for key, value in sorted(topic.config.items()):
         current = live.configs.get(key)
         current_value = current.value if current is not None else None
         if current is not None and current.sensitive and current_value is None:
             continue  # a sensitive value cannot be read back; never report it as drift
         if not same_config_value(key, value, current_value):
-            attributes.append(
-                AttributeChange(path=f"config.{key}", before=current_value, after=value)
-            )
+            config[key], before[f"config.{key}"] = value, current_value
             risks |= config_risks(key, current_value, value)
-            config_set[key] = value
     unmanaged = {k: v for k, v in live.overrides().items() if k not in topic.config}
     for key, override in sorted(unmanaged.items()):
         if ownership.configs is ConfigOwnership.EXCLUSIVE:
-            attributes.append(AttributeChange(path=f"config.{key}", before=override, after=None))
+            config[key], before[f"config.{key}"] = None, override
             risks |= config_risks(key, override, None)
-            config_delete.append(key)
         else:
             notices.append(
                 Notice(
@@ -203,25 +240,11 @@ def _update(
                         f"config {key}={override} is set on the topic but not in the spec; kept "
                         "(ownership.topics.configs is additive)"
                     ),
+                    attribute=f"config.{key}",
+                    before=override,
                 )
             )
-    if config_set or config_delete:
-        payload["config_set"] = config_set
-        payload["config_delete"] = config_delete
-
-    if not attributes:
-        return None
-    return Change(
-        address=address,
-        provider=PROVIDER,
-        resource_type=PROVIDER,
-        name=topic.name,
-        action=Action.UPDATE,
-        attributes=tuple(attributes),
-        risks=frozenset(risks),
-        steps=tuple(steps),
-        payload=payload,
-    )
+    return config
 
 
 def diff_topics(
@@ -256,21 +279,7 @@ def diff_topics(
             continue
         address = topic_address(name)
         if ownership.deletion is DeletionPolicy.ALLOW and allow_delete:
-            changes.append(
-                Change(
-                    address=address,
-                    provider=PROVIDER,
-                    resource_type=PROVIDER,
-                    name=name,
-                    action=Action.DELETE,
-                    attributes=(
-                        AttributeChange(path="partitions", before=live.partition_count),
-                        AttributeChange(path="replication_factor", before=live.replication_factor),
-                    ),
-                    risks=frozenset({Risk.DESTRUCTIVE, Risk.DATA_LOSS}),
-                    reason="in the spec's ownership scope but not in the spec",
-                )
-            )
+            changes.append(delete_change(live, "in the spec's ownership scope but not in the spec"))
         else:
             notices.append(
                 unmanaged_notice(

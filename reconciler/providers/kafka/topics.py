@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from reconciler.engine.payloads import check_payload, parse_payload
 from reconciler.engine.plan import Action, Change, Notice, NoticeLevel
 from reconciler.engine.providers import (
     ApplyOptions,
@@ -16,10 +17,17 @@ from reconciler.engine.providers import (
     PlanOptions,
     ProviderPlan,
     ResultStatus,
+    identity_key,
 )
+from reconciler.errors import PlanRefused
 from reconciler.providers.kafka.client import KafkaAdmin, NewTopicRequest
 from reconciler.providers.kafka.state import KafkaClusterState
 from reconciler.providers.kafka.topic_diffs import PROVIDER, diff_topics, topic_address
+from reconciler.providers.kafka.topic_payloads import (
+    PAYLOAD_BY_ACTION,
+    TopicCreate,
+    TopicUpdate,
+)
 from reconciler.spec.models import TopicOwnership
 from reconciler.spec.resolving import DesiredTopic
 
@@ -49,10 +57,23 @@ def _topic_fingerprint(state: KafkaClusterState, name: str, desired_keys: Sequen
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def cluster_identity(state: KafkaClusterState) -> dict[str, str]:
+    """The ``@kafka`` fingerprint: the cluster id Metadata reports."""
+    return {identity_key("kafka"): state.cluster_id or "unknown"}
+
+
+def _update_of(change: Change) -> TopicUpdate | None:
+    if change.action is not Action.UPDATE:
+        return None
+    return parse_payload(change, TopicUpdate)
+
+
 class KafkaTopicsProvider:
     """Plan/apply of Kafka topics (partitions, replication factor, configs)."""
 
     name = PROVIDER
+    family = "kafka"
+    resource_types: tuple[str, ...] = (PROVIDER,)
 
     def __init__(
         self, admin: KafkaAdmin, desired: Sequence[DesiredTopic], ownership: TopicOwnership
@@ -80,16 +101,22 @@ class KafkaTopicsProvider:
         notices = list(planned.notices)
         if options.validate:
             notices.extend(await self.validate_changes(planned.changes))
-        return ProviderPlan(changes=planned.changes, notices=tuple(notices))
+        return ProviderPlan(
+            changes=planned.changes,
+            notices=tuple(notices),
+            fingerprints=self._fingerprints(state, [c.address for c in planned.changes]),
+        )
+
+    def check_saved(self, change: Change, redacted: str) -> None:
+        model = PAYLOAD_BY_ACTION.get(change.action)
+        if model is None:
+            raise PlanRefused(f"{change.address}: topics cannot be {change.action.value}d")
+        check_payload(change, model, redacted)
 
     async def validate_changes(self, changes: Sequence[Change]) -> list[Notice]:
         """Ask the brokers to validate creations and partition increases (validateOnly)."""
         creations = [_new_topic(c) for c in changes if c.action is Action.CREATE]
-        increases = {
-            c.name: int(c.payload["partitions"])
-            for c in changes
-            if c.action is Action.UPDATE and "partitions" in c.payload
-        }
+        increases = _partition_increases(changes)
         errors: dict[str, str | None] = {}
         if creations:
             errors.update(await self.admin.create_topics(creations, validate_only=True))
@@ -107,14 +134,21 @@ class KafkaTopicsProvider:
         ]
 
     async def fingerprints(self, addresses: Sequence[str]) -> dict[str, str]:
-        state = await self.read()
+        names = [a.removeprefix(f"{PROVIDER}.") for a in addresses]
+        state = await self.admin.cluster_state(
+            with_configs=bool(names), config_keys=self.config_keys, topics=names
+        )
+        return self._fingerprints(state, addresses)
+
+    def _fingerprints(self, state: KafkaClusterState, addresses: Sequence[str]) -> dict[str, str]:
         keys = {topic_address(t.name): list(t.config) for t in self.desired}
         prefix = f"{PROVIDER}."
-        return {
+        found = {
             address: _topic_fingerprint(state, address.removeprefix(prefix), keys.get(address, []))
             for address in addresses
             if address.startswith(prefix)
         }
+        return found | cluster_identity(state)
 
     async def apply(self, changes: Sequence[Change], options: ApplyOptions) -> list[ChangeResult]:
         """Creates, config updates, partition increases, reassignments, then deletes; batched."""
@@ -181,11 +215,10 @@ class KafkaTopicsProvider:
         expected: dict[str, int | None] = {}
         for change in changes:
             if change.action is Action.CREATE:
-                expected[change.name] = int(change.payload["partitions"])
+                expected[change.name] = parse_payload(change, TopicCreate).partitions
             elif change.action is Action.DELETE:
                 expected[change.name] = None
-            elif "partitions" in change.payload:
-                expected[change.name] = int(change.payload["partitions"])
+        expected.update(_partition_increases(changes))
         work = sum(count or 1 for count in expected.values())
         deadline = time.monotonic() + max(
             PROPAGATION_TIMEOUT_SECONDS, work * PROPAGATION_SECONDS_PER_PARTITION
@@ -224,36 +257,29 @@ class KafkaTopicsProvider:
     ) -> dict[str, str | None]:
         alterations: dict[str, dict[str, str | None]] = {}
         for change in changes:
-            if change.action is not Action.UPDATE:
-                continue
-            keys: dict[str, str | None] = dict(change.payload.get("config_set", {}))
-            keys.update({key: None for key in change.payload.get("config_delete", [])})
-            if keys:
-                alterations[change.name] = keys
+            update = _update_of(change)
+            if update is not None and update.config:
+                alterations[change.name] = dict(update.config)
         return await self.admin.alter_topic_configs(alterations) if alterations else {}
 
     async def _apply_partitions(
         self, changes: Sequence[Change], _: ApplyOptions
     ) -> dict[str, str | None]:
-        increases = {
-            c.name: int(c.payload["partitions"])
-            for c in changes
-            if c.action is Action.UPDATE and "partitions" in c.payload
-        }
+        increases = _partition_increases(changes)
         return await self.admin.create_partitions(increases) if increases else {}
 
     async def _apply_reassignments(
         self, changes: Sequence[Change], options: ApplyOptions
     ) -> dict[str, str | None]:
-        planned = {
-            c.name: c for c in changes if c.action is Action.UPDATE and "reassignment" in c.payload
-        }
+        updates = {c.name: (c, _update_of(c)) for c in changes}
+        planned = {name: c for name, (c, u) in updates.items() if u is not None and u.reassignment}
         if not planned:
             return {}
         assignments = {
-            (name, int(partition)): replicas
-            for name, change in planned.items()
-            for partition, replicas in change.payload["reassignment"].items()
+            (name, partition): replicas
+            for name, (_, update) in updates.items()
+            if update is not None
+            for partition, replicas in update.reassignment.items()
         }
         results: dict[str, str | None] = {}
         for (name, partition), error in (await self.admin.alter_reassignments(assignments)).items():
@@ -285,12 +311,22 @@ class KafkaTopicsProvider:
 
 
 def _new_topic(change: Change) -> NewTopicRequest:
+    payload = parse_payload(change, TopicCreate)
     return NewTopicRequest(
         name=change.name,
-        partitions=int(change.payload["partitions"]),
-        replication_factor=int(change.payload["replication_factor"]),
-        config=dict(change.payload.get("config", {})),
+        partitions=payload.partitions,
+        replication_factor=payload.replication_factor,
+        config=dict(payload.config),
     )
+
+
+def _partition_increases(changes: Sequence[Change]) -> dict[str, int]:
+    increases: dict[str, int] = {}
+    for change in changes:
+        update = _update_of(change)
+        if update is not None and update.partitions is not None:
+            increases[change.name] = update.partitions
+    return increases
 
 
 def _phases(change: Change) -> set[str]:
@@ -299,11 +335,5 @@ def _phases(change: Change) -> set[str]:
         return {"create"}
     if change.action is Action.DELETE:
         return {"delete"}
-    needed = set()
-    if change.payload.get("config_set") or change.payload.get("config_delete"):
-        needed.add("alter configs")
-    if "partitions" in change.payload:
-        needed.add("add partitions")
-    if "reassignment" in change.payload:
-        needed.add("reassign")
-    return needed
+    update = _update_of(change)
+    return update.phases() if update is not None else set()

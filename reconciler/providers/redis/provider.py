@@ -24,8 +24,9 @@ from reconciler.engine.providers import (
     PlanOptions,
     ProviderPlan,
     ResultStatus,
+    identity_key,
 )
-from reconciler.errors import ApplyFailed, ConnectionFailure, PlanRefused
+from reconciler.errors import ApplyFailed, ConnectionFailure, PlanRefused, SafetyRefusal
 from reconciler.providers.redis.layout import DesiredLayout, LayoutPlan, Step, plan_layout
 from reconciler.providers.redis.resharding import (
     MigrationError,
@@ -60,6 +61,9 @@ def _text(reply: Any) -> str:
 
 class RedisClusterProvider:
     """Plans and applies a Redis Cluster layout (masters, replicas, slots, repairs)."""
+
+    family = "redis"
+    resource_types: tuple[str, ...] = ("redis_cluster", "redis_node", "redis_slots", "redis_repair")
 
     name = PROVIDER
 
@@ -242,7 +246,17 @@ class RedisClusterProvider:
             Notice(level=NoticeLevel(n.level), address=n.subject, message=n.message, kind=n.kind)
             for n in layout.notices
         )
-        return ProviderPlan(changes=tuple(changes), notices=notices)
+        digest = topology_digest(observation)
+        return ProviderPlan(
+            changes=tuple(changes),
+            notices=notices,
+            fingerprints={c.address: digest for c in changes} | cluster_identity(observation),
+        )
+
+    def check_saved(self, change: Change, redacted: str) -> None:
+        """Interim check until the typed step payloads land: the payload must hold ops."""
+        if not isinstance(change.payload.get("ops", []), list):
+            raise SafetyRefusal(f"{change.address}: the plan's payload is not valid")
 
     async def _changes(self, layout: LayoutPlan, observation: ClusterObservation) -> list[Change]:
         endpoints = {e.id: e for e in await self.transport.discover()}
@@ -508,7 +522,7 @@ class RedisClusterProvider:
         """
         observation = await self.observe()
         digest = topology_digest(observation)
-        return {address: digest for address in addresses}
+        return {address: digest for address in addresses} | cluster_identity(observation)
 
     def request_counts(self) -> dict[str, Any]:
         return dict(self.transport.request_counts())
@@ -578,6 +592,13 @@ class RedisClusterProvider:
 def _is_move(change: Change) -> bool:
     ops = change.payload.get("ops", [])
     return bool(ops) and all(op.get("op") == "move" for op in ops)
+
+
+def cluster_identity(observation: ClusterObservation) -> dict[str, str]:
+    """The ``@redis`` fingerprint: a digest of the node ids (roles and addresses left out,
+    so that it survives failovers and pod restarts)."""
+    ids = sorted({*observation.known_nodes(), *(v.node_id for v in observation.bare)})
+    return {identity_key("redis"): hashlib.sha256(" ".join(ids).encode()).hexdigest()[:16]}
 
 
 def topology_digest(observation: ClusterObservation) -> str:

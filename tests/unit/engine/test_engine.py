@@ -28,6 +28,8 @@ class MemoryProvider:
         self, name: str, desired: dict[str, int], live: dict[str, int], fail: set[str] | None = None
     ) -> None:
         self.name = name
+        self.family = "memory"
+        self.resource_types: tuple[str, ...] = (name,)
         self.desired, self.live = desired, live
         self.fail = fail or set()
         self.applied: list[str] = []
@@ -60,6 +62,9 @@ class MemoryProvider:
     async def fingerprints(self, addresses: Sequence[str]) -> dict[str, str]:
         return {a: str(self.live.get(a.split(".", 1)[1])) for a in addresses}
 
+    def check_saved(self, change: Change, redacted: str) -> None:
+        pass
+
     async def apply(self, changes: Sequence[Change], options: ApplyOptions) -> list[ChangeResult]:
         results = []
         for change in changes:
@@ -81,7 +86,7 @@ async def test_plan_joins_providers_in_order_and_apply_converges() -> None:
     second = MemoryProvider("b", {"z": 1}, {})
     plan = await build_plan([first, second], PlanOptions())
     assert [c.address for c in plan.changes] == ["a.k", "a.j", "b.z"]
-    assert plan.summary() == {"add": 2, "change": 1, "destroy": 0}
+    assert plan.summary() == {"add": 2, "change": 1, "destroy": 0, "refused": 0}
     results = await apply_plan(plan, [first, second], ApplyOptions())
     assert all(r.status is ResultStatus.APPLIED for r in results)
     again = await build_plan([first, second], PlanOptions())
@@ -136,5 +141,5 @@ def test_plan_json_round_trip() -> None:
     plan = Plan(changes=(change,), request_counts={"Metadata": 1})
     data = plan.to_json_dict()
     assert data["changes"][0]["risks"] == ["destructive", "slow"]
-    assert data["summary"] == {"add": 1, "change": 0, "destroy": 1}
+    assert data["summary"] == {"add": 1, "change": 0, "destroy": 1, "refused": 0}
     assert Plan.from_json_dict(data) == plan

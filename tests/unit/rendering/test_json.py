@@ -76,7 +76,7 @@ def test_missing_summary_is_filled_in() -> None:
     body = plain_plan().to_json_dict()
     del body["summary"], body["has_changes"]
     out = json.loads(render_json(body))
-    assert out["summary"] == {"add": 1, "change": 0, "destroy": 0}
+    assert out["summary"] == {"add": 1, "change": 0, "destroy": 0, "refused": 0}
     assert out["has_changes"] is True
 
 

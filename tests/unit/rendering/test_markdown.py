@@ -84,7 +84,7 @@ def big_plan(count: int, *, tail: tuple[Any, ...] = ()) -> Plan:
 def test_layout() -> None:
     out = render(sample_plan(), "markdown")
     lines = out.split("\n")
-    assert lines[0] == "**Plan:** 2 to add, 3 to change, 2 to destroy"
+    assert lines[0] == "**Plan:** 2 to add, 3 to change, 2 to destroy, 1 refused"
     caution = out.index("> [!CAUTION]")
     assert caution < out.index(TABLE_HEAD) < out.index("<details>") < out.index("### Notices")
     block = out[caution : out.index(TABLE_HEAD)]

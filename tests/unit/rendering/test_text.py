@@ -32,7 +32,7 @@ def test_terraform_like_lines() -> None:
     ):
         assert line in out.splitlines(), line
     assert "! WARNING: data-loss" in out
-    assert out.splitlines()[-1] == "Plan: 2 to add, 3 to change, 2 to destroy."
+    assert out.splitlines()[-1] == "Plan: 2 to add, 3 to change, 2 to destroy, 1 refused."
     assert "llm-traces" not in out  # no-op changes are not listed
     assert "\x1b" not in out
 

@@ -97,7 +97,7 @@ def test_config_change_has_before_and_after_and_retention_cut_is_data_loss() -> 
     (attr,) = change.attributes
     assert (attr.path, attr.before, attr.after) == ("config.retention.ms", "604800000", "86400000")
     assert Risk.DATA_LOSS in change.risks
-    assert change.payload["config_set"] == {"retention.ms": "86400000"}
+    assert change.payload["config"] == {"retention.ms": "86400000"}
 
 
 def test_unmanaged_override_is_reported_when_additive_and_removed_when_exclusive() -> None:
@@ -112,7 +112,7 @@ def test_unmanaged_override_is_reported_when_additive_and_removed_when_exclusive
         allow_delete=False,
     )
     (change,) = exclusive.changes
-    assert change.payload["config_delete"] == ["segment.ms"]
+    assert change.payload["config"] == {"segment.ms": None}
     assert Risk.DESTRUCTIVE in change.risks
 
 

@@ -1,0 +1,223 @@
+"""The one workflow every changing command runs.
+
+    lock → read live state once → plan → gate → confirm → apply → re-read and verify → release
+
+``apply -f SPEC``, ``apply PLANFILE``, ``kafka topics create|delete``, ``kafka acls create``
+and ``redis init`` all run :class:`Workflow`; they differ only in the desired state they
+hand to the providers. The CLI supplies a :class:`WorkflowUI` (how a plan is shown, how a
+person confirms, where progress goes) and the locks; this module decides everything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol, TypeVar
+
+from reconciler.engine.applying import apply_plan
+from reconciler.engine.plan import Change, Plan
+from reconciler.engine.planfile import (
+    SavedPlan,
+    redacted_changes,
+    restore_redacted,
+    stale_refusal,
+    staleness,
+)
+from reconciler.engine.planning import merged_request_counts
+from reconciler.engine.providers import (
+    ApplyOptions,
+    ChangeResult,
+    PlanOptions,
+    Progress,
+    Provider,
+    ProviderPlan,
+    ResultStatus,
+)
+from reconciler.engine.risk import Consent, gate
+from reconciler.engine.selection import Selection
+from reconciler.errors import ApplyFailed, PlanRefused
+
+T = TypeVar("T")
+
+#: The marker saved plans hold in place of a secret (the renderers' redaction marker).
+REDACTED = "(sensitive value)"
+
+
+class Guard(Protocol):
+    """What a held lock offers: run work while it is held (:class:`LockSet`, :class:`NoLock`)."""
+
+    def check(self) -> None: ...
+    async def guard(self, work: Awaitable[T]) -> T: ...
+
+
+LockFactory = Callable[[], AbstractAsyncContextManager[Guard]]
+
+
+class WorkflowUI(Protocol):
+    """The workflow's view of the person or job running it."""
+
+    progress: Progress
+
+    def planned(self, plan: Plan) -> None:
+        """Show the plan about to be gated and applied."""
+
+    async def confirm(self, plan: Plan) -> None:
+        """Return when the plan may be applied; raise to abort."""
+
+    def note(self, text: str) -> None:
+        """A line of information (stderr)."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a run was asked for."""
+
+    consents: frozenset[Consent] = frozenset()
+    selection: Selection = field(default_factory=Selection)
+    validate: bool = True
+    continue_on_error: bool = False
+    dry_run: bool = False
+
+    def plan_options(self, *, validate: bool | None = None) -> PlanOptions:
+        return PlanOptions(
+            allow_delete=Consent.DELETE in self.consents,
+            validate=self.validate if validate is None else validate,
+        )
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """A plan with the fingerprints of the live state it was computed from."""
+
+    plan: Plan
+    fingerprints: dict[str, str] = field(default_factory=dict)
+
+
+class Outcome(StrEnum):
+    NO_CHANGES = "no-changes"
+    PLANNED = "planned"  # --dry-run: gated, not applied
+    APPLIED = "applied"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    outcome: Outcome
+    plan: Plan
+    results: tuple[ChangeResult, ...] = ()
+    # After apply: planned resources that still differ, and how many others differ.
+    unfinished: tuple[Change, ...] = ()
+    others_differing: int = 0
+
+    @property
+    def failed(self) -> tuple[ChangeResult, ...]:
+        return tuple(r for r in self.results if r.status is ResultStatus.FAILED)
+
+
+class Workflow:
+    """lock → read → plan → gate → confirm → apply → verify → release, for some providers."""
+
+    def __init__(self, providers: Sequence[Provider], *, locks: LockFactory, ui: WorkflowUI):
+        self.providers = list(providers)
+        self.locks = locks
+        self.ui = ui
+
+    # ----------------------------------------------------------------- reading
+
+    async def plan(self, options: RunOptions, *, validate: bool | None = None) -> PlannedRun:
+        """Read every provider's live state once (concurrently) and plan; no lock taken."""
+        parts: list[ProviderPlan] = await asyncio.gather(
+            *(p.plan(options.plan_options(validate=validate)) for p in self.providers)
+        )
+        plan = Plan(
+            changes=tuple(c for part in parts for c in part.changes),
+            notices=tuple(n for part in parts for n in part.notices),
+            request_counts=merged_request_counts(self.providers),
+        )
+        fingerprints = {k: v for part in parts for k, v in part.fingerprints.items()}
+        return PlannedRun(options.selection.apply_to(plan), fingerprints)
+
+    async def fingerprints(self, plan: Plan) -> dict[str, str]:
+        """One read of the live state of what ``plan`` touches, with each cluster's identity
+        (every provider is asked, with no addresses when the plan has none of its changes,
+        so that the identity of every targeted cluster is checked)."""
+        found: dict[str, str] = {}
+        for provider in self.providers:
+            addresses = [c.address for c in plan.actionable if c.provider == provider.name]
+            found.update(await provider.fingerprints(addresses))
+        return found
+
+    # ----------------------------------------------------------------- applying
+
+    async def apply(self, options: RunOptions) -> RunResult:
+        """Plan under the lock and apply what the gate lets through (``dry_run``: stop
+        after the gate)."""
+        async with self.locks() as lock:
+            # Planned under the lock: a concurrent apply has finished before we read.
+            planned = (await lock.guard(self.plan(options))).plan
+            self.ui.planned(planned)
+            if not planned.has_changes and not planned.has_errors:
+                return RunResult(Outcome.NO_CHANGES, planned)
+            gate(planned, options.consents).raise_if_refused()
+            if options.dry_run:
+                return RunResult(Outcome.PLANNED, planned)
+            await self.ui.confirm(planned)
+            return await self._carry_out(lock, planned, options)
+
+    async def apply_saved(
+        self, saved: SavedPlan, options: RunOptions, *, spec_sha256: str
+    ) -> RunResult:
+        """Carry out a saved plan exactly, unless it is stale or altered (exit 3, refused
+        before anything of it is shown)."""
+        async with self.locks() as lock:
+            now = await lock.guard(self.fingerprints(saved.plan))
+            reasons = staleness(saved, spec_sha256=spec_sha256, fingerprints_now=now)
+            if reasons:
+                raise stale_refusal(saved.path, reasons)
+            self._check_saved(saved.plan)
+            planned = saved.plan
+            if redacted_changes(planned, REDACTED):
+                # Secrets are never saved: take them from the spec (its references) now.
+                fresh = await lock.guard(self.plan(options, validate=False))
+                planned = restore_redacted(planned, fresh.plan, REDACTED)
+            self.ui.planned(planned)
+            if not planned.has_changes:
+                return RunResult(Outcome.NO_CHANGES, planned)
+            gate(planned, options.consents).raise_if_refused()
+            return await self._carry_out(lock, planned, options)
+
+    def _check_saved(self, plan: Plan) -> None:
+        by_name = {p.name: p for p in self.providers}
+        unknown = sorted({c.provider for c in plan.actionable} - set(by_name))
+        if unknown:
+            raise PlanRefused(
+                f"the plan has changes for {', '.join(unknown)}, which this run does not target"
+            )
+        for change in plan.actionable:
+            by_name[change.provider].check_saved(change, REDACTED)
+
+    async def _carry_out(self, lock: Guard, planned: Plan, options: RunOptions) -> RunResult:
+        results = await lock.guard(
+            apply_plan(
+                planned,
+                self.providers,
+                ApplyOptions(
+                    continue_on_error=options.continue_on_error, progress=self.ui.progress
+                ),
+            )
+        )
+        failed = [r for r in results if r.status is ResultStatus.FAILED]
+        if failed:
+            lines = "\n".join(f"  {r.address}: {r.message}" for r in failed)
+            raise ApplyFailed(
+                f"{len(failed)} change(s) failed:\n{lines}",
+                hint="fix the cause, then apply again: changes already made are kept and "
+                "the next plan shows only what is left",
+            )
+        after = (await lock.guard(self.plan(options, validate=False))).plan
+        touched = {c.address for c in planned.actionable}
+        unfinished = tuple(c for c in after.actionable if c.address in touched)
+        others = len(after.actionable) - len(unfinished)
+        return RunResult(Outcome.APPLIED, planned, tuple(results), unfinished, others)
