@@ -15,8 +15,10 @@ from reconciler.errors import ReconcilerError
 from reconciler.spec.models import ClusterSpec
 
 if TYPE_CHECKING:
+    from reconciler.engine.locking import LockBackend
     from reconciler.engine.providers import Provider
     from reconciler.providers.kafka.client import KafkaAdmin
+    from reconciler.spec.models import KafkaConnection, RedisSpec
 
 TARGETS = ("kafka", "redis")
 
@@ -28,16 +30,22 @@ class ConnectionOverrides:
     namespace: str | None = None
 
 
-def selected_targets(spec: ClusterSpec, target: str | None) -> list[str]:
-    """The targets a command works on: the one asked for, or every one the spec defines."""
+def selected_targets(spec: ClusterSpec, target: str | Sequence[str] | None) -> list[str]:
+    """The target families a command works on: those the ``--target`` selectors (families,
+    resource types, addresses, globs) can reach, or every one the spec defines."""
+    from reconciler.engine.selection import Selection
+
     available = [name for name in TARGETS if getattr(spec, name) is not None]
-    if target is None:
-        if not available:
-            raise ReconcilerError("the spec defines neither kafka nor redis; nothing to do")
-        return available
-    if target not in available:
-        raise ReconcilerError(f"--target {target}: the spec has no `{target}` section")
-    return [target]
+    if not available:
+        raise ReconcilerError("the spec defines neither kafka nor redis; nothing to do")
+    selectors = [target] if isinstance(target, str) else list(target or ())
+    chosen = Selection.of(selectors).families(available)
+    if not chosen:
+        shown = ", ".join(selectors)
+        raise ReconcilerError(
+            f"--target {shown}: matches nothing the spec defines ({', '.join(available)})"
+        )
+    return chosen
 
 
 @asynccontextmanager
@@ -90,3 +98,70 @@ def _acl_provider(admin: KafkaAdmin, spec: ClusterSpec) -> Provider:
 
     assert spec.kafka is not None
     return KafkaAclsProvider.from_spec(admin, spec.kafka)
+
+
+def lock_backends(
+    overrides: ConnectionOverrides,
+    ttl: float,
+    *,
+    kafka: bool = False,
+    kafka_connection: KafkaConnection | None = None,
+    redis: RedisSpec | None = None,
+) -> list[LockBackend]:
+    """The apply locks of the targeted systems (docs/locking.md):
+
+    - Kafka: the consumer group ``llm-analytics-apply-lock`` in the cluster itself;
+    - Redis through Kubernetes: the Lease ``llm-analytics-redis-apply-lock`` in its namespace;
+    - Redis by address: the key ``{llm-analytics}:apply-lock`` in the cluster itself.
+    """
+    backends: list[LockBackend] = []
+    if kafka:
+        from reconciler.providers.kafka.locking import KafkaGroupLock
+
+        backends.append(
+            KafkaGroupLock.from_connection(
+                kafka_connection, overrides.bootstrap_servers, ttl_seconds=ttl
+            )
+        )
+    if redis is not None:
+        backends.append(_redis_lock(redis, overrides, ttl))
+    return backends
+
+
+def _redis_lock(redis: RedisSpec, overrides: ConnectionOverrides, ttl: float) -> LockBackend:
+    connection = redis.connection
+    addresses = (
+        [a for a in overrides.redis_addresses.split(",") if a.strip()]
+        if overrides.redis_addresses
+        else None
+    )
+    # The same choice as the Redis provider: addresses win, then a namespace override.
+    if addresses is None and overrides.namespace is None and connection.addresses:
+        addresses = list(connection.addresses)
+    if addresses:
+        from reconciler.providers.redis.locking import RedisLock
+
+        return RedisLock.from_connection(connection, addresses, ttl_seconds=ttl)
+    from reconciler.providers.kubernetes_lease import KubernetesLeaseLock
+    from reconciler.spec.models import KubernetesTarget
+
+    target = connection.kubernetes
+    if target is None:
+        assert overrides.namespace is not None
+        target = KubernetesTarget(namespace=overrides.namespace)
+    elif overrides.namespace is not None:
+        target = target.model_copy(update={"namespace": overrides.namespace})
+    return KubernetesLeaseLock(target, ttl_seconds=ttl)
+
+
+def spec_lock_backends(
+    spec: ClusterSpec, targets: Sequence[str], overrides: ConnectionOverrides, ttl: float
+) -> list[LockBackend]:
+    """The locks of the spec's targeted sections."""
+    return lock_backends(
+        overrides,
+        ttl,
+        kafka="kafka" in targets and spec.kafka is not None,
+        kafka_connection=spec.kafka.connection if spec.kafka is not None else None,
+        redis=spec.redis if "redis" in targets else None,
+    )

@@ -22,7 +22,12 @@ from reconciler.engine.providers import (
 from reconciler.errors import PlanRefused
 from reconciler.providers.kafka.client import KafkaAdmin, NewTopicRequest
 from reconciler.providers.kafka.state import KafkaClusterState
-from reconciler.providers.kafka.topic_diffs import PROVIDER, diff_topics, topic_address
+from reconciler.providers.kafka.topic_diffs import (
+    PROVIDER,
+    diff_topics,
+    missing_topic_notices,
+    topic_address,
+)
 from reconciler.providers.kafka.topic_payloads import (
     PAYLOAD_BY_ACTION,
     TopicCreate,
@@ -76,11 +81,21 @@ class KafkaTopicsProvider:
     resource_types: tuple[str, ...] = (PROVIDER,)
 
     def __init__(
-        self, admin: KafkaAdmin, desired: Sequence[DesiredTopic], ownership: TopicOwnership
+        self,
+        admin: KafkaAdmin,
+        desired: Sequence[DesiredTopic],
+        ownership: TopicOwnership,
+        *,
+        create_only: bool = False,
+        required: Sequence[str] = (),
     ) -> None:
+        """``create_only``: plan creations only, keep existing topics as they are;
+        ``required``: topics that must exist (an error notice for each one that does not)."""
         self.admin = admin
         self.desired = list(desired)
         self.ownership = ownership
+        self.create_only = create_only
+        self.required = list(required)
         # Only these keys (and the topics' own overrides) are decoded from DescribeConfigs.
         self.config_keys = frozenset(key for topic in self.desired for key in topic.config)
 
@@ -96,9 +111,13 @@ class KafkaTopicsProvider:
     async def plan(self, options: PlanOptions) -> ProviderPlan:
         state = await self.read()
         planned = diff_topics(
-            self.desired, state, self.ownership, allow_delete=options.allow_delete
+            self.desired,
+            state,
+            self.ownership,
+            allow_delete=options.allow_delete,
+            create_only=self.create_only,
         )
-        notices = list(planned.notices)
+        notices = [*planned.notices, *missing_topic_notices(self.required, state)]
         if options.validate:
             notices.extend(await self.validate_changes(planned.changes))
         return ProviderPlan(
