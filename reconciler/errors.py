@@ -32,7 +32,7 @@ class ReconcilerError(Exception):
 class SpecError(ReconcilerError):
     """The spec file is invalid; ``issues`` holds every located problem."""
 
-    def __init__(self, message: str, issues: list | None = None) -> None:  # type: ignore[type-arg]
+    def __init__(self, message: str, issues: list | None = None) -> None:
         super().__init__(message)
         self.issues = issues or []
 

@@ -45,7 +45,7 @@ def topics() -> None:
     """Create, list, describe and delete topics."""
 
 
-def _spec_or_none(spec_path: str | None, env: str | None):  # type: ignore[no-untyped-def]
+def _spec_or_none(spec_path: str | None, env: str | None):
     """The spec (secrets protected) when ``-f`` was given, else None."""
     if spec_path is None:
         return None
@@ -54,7 +54,7 @@ def _spec_or_none(spec_path: str | None, env: str | None):  # type: ignore[no-un
     return load_protected(spec_path, env).spec
 
 
-def _overrides(bootstrap_servers: str | None):  # type: ignore[no-untyped-def]
+def _overrides(bootstrap_servers: str | None):
     from reconciler.cli.targets import ConnectionOverrides
 
     return ConnectionOverrides(bootstrap_servers=bootstrap_servers)

@@ -161,8 +161,8 @@ def lock_factory(
                 err=True,
                 fg="yellow",
             )
-            return NoLock()  # type: ignore[return-value]
-        return LockSet(  # type: ignore[return-value]
+            return NoLock()
+        return LockSet(
             backends(locking.ttl),
             LockOwner.current(),
             timeout=locking.timeout,

@@ -292,7 +292,7 @@ def diff_topics(
             changes.append(_create(topic))
             continue
         found: list[Notice] = []
-        change = _update(topic, live, state, ownership, load, found)  # type: ignore[arg-type]
+        change = _update(topic, live, state, ownership, load, found)
         if create_only:
             notices.append(_kept_notice(topic.name, change, found))
         else:

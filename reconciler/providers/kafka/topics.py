@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import time
@@ -11,6 +10,7 @@ from typing import Any
 
 from reconciler.engine.payloads import check_payload, parse_payload
 from reconciler.engine.plan import Action, Change, Notice, NoticeLevel
+from reconciler.engine.polling import StallWatch, wait_for
 from reconciler.engine.providers import (
     ApplyOptions,
     ChangeResult,
@@ -20,7 +20,7 @@ from reconciler.engine.providers import (
     identity_key,
 )
 from reconciler.errors import PlanRefused
-from reconciler.providers.kafka.client import KafkaAdmin, NewTopicRequest
+from reconciler.providers.kafka.client import KafkaAdmin, NewTopicRequest, TopicPartition
 from reconciler.providers.kafka.state import KafkaClusterState
 from reconciler.providers.kafka.topic_diffs import (
     PROVIDER,
@@ -37,7 +37,11 @@ from reconciler.spec.models import TopicOwnership
 from reconciler.spec.resolving import DesiredTopic
 
 REASSIGNMENT_POLL_SECONDS = 1.0
-REASSIGNMENT_TIMEOUT_SECONDS = 3600.0
+# A reassignment that makes no progress for this long is reported as stuck (the apply
+# fails, releasing the lock; a rerun resumes). A throttled move that advances never stalls.
+STALL_ENV = "LLM_ANALYTICS_STALL_TIMEOUT"
+DEFAULT_STALL_SECONDS = 180.0
+PROGRESS_EVERY_SECONDS = 10.0
 # Brokers create a log per new partition before metadata lists the topic: allow time in
 # proportion to the work (a loaded 2-core machine manages a few dozen partitions a second).
 PROPAGATION_TIMEOUT_SECONDS = 60.0
@@ -60,6 +64,17 @@ def _topic_fingerprint(state: KafkaClusterState, name: str, desired_keys: Sequen
             "configs": dict(sorted(configs.items())),
         }
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def stall_seconds() -> float:
+    """``$LLM_ANALYTICS_STALL_TIMEOUT`` in seconds, or three minutes."""
+    import os
+
+    raw = os.environ.get(STALL_ENV, "").strip().removesuffix("s")
+    try:
+        return float(raw) if raw else DEFAULT_STALL_SECONDS
+    except ValueError:
+        return DEFAULT_STALL_SECONDS
 
 
 def cluster_identity(state: KafkaClusterState) -> dict[str, str]:
@@ -239,12 +254,12 @@ class KafkaTopicsProvider:
                 expected[change.name] = None
         expected.update(_partition_increases(changes))
         work = sum(count or 1 for count in expected.values())
-        deadline = time.monotonic() + max(
-            PROPAGATION_TIMEOUT_SECONDS, work * PROPAGATION_SECONDS_PER_PARTITION
-        )
+        timeout = max(PROPAGATION_TIMEOUT_SECONDS, work * PROPAGATION_SECONDS_PER_PARTITION)
         by_name = {c.name: c for c in changes}
         total = len(expected)
-        while expected:
+
+        async def check() -> tuple[bool, dict[str, int | None]]:
+            nonlocal expected
             state = await self.admin.cluster_state(with_configs=False, topics=list(expected))
             expected = {
                 name: count
@@ -255,14 +270,17 @@ class KafkaTopicsProvider:
                     and any(p.leader < 0 for p in state.topics[name].partitions)
                 )
             }
-            if not expected or time.monotonic() > deadline:
-                break
+            return not expected, expected
+
+        def report(unseen: dict[str, int | None], _: float) -> None:
             if total > 100:
-                first = by_name[next(iter(expected))]
                 options.progress.advanced(
-                    first, f"waiting for broker metadata: {total - len(expected)}/{total} visible"
+                    by_name[next(iter(unseen))],
+                    f"waiting for broker metadata: {total - len(unseen)}/{total} visible",
                 )
-            await asyncio.sleep(0.5)
+
+        if expected:
+            await wait_for(check, timeout=timeout, interval=0.5, on_wait=report)
         return [topic_address(name) for name in expected]
 
     async def _apply_creates(
@@ -304,23 +322,75 @@ class KafkaTopicsProvider:
         for (name, partition), error in (await self.admin.alter_reassignments(assignments)).items():
             if error:
                 results[name] = f"partition {partition}: {error}"
-        waiting = {key for key in assignments if key[0] not in results}
-        deadline = time.monotonic() + REASSIGNMENT_TIMEOUT_SECONDS
-        total = len(waiting)
-        while waiting:
-            ongoing = await self.admin.list_reassignments()
-            waiting &= set(ongoing)
-            done = total - len(waiting)
-            for change in planned.values():
-                options.progress.advanced(change, f"reassignment {done}/{total} partitions done")
-            if not waiting:
-                break
-            if time.monotonic() > deadline:
-                for name, _ in waiting:
-                    results[name] = "reassignment still running after the timeout"
-                break
-            await asyncio.sleep(REASSIGNMENT_POLL_SECONDS)
+        waiting = {key: assignments[key] for key in assignments if key[0] not in results}
+        results.update(await self._await_reassignments(waiting, planned, options))
         return results
+
+    async def _await_reassignments(
+        self,
+        waiting: dict[TopicPartition, list[int]],
+        planned: dict[str, Change],
+        options: ApplyOptions,
+    ) -> dict[str, str | None]:
+        """Wait while the reassignments advance (a replica caught up or a partition done);
+        stop when nothing advanced for the stall time, naming the stuck partitions."""
+        total = len(waiting)
+        watch = StallWatch(stall=stall_seconds(), report_every=PROGRESS_EVERY_SECONDS)
+        ongoing: dict[TopicPartition, tuple[list[int], list[int], list[int]]] = {}
+
+        async def check() -> tuple[bool, int]:
+            nonlocal ongoing
+            ongoing = await self.admin.list_reassignments()
+            for key in [k for k in waiting if k not in ongoing]:
+                del waiting[key]
+            # Remaining work: partitions not done, plus replicas still to catch up.
+            watch.observe(len(waiting) + sum(len(ongoing[k][1]) for k in waiting))
+            return not waiting or watch.stalled, total - len(waiting)
+
+        def report(done: int, _: float) -> None:
+            if watch.report_due():
+                for change in planned.values():
+                    options.progress.advanced(
+                        change, f"reassignment {done}/{total} partitions done"
+                    )
+
+        await wait_for(
+            check, timeout=float("inf"), interval=REASSIGNMENT_POLL_SECONDS, on_wait=report
+        )
+        for change in planned.values():
+            options.progress.advanced(
+                change, f"reassignment {total - len(waiting)}/{total} partitions done"
+            )
+        if not waiting:
+            return {}
+        return await self._stalled(waiting, ongoing, watch.stalled_for)
+
+    async def _stalled(
+        self,
+        waiting: dict[TopicPartition, list[int]],
+        ongoing: dict[TopicPartition, tuple[list[int], list[int], list[int]]],
+        seconds: float,
+    ) -> dict[str, str | None]:
+        """Why each stuck partition is stuck (a target broker offline, or still copying)."""
+        live = {
+            b.node_id
+            for b in (await self.admin.cluster_state(with_configs=False, topics=[])).brokers
+        }
+        by_topic: dict[str, list[str]] = {}
+        for (name, partition), target in sorted(waiting.items()):
+            adding = ongoing.get((name, partition), ([], [], []))[1]
+            offline = sorted(set(target) - live)
+            why = (
+                f"target broker(s) {', '.join(map(str, offline))} offline"
+                if offline
+                else f"replica(s) {', '.join(map(str, adding)) or '?'} not yet in sync"
+            )
+            by_topic.setdefault(name, []).append(f"partition {partition} ({why})")
+        return {
+            name: f"reassignment made no progress for {seconds:.0f}s: {'; '.join(stuck)}; it "
+            "goes on in the cluster — run apply again once the brokers are back to resume"
+            for name, stuck in by_topic.items()
+        }
 
     async def _apply_deletes(
         self, changes: Sequence[Change], _: ApplyOptions

@@ -16,7 +16,12 @@ from reconciler.engine.risk import (
 
 def change(*risks: Risk, action: Action = Action.UPDATE) -> Change:
     return Change(
-        address="t.x", provider="t", resource_type="t", name="x", action=action, risks=frozenset(risks)
+        address="t.x",
+        provider="t",
+        resource_type="t",
+        name="x",
+        action=action,
+        risks=frozenset(risks),
     )
 
 
@@ -52,4 +57,6 @@ def test_verdict_exit_codes() -> None:
 def test_respelt_consents_name_the_commands_flag() -> None:
     plan = Plan(changes=(change(Risk.DESTRUCTIVE, action=Action.DELETE),))
     problem = gate(plan, set()).error({"--allow-delete": "--force"})
-    assert problem is not None and "--force" in str(problem) and "--allow-delete" not in str(problem)
+    assert (
+        problem is not None and "--force" in str(problem) and "--allow-delete" not in str(problem)
+    )
