@@ -37,8 +37,9 @@ HOLDER = LockOwner(
 class HeldInThread:
     """The apply lock held by this test process (its own event loop, heartbeating)."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, config: dict[str, Any] | None = None) -> None:
         self.bootstrap = bootstrap
+        self.config = config or {"bootstrap_servers": bootstrap}
         self.loop = asyncio.new_event_loop()
         self.lock: KafkaGroupLock | None = None
         self.stop: asyncio.Event | None = None
@@ -51,7 +52,7 @@ class HeldInThread:
         async def hold() -> None:
             from reconciler.engine.locking import HeldLock
 
-            self.lock = KafkaGroupLock({"bootstrap_servers": self.bootstrap})
+            self.lock = KafkaGroupLock(dict(self.config))
             self.stop = asyncio.Event()
             attempt = await self.lock.try_acquire(HOLDER)
             assert attempt.acquired, attempt
