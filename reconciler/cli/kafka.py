@@ -224,6 +224,7 @@ def delete_topics(
         output=resolve_output(output, json_alias),
         prompt=f"Delete {len(wanted)} topic(s) and all their data? Only 'yes' will be accepted",
         consent_names={"--allow-delete": "--force"},
+        plan_deletions=True,
         done_message=lambda plan: f"Done: {plan.summary()['destroy']} topic(s) deleted.",
     )
     scope = TopicOwnership(names=wanted, deletion=DeletionPolicy.ALLOW)

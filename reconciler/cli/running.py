@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from reconciler.engine.selection import Selection
     from reconciler.engine.workflow import Guard, RunResult
 
-RESULT_FORMAT_VERSION = "1.0"
 DEFAULT_PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted"
 
 
@@ -48,6 +47,8 @@ class ChangeRequest:
     done_message: Callable[[Plan], str] | None = None
     # How this command spells a consent, when not as the flag itself (``--force``).
     consent_names: dict[str, str] = field(default_factory=dict)
+    # Plan deletions whatever the consents (a command that asks for them: topics delete).
+    plan_deletions: bool = False
 
     def run_options(self) -> Any:
         from reconciler.engine.selection import Selection
@@ -59,6 +60,7 @@ class ChangeRequest:
             continue_on_error=self.continue_on_error,
             dry_run=self.dry_run,
             consent_names=self.consent_names,
+            plan_deletions=self.plan_deletions,
         )
 
 
@@ -180,13 +182,13 @@ def complete(plan: Plan) -> str:
 
 
 def outcome_json(result: RunResult) -> dict[str, Any]:
-    """``-o json`` of a changing command: the plan, what was done, what still differs."""
+    """``-o json`` of a changing command: the plan's JSON form (docs/plan-format.md), plus
+    what was done (``outcome``, ``results``) and what still differs (``unfinished``)."""
     from reconciler.rendering import redact_plan_dict
 
     return {
-        "format_version": RESULT_FORMAT_VERSION,
+        **redact_plan_dict(result.plan.to_json_dict()),
         "outcome": result.outcome.value,
-        "plan": redact_plan_dict(result.plan.to_json_dict()),
         "results": [
             {
                 "address": r.address,

@@ -82,10 +82,13 @@ class RunOptions:
     dry_run: bool = False
     # How the command spells each consent when not as its flag (``--force``).
     consent_names: dict[str, str] = field(default_factory=dict)
+    # Plan the deletions the ownership policy allows even without the consent to apply
+    # them, so that the gate refuses them visibly (a command whose point is deleting).
+    plan_deletions: bool = False
 
     def plan_options(self, *, validate: bool | None = None) -> PlanOptions:
         return PlanOptions(
-            allow_delete=Consent.DELETE in self.consents,
+            allow_delete=self.plan_deletions or Consent.DELETE in self.consents,
             validate=self.validate if validate is None else validate,
         )
 
