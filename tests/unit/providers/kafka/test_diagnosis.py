@@ -250,13 +250,13 @@ async def test_refused_and_silent_addresses_each_named(silent_listener: str) -> 
 def test_tls_context_names_a_missing_ca_file(tmp_path: Path) -> None:
     from reconciler.errors import ReconcilerError
 
-    with pytest.raises(ReconcilerError, match="CA file .*missing.pem: no such file"):
+    with pytest.raises(ReconcilerError, match=r"CA file .*missing.pem: no such file"):
         tls_context(ca_file=str(tmp_path / "missing.pem"))
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a certificate")
     with pytest.raises(ReconcilerError, match="not a readable PEM"):
         tls_context(ca_file=str(garbage))
-    with pytest.raises(ReconcilerError, match="keyFile .* without certFile"):
+    with pytest.raises(ReconcilerError, match=r"keyFile .* without certFile"):
         tls_context(key_file=str(garbage))
 
 
