@@ -15,10 +15,11 @@ EXIT_FOUND = 2
 EXIT_REFUSED = 3
 
 # The one deadline for connecting to a cluster and authenticating, for every command and
-# client of the tool: TCP connect, TLS handshake, the first request and SASL together. Kept
-# below 10 s so that the whole command, its start-up included, fails within 10 s on a peer
-# that accepts connections and never answers.
-CONNECT_TIMEOUT_SECONDS = 8.0
+# client of the tool: TCP connect, TLS handshake, the first request and SASL together (a
+# healthy cluster needs well under a second, SCRAM over TLS included). Kept well below 10 s
+# so that the whole command fails within 10 s on a peer that accepts connections and never
+# answers, even when the interpreter's start-up takes a few seconds on a loaded machine.
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 class ReconcilerError(Exception):

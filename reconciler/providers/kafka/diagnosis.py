@@ -423,7 +423,9 @@ async def _enabled_mechanisms(host: str, port: int, settings: Mapping[str, Any])
         conn.close()
 
 
-async def probe_address(address: str, settings: Mapping[str, Any], deadline: float) -> None:
+async def probe_address(
+    address: str, settings: Mapping[str, Any], deadline: float, *, total: float | None = None
+) -> None:
     """Connect, authenticate and read metadata once; raise :class:`ConnectProblem` details.
 
     ``deadline`` is a ``time.monotonic()`` value.
@@ -508,7 +510,10 @@ async def probe_address(address: str, settings: Mapping[str, Any], deadline: flo
     except (Errors.KafkaError, OSError, asyncio.IncompleteReadError, TimeoutError) as problem:
         raise _Failed(
             explain_connect_failure(
-                problem, settings, timeout=CONNECT_TIMEOUT_SECONDS, after_handshake=conn is not None
+                problem,
+                settings,
+                timeout=total or CONNECT_TIMEOUT_SECONDS,
+                after_handshake=conn is not None,
             )
         ) from None
     finally:
@@ -555,7 +560,7 @@ async def probe_bootstrap(
     deadline = time.monotonic() + timeout
     endpoint = ",".join(servers)
     tasks = {
-        asyncio.ensure_future(probe_address(address, settings, deadline)): address
+        asyncio.ensure_future(probe_address(address, settings, deadline, total=timeout)): address
         for address in servers
     }
     failures: dict[str, ConnectProblem] = {}
