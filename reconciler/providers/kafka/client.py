@@ -259,40 +259,43 @@ class KafkaAdmin:
     ) -> Response:
         """Send one request (to the controller, a node, or any broker) and count it.
 
-        Idempotent requests (:data:`IDEMPOTENT_APIS`) sent to any broker that fail on one
-        broker (not ready, timed out, connection dropped) are sent again to the next live
-        broker; idempotent controller requests once more after a metadata refresh. Every
-        failure leaves as a :class:`ReconcilerError` that names the broker and the cause.
+        A broker whose connection cannot be made within the connect deadline has not been
+        sent anything, so any request moves on to the next broker. A request that was sent
+        and then failed (timed out, connection dropped) is sent again to another broker only
+        when it is idempotent (:data:`IDEMPOTENT_APIS`); a write is never repeated, and its
+        error says that it may or may not have been carried out. Every failure leaves as a
+        :class:`ReconcilerError` that names the brokers tried and the causes.
         """
         api = type(request).__name__.removesuffix("Request")
         idempotent = api in IDEMPOTENT_APIS
         if controller:
             return await self._send_to_controller(request, api, idempotent)
         if node_id is not None:
-            self.requests[api] += 1
-            return await self._attempt(node_id, request, api, patient=True)
+            return await self._attempt(node_id, request, api)
         candidates = self._broker_ids()
-        tried: list[tuple[int, BaseException]] = []
-        while True:
-            target = candidates.pop(0) if candidates else None
-            self.requests[api] += 1
-            if target is None:  # no metadata yet: aiokafka picks
-                return await self._attempt(None, request, api, patient=True)
+        if not candidates:
+            raise ConnectionFailure(
+                self.endpoint, f"{api}: the cluster metadata lists no broker", reached=True
+            )
+        tried: list[tuple[int | None, BaseException]] = []
+        for index, target in enumerate(candidates):
+            last = index == len(candidates) - 1
             try:
-                return await self._attempt(
-                    target, request, api, patient=not (idempotent and candidates), raw=True
-                )
+                return await self._attempt(target, request, api, raw=True)
             except TRANSIENT_ERRORS as problem:
                 tried.append((target, problem))
-                if not idempotent or not candidates:
+                sent = not isinstance(problem, NodeNotReadyError)
+                if last or (sent and not idempotent):
                     raise self._request_failure(api, tried, idempotent) from None
                 log.warning(
-                    "%s to broker %s failed (%s); retrying on broker %s",
+                    "%s to broker %s failed (%s); %s on broker %s",
                     api,
                     target,
                     describe_kafka_error(problem),
-                    candidates[0],
+                    "retrying" if sent else "sending it",
+                    candidates[index + 1],
                 )
+        raise AssertionError("unreachable")
 
     def _broker_ids(self) -> list[int]:
         """Known broker ids, a random one first (spreads the load like aiokafka does)."""
@@ -309,68 +312,72 @@ class KafkaAdmin:
         return f"{broker.host}:{broker.port}" if broker is not None else self.endpoint
 
     async def _attempt(
-        self,
-        node_id: int | None,
-        request: Request[Any],
-        api: str,
-        *,
-        patient: bool,
-        raw: bool = False,
+        self, node_id: int, request: Request[Any], api: str, *, raw: bool = False
     ) -> Response:
-        """One request to one node. ``patient``: wait (up to the request timeout) for the
-        node's connection, as aiokafka does; otherwise give up on it after the connect
-        deadline. ``raw``: let transient errors through (the caller retries elsewhere)."""
-        admin = self._client
+        """One request to one node: its connection within the connect deadline, then the
+        request (counted once sent). ``raw``: let transient errors through (the caller
+        decides about another broker); otherwise they become a ConnectionFailure."""
+        client = self._client._client
         try:
-            if node_id is None:
-                return await admin._send_request(request)
-            if patient:
-                return await admin._send_request_to_node(node_id, request)
-            client = admin._client
-            async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
-                ready = await client.ready(node_id)
-            if not ready:
-                raise NodeNotReadyError(f"broker {node_id} is not ready")
+            try:
+                async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
+                    while not await client.ready(node_id):
+                        await asyncio.sleep(client._retry_backoff)
+            except TimeoutError:
+                raise NodeNotReadyError(
+                    f"no connection to broker {node_id} within {CONNECT_TIMEOUT_SECONDS:g}s"
+                ) from None
+            self.requests[api] += 1
             return await client.send(node_id, request)
         except TRANSIENT_ERRORS as problem:
             if raw:
                 raise
             raise self._request_failure(api, [(node_id, problem)], False) from None
         except KafkaError as problem:
+            if raw and isinstance(problem, NotControllerError):
+                raise
             raise RequestFailed(
                 f"{api} request to {self._address(node_id)}: {describe_kafka_error(problem)}"
             ) from None
 
+    async def _refresh_metadata(self) -> None:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
+                await self._client._client.force_metadata_update()
+
     async def _send_to_controller(
         self, request: Request[Any], api: str, idempotent: bool
     ) -> Response:
-        admin = self._client
-        attempts = 2 if idempotent else 1
-        for attempt in range(1, attempts + 1):
-            self.requests[api] += 1
-            try:
-                try:
-                    return await admin._send_to_controller(request)
-                except NotControllerError:
-                    await admin._client.force_metadata_update()
-                    return await admin._send_to_controller(request)
-            except TRANSIENT_ERRORS as problem:
-                controller = admin._client.cluster.controller
-                node = controller.nodeId if controller is not None else None
-                if attempt == attempts:
-                    raise self._request_failure(api, [(node, problem)], idempotent) from None
-                log.warning(
-                    "%s to the controller failed (%s); refreshing metadata and retrying",
-                    api,
-                    describe_kafka_error(problem),
+        """To the controller the metadata names (KRaft: a broker that forwards to it). Once
+        more after a metadata refresh when it is not the controller, when the request was
+        not sent, or (idempotent requests) when it failed."""
+        cluster = self._client._client.cluster
+        tried: list[tuple[int | None, BaseException]] = []
+        for attempt in (1, 2):
+            if cluster.controller is None:
+                await self._refresh_metadata()
+            controller = cluster.controller
+            if controller is None:
+                raise ConnectionFailure(
+                    self.endpoint, f"{api}: the cluster metadata names no controller", reached=True
                 )
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
-                        await admin._client.force_metadata_update()
-            except KafkaError as problem:
-                raise RequestFailed(
-                    f"{api} request to the controller: {describe_kafka_error(problem)}"
-                ) from None
+            try:
+                return await self._attempt(controller.nodeId, request, api, raw=True)
+            except NotControllerError as problem:
+                tried.append((controller.nodeId, problem))
+                retry = True
+            except TRANSIENT_ERRORS as problem:
+                tried.append((controller.nodeId, problem))
+                retry = idempotent or isinstance(problem, NodeNotReadyError)
+            if attempt == 2 or not retry:
+                raise self._request_failure(api, tried, idempotent)
+            log.warning(
+                "%s to the controller (broker %s) failed (%s); refreshing metadata and retrying",
+                api,
+                controller.nodeId,
+                describe_kafka_error(tried[-1][1]),
+            )
+            await self._refresh_metadata()
         raise AssertionError("unreachable")
 
     def _request_failure(
@@ -386,12 +393,14 @@ class KafkaAdmin:
             )
             parts.append(f"{who}: {describe_kafka_error(problem)}")
         reason = f"{api} request failed on " + "; ".join(parts)
-        hint = (
-            "every broker tried failed; check broker health"
-            if idempotent
-            else "the request changes the cluster and is not repeated automatically: it may "
-            "or may not have been carried out; run plan again to see the live state"
-        )
+        sent = any(not isinstance(p, NodeNotReadyError) for _, p in tried)
+        if idempotent or not sent:
+            hint = "no broker tried could answer; check broker health"
+        else:
+            hint = (
+                "the request changes the cluster and is not repeated automatically: it may "
+                "or may not have been carried out; run plan again to see the live state"
+            )
         return ConnectionFailure(self.endpoint, reason, hint=hint, reached=True, kind="request")
 
     # ------------------------------------------------------------------ reading
