@@ -14,6 +14,13 @@ EXIT_ERROR = 1
 EXIT_FOUND = 2
 EXIT_REFUSED = 3
 
+# The one deadline for connecting to a cluster and authenticating, for every command and
+# client of the tool: TCP connect, TLS handshake, the first request and SASL together (a
+# healthy cluster needs well under a second, SCRAM over TLS included). Kept well below 10 s
+# so that the whole command fails within 10 s on a peer that accepts connections and never
+# answers, even when the interpreter's start-up takes a few seconds on a loaded machine.
+CONNECT_TIMEOUT_SECONDS = 5.0
+
 
 class ReconcilerError(Exception):
     """Base of every error reported to the user as one clear message (no traceback)."""
@@ -38,11 +45,33 @@ class SpecError(ReconcilerError):
 
 
 class ConnectionFailure(ReconcilerError):
-    """A cluster could not be reached or refused our credentials."""
+    """A cluster could not be reached or refused our credentials.
 
-    def __init__(self, endpoint: str, reason: str, *, hint: str | None = None) -> None:
-        super().__init__(f"cannot reach {endpoint}: {reason}", hint=hint)
+    ``reached``: the peer was connected to (TCP) and the failure came later (TLS,
+    authentication, protocol): the message then reads ``<endpoint>: <reason>`` rather than
+    ``cannot reach <endpoint>: <reason>``. ``kind`` is a short stable name of the cause
+    (e.g. ``authentication``, ``tls-verify``, ``no-answer``) for tests and machine output.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        reason: str,
+        *,
+        hint: str | None = None,
+        reached: bool = False,
+        kind: str | None = None,
+    ) -> None:
+        message = f"{endpoint}: {reason}" if reached else f"cannot reach {endpoint}: {reason}"
+        super().__init__(message, hint=hint)
         self.endpoint = endpoint
+        self.reason = reason
+        self.reached = reached
+        self.kind = kind
+
+
+class RequestFailed(ReconcilerError):
+    """A cluster answered a request with an error the tool cannot work around."""
 
 
 class PlanRefused(ReconcilerError):

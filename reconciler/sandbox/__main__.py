@@ -65,15 +65,25 @@ def _processes(state: dict[str, Any]) -> list[tuple[str, int, str]]:
 
 
 def exports(state: dict[str, Any]) -> str:
-    """Shell lines exporting the sandbox's endpoints."""
-    lines = [f"export LLM_ANALYTICS_BOOTSTRAP_SERVERS={shlex.quote(state['bootstrap_servers'])}"]
+    """Shell lines exporting the sandbox's endpoints (and, on secured shapes, credentials)."""
+    kafka_env: dict[str, str] = state.get("kafka_env") or {
+        "LLM_ANALYTICS_BOOTSTRAP_SERVERS": state["bootstrap_servers"]
+    }
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in kafka_env.items()]
     if state.get("redis_addresses"):
         addresses = ",".join(state["redis_addresses"])
         lines.append(f"export LLM_ANALYTICS_REDIS_ADDRESSES={shlex.quote(addresses)}")
+    shape = state.get("kafka_shape")
     if state.get("kafka_users"):
+        kind = {"scram": "SASL_SSL + SCRAM-SHA-512"}.get(shape or "", "SASL_PLAINTEXT + PLAIN")
         lines.append(
-            "# SASL_PLAINTEXT + PLAIN users (admin is super user): "
+            f"# {kind} users (admin is super user): "
             + " ".join(f"{u}={p}" for u, p in state["kafka_users"].items())
+        )
+    if state.get("kafka_client_certs"):
+        lines.append(
+            "# mTLS client certificates (CN=admin is super user): "
+            + " ".join(f"{u}={c[0]}" for u, c in state["kafka_client_certs"].items())
         )
     return "\n".join(lines)
 
@@ -138,7 +148,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         "kafka_pids": {str(k): v for k, v in kafka.pids.items()},
         "kafka_workdir": str(kafka.workdir),
         "kafka_users": kafka.users,
-        "kafka_client_config": kafka.client_config(),
+        "kafka_client_config": {
+            k: v for k, v in kafka.client_config().items() if isinstance(v, str | int)
+        },
+        "kafka_env": kafka.connection_env(),
+        "kafka_ca_file": str(kafka.ca_file) if kafka.ca_file else None,
+        "kafka_client_certs": {u: [str(c), str(k)] for u, (c, k) in kafka.client_certs.items()},
         "redis_addresses": redis.addresses if redis else [],
         "redis_pids": {str(k): v for k, v in redis.pids.items()} if redis else {},
         "redis_workdir": str(redis.workdir) if redis else "",

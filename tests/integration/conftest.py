@@ -3,6 +3,8 @@
 Fixtures:
   kafka_single, kafka_cluster, kafka_secure   one KafkaSandbox of each shape (KAFKA_VERSION picks
                                               the Kafka version; default 4.4.0)
+  kafka_tls, kafka_mtls, kafka_scram          TLS shapes: server-auth SSL, mutual TLS (principal
+                                              User:CN=<user>), SASL_SSL + SCRAM-SHA-512
   redis_factory(nodes=6, formed=False, password=None, replicas=1)
                                               a new started RedisSandbox, stopped at session end
                                               (tests that reshape a cluster take their own)
@@ -61,6 +63,25 @@ def kafka_cluster() -> Iterator[KafkaSandbox]:
 def kafka_secure() -> Iterator[KafkaSandbox]:
     """One node with SASL_PLAINTEXT/PLAIN, StandardAuthorizer; users admin (super), alice, bob, carol."""
     yield from _kafka("secure")
+
+
+@pytest.fixture(scope="session")
+def kafka_tls() -> Iterator[KafkaSandbox]:
+    """One node, SSL with server-only authentication (sandbox CA: ``ca_file``)."""
+    yield from _kafka("tls")
+
+
+@pytest.fixture(scope="session")
+def kafka_mtls() -> Iterator[KafkaSandbox]:
+    """One node, SSL with client certificates required; ``cert_files(user)`` for admin
+    (super user), ops (OPS_GRANTS) and alice (no grants)."""
+    yield from _kafka("mtls")
+
+
+@pytest.fixture(scope="session")
+def kafka_scram() -> Iterator[KafkaSandbox]:
+    """One node, SASL_SSL with SCRAM-SHA-512; users admin (super), ops (OPS_GRANTS), alice."""
+    yield from _kafka("scram")
 
 
 @pytest.fixture(scope="session")

@@ -307,10 +307,24 @@ class KafkaGroupLock:
         )
 
     async def _send(self, request: Any) -> Any:
+        """A request to the group coordinator. When the coordinator's connection fails
+        (broker down, connection dropped), the coordinator is looked up again once (another
+        broker takes the group over) and the request goes there, as after NOT_COORDINATOR."""
         admin = await self._client()
         if self._coordinator is None:
             self._coordinator = await self._find_coordinator()
-        return await admin.send(request, node_id=self._coordinator)
+        try:
+            return await admin.send(request, node_id=self._coordinator)
+        except ConnectionFailure as problem:
+            if problem.kind != "request":
+                raise
+            log.warning(
+                "the lock group's coordinator (broker %s) failed: %s; looking it up again",
+                self._coordinator,
+                problem.reason,
+            )
+            self._coordinator = await self._find_coordinator()
+            return await admin.send(request, node_id=self._coordinator)
 
     async def describe(self) -> GroupView:
         """The lock group as DescribeGroups shows it (no membership needed)."""
