@@ -45,6 +45,8 @@ _SCALAR_TAGS_KEPT_AS_TEXT = {_YAML_TAG + "str", _YAML_TAG + "timestamp", _YAML_T
 _CONTAINER_TAGS = {None, "!", _YAML_TAG + "map", _YAML_TAG + "seq"}
 # libyaml's parser when PyYAML was built with it; positions are the same as the pure-Python one's.
 _FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Python refuses to convert longer digit strings (quadratic cost); no spec value comes close.
+_MAX_INT_TEXT = 4_000
 _TAB_IN_INDENT = re.compile(r"^[ ]*\t", re.MULTILINE)
 
 
@@ -254,12 +256,19 @@ class _Builder:
         try:
             return construct(node)
         except (ValueError, TypeError, yaml.YAMLError):
+            kind = tag.rsplit(":", 1)[-1]
+            shown = (
+                f"{event.value!r}"
+                if len(event.value) <= 40
+                else f"{event.value[:20]!r}... ({len(event.value)} characters)"
+            )
+            why = (
+                ": far more digits than any number a spec takes"
+                if kind == "int" and len(event.value) > _MAX_INT_TEXT
+                else ""
+            )
             self.issues.append(
-                self.issue(
-                    mark,
-                    self.current_path(),
-                    f"{event.value!r} is not a valid {tag.rsplit(':', 1)[-1]}",
-                )
+                self.issue(mark, self.current_path(), f"{shown} is not a valid {kind}{why}")
             )
             return event.value
 
