@@ -538,7 +538,9 @@ def test_unselected_overlays_are_checked_too() -> None:
 def test_too_many_nodes_without_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(yaml_tree, "MAX_NODES", 12)
     issue = single_error(doc("x: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"))
-    assert_at(issue, 4, 8, "more than 12 nodes; even a spec of 50,000 topics is smaller")  # keys count too
+    assert_at(
+        issue, 4, 8, "more than 12 nodes; even a spec of 50,000 topics is smaller"
+    )  # keys count too
     assert "alias" not in issue.message
 
 
