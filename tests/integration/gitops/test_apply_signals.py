@@ -62,6 +62,7 @@ def test_a_signal_stops_the_apply_releases_the_lock_and_a_rerun_converges(
         # show. The new workflow stops after the request (interrupts.request_in_flight); until
         # then a second rerun converges.
         assert "TopicAlreadyExistsError" in rerun.output, rerun.output
+        print("the first rerun met the CreateTopics race; running a second one")
         rerun = run_cli("apply", "-f", str(spec), "--auto-approve", bootstrap=bootstrap)
         assert rerun.code == 0, rerun.output
     after = run_cli("plan", "-f", str(spec), "--detailed-exitcode", bootstrap=bootstrap)
