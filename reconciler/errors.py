@@ -5,6 +5,8 @@ Exit codes (the CLI contract):
   1  error: bad spec, unreachable cluster, failed action
   2  the command ran and found something: changes (plan --detailed-exitcode), drift, unhealthy
   3  refused for safety: stale plan, lock held, destructive change without its flag
+  130  interrupted by SIGINT (Ctrl-C): stopped after the current request, locks released
+  143  interrupted by SIGTERM: the same
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_FOUND = 2
 EXIT_REFUSED = 3
+EXIT_SIGINT = 130  # 128 + SIGINT, as a shell reports a process ended by Ctrl-C
+EXIT_SIGTERM = 143  # 128 + SIGTERM
 
 # The one deadline for connecting to a cluster and authenticating, for every command and
 # client of the tool: TCP connect, TLS handshake, the first request and SASL together (a

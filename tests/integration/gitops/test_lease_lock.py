@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.engine.locking import LockLost, LockOwner, LockSet
+from reconciler.engine.locking import LockHeld, LockLost, LockOwner, LockSet
 from reconciler.providers.kubernetes_lease import REDIS_LEASE_NAME, KubernetesLeaseLock
 from reconciler.spec.models import KubernetesTarget
 from tests.k8s_simulator import KubeSimulator
@@ -155,3 +155,32 @@ async def test_apply_to_kubernetes_redis_holds_the_lease(
     finally:
         await holder.close()
         pods.stop()
+
+
+async def test_a_provably_dead_holder_is_taken_over_before_the_lease_expires(
+    simulator: tuple[KubeSimulator, KubernetesTarget],
+) -> None:
+    import dataclasses
+    import subprocess
+    import sys
+
+    sim, target = simulator
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # a process of this host that has exited
+    me = LockOwner.current("taker")
+    dead = dataclasses.replace(me, pid=child.pid, user="dead", run_id="d" * 32)
+    crashed, waiting = KubernetesLeaseLock(target, ttl_seconds=60), KubernetesLeaseLock(target)
+    try:
+        assert (await crashed.try_acquire(dead)).acquired  # and never renewed: it "crashed"
+        async with LockSet([waiting], me, timeout=0) as locks:
+            assert locks.held
+            lease = sim.leases[(NAMESPACE, REDIS_LEASE_NAME)]
+            assert lease["spec"]["leaseTransitions"] == 2
+            assert lease["spec"]["holderIdentity"].startswith(f"{me.host}/{me.pid}/")
+        # A live holder (this very process) is not taken over.
+        assert (await crashed.try_acquire(dataclasses.replace(me, run_id="l" * 32))).acquired
+        with pytest.raises(LockHeld):
+            async with LockSet([KubernetesLeaseLock(target)], me, timeout=0):
+                pass
+    finally:
+        await crashed.close()
