@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from reconciler.engine.interrupts import raise_if_interrupted, request_in_flight
 from reconciler.engine.payloads import check_payload, parse_payload
 from reconciler.engine.plan import Action, Change, Notice, NoticeLevel
 from reconciler.engine.polling import StallWatch, wait_for
@@ -211,7 +212,15 @@ class KafkaTopicsProvider:
         for what, phase in phases:
             if failed():
                 break
-            record(await phase(changes, options), what)
+            raise_if_interrupted(
+                done=[c.address for c in changes if _phases(c) <= ran and not errors[c.address]],
+                not_done=[c.address for c in changes if not _phases(c) <= ran],
+            )
+            if what == "reassign":  # a long wait: it has safe points of its own
+                record(await phase(changes, options), what)
+            else:
+                async with request_in_flight():  # one batched write: never abandoned half-way
+                    record(await phase(changes, options), what)
             ran.add(what)
         # A change is skipped when a phase it needs did not run (stopped at a failure).
         skipped = {c.address for c in changes if not errors[c.address] and _phases(c) - ran}
@@ -260,6 +269,8 @@ class KafkaTopicsProvider:
 
         async def check() -> tuple[bool, dict[str, int | None]]:
             nonlocal expected
+            # Everything was sent: stopping here only skips the wait for metadata.
+            raise_if_interrupted(done=[c.address for c in changes])
             state = await self.admin.cluster_state(with_configs=False, topics=list(expected))
             expected = {
                 name: count
@@ -319,7 +330,9 @@ class KafkaTopicsProvider:
             for partition, replicas in update.reassignment.items()
         }
         results: dict[str, str | None] = {}
-        for (name, partition), error in (await self.admin.alter_reassignments(assignments)).items():
+        async with request_in_flight():
+            altered = await self.admin.alter_reassignments(assignments)
+        for (name, partition), error in altered.items():
             if error:
                 results[name] = f"partition {partition}: {error}"
         waiting = {key: assignments[key] for key in assignments if key[0] not in results}
@@ -340,6 +353,8 @@ class KafkaTopicsProvider:
 
         async def check() -> tuple[bool, int]:
             nonlocal ongoing
+            # The reassignment goes on in the cluster; a rerun waits for it (resumes).
+            raise_if_interrupted(done=[c.address for c in planned.values()])
             ongoing = await self.admin.list_reassignments()
             for key in [k for k in waiting if k not in ongoing]:
                 del waiting[key]
