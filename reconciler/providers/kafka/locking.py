@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +78,8 @@ GROUP_AUTHORIZATION_FAILED = 30
 MEMBER_ID_REQUIRED = 79
 FENCED_INSTANCE_ID = 82
 _COORDINATOR_MOVED = {COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR}
+# How long a group coordinator that is moving or still loading is waited for.
+COORDINATOR_WAIT_SECONDS = 60.0
 _MEMBER_GONE = {UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID}
 
 # The broker accepts session timeouts between group.min.session.timeout.ms (default 6 s)
@@ -298,7 +301,8 @@ class KafkaGroupLock:
 
     async def _find_coordinator(self) -> int:
         admin = await self._client()
-        for _ in range(40):
+        deadline = time.monotonic() + COORDINATOR_WAIT_SECONDS
+        while time.monotonic() < deadline:
             response = await admin.send(FindCoordinatorRequest(self.group, 0))
             if not response.error_code:
                 return int(response.coordinator_id)
@@ -344,8 +348,12 @@ class KafkaGroupLock:
             return await admin.send(request, node_id=self._coordinator)
 
     async def describe(self) -> GroupView:
-        """The lock group as DescribeGroups shows it (no membership needed)."""
-        for _ in range(10):
+        """The lock group as DescribeGroups shows it (no membership needed).
+
+        A fresh cluster creates ``__consumer_offsets`` on the first group request and loads
+        it for a while (COORDINATOR_LOAD_IN_PROGRESS): that is waited out, bounded."""
+        deadline = time.monotonic() + COORDINATOR_WAIT_SECONDS
+        while time.monotonic() < deadline:
             response = await self._send(DescribeGroupsRequest([self.group]))
             for entry in response.groups:
                 error_code, state, protocol_type, members = entry[0], entry[2], entry[3], entry[5]
