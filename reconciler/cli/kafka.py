@@ -88,11 +88,11 @@ async def _run_topics(
     """Run the engine's workflow with the topics provider ``build(admin)`` returns."""
     from reconciler.cli.locks import lock_factory
     from reconciler.cli.running import run_changes
-    from reconciler.cli.targets import lock_backends, open_kafka_admin
+    from reconciler.cli.targets import kafka_connection, lock_backends, open_kafka_admin
 
     app = app_context()
     overrides = _overrides(bootstrap_servers)
-    connection = spec.kafka.connection if spec is not None and spec.kafka is not None else None
+    connection = kafka_connection(spec, overrides)
     locks = lock_factory(
         lambda ttl: lock_backends(overrides, ttl, kafka=True, kafka_connection=connection),
         locking,

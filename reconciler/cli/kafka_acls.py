@@ -63,13 +63,18 @@ async def _create(
     from reconciler.catalog import LLM_TOPIC_NAMES
     from reconciler.cli.locks import lock_factory
     from reconciler.cli.running import run_changes
-    from reconciler.cli.targets import ConnectionOverrides, lock_backends, open_kafka_admin
+    from reconciler.cli.targets import (
+        ConnectionOverrides,
+        kafka_connection,
+        lock_backends,
+        open_kafka_admin,
+    )
     from reconciler.providers.kafka.acls import KafkaAclsProvider
     from reconciler.spec.roles import namespace_acl_set
 
     app = app_context()
     overrides = ConnectionOverrides(bootstrap_servers)
-    connection = spec.kafka.connection if spec is not None and spec.kafka is not None else None
+    connection = kafka_connection(spec, overrides)
     locks = lock_factory(
         lambda ttl: lock_backends(overrides, ttl, kafka=True, kafka_connection=connection),
         locking,

@@ -103,9 +103,6 @@ def _redis_spec(
 ) -> tuple[RedisSpec, list[str] | None, str | None]:
     """The RedisSpec to use, plus the address / namespace overrides for the provider."""
     from reconciler.spec.models import (
-        KubernetesTarget,
-        RedisConnection,
-        RedisSpec,
         SecretRef,
     )
 
@@ -122,23 +119,7 @@ def _redis_spec(
         spec = loaded.redis
     password = SecretRef(from_env=password_env) if password_env else None
     if spec is None:
-        if address_list:
-            connection = RedisConnection(addresses=address_list, password=password)
-        elif namespace:
-            connection = RedisConnection(
-                kubernetes=KubernetesTarget(
-                    namespace=namespace, selector=selector or "app=redis-cluster", port=port or 6379
-                ),
-                password=password,
-            )
-        else:
-            raise click.UsageError(
-                "say where the nodes are: -n NAMESPACE (Kubernetes pods), --addresses "
-                "host:port,... or -f SPEC (or LLM_ANALYTICS_NAMESPACE / "
-                "LLM_ANALYTICS_REDIS_ADDRESSES)"
-            )
-        spec = RedisSpec(connection=connection)
-        return spec, None, None
+        return _spec_from_options(address_list, namespace, selector, port, password), None, None
     updates: dict[str, Any] = {}
     if password is not None:
         updates["password"] = password
@@ -150,6 +131,38 @@ def _redis_spec(
     if updates:
         spec = spec.model_copy(update={"connection": spec.connection.model_copy(update=updates)})
     return spec, address_list, namespace
+
+
+def _spec_from_options(
+    addresses: list[str] | None,
+    namespace: str | None,
+    selector: str | None,
+    port: int | None,
+    password: Any,
+) -> RedisSpec:
+    """A RedisSpec from the command's options and the LLM_ANALYTICS_REDIS_* variables."""
+    from reconciler.spec.connection_env import redis_connection_from_env
+    from reconciler.spec.models import KubernetesTarget, RedisConnection, RedisSpec
+
+    base: RedisConnection | None = None
+    if addresses:
+        base = RedisConnection(addresses=addresses)
+    elif namespace:
+        base = RedisConnection(
+            kubernetes=KubernetesTarget(
+                namespace=namespace, selector=selector or "app=redis-cluster", port=port or 6379
+            )
+        )
+    connection = redis_connection_from_env(base)
+    if connection is None:
+        raise click.UsageError(
+            "say where the nodes are: -n NAMESPACE (Kubernetes pods), --addresses "
+            "host:port,... or -f SPEC (or LLM_ANALYTICS_NAMESPACE / "
+            "LLM_ANALYTICS_REDIS_ADDRESSES)"
+        )
+    if password is not None:
+        connection = connection.model_copy(update={"password": password})
+    return RedisSpec(connection=connection)
 
 
 def _progress_line(message: str) -> None:

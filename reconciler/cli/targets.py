@@ -48,6 +48,29 @@ def selected_targets(spec: ClusterSpec, target: str | Sequence[str] | None) -> l
     return chosen
 
 
+def kafka_connection(
+    spec: ClusterSpec | None, overrides: ConnectionOverrides
+) -> KafkaConnection | None:
+    """The one place a command's Kafka connection is resolved: the spec's connection, the
+    ``LLM_ANALYTICS_*`` variables merged over it (docs/spec.md), ``--bootstrap-servers``
+    over both. ``None`` when nothing says where the brokers are."""
+    from reconciler.spec.connection_env import kafka_connection_from_env
+
+    base = spec.kafka.connection if spec is not None and spec.kafka is not None else None
+    return kafka_connection_from_env(base, bootstrap_servers=overrides.bootstrap_servers)
+
+
+def redis_spec(redis: RedisSpec, overrides: ConnectionOverrides) -> RedisSpec:
+    """The spec's Redis section with its connection resolved the same way: the variables
+    merged over it, ``--redis-addresses`` / ``-n`` over both."""
+    from reconciler.spec.connection_env import redis_connection_from_env
+
+    connection = redis_connection_from_env(
+        redis.connection, addresses=overrides.redis_addresses, namespace=overrides.namespace
+    )
+    return redis if connection is None else redis.model_copy(update={"connection": connection})
+
+
 @asynccontextmanager
 async def open_kafka_admin(
     spec: ClusterSpec | None, overrides: ConnectionOverrides
@@ -55,8 +78,7 @@ async def open_kafka_admin(
     """A started admin connection for the spec's (or the overridden) Kafka cluster."""
     from reconciler.providers.kafka.client import KafkaAdmin, connection_settings
 
-    connection = spec.kafka.connection if spec is not None and spec.kafka is not None else None
-    admin = KafkaAdmin(connection_settings(connection, overrides.bootstrap_servers))
+    admin = KafkaAdmin(connection_settings(kafka_connection(spec, overrides)))
     await admin.start()
     try:
         yield admin
@@ -84,10 +106,7 @@ async def open_providers(
         if "redis" in targets and spec.redis is not None:
             from reconciler.providers.redis.provider import RedisClusterProvider
 
-            addresses = overrides.redis_addresses.split(",") if overrides.redis_addresses else None
-            redis_provider = RedisClusterProvider.from_spec(
-                spec.redis, addresses=addresses, namespace=overrides.namespace
-            )
+            redis_provider = RedisClusterProvider.from_spec(redis_spec(spec.redis, overrides))
             stack.push_async_callback(redis_provider.close)
             providers.append(redis_provider)
         yield providers
@@ -118,40 +137,23 @@ def lock_backends(
     if kafka:
         from reconciler.providers.kafka.locking import KafkaGroupLock
 
-        backends.append(
-            KafkaGroupLock.from_connection(
-                kafka_connection, overrides.bootstrap_servers, ttl_seconds=ttl
-            )
-        )
+        backends.append(KafkaGroupLock.from_connection(kafka_connection, ttl_seconds=ttl))
     if redis is not None:
-        backends.append(_redis_lock(redis, overrides, ttl))
+        backends.append(_redis_lock(redis_spec(redis, overrides), ttl))
     return backends
 
 
-def _redis_lock(redis: RedisSpec, overrides: ConnectionOverrides, ttl: float) -> LockBackend:
+def _redis_lock(redis: RedisSpec, ttl: float) -> LockBackend:
+    """The Redis cluster's own key when reached by address, else the Kubernetes Lease."""
     connection = redis.connection
-    addresses = (
-        [a for a in overrides.redis_addresses.split(",") if a.strip()]
-        if overrides.redis_addresses
-        else None
-    )
-    # The same choice as the Redis provider: addresses win, then a namespace override.
-    if addresses is None and overrides.namespace is None and connection.addresses:
-        addresses = list(connection.addresses)
-    if addresses:
+    if connection.addresses:
         from reconciler.providers.redis.locking import RedisLock
 
-        return RedisLock.from_connection(connection, addresses, ttl_seconds=ttl)
+        return RedisLock.from_connection(connection, list(connection.addresses), ttl_seconds=ttl)
     from reconciler.providers.kubernetes_lease import KubernetesLeaseLock
-    from reconciler.spec.models import KubernetesTarget
 
-    target = connection.kubernetes
-    if target is None:
-        assert overrides.namespace is not None
-        target = KubernetesTarget(namespace=overrides.namespace)
-    elif overrides.namespace is not None:
-        target = target.model_copy(update={"namespace": overrides.namespace})
-    return KubernetesLeaseLock(target, ttl_seconds=ttl)
+    assert connection.kubernetes is not None
+    return KubernetesLeaseLock(connection.kubernetes, ttl_seconds=ttl)
 
 
 def spec_lock_backends(
@@ -162,6 +164,6 @@ def spec_lock_backends(
         overrides,
         ttl,
         kafka="kafka" in targets and spec.kafka is not None,
-        kafka_connection=spec.kafka.connection if spec.kafka is not None else None,
+        kafka_connection=kafka_connection(spec, overrides) if "kafka" in targets else None,
         redis=spec.redis if "redis" in targets else None,
     )
