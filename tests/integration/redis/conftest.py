@@ -1,56 +1,44 @@
-"""Fixtures for the Redis integration tests: the Kubernetes API simulator and its pods.
+"""Fixtures for the Redis integration tests: Redis pods on the real Kubernetes API server.
 
 Direct-mode tests use ``redis_factory`` / ``redis_cluster`` from tests/integration/conftest.py.
+``redis_pods(count, password=None)`` makes a fresh namespace set up like examples/kubernetes
+(ServiceAccount, Role, RoleBinding), starts ``count`` Redis pods in it and exports KUBECONFIG
+with that ServiceAccount's token: the tool under test runs with the examples' RBAC only.
 """
 
 from __future__ import annotations
 
-import itertools
 import subprocess
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.k8s_simulator import KubeSimulator, RedisPods
+from reconciler.sandbox.kubernetes import KubernetesSandbox, RedisPods
+from tests.integration.conftest import ToolNamespace
 
 pytestmark = pytest.mark.integration
-
-_namespaces = itertools.count(1)
-
-
-@pytest.fixture(scope="session")
-def k8s_simulator() -> Iterator[KubeSimulator]:
-    simulator = KubeSimulator().start()
-    try:
-        yield simulator
-    finally:
-        simulator.stop()
-
-
-@pytest.fixture
-def kubeconfig(
-    k8s_simulator: KubeSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    """A kubeconfig pointing at the simulator, exported as KUBECONFIG."""
-    path = k8s_simulator.write_kubeconfig(tmp_path / "kubeconfig")
-    monkeypatch.setenv("KUBECONFIG", str(path))
-    return path
 
 
 @pytest.fixture
 def redis_pods(
-    k8s_simulator: KubeSimulator, kubeconfig: Path
+    kubernetes: KubernetesSandbox,
+    tool_namespace: Callable[..., ToolNamespace],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Callable[..., RedisPods]]:
-    """``redis_pods(count, password=None)``: pods in a fresh namespace, stopped afterwards."""
+    """``redis_pods(count, password=None)``: pods in a fresh namespace, stopped afterwards.
+
+    The returned object's ``kubeconfig`` (also exported as KUBECONFIG) holds the namespace's
+    ServiceAccount token; ``pods.client`` is the fixtures' admin client.
+    """
     made: list[RedisPods] = []
 
     def make(count: int = 6, password: str | None = None) -> RedisPods:
-        pods = RedisPods(
-            k8s_simulator, namespace=f"redis-test-{next(_namespaces)}", password=password
-        )
+        namespace = tool_namespace("redis")
+        pods = kubernetes.redis_pods(namespace.name, password=password)
+        pods.kubeconfig = namespace.kubeconfig
         made.append(pods)
         pods.add(count)
+        monkeypatch.setenv("KUBECONFIG", str(namespace.kubeconfig))
         return pods
 
     try:
