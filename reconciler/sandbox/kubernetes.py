@@ -446,19 +446,18 @@ class KubernetesSandbox:
         """
         self.ensure_namespace(namespace)
         created = []
-        for doc in yaml.safe_load_all(text):
-            if not doc:
-                continue
+        docs = [doc for doc in yaml.safe_load_all(text) if doc]
+        originals = {d.get("metadata", {}).get("namespace") for d in docs} | {None}
+        for doc in docs:
             meta = doc.setdefault("metadata", {})
-            original = meta.get("namespace")
             namespaced = _RESOURCES.get(doc["kind"], ("", "", True))[2]
             if namespaced:
                 meta["namespace"] = namespace
             moved = False
             for subject in doc.get("subjects") or []:
-                if subject.get("kind") == "ServiceAccount" and subject.get("namespace") in (
-                    original,
-                    None,
+                if (
+                    subject.get("kind") == "ServiceAccount"
+                    and subject.get("namespace") in originals
                 ):
                     subject["namespace"] = namespace
                     moved = True
