@@ -14,6 +14,8 @@ Fixtures:
                                               applied and a kubeconfig holding a TokenRequest
                                               token of its ServiceAccount: the tool under test
                                               always runs with it
+  redis_pods(count=6, password=None)          Redis pods in a new tool_namespace; exports
+                                              KUBECONFIG with its ServiceAccount token
 
 When a test fails, the log tail of every sandbox it used is attached to its report.
 """
@@ -33,7 +35,7 @@ from typing import Any
 import pytest
 
 from reconciler.sandbox import KafkaSandbox, RedisSandbox
-from reconciler.sandbox.kubernetes import KubernetesSandbox
+from reconciler.sandbox.kubernetes import KubernetesSandbox, RedisPods
 
 Sandbox = KafkaSandbox | RedisSandbox | KubernetesSandbox
 EXAMPLE_RBAC = (
@@ -150,6 +152,35 @@ def tool_namespace(
         return ToolNamespace(name, token, path)
 
     return make
+
+
+@pytest.fixture
+def redis_pods(
+    kubernetes: KubernetesSandbox,
+    tool_namespace: Callable[..., ToolNamespace],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., RedisPods]]:
+    """``redis_pods(count, password=None)``: pods in a fresh namespace, stopped afterwards.
+
+    The returned object's ``kubeconfig`` (also exported as KUBECONFIG) holds the namespace's
+    ServiceAccount token; ``pods.client`` is the fixtures' admin client.
+    """
+    made: list[RedisPods] = []
+
+    def make(count: int = 6, password: str | None = None) -> RedisPods:
+        namespace = tool_namespace("redis")
+        pods = kubernetes.redis_pods(namespace.name, password=password)
+        pods.kubeconfig = namespace.kubeconfig
+        made.append(pods)
+        pods.add(count)
+        monkeypatch.setenv("KUBECONFIG", str(namespace.kubeconfig))
+        return pods
+
+    try:
+        yield make
+    finally:
+        for pods in made:
+            pods.stop()
 
 
 # ----------------------------------------------------------------------------- lifetime

@@ -153,15 +153,17 @@ def test_apply_to_kubernetes_redis_holds_the_lease(
     kubernetes.redis_pods(namespace.name).add(3)
     spec = lease_spec(tmp_path / "spec.yaml", target)
     holder = KubernetesLeaseLock(target)
+    loop = asyncio.new_event_loop()
     try:
-        assert asyncio.run(holder.try_acquire(owner("operator"))).acquired
+        assert loop.run_until_complete(holder.try_acquire(owner("operator"))).acquired
         refused = run_cli("apply", "-f", str(spec), "--auto-approve", "--lock-timeout", "1s")
         assert refused.code == 3, refused.output
         assert f"Kubernetes Lease {namespace.name}/{REDIS_LEASE_NAME}" in refused.stderr
         assert "is held by operator@host-operator (pid 7)" in refused.stderr
-        asyncio.run(holder.release())
+        loop.run_until_complete(holder.release())
     finally:
-        asyncio.run(holder.close())
+        loop.run_until_complete(holder.close())
+        loop.close()
     applied = run_cli("apply", "-f", str(spec), "--auto-approve", "--lock-timeout", "10s")
     assert applied.code == 0, applied.output
     assert f"Acquired the apply lock (Kubernetes Lease {namespace.name}/" in applied.stderr
@@ -180,7 +182,7 @@ def _redis_spec(path: Path, target: KubernetesTarget, replicas: int) -> Path:
 
     document = yaml.safe_load(path.read_text())
     document["redis"]["cluster"]["replicasPerMaster"] = replicas
-    document["redis"]["cluster"]["placement"] = "host"
+    document["redis"]["cluster"]["placement"] = "spread-hosts"
     path.write_text(yaml.safe_dump(document))
     return path
 
@@ -236,7 +238,8 @@ def test_two_applies_with_the_lease_run_one_after_the_other(
     }
     logs = {name: tmp_path / f"{name}.log" for name in specs}
     holder = KubernetesLeaseLock(target, ttl_seconds=30)
-    assert asyncio.run(holder.try_acquire(owner("gate"))).acquired
+    loop = asyncio.new_event_loop()
+    assert loop.run_until_complete(holder.try_acquire(owner("gate"))).acquired
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for name, spec in specs.items():
@@ -249,16 +252,18 @@ def test_two_applies_with_the_lease_run_one_after_the_other(
                     env=cli_env(),
                 )
         for name in specs:
+            log = logs[name]
             _wait(
-                lambda name=name: "Waiting for the apply lock" in logs[name].read_text(),  # type: ignore[misc]
+                lambda log=log: "Waiting for the apply lock" in log.read_text(),  # type: ignore[misc]
                 60,
-                f"apply {name} to wait",
+                f"apply {name} to wait: {log.read_text()}",
             )
-        asyncio.run(holder.release())
+        loop.run_until_complete(holder.release())
         for name, process in procs.items():
             assert process.wait(240) == 0, logs[name].read_text()
     finally:
-        asyncio.run(holder.close())
+        loop.run_until_complete(holder.close())
+        loop.close()
         for process in procs.values():
             if process.poll() is None:
                 process.kill()
@@ -323,7 +328,7 @@ def test_a_killed_holder_on_another_host_loses_the_lease_after_its_ttl(
         assert holder.stdout.readline().strip() == b"held"
         # It renews: after more than its TTL it still holds the Lease.
         time.sleep(5)
-        assert leases.get()["spec"]["holderIdentity"].endswith("other-host")
+        assert leases.get()["spec"]["holderIdentity"].startswith("other-host/")
         refused = run_cli("apply", "-f", str(spec), "--auto-approve", "--lock-timeout", "0")
         assert refused.code == 3 and "elsewhere@other-host (pid 99)" in refused.stderr
         holder.kill()  # SIGKILL: no release, no more renewals
