@@ -322,9 +322,7 @@ class KubernetesSandbox:
                 what=f"kube-apiserver /readyz on port {self.apiserver_port}",
                 on_timeout=lambda: self._tail("kube-apiserver"),
             )
-            self.kubeconfig.write_text(
-                kubeconfig_text(self.server, self.ca_file, self.admin_token), encoding="utf-8"
-            )
+            self.write_kubeconfig(self.kubeconfig)
             self._spawn_kwok()
             proc.wait_for(
                 lambda: proc.port_open(self.kwok_port),
@@ -832,8 +830,8 @@ class RedisPods:
             what=f"pod {self.namespace}/{name} to be deleted",
         )
         if new_ip:
-            _used_ips.discard(pod.ip)
-            pod.ip = free_pod_ip()
+            old_ip, pod.ip = pod.ip, free_pod_ip()  # never the same address again
+            _used_ips.discard(old_ip)
         self._launch(pod)
         self._wait_server(pod, timeout)
         self._create_pod(pod)
