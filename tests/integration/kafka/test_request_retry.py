@@ -29,8 +29,10 @@ async def test_reads_move_to_a_live_broker_when_one_is_down(
             admin.requests.clear()
             state = await admin.cluster_state(with_configs=True)
             assert {b.node_id for b in state.brokers} == set(live)
-            assert admin.requests["Metadata"] == 2  # one failed on the victim, one answered
-            assert admin.requests["DescribeConfigs"] == 2
+            # Nothing could be sent to the victim (its connection fails), so each request
+            # was sent once, to a live broker; the detour is logged.
+            assert admin.requests["Metadata"] == 1
+            assert admin.requests["DescribeConfigs"] == 1
             assert any(f"to broker {victim} failed" in r.getMessage() for r in caplog.records), (
                 caplog.text
             )
