@@ -523,10 +523,11 @@ class KafkaSandbox:
                     "ssl.client.auth": "none",
                     "sasl.enabled.mechanisms": ",".join(SCRAM_MECHANISMS),
                     "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
-                    "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": login,
                     "super.users": f"{broker};User:{SUPER_USER}",
                 }
             )
+            for mechanism in SCRAM_MECHANISMS:  # every enabled mechanism needs its login
+                props[f"listener.name.sasl_ssl.{mechanism.lower()}.sasl.jaas.config"] = login
         return props
 
     def _make_certificates(self) -> None:
