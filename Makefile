@@ -83,7 +83,7 @@ demo: deps ## sandbox up (SHAPE=single) + validate -> plan -> apply -> verify; l
 	@echo "The sandbox is still running (python -m reconciler.sandbox env prints its addresses)."
 	@echo "Stop it with: make sandbox-down"
 
-sandbox-up: venv ## start a detached sandbox: SHAPE=single|cluster|secure|tls|mtls|scram (+6 bare Redis nodes)
+sandbox-up: venv ## start a detached sandbox: SHAPE=single|cluster|secure (+6 bare Redis nodes)
 	$(BIN)/python -m reconciler.sandbox up --shape $(SHAPE)
 
 sandbox-down: ## stop the sandbox started by sandbox-up / demo
