@@ -35,10 +35,11 @@ async def test_reads_move_to_a_live_broker_when_one_is_down(
             admin.requests.clear()
             state = await admin.cluster_state(with_configs=True)
             assert {b.node_id for b in state.brokers} == set(live)
-            # Nothing could be sent to the victim (its connection fails), so each request
-            # was sent once, to a live broker; the detour is logged.
-            assert admin.requests["Metadata"] == 1
-            assert admin.requests["DescribeConfigs"] == 1
+            # Each read was answered by a live broker. It was sent once when the victim's
+            # connection was known to be gone, twice when it went out on the victim's old
+            # connection first (idempotent: sent again); the detour is logged.
+            assert 1 <= admin.requests["Metadata"] <= 2
+            assert 1 <= admin.requests["DescribeConfigs"] <= 2
             assert any(f"to broker {victim} failed" in r.getMessage() for r in caplog.records), (
                 caplog.text
             )
