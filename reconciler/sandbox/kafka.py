@@ -13,9 +13,9 @@ Shapes:
                subject is the principal (``User:CN=ops``, through ``ssl.principal.mapping.rules``);
                StandardAuthorizer, ``User:CN=admin`` is the super user, ``User:CN=ops`` gets
                the grants of :data:`OPS_GRANTS`.
-  ``scram``    one node, SASL_SSL with SCRAM-SHA-512 only (users created when the storage is
-               formatted, ``--add-scram``), StandardAuthorizer, ``User:admin`` super user,
-               ``User:ops`` with :data:`OPS_GRANTS`.
+  ``scram``    one node, SASL_SSL with SCRAM-SHA-512 and SCRAM-SHA-256 (no PLAIN; users
+               created when the storage is formatted, ``--add-scram``), StandardAuthorizer,
+               ``User:admin`` super user, ``User:ops`` with :data:`OPS_GRANTS`.
 
 The TLS shapes share one layout: the CA and every certificate live in ``<workdir>/tls``, the
 controller listener is SSL with mutual authentication (the broker's own certificate,
@@ -67,7 +67,9 @@ SECURE_USERS: dict[str, str] = {
 SUPER_USER = "admin"
 PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
 SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule"
-SCRAM_MECHANISM = "SCRAM-SHA-512"
+SCRAM_MECHANISM = "SCRAM-SHA-512"  # what clients of the scram shape use by default
+# Enabled on the scram listener, each user having credentials for both.
+SCRAM_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256")
 # Users of the mtls (client certificates CN=<user>) and scram (SCRAM credentials) shapes.
 TLS_USERS = ("admin", "ops", "alice")
 BROKER_CN = "broker"
@@ -519,12 +521,13 @@ class KafkaSandbox:
             props.update(
                 {
                     "ssl.client.auth": "none",
-                    "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+                    "sasl.enabled.mechanisms": ",".join(SCRAM_MECHANISMS),
                     "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
-                    "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": login,
                     "super.users": f"{broker};User:{SUPER_USER}",
                 }
             )
+            for mechanism in SCRAM_MECHANISMS:  # every enabled mechanism needs its login
+                props[f"listener.name.sasl_ssl.{mechanism.lower()}.sasl.jaas.config"] = login
         return props
 
     def _make_certificates(self) -> None:
@@ -651,7 +654,8 @@ class KafkaSandbox:
             return []
         args: list[str] = []
         for name, password in self.users.items():
-            args += ["--add-scram", f"{SCRAM_MECHANISM}=[name={name},password={password}]"]
+            for mechanism in SCRAM_MECHANISMS:
+                args += ["--add-scram", f"{mechanism}=[name={name},password={password}]"]
         return args
 
     def _spawn(self, node: _Node) -> None:

@@ -121,11 +121,12 @@ def tls_context(
             raise ReconcilerError(f"{what} client certificate: no such file ({missing})") from None
         except (OSError, ssl.SSLError) as problem:
             reason = getattr(problem, "reason", None) or str(problem)
-            hint = (
-                "the key does not belong to the certificate"
-                if "KEY_VALUES_MISMATCH" in str(problem).upper()
-                else "PEM certificate and (unencrypted, or keyPassword given) PEM key expected"
-            )
+            if "KEY_VALUES_MISMATCH" in str(problem).upper():
+                hint = "the key does not belong to the certificate"
+            elif key_password:
+                hint = "is keyPassword the key's password? (PEM certificate and key expected)"
+            else:
+                hint = "PEM certificate and PEM key expected (an encrypted key needs keyPassword)"
             raise ReconcilerError(
                 f"{what} client certificate {cert_file}: cannot load it with its key ({reason})",
                 hint=hint,
@@ -195,7 +196,11 @@ class KafkaAdmin:
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = dict(settings)
-        self.endpoint = str(self.settings["bootstrap_servers"])
+        servers = self.settings["bootstrap_servers"]
+        if not isinstance(servers, str):  # aiokafka also takes a list
+            servers = ",".join(str(s) for s in servers)
+            self.settings["bootstrap_servers"] = servers
+        self.endpoint = str(servers)
         self.requests: Counter[str] = Counter()
         self._admin: AIOKafkaAdminClient | None = None
 

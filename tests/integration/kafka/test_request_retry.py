@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pytest
 from aiokafka.protocol.metadata import MetadataRequest
 
 from reconciler.errors import ConnectionFailure
-from reconciler.providers.kafka.client import KafkaAdmin
+from reconciler.providers.kafka.client import KafkaAdmin, NewTopicRequest
 from reconciler.sandbox import KafkaSandbox
 
 
 async def test_reads_move_to_a_live_broker_when_one_is_down(
-    kafka_cluster: KafkaSandbox, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    kafka_cluster: KafkaSandbox,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    unique_name: Callable[[str], str],
 ) -> None:
     async with KafkaAdmin(kafka_cluster.client_config()) as admin:
+        topic = unique_name("retry")
+        assert await admin.create_topics([NewTopicRequest(topic, 1, 3, {})]) == {topic: None}
         before = await admin.cluster_state(with_configs=False)
         assert len(before.brokers) == 3
         victim = max(kafka_cluster.node_ids)
@@ -29,8 +35,11 @@ async def test_reads_move_to_a_live_broker_when_one_is_down(
             admin.requests.clear()
             state = await admin.cluster_state(with_configs=True)
             assert {b.node_id for b in state.brokers} == set(live)
-            assert admin.requests["Metadata"] == 2  # one failed on the victim, one answered
-            assert admin.requests["DescribeConfigs"] == 2
+            # Each read was answered by a live broker. It was sent once when the victim's
+            # connection was known to be gone, twice when it went out on the victim's old
+            # connection first (idempotent: sent again); the detour is logged.
+            assert 1 <= admin.requests["Metadata"] <= 2
+            assert 1 <= admin.requests["DescribeConfigs"] <= 2
             assert any(f"to broker {victim} failed" in r.getMessage() for r in caplog.records), (
                 caplog.text
             )
@@ -59,6 +68,10 @@ async def test_a_write_goes_to_a_live_broker_when_the_first_cannot_be_reached(
         kafka_cluster.stop_broker(victim)
         try:
             monkeypatch.setattr(admin, "_broker_ids", lambda: [victim, *live])
+            # A read first: it meets the victim's old connection (which may not look closed
+            # yet), fails and drops it. A write on such a connection could not be repeated
+            # (it might have been sent); once the connection is gone, nothing is sent there.
+            await admin.send(MetadataRequest([]))
             admin.requests.clear()
             response = await admin.send(IncrementalAlterConfigsRequest([], False))
             assert list(response.responses) == []
