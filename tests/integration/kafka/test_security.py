@@ -360,11 +360,6 @@ def test_cli_with_credentials_interpolated_from_the_environment(
     assert again.code == 0, again.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the CLI does not read connection_env yet (LLM_ANALYTICS_SECURITY_PROTOCOL etc.); "
-    "remove this mark when the lead wires reconciler.spec.connection_env into the CLI",
-)
 def test_cli_with_the_connection_from_llm_analytics_variables(
     secured: KafkaSandbox, tmp_path: Path, unique_name: Callable[[str], str]
 ) -> None:
