@@ -35,7 +35,15 @@ def test_a_signal_stops_the_apply_releases_the_lock_and_a_rerun_converges(
     spec = topics_spec(tmp_path / "spec.yaml", unique_name("signal"), 400)
     log = tmp_path / "stopped.log"
     with background_apply(spec, log, bootstrap) as apply:
-        wait_for(lambda: started_changes(log), 300, "the apply to start creating topics")
+        try:
+            wait_for(
+                lambda: started_changes(log) or apply.poll() is not None,
+                300,
+                "the apply to start creating topics",
+            )
+        except AssertionError:
+            raise AssertionError(f"the apply did not start:\n{log.read_text()}") from None
+        assert apply.poll() is None, f"the apply ended before the signal:\n{log.read_text()}"
         sent = time.monotonic()
         os.kill(apply.pid, signum)
         returncode = apply.wait(30)
