@@ -17,7 +17,7 @@ from reconciler.errors import ReconcilerError
 
 if TYPE_CHECKING:
     from reconciler.cli.common import AppContext
-    from reconciler.engine.locking import LockAttempt, LockBackend
+    from reconciler.engine.locking import LockAttempt, LockBackend, LockOwner
     from reconciler.engine.workflow import Guard
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -132,6 +132,11 @@ class ConsoleLockReporter:
     def acquired(self, backend: LockBackend, attempt: LockAttempt) -> None:
         token = f", fencing token {attempt.token}" if attempt.token is not None else ""
         self._line(f"Acquired the apply lock ({backend.description}{token}).")
+
+    def taken_over(self, backend: LockBackend, holder: LockOwner, reason: str) -> None:
+        from reconciler.engine.locking import takeover_notice
+
+        self._line(takeover_notice(backend, holder, reason), fg="yellow")
 
     def released(self, backend: LockBackend) -> None:
         self._line(f"Released the apply lock ({backend.description}).")

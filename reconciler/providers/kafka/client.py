@@ -529,10 +529,15 @@ class KafkaAdmin:
         validate_only: bool = False,
         timeout_ms: int = 30_000,
     ) -> dict[str, str | None]:
-        """Create (or with validate_only, check) topics in batches; name -> error or None."""
+        """Create (or with validate_only, check) topics in batches the controller accepts
+        (at most 1,000 topics, 10,000 partitions and 10,000 records a request); name ->
+        error or None."""
+        from reconciler.spec.limits import create_topics_batches
+
         results: dict[str, str | None] = {}
-        for start in range(0, len(topics), WRITE_BATCH):
-            batch = topics[start : start + WRITE_BATCH]
+        sizes = [(t.partitions, len(t.config)) for t in topics]
+        for indices in create_topics_batches(sizes, max_topics=WRITE_BATCH):
+            batch = [topics[i] for i in indices]
             payload: list[Any] = [
                 (t.name, t.partitions, t.replication_factor, [], list(t.config.items()))
                 for t in batch

@@ -27,6 +27,7 @@ from reconciler.providers.kafka.topic_diffs import (
     PROVIDER,
     diff_topics,
     missing_topic_notices,
+    same_config_value,
     topic_address,
 )
 from reconciler.providers.kafka.topic_payloads import (
@@ -47,6 +48,10 @@ PROGRESS_EVERY_SECONDS = 10.0
 # proportion to the work (a loaded 2-core machine manages a few dozen partitions a second).
 PROPAGATION_TIMEOUT_SECONDS = 60.0
 PROPAGATION_SECONDS_PER_PARTITION = 0.05
+CONFIG_PROPAGATION_SECONDS = 30.0
+# How long a plan waits for topics the controller reports as existing to show in metadata.
+METADATA_LAG_SECONDS = 15.0
+TOPIC_EXISTS = "TopicAlreadyExistsError"
 
 
 def _topic_fingerprint(state: KafkaClusterState, name: str, desired_keys: Sequence[str]) -> str:
@@ -125,22 +130,38 @@ class KafkaTopicsProvider:
         return await self.admin.cluster_state(with_configs=True, config_keys=self.config_keys)
 
     async def plan(self, options: PlanOptions) -> ProviderPlan:
-        state = await self.read()
-        planned = diff_topics(
-            self.desired,
-            state,
-            self.ownership,
-            allow_delete=options.allow_delete,
-            create_only=self.create_only,
-        )
-        notices = [*planned.notices, *missing_topic_notices(self.required, state)]
-        if options.validate:
-            notices.extend(await self.validate_changes(planned.changes))
+        for attempt in range(2):
+            state = await self.read()
+            planned = diff_topics(
+                self.desired,
+                state,
+                self.ownership,
+                allow_delete=options.allow_delete,
+                create_only=self.create_only,
+            )
+            notices = [*planned.notices, *missing_topic_notices(self.required, state)]
+            if not options.validate:
+                break
+            validation = await self.validate_changes(planned.changes)
+            lagging = [n for n in validation if TOPIC_EXISTS in n.message]
+            if not lagging or attempt:
+                notices.extend(validation)
+                break
+            # The controller knows topics this broker's metadata does not show yet (created
+            # a moment ago, e.g. by an interrupted run): wait for them, then read again.
+            await self._await_visible([n.address.removeprefix(f"{PROVIDER}.") for n in lagging])
         return ProviderPlan(
             changes=planned.changes,
             notices=tuple(notices),
             fingerprints=self._fingerprints(state, [c.address for c in planned.changes]),
         )
+
+    async def _await_visible(self, names: Sequence[str]) -> None:
+        async def check() -> tuple[bool, None]:
+            state = await self.admin.cluster_state(with_configs=False, topics=list(names))
+            return all(name in state.topics for name in names), None
+
+        await wait_for(check, timeout=METADATA_LAG_SECONDS, interval=0.3)
 
     def check_saved(self, change: Change, redacted: str) -> None:
         model = PAYLOAD_BY_ACTION.get(change.action)
@@ -225,9 +246,9 @@ class KafkaTopicsProvider:
         # A change is skipped when a phase it needs did not run (stopped at a failure).
         skipped = {c.address for c in changes if not errors[c.address] and _phases(c) - ran}
 
-        unseen = await self._await_propagation(
-            [c for c in changes if not errors[c.address] and c.address not in skipped], options
-        )
+        done = [c for c in changes if not errors[c.address] and c.address not in skipped]
+        unseen = await self._await_propagation(done, options)
+        unseen += [a for a in await self._await_configs(done) if a not in unseen]
         for address in unseen:
             errors[address].append(
                 "accepted by the controller but not yet visible in broker "
@@ -293,6 +314,34 @@ class KafkaTopicsProvider:
         if expected:
             await wait_for(check, timeout=timeout, interval=0.5, on_wait=report)
         return [topic_address(name) for name in expected]
+
+    async def _await_configs(self, changes: Sequence[Change]) -> list[str]:
+        """Wait until DescribeConfigs shows the altered values: the broker answers
+        IncrementalAlterConfigs before it has applied the record, and the plan that verifies
+        the apply must not read the old value (a false "still differs"). Returns the
+        addresses still showing another value at the deadline."""
+        wanted: dict[str, dict[str, str | None]] = {}
+        for change in changes:
+            update = _update_of(change)
+            if update is not None and update.config:
+                wanted[change.name] = dict(update.config)
+        if not wanted:
+            return []
+        keys = frozenset(k for config in wanted.values() for k in config)
+
+        async def check() -> tuple[bool, list[str]]:
+            state = await self.admin.cluster_state(
+                with_configs=True, topics=list(wanted), config_keys=keys
+            )
+            differing = [
+                name
+                for name, config in wanted.items()
+                if name in state.topics and not _shows(state.topics[name].overrides(), config)
+            ]
+            return not differing, differing
+
+        polled = await wait_for(check, timeout=CONFIG_PROPAGATION_SECONDS, interval=0.2)
+        return [topic_address(name) for name in polled.value]
 
     async def _apply_creates(
         self, changes: Sequence[Change], _: ApplyOptions
@@ -421,6 +470,16 @@ def _new_topic(change: Change) -> NewTopicRequest:
         partitions=payload.partitions,
         replication_factor=payload.replication_factor,
         config=dict(payload.config),
+    )
+
+
+def _shows(overrides: dict[str, str | None], config: dict[str, str | None]) -> bool:
+    """Whether a topic's overrides show every altered key (``None``: removed)."""
+    return all(
+        overrides.get(key) is None
+        if value is None
+        else same_config_value(key, value, overrides.get(key))
+        for key, value in config.items()
     )
 
 
