@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -223,6 +224,12 @@ class Row:
         )
 
 
+HEADER = (
+    "| work | llm-analytics wall (CPU, peak RSS) | peer wall (CPU) | ratio | llm-analytics "
+    "requests | runs | load at start |\n|---|---|---|---:|---|---|---|"
+)
+
+
 def interleave(repeats: int, first: object, second: object | None, flip: bool) -> None:
     """Call ``first`` and ``second`` alternately ``repeats`` times, alternating who goes first."""
     for i in range(repeats):
@@ -233,12 +240,22 @@ def interleave(repeats: int, first: object, second: object | None, flip: bool) -
 
 
 def stage(
-    tools: Tools, target: Target, size: int, repeats: int, index: int, with_peer: bool
+    tools: Tools,
+    target: Target,
+    size: int,
+    repeats: int,
+    index: int,
+    with_peer: bool,
+    peer_creates: bool = True,
+    peer_checks: bool = True,
 ) -> list[Row]:
+    """Create N topics with each tool, then no-change plans of them. Without ``peer_creates``
+    (time: topicctl creates topics one by one) topicctl does not create its own N: its topic
+    files describe the N topics llm-analytics created (same settings), which it then plans."""
     run_id = uuid.uuid4().hex[:5]
     label = f"{size}-{run_id}"
     llm_names = [f"bl-{run_id}-{i:05d}" for i in range(size)]
-    tctl_names = [f"bt-{run_id}-{i:05d}" for i in range(size)]
+    tctl_names = [f"bt-{run_id}-{i:05d}" for i in range(size)] if peer_creates else llm_names
     write_llm_spec(target.spec(label), target.servers, llm_names)
     write_topicctl_topics(target.workdir / f"topics-{label}", tctl_names)
     rows: list[Row] = []
@@ -256,10 +273,13 @@ def stage(
         log(f"topicctl apply: create {size} topics")
         peer_runs.append(tools.tctl_apply(target.cluster_yaml, target.topic_glob(label)))
 
-    interleave(1, create_llm, create_peer if with_peer else None, flip=bool(index % 2))
-    rows.append(Row(f"create {size:,} topics", llm_runs, peer_runs, load=load_before))
+    peer_create = create_peer if with_peer and peer_creates else None
+    interleave(1, create_llm, peer_create, flip=bool(index % 2))
+    peer_name = "topicctl" if peer_creates else "topicctl (not run: --peer-create-max)"
+    rows.append(Row(f"create {size:,} topics", llm_runs, peer_runs, peer_name, load=load_before))
     target.llm_names += llm_names
-    target.tctl_names += tctl_names
+    if peer_creates:
+        target.tctl_names += tctl_names
 
     # no-change plan of the same N topics.
     plans: list[Run] = []
@@ -275,7 +295,8 @@ def stage(
 
     def plan_peer() -> None:
         dry.append(tools.tctl_apply(target.cluster_yaml, target.topic_glob(label), dry_run=True))
-        checks.append(tools.tctl_check(target.cluster_yaml, target.topic_glob(label)))
+        if peer_checks:
+            checks.append(tools.tctl_check(target.cluster_yaml, target.topic_glob(label)))
 
     log(f"no-change plans of {size} topics x{repeats}")
     interleave(repeats, plan_llm, plan_peer if with_peer else None, flip=bool(index % 2))
@@ -454,10 +475,29 @@ def main() -> None:
         default="250ms",
         help="topicctl apply's; it sleeps a fifth of it after each created topic",
     )
+    parser.add_argument("--floor-repeats", type=int, default=5)
+    parser.add_argument(
+        "--peer-create-max",
+        type=int,
+        default=1000,
+        help="largest size topicctl creates itself (it takes ~0.1-0.4 s per topic); above it, "
+        "topicctl plans the topics llm-analytics created",
+    )
+    parser.add_argument(
+        "--check-max", type=int, default=1000, help="largest size `topicctl check` runs at"
+    )
+    parser.add_argument(
+        "--bootstrap-servers", help="use this broker instead of starting a sandbox (smoke tests)"
+    )
+    parser.add_argument(
+        "--empty-bootstrap-servers",
+        help="the 'empty cluster' broker (default with --bootstrap-servers: the same one)",
+    )
     parser.add_argument("--skip-topicctl", action="store_true")
     parser.add_argument("--no-build", action="store_true", help="never build topicctl")
     parser.add_argument("--out", default=None, help="also write the tables to this file")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the sandboxes on SIGTERM
     sizes = [int(s) for s in args.sizes.split(",")]
     if sizes[0] != 14:
         sizes.insert(0, 14)  # the 14-topic set is what the floor and the empty cluster use
@@ -468,13 +508,20 @@ def main() -> None:
             raise SystemExit(f"topicctl not found at {topicctl} (make bench-deps)")
     tools = Tools(topicctl, args.sleep_loop_duration)
     started = time.monotonic()
-    log("starting two single-node sandbox brokers (the benchmark one and an empty one)")
-    main_box, empty_box = start_sandboxes(2)
+    boxes: list[KafkaSandbox] = []
+    if args.bootstrap_servers:
+        servers = args.bootstrap_servers
+        empty_servers = args.empty_bootstrap_servers or servers
+    else:
+        log("starting two single-node sandbox brokers (the benchmark one and an empty one)")
+        boxes = start_sandboxes(2)
+        servers, empty_servers = boxes[0].bootstrap_servers, boxes[1].bootstrap_servers
+    version = boxes[0].version if boxes else "(external)"
     rows: list[Row] = []
     try:
         with tempfile.TemporaryDirectory(prefix="bench-topicctl-") as tmp:
-            big = Target(main_box.bootstrap_servers, Path(tmp, "big"), "big")
-            empty = Target(empty_box.bootstrap_servers, Path(tmp, "empty"), "empty")
+            big = Target(servers, Path(tmp, "big"), "big")
+            empty = Target(empty_servers, Path(tmp, "empty"), "empty")
             for target in (big, empty):
                 target.workdir.mkdir()
                 write_topicctl_cluster(target.cluster_yaml, target.servers)
@@ -483,7 +530,20 @@ def main() -> None:
                 repeats = args.repeats
                 if size >= 5000 and args.big_repeats:
                     repeats = args.big_repeats
-                rows += stage(tools, big, size, repeats, index, topicctl is not None)
+                rows += stage(
+                    tools,
+                    big,
+                    size,
+                    repeats,
+                    index,
+                    topicctl is not None,
+                    peer_creates=size <= args.peer_create_max,
+                    peer_checks=size <= args.check_max,
+                )
+                partial = "\n".join([HEADER, *[r.line() for r in rows]])
+                log(f"after {size}:\n{partial}")
+                if args.out:
+                    Path(args.out).write_text(partial + "\n(partial)\n", encoding="utf-8")
             # The same 14 topic names on the empty broker (created untimed, by each tool).
             label14 = big.labels[14]
             n14 = len(big.llm_names[:14])
@@ -499,25 +559,23 @@ def main() -> None:
             rows += others_comparison(
                 tools, big, empty, label14, args.repeats, topicctl is not None
             )
-            floor_text, _ = floor_comparison(tools, big, label14, max(args.repeats, 5))
+            floor_text, _ = floor_comparison(tools, big, label14, args.floor_repeats)
     finally:
-        main_box.stop()
-        empty_box.stop()
+        for box in boxes:
+            box.stop()
     by = {r.work: r for r in rows}
     e = by[f"no-change plan, 14 topics, empty cluster ({empty.label})"]
     b = by[f"no-change plan, 14 topics, big cluster ({big.label})"]
     grow = median([r.wall for r in b.llm]) / median([r.wall for r in e.llm])
     grow_cpu = median([r.cpu for r in b.llm]) / median([r.cpu for r in e.llm])
     out = [
-        f"Kafka {main_box.version} single-node sandbox; {cpu_count()} CPUs; load average "
+        f"Kafka {version} single-node sandbox; {cpu_count()} CPUs; load average "
         f"(1/5/15 min) at the end {loadavg()}; whole processes, medians; ratio = llm-analytics "
         f"wall / peer wall (< 1: llm-analytics faster). topicctl {tools.topicctl or 'skipped'}, "
         f"--sleep-loop-duration {tools.sleep_loop} (it sleeps a fifth of that per created topic)."
         f" Sizes are cumulative (each adds llm-analytics' N and topicctl's N topics).",
         "",
-        "| work | llm-analytics wall (CPU, peak RSS) | peer wall (CPU) | ratio | llm-analytics "
-        "requests | runs | load at start |",
-        "|---|---|---|---:|---|---|---|",
+        HEADER,
         *[r.line() for r in rows],
         "",
         f"14-topic plan, big cluster / empty cluster (llm-analytics): {grow:.2f}× wall, "
