@@ -48,6 +48,7 @@ class Run:
     rc: int
     stdout: str
     stderr: str
+    note: str = ""
 
     def check(self, *ok: int) -> Run:
         if self.rc not in (ok or (0,)):
