@@ -427,7 +427,7 @@ def floor_comparison(tools: Tools, target: Target, label: str, repeats: int) -> 
         f"| dependency floor (import pydantic, yaml, aiokafka, asyncio, click; one model) | "
         f"{median([r.wall for r in floor]):.3f} s | {fc:.3f} s |\n"
         f"| bare `python -c pass` | {median([r.wall for r in bare]):.3f} s | {bc:.3f} s |\n"
-        f"| `llm-analytics plan -f <14-topic spec>` (no changes) | "
+        f"| `llm-analytics plan -f <14-topic spec>` (no changes, the empty cluster) | "
         f"{median([r.wall for r in plans]):.3f} s | {pc:.3f} s |\n"
         f"| **plan above the floor** (goal ≤ 0.08 s CPU) | "
         f"{median([r.wall for r in plans]) - median([r.wall for r in floor]):+.3f} s | "
@@ -579,7 +579,7 @@ def main() -> None:
             rows += others_comparison(
                 tools, big, empty, label14, args.repeats, topicctl is not None
             )
-            floor_text, _ = floor_comparison(tools, big, label14, args.floor_repeats)
+            floor_text, _ = floor_comparison(tools, empty, label14, args.floor_repeats)
     finally:
         for box in boxes:
             box.stop()
