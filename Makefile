@@ -52,6 +52,10 @@ redis-server:
 	       "install them with: sudo apt-get install redis-server" >&2; exit 1; \
 	fi
 
+.PHONY: bench-deps
+bench-deps: venv ## optional, not part of deps: build topicctl v1.17.0 for bench/ (Go, module proxy)
+	$(BIN)/python bench/_procs.py build-topicctl
+
 prefetch: venv ## resolve the Kafka jars (KAFKA_VERSION, default 4.4.0) into the cache, check Java
 	$(BIN)/python -m reconciler.sandbox fetch
 
