@@ -76,7 +76,10 @@ class MoveJournal:
             try:
                 return await self.transport.execute(here, *args)
             except NodeUnreachable:
-                endpoint = None
+                if endpoint is not None:
+                    raise JournalUnavailable(
+                        f"{here.address}, which serves the journal's slot, does not answer"
+                    ) from None
                 tried += 1
                 if tried >= len(candidates):
                     raise JournalUnavailable("no Redis node answered") from None

@@ -73,6 +73,7 @@ class MoveRunner:
                 raise first
             raise ApplyFailed(f"slot move failed: {first}") from first
         await self.provider.wait_converged()
+        await prune_journal(self.applier)
         return outcomes
 
     async def _preflight(self, batch: list[Change]) -> ClusterObservation:
@@ -118,7 +119,8 @@ class MoveRunner:
                     await journal.record(group, source, target)
                 except (JournalUnavailable, NodeUnreachable) as problem:
                     raise ApplyFailed(
-                        f"cannot record the move in the journal ({problem}); nothing moved"
+                        f"cannot record slots {format_ranges(group)} in the journal of moves "
+                        f"in progress ({problem}); they were not moved"
                     ) from None
                 progress.in_flight[index] = group
                 moved = await resharder.move_group(source, target, group)
@@ -129,6 +131,7 @@ class MoveRunner:
                 progress.changed_at = time.monotonic()
                 with contextlib.suppress(JournalUnavailable, NodeUnreachable, CommandError):
                     await journal.clear(group)
+                self.applier.say(change, progress.line())
 
         started = time.monotonic()
         work = asyncio.ensure_future(_gather_all([run(i, g) for i, g in enumerate(groups)]))
@@ -214,6 +217,17 @@ class MoveRunner:
             f"both {step.source.address} and {step.target.address} answer, but MIGRATE moves "
             "no key (a blocked or overloaded node?)"
         )
+
+
+async def prune_journal(applier: Applier) -> None:
+    """Drop journal entries of slots open nowhere (moves that finished; under the lock no
+    other move runs). Best effort: a stale entry only makes the next plan look closer."""
+    with contextlib.suppress(JournalUnavailable, NodeUnreachable, CommandError):
+        entries = await applier.provider.journal.read()
+        if entries:
+            observation = await applier.refresh()
+            still_open = {o.slot for o in observation.open_slots()}
+            await applier.provider.journal.clear([s for s in entries if s not in still_open])
 
 
 async def _gather_all(coroutines: list) -> None:  # type: ignore[type-arg]

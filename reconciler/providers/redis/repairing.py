@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from reconciler.engine.plan import Notice
+from reconciler.engine.plan import Notice, NoticeLevel
 from reconciler.providers.redis.state import ClusterObservation, NodeView, OpenSlot, slot_ranges
 from reconciler.providers.redis.steps import (
     NodeRef,
@@ -94,6 +94,8 @@ class _Facts:
         for entry in observation.open_slots():
             self.opens.setdefault(entry.slot, []).append(entry)
         self.maps = [v.slot_map() for v in self.members.values()]
+        self.failed = {n.id for n in observation.failed_nodes() if n.failed}
+        self.waiting: set[str] = set()  # owners neither live nor failed
         self._refs: dict[str, NodeRef] = {}
         self._names: dict[str, str] = {}
 
@@ -135,6 +137,17 @@ def plan_slot_repairs(observation: ClusterObservation, evidence: SlotEvidence) -
         decided[key] = decision
         repair.owners_after[slot] = decision.owner.node_id
         repair.settled_slots.add(slot)
+    for node_id in sorted(facts.waiting):
+        repair.notices.append(
+            Notice(
+                level=NoticeLevel.ERROR,
+                address=f"redis_node.{facts.name(node_id)}",
+                kind="refused",
+                message=f"master {facts.name(node_id)} does not answer but the cluster has not "
+                "marked it failed yet; its slots are left alone until it answers or is "
+                "marked failed (seconds: cluster-node-timeout), then plan again",
+            )
+        )
     if groups:
         settlements = [
             decided[key].model_copy(update={"slots": slot_ranges(slots)})
@@ -190,6 +203,11 @@ def _decide(
     target = _move_target(opens, journal)
     if current is None and not keys and not opens and journal is None:
         return None  # merely uncovered: the layout assigns it (ADDSLOTS)
+    if current is not None and current not in facts.members and current not in facts.failed:
+        # Unreachable from here but not failed in the cluster's eyes: its replica may still
+        # take over, or the node come back; deciding now could fight the failover.
+        facts.waiting.add(current)
+        return None
     owner, why, abandoned = _choose_owner(facts, slot, current, keys, target, promoted, counts)
     if owner is None:
         return None  # no live master at all: nothing to decide with

@@ -25,9 +25,10 @@ from reconciler.errors import ApplyFailed
 from reconciler.providers.redis.applying import Applier, poll_owner
 from reconciler.providers.redis.journal import JournalUnavailable
 from reconciler.providers.redis.resharding import MigrationConflict, Resharder
-from reconciler.providers.redis.state import expand_ranges
+from reconciler.providers.redis.state import expand_ranges, format_ranges
 from reconciler.providers.redis.steps import SettleSlots, SlotSettlement
 from reconciler.providers.redis.transports import Command, CommandError, NodeUnreachable
+from reconciler.providers.redis.waiting import Pending, poll
 
 
 @dataclass
@@ -48,7 +49,12 @@ class Settler:
     async def run(self, step: SettleSlots) -> str:
         await self.applier.refresh()
         for group in step.groups:
-            await self.settle(group)
+            await self.claim(group)
+        await self.owners_ready(
+            {n for g in step.groups if g.drain for n in [g.owner.node_id, *self._reachable(g)[0]]}
+        )
+        for group in step.groups:
+            await self.bring_keys(group)
         every = [s for g in step.groups for s in expand_ranges(g.slots)]
         with contextlib.suppress(JournalUnavailable, NodeUnreachable, CommandError):
             await self.applier.provider.journal.clear(every)
@@ -61,6 +67,9 @@ class Settler:
                 f"{len(expand_ranges(group.slots))} settled slot(s)",
                 timeout=self.applier.provider.converge_timeout,
             )
+        from reconciler.providers.redis.moving import prune_journal
+
+        await prune_journal(self.applier)
         s = self.stats
         return (
             f"settled {s.slots} slot(s); {s.keys_moved} key(s) moved to their owner; "
@@ -68,34 +77,31 @@ class Settler:
             "the plan's preference"
         )
 
-    # ------------------------------------------------------------------ one group
+    # ------------------------------------------------------------------ phases
 
-    async def settle(self, group: SlotSettlement) -> None:
+    def _reachable(self, group: SlotSettlement) -> tuple[list[str], set[str]]:
+        """(masters to drain, nodes where the slots are open or drained), reachable ones."""
+        endpoints = self.applier.endpoints
+        drained = [n.node_id for n in group.drain if n.node_id in endpoints]
+        involved = {n.node_id for n in group.open_on if n.node_id in endpoints} | set(drained)
+        return drained, involved
+
+    async def claim(self, group: SlotSettlement) -> None:
+        """The owner stops migrating the slots and claims those it does not own yet (via
+        IMPORTING, so its SETSLOT NODE bumps its config epoch and wins over a dead node's
+        claim); the slots are closed and assigned on every node not holding their keys."""
         applier = self.applier
         slots = expand_ranges(group.slots)
         owner = group.owner.node_id
         if owner not in applier.endpoints:
             raise ApplyFailed(
-                f"{group.owner.address}, chosen to own slots {group.slots[0][0]}..., does not "
-                "answer now; nothing was changed for them",
+                f"{group.owner.address}, chosen to own slots {format_ranges(group.slots)}, does "
+                "not answer now; nothing was changed for them",
                 hint="plan again",
             )
-        self.applier.say(self.change, f"settling {len(slots)} slot(s) on {group.owner.address}")
-        drained = [n.node_id for n in group.drain if n.node_id in applier.endpoints]
-        involved = {n.node_id for n in group.open_on if n.node_id in applier.endpoints}
-        involved |= set(drained)
-        await self._prepare_owner(owner, slots, drained)
-        for node in drained:
-            await self._drain(node, owner, slots, group)
-        for node in sorted(involved - {owner}):
-            await self._pipe_ok(node, [("CLUSTER", "SETSLOT", s, "STABLE") for s in slots])
-        await self._assign(owner, slots)
-        self.stats.slots += len(slots)
-
-    async def _prepare_owner(self, owner: str, slots: list[int], drained: list[str]) -> None:
-        """The owner stops migrating the slots and, where it does not own them yet, imports
-        them (from any other known node), so it takes keys and its claim gets a new epoch."""
-        view = await self.applier.view(owner)
+        applier.say(self.change, f"settling {len(slots)} slot(s) on {group.owner.address}")
+        drained, involved = self._reachable(group)
+        view = await applier.view(owner)
         mine = view.myself.slot_set()
         await self._pipe_ok(owner, [("CLUSTER", "SETSLOT", s, "STABLE") for s in slots])
         foreign = [s for s in slots if s not in mine]
@@ -106,6 +112,50 @@ class Settler:
             await self._pipe_ok(
                 owner, [("CLUSTER", "SETSLOT", s, "IMPORTING", source) for s in foreign]
             )
+        for node in sorted(involved - {owner} - set(drained)):
+            await self._pipe_ok(node, [("CLUSTER", "SETSLOT", s, "STABLE") for s in slots])
+        await self._assign(owner, slots, skip=set(drained))
+        for node in drained:
+            # A master holding keys of a slot it does not own learns the owner now (allowed
+            # with keys there; its IMPORTING stays): it must not believe a dead node owns
+            # them, or its cluster_state stays fail and it refuses MIGRATE.
+            claimed = (await applier.view(node)).myself.slot_set()
+            await self._pipe_ok(
+                node, [("CLUSTER", "SETSLOT", s, "NODE", owner) for s in slots if s not in claimed]
+            )
+        self.stats.slots += len(slots)
+
+    async def owners_ready(self, owners: set[str]) -> None:
+        """Masters that give or take keys must serve queries (cluster_state:ok; a master that
+        was in the minority waits out its rejoin delay); bounded, naming who is not ready."""
+
+        async def ready() -> bool | Pending:
+            waiting = []
+            for owner in sorted(owners):
+                view = await self.applier.view(owner)
+                if view.info.state != "ok":
+                    waiting.append(view.endpoint_id)
+            return (
+                True if not waiting else Pending("cluster_state is not ok on " + ", ".join(waiting))
+            )
+
+        if owners:
+            await poll(
+                ready,
+                what="the masters giving and taking keys serve queries",
+                timeout=self.applier.provider.converge_timeout,
+                report=lambda m: self.applier.say(self.change, m),
+            )
+
+    async def bring_keys(self, group: SlotSettlement) -> None:
+        """Keys on other masters go to the owner; then those masters close and assign."""
+        slots = expand_ranges(group.slots)
+        owner = group.owner.node_id
+        drained, _ = self._reachable(group)
+        for node in drained:
+            await self._drain(node, owner, slots, group)
+            await self._pipe_ok(node, [("CLUSTER", "SETSLOT", s, "STABLE") for s in slots])
+            await self._pipe_ok(node, [("CLUSTER", "SETSLOT", s, "NODE", owner) for s in slots])
 
     async def _drain(self, node: str, owner: str, slots: list[int], group: SlotSettlement) -> None:
         """Move ``node``'s keys of the slots to the owner, duplicates resolved first."""
@@ -170,12 +220,13 @@ class Settler:
         if drop_there:
             await self._asking(owner, [("DEL", k) for k in drop_there])
 
-    async def _assign(self, owner: str, slots: list[int]) -> None:
-        """SETSLOT NODE on the owner first, then on every other reachable master."""
+    async def _assign(self, owner: str, slots: list[int], skip: set[str]) -> None:
+        """SETSLOT NODE on the owner first, then on every other reachable master (but those
+        in ``skip``: they still hold keys of the slots)."""
         commands: list[Command] = [("CLUSTER", "SETSLOT", s, "NODE", owner) for s in slots]
         await self._pipe_ok(owner, commands)
         for master in self.applier.masters():
-            if master == owner:
+            if master == owner or master in skip:
                 continue
             with contextlib.suppress(NodeUnreachable):
                 for reply in await self._pipe(master, commands):
