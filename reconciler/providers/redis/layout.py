@@ -6,9 +6,9 @@ read for troubled slots) with a :class:`DesiredLayout` and returns typed steps
 what it found and deliberately left alone.
 
 Order of the steps: repairs (replicas take over from failed masters, troubled slots are
-settled, dead nodes forgotten, re-addressed nodes re-introduced) → new nodes join (as
-masters, or as replicas of X) → replicas are attached or moved → slots move → surplus nodes
-leave. Everything after the repairs is planned from the slot map the repairs leave behind,
+settled, re-addressed nodes re-introduced) → new nodes join (as masters, or as replicas of
+X) → replicas are attached or moved → dead nodes are forgotten (no live replica follows them
+any more) → slots move → surplus nodes leave. Everything after the repairs is planned from the slot map the repairs leave behind,
 so one apply takes a broken cluster all the way to the layout.
 """
 
@@ -341,6 +341,7 @@ class _Existing:
         self.remove_masters: list[str] = []
         self.final_masters: list[str] = []
         self.joins: dict[str, JoinNode] = {}
+        self.forgets: list[ForgetNode] = []
         self.bare: dict[str, NodeView] = {}
 
     # ------------------------------------------------------------------ the steps
@@ -358,7 +359,9 @@ class _Existing:
         removes = [self._remove(nid, "replica") for nid in remove_replicas] + [
             self._remove(nid, "master") for nid in self.remove_masters
         ]
-        self.plan.steps += [*self.joins.values(), *replicate, *moves, *removes]
+        # Dead nodes are forgotten once no live replica follows them any more (a replica
+        # refuses to forget its master): after the joins and replica moves.
+        self.plan.steps += [*self.joins.values(), *replicate, *self.forgets, *moves, *removes]
 
     def report_unreachable(self) -> None:
         for endpoint, address, reason in self.obs.unreachable:
@@ -399,7 +402,7 @@ class _Existing:
             what = "failed" if node.failed else "address-less"
             role = "master" if node.is_master else "replica"
             if self.allow_delete:
-                self.plan.steps.append(
+                self.forgets.append(
                     ForgetNode(node=node_ref(self.obs, node.id), why=what, role=role)
                 )
             else:

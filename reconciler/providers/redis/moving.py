@@ -28,6 +28,7 @@ from reconciler.providers.redis.resharding import MigrationError, Resharder
 from reconciler.providers.redis.state import ClusterObservation, format_ranges
 from reconciler.providers.redis.steps import MoveSlots
 from reconciler.providers.redis.transports import CommandError, NodeUnreachable
+from reconciler.providers.redis.waiting import Pending, poll
 
 PROGRESS_EVERY = 10.0
 WATCH_INTERVAL = 2.0
@@ -96,7 +97,41 @@ class MoveRunner:
             report=lambda m: self.applier.say(batch[0], m)
         )
         await self.applier.refresh()
+        targets = {parse_payload(c, MoveSlots).target.node_id for c in batch}
+        await self._replicas_synced(batch[0], observation, targets)
         return observation
+
+    async def _replicas_synced(
+        self, change: Change, observation: ClusterObservation, targets: set[str]
+    ) -> None:
+        """The targets' replicas hold a synced copy before keys arrive: MIGRATE deletes the
+        source's copy, so a target that crashes with an unsynced replica loses them."""
+        replicas = [
+            v
+            for v in observation.members
+            if v.myself.is_replica
+            and v.myself.master_id in targets
+            and v.node_id in self.applier.endpoints
+        ]
+
+        async def synced() -> bool | Pending:
+            behind = []
+            for view in replicas:
+                info = await self.applier.exec(view.node_id, "INFO", "replication")
+                text = info.decode(errors="replace") if isinstance(info, bytes) else str(info)
+                if "master_link_status:up" not in text or "master_sync_in_progress:1" in text:
+                    behind.append(view.endpoint_id)
+            return True if not behind else Pending("not yet in sync: " + ", ".join(behind))
+
+        if replicas:
+            self.applier.say(change, "waiting until the target masters' replicas are in sync")
+            await poll(
+                synced,
+                what="the target masters' replicas are in sync",
+                timeout=self.provider.converge_timeout,
+                interval=0.25,
+                report=lambda m: self.applier.say(change, m),
+            )
 
     async def move(self, change: Change, observation: ClusterObservation) -> str:
         step = parse_payload(change, MoveSlots)

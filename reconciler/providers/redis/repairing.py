@@ -201,6 +201,8 @@ def _decide(
     journal = evidence.journal.get(slot)
     opens = facts.opens.get(slot, [])
     target = _move_target(opens, journal)
+    if target is not None and target in promoted:
+        target = promoted[target]  # the target died: its replica holds what it had
     if current is None and not keys and not opens and journal is None:
         return None  # merely uncovered: the layout assigns it (ADDSLOTS)
     if current is not None and current not in facts.members and current not in facts.failed:
