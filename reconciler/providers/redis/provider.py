@@ -229,12 +229,14 @@ class RedisClusterProvider:
             return SlotEvidence()
         journal = await self._read_journal(observation)
         slots = troubled_slots(observation, journal)
-        if not slots:
-            return SlotEvidence(journal=journal)
         endpoints = await self.endpoints_by_node(observation)
+        heirs = _heirs(observation, endpoints)
+        offsets = await self._offsets(endpoints, heirs)
+        if not slots:
+            return SlotEvidence(journal=journal, offsets=offsets)
         masters = [
             v.node_id for v in observation.members if v.myself.is_master and v.node_id in endpoints
-        ]
+        ] + heirs
         counts = await asyncio.gather(
             *(
                 self.transport.pipeline(
@@ -249,7 +251,24 @@ class RedisClusterProvider:
                 if isinstance(reply, int) and reply > 0:
                     keys.setdefault(slot, {})[master] = reply
         duplicates = await self._duplicates(observation, endpoints, keys)
-        return SlotEvidence(keys=keys, journal=journal, duplicates=duplicates)
+        return SlotEvidence(keys=keys, journal=journal, duplicates=duplicates, offsets=offsets)
+
+    async def _offsets(
+        self, endpoints: dict[str, NodeEndpoint], heirs: list[str]
+    ) -> dict[str, int]:
+        """master_repl_offset of the replicas of failed masters (who is most up to date)."""
+        offsets: dict[str, int] = {}
+        for node_id in heirs:
+            try:
+                info = _text(
+                    await self.transport.execute(endpoints[node_id], "INFO", "replication")
+                )
+            except (NodeUnreachable, CommandError):
+                continue
+            for line in info.splitlines():
+                if line.startswith("master_repl_offset:"):
+                    offsets[node_id] = int(line.split(":", 1)[1].strip() or 0)
+        return offsets
 
     async def _read_journal(self, observation: ClusterObservation) -> dict[int, tuple[str, str]]:
         if observation.uncovered_slots() and len(observation.uncovered_slots()) == 16384:
@@ -414,6 +433,16 @@ class RedisClusterProvider:
                 problem.message.replace("timed out after", "the cluster did not settle; waited"),
                 hint="run `redis verify` to see which node disagrees",
             ) from None
+
+
+def _heirs(observation: ClusterObservation, endpoints: dict[str, NodeEndpoint]) -> list[str]:
+    """Reachable replicas of failed masters (they may take over, keys and all)."""
+    failed = {n.id for n in observation.failed_nodes() if n.failed}
+    return sorted(
+        v.node_id
+        for v in observation.members
+        if v.myself.is_replica and v.myself.master_id in failed and v.node_id in endpoints
+    )
 
 
 def _can_read(observation: ClusterObservation, node_id: str, slot: int) -> bool:

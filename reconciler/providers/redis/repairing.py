@@ -49,6 +49,8 @@ class SlotEvidence:
     keys: Mapping[int, Mapping[str, int]] = field(default_factory=dict)  # slot -> id -> keys
     journal: Mapping[int, tuple[str, str]] = field(default_factory=dict)  # slot -> (src, dst)
     duplicates: Mapping[int, tuple[int, int]] = field(default_factory=dict)  # (both, differing)
+    # Replicas of failed masters: node id -> master_repl_offset (0: never synced).
+    offsets: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -96,6 +98,7 @@ class _Facts:
         self.maps = [v.slot_map() for v in self.members.values()]
         self.failed = {n.id for n in observation.failed_nodes() if n.failed}
         self.waiting: set[str] = set()  # owners neither live nor failed
+        self.masters_after: set[str] = set(self.masters)  # plus replicas taking over
         self._refs: dict[str, NodeRef] = {}
         self._names: dict[str, str] = {}
 
@@ -116,7 +119,8 @@ def plan_slot_repairs(observation: ClusterObservation, evidence: SlotEvidence) -
     """Promotions and one settlement that give every troubled slot one live owner."""
     facts = _Facts(observation)
     repair = SlotRepair(owners_after=dict(facts.owners))
-    promoted = _plan_promotions(facts, repair)
+    promoted = _plan_promotions(facts, repair, evidence)
+    facts.masters_after = {*facts.masters, *promoted.values()}
     counts = Counter(repair.owners_after.values())
     groups: dict[tuple[object, ...], list[int]] = {}
     decided: dict[tuple[object, ...], SlotSettlement] = {}
@@ -159,29 +163,31 @@ def plan_slot_repairs(observation: ClusterObservation, evidence: SlotEvidence) -
     return repair
 
 
-def _plan_promotions(facts: _Facts, repair: SlotRepair) -> dict[str, str]:
-    """Failed masters that still own slots and have a live replica: dead id -> replica id."""
+def _plan_promotions(facts: _Facts, repair: SlotRepair, evidence: SlotEvidence) -> dict[str, str]:
+    """Failed masters whose data lives on in a replica — they still own slots, or their
+    replica holds keys (the target of an interrupted move dies with keys of slots it was
+    importing) — are taken over by their most up to date live replica: dead id -> replica."""
     promoted: dict[str, str] = {}
     for node in facts.obs.failed_nodes():
-        if not node.slots or not node.failed:
+        if not node.failed:
             continue
-        replicas = sorted(
-            (
-                v
-                for v in facts.members.values()
-                if v.myself.is_replica and v.myself.master_id == node.id
-            ),
-            key=lambda v: (v.endpoint_id, v.node_id),
+        replicas = [
+            v
+            for v in facts.members.values()
+            if v.myself.is_replica and v.myself.master_id == node.id
+        ]
+        if not replicas or not (node.slots or any(v.dbsize for v in replicas)):
+            continue
+        chosen = max(
+            replicas, key=lambda v: (evidence.offsets.get(v.node_id, 0), v.dbsize, v.endpoint_id)
         )
-        if not replicas:
-            continue
-        chosen = replicas[0]
         promoted[node.id] = chosen.node_id
         repair.promotions.append(
             PromoteReplica(
                 node=facts.ref(chosen.node_id),
                 failed_master=facts.ref(node.id),
                 slots=list(node.slots),
+                replication_offset=evidence.offsets.get(chosen.node_id),
             )
         )
         for slot in node.slot_set():
@@ -197,7 +203,9 @@ def _decide(
     counts: Counter[str],
 ) -> SlotSettlement | None:
     current = facts.owners.get(slot)
-    keys = {n: c for n, c in evidence.keys.get(slot, {}).items() if c > 0 and n in facts.masters}
+    keys = {
+        n: c for n, c in evidence.keys.get(slot, {}).items() if c > 0 and n in facts.masters_after
+    }
     journal = evidence.journal.get(slot)
     opens = facts.opens.get(slot, [])
     target = _move_target(opens, journal)

@@ -299,24 +299,34 @@ class PromoteReplica(_Step):
     node: NodeRef
     failed_master: NodeRef
     slots: SlotRanges
+    replication_offset: int | None = None  # 0: it never synced (its master's data is lost)
 
     def address(self) -> str:
         return node_address(self.node.name)
 
     def risks(self) -> frozenset[Risk]:
+        if self.replication_offset == 0 and self.slots:
+            return frozenset({Risk.DISRUPTIVE, Risk.DATA_LOSS})
         return frozenset({Risk.DISRUPTIVE})
 
     def displayed(self) -> dict[str, Any]:
-        return {"role": "master", "slots": _ranges_text(self.slots)}
+        return {"role": "master", "slots": _ranges_text(self.slots) or None}
 
     def before(self) -> dict[str, Any]:
         return {"role": "replica", "slots": None}
 
     def reason(self) -> str:
-        return (
-            f"its master {self.failed_master.address} is failed and still owns "
-            f"{_count(self.slots)} slots"
+        what = (
+            f"still owns {_count(self.slots)} slots"
+            if self.slots
+            else "left keys of an interrupted move on it"
         )
+        synced = (
+            "; this replica never synced: the master's keys are lost"
+            if self.replication_offset == 0
+            else ""
+        )
+        return f"its master {self.failed_master.address} is failed and {what}{synced}"
 
     def lines(self) -> tuple[str, ...]:
         return (
