@@ -75,6 +75,27 @@ class LayoutPlan:
     def changes(self) -> list[Change]:
         return [to_change(step) for step in self.steps]
 
+    def deduplicated(self) -> LayoutPlan:
+        """At most one change per address (the engine keys fingerprints, targeting and
+        results by address): a later step for the same resource waits for the next plan."""
+        seen: set[str] = set()
+        kept: list[AnyStep] = []
+        notices = list(self.notices)
+        for step in self.steps:
+            address = step.address()
+            if address in seen:
+                notices.append(
+                    _notice(
+                        "info",
+                        address,
+                        f"a second change to this resource ({step.kind}) waits for the next plan",
+                    )
+                )
+                continue
+            seen.add(address)
+            kept.append(step)
+        return LayoutPlan(kept, notices)
+
     def kinds(self) -> list[str]:
         return [step.kind for step in self.steps]
 
@@ -215,7 +236,7 @@ def plan_layout(
     _Existing(
         observation, desired, plan, allow_delete, evidence or SlotEvidence(), cluster_name
     ).run()
-    return plan
+    return plan.deduplicated()
 
 
 def _usable_bare(observation: ClusterObservation, plan: LayoutPlan) -> list[NodeView]:
@@ -522,7 +543,9 @@ class _Existing:
         want = self.desired.masters
         if len(keep) < want:
             pool = [_placed(self.live[m]) for m in empty] + [_placed(v) for v in self.bare.values()]
-            chosen = _pick_spread(pool, want - len(keep), [self.live[m].host for m in keep])
+            chosen = _pick_spread(
+                pool, want - len(keep), [self.live[m].host for m in keep], prefer=set(empty)
+            )
             for placed in chosen:
                 if placed.id in self.bare:
                     ref = view_ref(self.bare[placed.id])
@@ -804,15 +827,22 @@ def _neg_addr(address: str) -> tuple[int, ...]:
     return tuple(-p for p in parts)
 
 
-def _pick_spread(pool: Sequence[Placed], count: int, taken_hosts: Sequence[str]) -> list[Placed]:
-    """``count`` nodes from ``pool``, each time from the host with the fewest masters."""
+def _pick_spread(
+    pool: Sequence[Placed],
+    count: int,
+    taken_hosts: Sequence[str],
+    prefer: set[str] | None = None,
+) -> list[Placed]:
+    """``count`` nodes from ``pool``, each time from the host with the fewest masters;
+    among equals, ``prefer`` (members already in the cluster) before bare nodes."""
+    prefer = prefer or set()
     load: dict[str, int] = {}
     for host in taken_hosts:
         load[host] = load.get(host, 0) + 1
     remaining = list(pool)
     chosen: list[Placed] = []
     while remaining and len(chosen) < count:
-        best = min(remaining, key=lambda p: (load.get(p.host, 0), p.host, p.id))
+        best = min(remaining, key=lambda p: (load.get(p.host, 0), p.id not in prefer, p.host, p.id))
         chosen.append(best)
         remaining.remove(best)
         load[best.host] = load.get(best.host, 0) + 1

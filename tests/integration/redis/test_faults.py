@@ -75,10 +75,21 @@ def assert_every_key_once(sandbox: RedisSandbox, values: dict[str, str]) -> None
 
 
 async def kill_when_keys_in_flight(
-    sandbox: RedisSandbox, target: str, source_id: str, kill_port: int, stop: asyncio.Event
+    sandbox: RedisSandbox,
+    target: str,
+    source_id: str,
+    kill_port: int,
+    stop: asyncio.Event,
+    target_owns_slots: bool = False,
 ) -> float | None:
     """SIGKILL ``kill_port`` as soon as ``target`` imports a slot from ``source_id`` and
-    already holds keys of it: the move is mid-keys (some keys moved, others not yet)."""
+    already holds keys of it: the move is mid-keys (some keys moved, others not yet).
+
+    ``target_owns_slots``: also wait until the target owns slots (a group finished), so
+    that Redis fails its replica over when it dies. A target that owns no slot is not
+    failed over; its replica then resyncs from whatever starts on the target's address —
+    an empty node restarted there wipes the replica's copy of the moved keys before any
+    tool can act (Redis replicas follow an address, not a node id)."""
     import redis.asyncio as aredis
 
     host, port = target.rsplit(":", 1)
@@ -87,6 +98,9 @@ async def kill_when_keys_in_flight(
         while not stop.is_set():
             text = (await client.execute_command("CLUSTER", "NODES")).decode()
             me = next(line for line in text.splitlines() if "myself" in line)
+            if target_owns_slots and not any(item[0].isdigit() for item in me.split()[8:]):
+                await asyncio.sleep(0.01)
+                continue
             importing = [
                 int(item.strip("[]").split("-<-")[0])
                 for item in me.split()[8:]
@@ -149,7 +163,12 @@ async def grow_and_kill(
         stop = asyncio.Event()
         killer = asyncio.ensure_future(
             kill_when_keys_in_flight(
-                sandbox, watched.payload["target"]["name"], source["node_id"], port, stop
+                sandbox,
+                watched.payload["target"]["name"],
+                source["node_id"],
+                port,
+                stop,
+                target_owns_slots=victim_role == "target",
             )
         )
         started = time.monotonic()
