@@ -266,3 +266,64 @@ async def test_node_killed_mid_reshard_converges_in_one_rerun(
         sandbox.add_nodes(1)
     # The dead node's id is forgotten only with --allow-delete (both cases leave one).
     await rerun_converges(sandbox, values, allow_delete=True)
+
+
+# --------------------------------------------------------------------------- stalls
+
+
+async def test_stalled_move_names_the_stuck_slots_and_a_rerun_converges(
+    redis_factory: Any,
+) -> None:
+    """The target stops answering mid-move (SIGSTOP): within the stall time the move fails
+    naming the stuck slots and the reason; once it answers again one apply converges."""
+    import os
+    import signal
+
+    sandbox = redis_factory(nodes=6, formed=True)
+    values = await asyncio.to_thread(load, sandbox.addresses[0], 10_000)
+    sandbox.add_nodes(2)
+    grow = provider_for(sandbox.addresses, masters=4)
+    grow.stall_timeout = 4.0
+    stopped: list[int] = []
+    try:
+        await replicas_synced(grow)
+        plan = await grow.plan(PlanOptions())
+        watched = next(c for c in plan.changes if c.resource_type == "redis_slots")
+        target = watched.payload["target"]["name"]
+        target_port = int(target.rsplit(":", 1)[1])
+        stop = asyncio.Event()
+
+        async def freeze_target() -> None:
+            import redis.asyncio as aredis
+
+            client = aredis.Redis(host="127.0.0.1", port=target_port)
+            try:
+                while not stop.is_set():
+                    text = (await client.execute_command("CLUSTER", "NODES")).decode()
+                    me = next(line for line in text.splitlines() if "myself" in line)
+                    if "-<-" in me:
+                        os.kill(sandbox.pids[target_port], signal.SIGSTOP)
+                        stopped.append(target_port)
+                        return
+                    await asyncio.sleep(0.01)
+            finally:
+                await client.aclose()
+
+        freezer = asyncio.ensure_future(freeze_target())
+        started = time.monotonic()
+        results = await grow.apply(plan.changes, ApplyOptions())
+        seconds = time.monotonic() - started
+        stop.set()
+        await freezer
+        assert stopped, "the target was never stopped"
+        failed = [r for r in results if r.status is ResultStatus.FAILED]
+        assert failed, results
+        stuck = [r for r in failed if "made no progress" in r.message]
+        assert stuck, [r.message for r in failed]
+        assert "are stuck" in stuck[0].message and target in stuck[0].message, stuck[0].message
+        print(f"stalled apply: {seconds:.1f}s: {stuck[0].message}")
+    finally:
+        for port in stopped:
+            os.kill(sandbox.pids[port], signal.SIGCONT)
+        await grow.close()
+    await rerun_converges(sandbox, values, allow_delete=False)
