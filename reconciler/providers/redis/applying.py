@@ -149,10 +149,15 @@ class Applier:
                 await self.refresh()
                 outcomes = {batch[0].address: await self.carry_out(batch[0])}
         except (ApplyFailed, ConnectionFailure, CommandError, PlanRefused) as problem:
-            message = problem.message if hasattr(problem, "message") else str(problem)
+            message = str(problem.message if hasattr(problem, "message") else problem)
+            failures: dict[str, str] = getattr(problem, "failures", {})
+            done: dict[str, str] = getattr(problem, "outcomes", {})
+            seconds = time.monotonic() - started
             results = [
-                ChangeResult(
-                    c.address, ResultStatus.FAILED, str(message), time.monotonic() - started
+                ChangeResult(c.address, ResultStatus.APPLIED, done[c.address], seconds)
+                if c.address in done
+                else ChangeResult(
+                    c.address, ResultStatus.FAILED, failures.get(c.address, message), seconds
                 )
                 for c in batch
             ]

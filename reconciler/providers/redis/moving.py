@@ -52,6 +52,23 @@ class _Progress:
         return f"{self.slots}/{self.total} slots, {self.keys:,} keys{detail}"
 
 
+class MovesFailed(ApplyFailed):
+    """Some moves of a batch failed; each change keeps its own outcome or error."""
+
+    def __init__(self, failures: dict[str, str], outcomes: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{a}: {m}" for a, m in failures.items()))
+        self.failures = failures
+        self.outcomes = outcomes
+
+
+def _message(problem: BaseException) -> str:
+    if isinstance(problem, MigrationError | ApplyFailed | ConnectionFailure):
+        return problem.message
+    if isinstance(problem, CommandError):
+        return problem.message
+    return f"slot move failed: {problem}"
+
+
 class MoveRunner:
     def __init__(self, applier: Applier) -> None:
         self.applier = applier
@@ -67,12 +84,13 @@ class MoveRunner:
                 outcomes[change.address] = await self.move(change, observation)
 
         results = await asyncio.gather(*(one(c) for c in batch), return_exceptions=True)
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            first = errors[0]
-            if isinstance(first, MigrationError | ApplyFailed | CommandError | ConnectionFailure):
-                raise first
-            raise ApplyFailed(f"slot move failed: {first}") from first
+        failures = {
+            change.address: _message(result)
+            for change, result in zip(batch, results, strict=True)
+            if isinstance(result, BaseException)
+        }
+        if failures:
+            raise MovesFailed(failures, outcomes)
         await self.provider.wait_converged()
         await prune_journal(self.applier)
         return outcomes
