@@ -1,18 +1,22 @@
 """Carrying out a :class:`SettleSlots` step: every troubled slot ends with its one owner.
 
-Per group of slots (same owner, same nodes involved), on the nodes that answer:
+On the nodes that answer, in three phases over all groups of slots:
 
-1. the owner can take keys: it owns the slots, or imports them (``SETSLOT IMPORTING``,
-   which also makes the final ``SETSLOT NODE`` bump its config epoch so its claim wins
-   over a dead node's);
-2. every other master holding keys of them imports them too (so that ``ASKING`` reaches
-   its keys), its keys that also exist on the owner are resolved explicitly (identical:
-   the non-owner's copy is deleted; different: the plan's preferred copy is kept, else the
-   repair stops and names the key), then the rest are migrated to the owner;
-3. ``SETSLOT STABLE`` on every node where the slots were open, ``SETSLOT NODE owner`` on
-   the owner and then on every reachable master;
-4. the journal entries of the slots are removed, and the repair waits (bounded) until every
-   reachable master names the owner. A node that does not answer is not waited for.
+1. **claim**: the owner closes the slots and claims those it does not own yet (via
+   ``SETSLOT IMPORTING``, so its ``SETSLOT NODE`` bumps its config epoch and its claim wins
+   over a dead node's); every other reachable master is told; masters holding keys of slots
+   they do not own learn the owner (so they serve queries and can MIGRATE). A slot that a
+   drained master still claims is claimed only after its keys left (a newer claim makes the
+   old owner delete its keys: Redis drops "dirty" slots);
+2. a bounded wait until the masters giving and taking keys serve queries (a master that was
+   in the minority waits out its rejoin delay);
+3. **keys**: each drained master's keys that also exist on the owner are resolved
+   explicitly (identical: the non-owner's copy is deleted; different: the plan's preferred
+   copy is kept, else the repair stops and names the key), the rest are migrated; then
+   ``SETSLOT STABLE`` / ``SETSLOT NODE owner`` there.
+
+Then the journal entries of the slots are removed and a bounded wait follows until every
+reachable master names the owner. A node that does not answer is never waited for.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class Settler:
         self.change = change
         self.transport = applier.transport
         self.stats = SettleStats()
+        # (owner, first slot of the group) -> slots a drained master still claims
+        self.contested: dict[tuple[str, int], list[int]] = {}
 
     async def run(self, step: SettleSlots) -> str:
         await self.applier.refresh()
@@ -114,14 +120,20 @@ class Settler:
             )
         for node in sorted(involved - {owner} - set(drained)):
             await self._pipe_ok(node, [("CLUSTER", "SETSLOT", s, "STABLE") for s in slots])
-        await self._assign(owner, slots, skip=set(drained))
+        # A slot a drained master still claims is claimed by the owner only after that
+        # master's keys left: a newer claim makes the old owner delete its keys of the slot
+        # (Redis drops "dirty" slots on a config update), which is how keys get lost.
+        claims = {n: (await applier.view(n)).myself.slot_set() for n in drained}
+        contested = {s for s in slots if any(s in c for c in claims.values())}
+        self.contested[group.owner.node_id, group.slots[0][0]] = sorted(contested)
+        await self._assign(owner, [s for s in slots if s not in contested], skip=set(drained))
         for node in drained:
             # A master holding keys of a slot it does not own learns the owner now (allowed
             # with keys there; its IMPORTING stays): it must not believe a dead node owns
             # them, or its cluster_state stays fail and it refuses MIGRATE.
-            claimed = (await applier.view(node)).myself.slot_set()
             await self._pipe_ok(
-                node, [("CLUSTER", "SETSLOT", s, "NODE", owner) for s in slots if s not in claimed]
+                node,
+                [("CLUSTER", "SETSLOT", s, "NODE", owner) for s in slots if s not in claims[node]],
             )
         self.stats.slots += len(slots)
 
@@ -154,6 +166,10 @@ class Settler:
         drained, _ = self._reachable(group)
         for node in drained:
             await self._drain(node, owner, slots, group)
+        contested = self.contested.get((owner, group.slots[0][0]), [])
+        if contested:
+            await self._assign(owner, contested, skip=set())  # the old claimants are empty now
+        for node in drained:
             await self._pipe_ok(node, [("CLUSTER", "SETSLOT", s, "STABLE") for s in slots])
             await self._pipe_ok(node, [("CLUSTER", "SETSLOT", s, "NODE", owner) for s in slots])
 
