@@ -28,6 +28,7 @@ from reconciler.engine.providers import ApplyOptions, PlanOptions, ResultStatus
 from reconciler.providers.redis.layout import DesiredLayout
 from reconciler.providers.redis.provider import RedisClusterProvider
 from reconciler.providers.redis.resharding import ReshardSettings
+from reconciler.providers.redis.steps import MoveSlots
 from reconciler.providers.redis.transports import DirectTransport
 from reconciler.sandbox import RedisSandbox
 
@@ -220,8 +221,8 @@ async def _ours(
             plan = await provider.plan(PlanOptions(allow_delete=allow_delete))
             moves = [c for c in plan.changes if c.resource_type == "redis_slots"]
             others = [c for c in plan.changes if c.resource_type != "redis_slots"]
-            sources = {c.payload["ops"][0]["source"]["endpoint"] for c in moves}
-            targets = {c.payload["ops"][0]["target"]["endpoint"] for c in moves}
+            sources = {c.payload["source"]["name"] for c in moves}
+            targets = {c.payload["target"]["name"] for c in moves}
             before = {a: dbsize(a) for a in sources | targets}
             started = time.monotonic()
             results = await provider.apply(moves, ApplyOptions())
@@ -235,7 +236,7 @@ async def _ours(
                 await provider.apply(others, ApplyOptions())
         finally:
             await provider.close()
-        slots = sum(c.payload["ops"][0]["count"] for c in moves)
+        slots = sum(MoveSlots.model_validate(c.payload).count for c in moves)
         rows.append(Row("llm-analytics (pipelined)", step, slots, moved, seconds))
         # The node the 4→3 step removed may be the first address: check from a member.
         entry = next(

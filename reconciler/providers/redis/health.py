@@ -6,7 +6,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.providers.redis.placement import Placed, violations
-from reconciler.providers.redis.state import SLOT_COUNT, ClusterObservation
+from reconciler.providers.redis.state import (
+    SLOT_COUNT,
+    ClusterInfo,
+    ClusterNode,
+    ClusterObservation,
+)
 
 HEALTH_FORMAT_VERSION = "1.0"
 
@@ -62,27 +67,12 @@ def assess(
     """Judge the cluster: state, coverage, roles, replicas, placement, failures, open slots."""
     report = HealthReport()
     ref = observation.reference()
-    info = ref.info if ref else None
     known = observation.known_nodes()
-    live = observation.live_members()
     masters = [n for n in known.values() if n.is_master and n.slots and not n.failed]
     replicas = [n for n in known.values() if n.is_replica and not n.failed]
-    report.metrics = {
-        "cluster_state": info.state if info else "no cluster",
-        "cluster_size": info.size if info else 0,
-        "master_nodes": len(masters),
-        "replica_nodes": len(replicas),
-        "slots_assigned": info.slots_assigned if info else 0,
-        "slots_ok": info.slots_ok if info else 0,
-        "slots_pfail": info.slots_pfail if info else 0,
-        "slots_fail": info.slots_fail if info else 0,
-        "known_nodes": info.known_nodes if info else 0,
-        "reachable_nodes": len(observation.views),
-        "unreachable_nodes": len(observation.unreachable),
-    }
-    checks = report.checks
+    report.metrics = _metrics(observation, ref.info if ref else None, masters, replicas)
     if ref is None:
-        checks.append(
+        report.checks.append(
             Check(
                 "cluster",
                 False,
@@ -91,131 +81,12 @@ def assess(
             )
         )
         return report
-    assert info is not None
-    checks.append(
-        Check(
-            "reachable",
-            not observation.unreachable,
-            "all nodes are reachable"
-            if not observation.unreachable
-            else "unreachable: " + ", ".join(f"{e} ({r})" for e, _a, r in observation.unreachable),
-        )
-    )
-    checks.append(Check("cluster_state", info.state == "ok", f"cluster_state is {info.state}"))
-    checks.append(
-        Check(
-            "slots_assigned",
-            info.slots_assigned == SLOT_COUNT,
-            f"{info.slots_assigned}/{SLOT_COUNT} slots assigned"
-            + (
-                ""
-                if info.slots_assigned == SLOT_COUNT
-                else f" ({SLOT_COUNT - info.slots_assigned} uncovered)"
-            ),
-        )
-    )
-    checks.append(
-        Check(
-            "slots_ok",
-            info.slots_ok == SLOT_COUNT,
-            f"{info.slots_ok}/{SLOT_COUNT} slots ok"
-            + (
-                f" ({info.slots_pfail} pfail, {info.slots_fail} fail)"
-                if info.slots_ok != SLOT_COUNT
-                else ""
-            ),
-        )
-    )
-    failed = observation.failed_nodes()
-    checks.append(
-        Check(
-            "failed_nodes",
-            not failed,
-            "no failed or address-less nodes"
-            if not failed
-            else "failed / address-less nodes still known: "
-            + ", ".join(
-                f"{n.address} ({n.id[:8]}, {'fail' if n.failed else 'noaddr'})" for n in failed
-            ),
-        )
-    )
-    suspects = [n for n in observation.suspect_nodes() if n.id not in live]
-    if suspects:
-        checks.append(
-            Check(
-                "suspect_nodes",
-                False,
-                "suspected failing (pfail): " + ", ".join(n.address for n in suspects),
-            )
-        )
-    opens = observation.open_slots()
-    checks.append(
-        Check(
-            "open_slots",
-            not opens,
-            "no open slots"
-            if not opens
-            else "open slots: "
-            + ", ".join(
-                f"{o.slot} ({o.kind} on {known[o.node_id].address if o.node_id in known else o.node_id[:8]})"
-                for o in opens[:10]
-            )
-            + (" ..." if len(opens) > 10 else ""),
-        )
-    )
-    disagree = observation.disagreements()
-    checks.append(
-        Check(
-            "slot_map_agreement",
-            not disagree,
-            "all nodes agree on the slot map"
-            if not disagree
-            else "nodes disagree on the slot map: " + ", ".join(disagree),
-        )
-    )
-    # Replicas per master.
-    wanted = replicas_per_master
-    for master in sorted(masters, key=lambda n: n.address):
-        reps = [r for r in replicas if r.master_id == master.id]
-        if wanted is None:
-            ok = True
-            text = f"master {master.address} has {len(reps)} replica(s)"
-        else:
-            ok = len(reps) >= wanted
-            text = f"master {master.address} has {len(reps)}/{wanted} replica(s)"
-        checks.append(Check(f"replicas:{master.address}", ok, text))
-    # Placement: a replica sharing a host (k8s node / IP) with its master.
+    report.checks += _state_checks(observation, ref.info)
+    report.checks += _node_checks(observation, known)
+    report.checks += _replica_checks(masters, replicas, replicas_per_master)
     placed = {v.node_id: Placed(v.node_id, v.host, v.zone) for v in observation.views}
-    if len({p.host for p in placed.values()}) <= 1:
-        checks.append(
-            Check(
-                "placement",
-                True,
-                "placement not checked: all nodes are on one "
-                f"host ({next(iter(placed.values())).host if placed else '?'})",
-            )
-        )
-    else:
-        bad = []
-        for replica in replicas:
-            if replica.master_id in placed and replica.id in placed:
-                reasons = violations(placed[replica.master_id], placed[replica.id], placement)
-                if reasons:
-                    owner = known.get(replica.master_id)
-                    bad.append(
-                        f"replica {replica.address} shares {reasons[0]} with its master "
-                        f"{owner.address if owner else replica.master_id[:8]}"
-                    )
-        checks.append(
-            Check(
-                "placement",
-                not bad,
-                "every replica is on a different host from its master"
-                if not bad
-                else "; ".join(bad),
-                severity="warning",
-            )
-        )
+    report.checks.append(_placement_check(placed, replicas, known, placement))
+    live = observation.live_members()
     report.nodes = [
         {
             "id": n.id,
@@ -232,3 +103,158 @@ def assess(
         for n in sorted(known.values(), key=lambda n: n.address)
     ]
     return report
+
+
+def _metrics(
+    observation: ClusterObservation,
+    info: ClusterInfo | None,
+    masters: list[ClusterNode],
+    replicas: list[ClusterNode],
+) -> dict[str, Any]:
+    return {
+        "cluster_state": info.state if info else "no cluster",
+        "cluster_size": info.size if info else 0,
+        "master_nodes": len(masters),
+        "replica_nodes": len(replicas),
+        "slots_assigned": info.slots_assigned if info else 0,
+        "slots_ok": info.slots_ok if info else 0,
+        "slots_pfail": info.slots_pfail if info else 0,
+        "slots_fail": info.slots_fail if info else 0,
+        "known_nodes": info.known_nodes if info else 0,
+        "reachable_nodes": len(observation.views),
+        "unreachable_nodes": len(observation.unreachable),
+    }
+
+
+def _state_checks(observation: ClusterObservation, info: ClusterInfo) -> list[Check]:
+    """Reachability, cluster_state, slot coverage."""
+    unassigned = SLOT_COUNT - info.slots_assigned
+    return [
+        Check(
+            "reachable",
+            not observation.unreachable,
+            "all nodes are reachable"
+            if not observation.unreachable
+            else "unreachable: " + ", ".join(f"{e} ({r})" for e, _a, r in observation.unreachable),
+        ),
+        Check("cluster_state", info.state == "ok", f"cluster_state is {info.state}"),
+        Check(
+            "slots_assigned",
+            info.slots_assigned == SLOT_COUNT,
+            f"{info.slots_assigned}/{SLOT_COUNT} slots assigned"
+            + ("" if not unassigned else f" ({unassigned} uncovered)"),
+        ),
+        Check(
+            "slots_ok",
+            info.slots_ok == SLOT_COUNT,
+            f"{info.slots_ok}/{SLOT_COUNT} slots ok"
+            + (
+                f" ({info.slots_pfail} pfail, {info.slots_fail} fail)"
+                if info.slots_ok != SLOT_COUNT
+                else ""
+            ),
+        ),
+    ]
+
+
+def _node_checks(observation: ClusterObservation, known: dict[str, ClusterNode]) -> list[Check]:
+    """Failed and suspected nodes, open slots, slot-map agreement."""
+    checks = []
+    failed = observation.failed_nodes()
+    checks.append(
+        Check(
+            "failed_nodes",
+            not failed,
+            "no failed or address-less nodes"
+            if not failed
+            else "failed / address-less nodes still known: "
+            + ", ".join(
+                f"{n.address} ({n.id[:8]}, {'fail' if n.failed else 'noaddr'})" for n in failed
+            ),
+        )
+    )
+    live = observation.live_members()
+    suspects = [n for n in observation.suspect_nodes() if n.id not in live]
+    if suspects:
+        checks.append(
+            Check(
+                "suspect_nodes",
+                False,
+                "suspected failing (pfail): " + ", ".join(n.address for n in suspects),
+            )
+        )
+    opens = observation.open_slots()
+
+    def where(node_id: str) -> str:
+        return known[node_id].address if node_id in known else node_id[:8]
+
+    checks.append(
+        Check(
+            "open_slots",
+            not opens,
+            "no open slots"
+            if not opens
+            else "open slots: "
+            + ", ".join(f"{o.slot} ({o.kind} on {where(o.node_id)})" for o in opens[:10])
+            + (" ..." if len(opens) > 10 else ""),
+        )
+    )
+    disagree = observation.disagreements()
+    checks.append(
+        Check(
+            "slot_map_agreement",
+            not disagree,
+            "all nodes agree on the slot map"
+            if not disagree
+            else "nodes disagree on the slot map: " + ", ".join(disagree),
+        )
+    )
+    return checks
+
+
+def _replica_checks(
+    masters: list[ClusterNode], replicas: list[ClusterNode], wanted: int | None
+) -> list[Check]:
+    checks = []
+    for master in sorted(masters, key=lambda n: n.address):
+        reps = [r for r in replicas if r.master_id == master.id]
+        if wanted is None:
+            ok = True
+            text = f"master {master.address} has {len(reps)} replica(s)"
+        else:
+            ok = len(reps) >= wanted
+            text = f"master {master.address} has {len(reps)}/{wanted} replica(s)"
+        checks.append(Check(f"replicas:{master.address}", ok, text))
+    return checks
+
+
+def _placement_check(
+    placed: dict[str, Placed],
+    replicas: list[ClusterNode],
+    known: dict[str, ClusterNode],
+    placement: str,
+) -> Check:
+    """A replica sharing a host (k8s node / IP) with its master is a warning."""
+    if len({p.host for p in placed.values()}) <= 1:
+        return Check(
+            "placement",
+            True,
+            "placement not checked: all nodes are on one "
+            f"host ({next(iter(placed.values())).host if placed else '?'})",
+        )
+    bad = []
+    for replica in replicas:
+        if replica.master_id in placed and replica.id in placed:
+            reasons = violations(placed[replica.master_id], placed[replica.id], placement)
+            if reasons:
+                owner = known.get(replica.master_id)
+                bad.append(
+                    f"replica {replica.address} shares {reasons[0]} with its master "
+                    f"{owner.address if owner else replica.master_id[:8]}"
+                )
+    return Check(
+        "placement",
+        not bad,
+        "every replica is on a different host from its master" if not bad else "; ".join(bad),
+        severity="warning",
+    )

@@ -1,33 +1,54 @@
-"""Desired layout → the steps that reach it from the live cluster (pure, no I/O).
+"""Desired layout → the changes that reach it from the live cluster (pure, no I/O).
 
-:func:`plan_layout` compares a :class:`ClusterObservation` with a :class:`DesiredLayout`
-and returns ordered :class:`Step` objects (create, repair, meet, replicate, move slots,
-remove) plus notices for what it found and deliberately left alone. The provider turns
-steps into engine ``Change`` objects and carries them out.
+:func:`plan_layout` compares a :class:`ClusterObservation` (plus the :class:`SlotEvidence`
+read for troubled slots) with a :class:`DesiredLayout` and returns typed steps
+(:mod:`.steps`), each one engine ``Change`` (:meth:`LayoutPlan.changes`), plus notices for
+what it found and deliberately left alone.
 
-Order of the steps: repairs (open slots, forgotten dead nodes, re-introduced nodes,
-uncovered slots, orphaned replicas) → new nodes meet the cluster → replicas are attached →
-slots move → surplus nodes leave.
+Order of the steps: repairs (replicas take over from failed masters, troubled slots are
+settled, re-addressed nodes re-introduced) → new nodes join (as masters, or as replicas of
+X) → replicas are attached or moved → dead nodes are forgotten (no live replica follows them
+any more) → slots move → surplus nodes leave. Everything after the repairs is planned from the slot map the repairs leave behind,
+so one apply takes a broken cluster all the way to the layout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from reconciler.engine.plan import Change, Notice, NoticeLevel
 from reconciler.providers.redis.placement import (
     SPREAD_HOSTS,
     Placed,
     assign_replicas,
     choose_masters,
 )
+from reconciler.providers.redis.repairing import SlotEvidence, plan_slot_repairs
 from reconciler.providers.redis.state import (
     SLOT_COUNT,
-    ClusterNode,
     ClusterObservation,
     NodeView,
     slot_ranges,
+)
+from reconciler.providers.redis.steps import (
+    AnyStep,
+    AssignSlots,
+    CreateCluster,
+    CreateMaster,
+    CreateReplica,
+    ForgetNode,
+    JoinNode,
+    MoveSlots,
+    NodeRef,
+    ReintroduceNode,
+    RemoveNode,
+    ReplicateNode,
+    forget_address,
+    node_address,
+    node_ref,
+    to_change,
+    view_ref,
 )
 
 REBALANCE_THRESHOLD_PERCENT = 2.0
@@ -44,46 +65,60 @@ class DesiredLayout:
         return self.masters * (1 + self.replicas_per_master)
 
 
-@dataclass(frozen=True)
-class Member:
-    """A node as a step refers to it: id (what apply addresses), address, placement."""
-
-    node_id: str
-    address: str
-    host: str = ""
-    zone: str | None = None
-    endpoint: str = ""  # the transport's name for it (host:port as given, or a pod name)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "node_id": self.node_id,
-            "address": self.address,
-            "host": self.host,
-            "zone": self.zone,
-            "endpoint": self.endpoint or self.address,
-        }
-
-
-@dataclass(frozen=True)
-class Step:
-    """One planned operation; ``op`` selects how apply carries it out."""
-
-    op: str  # create | fix_open_slot | forget | meet | assign_slots | replicate | move | remove
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class LayoutNotice:
-    level: str  # info | warning | error
-    subject: str
-    message: str
-    kind: str = "note"
-
-
 @dataclass
 class LayoutPlan:
-    steps: list[Step] = field(default_factory=list)
-    notices: list[LayoutNotice] = field(default_factory=list)
+    """Typed steps in execution order, and notices."""
+
+    steps: list[AnyStep] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+
+    def changes(self) -> list[Change]:
+        return [to_change(step) for step in self.steps]
+
+    def deduplicated(self) -> LayoutPlan:
+        """At most one change per address (the engine keys fingerprints, targeting and
+        results by address): a later step for the same resource waits for the next plan."""
+        seen: set[str] = set()
+        kept: list[AnyStep] = []
+        notices = list(self.notices)
+        for step in self.steps:
+            address = step.address()
+            if address in seen:
+                notices.append(
+                    _notice(
+                        "info",
+                        address,
+                        f"a second change to this resource ({step.kind}) waits for the next plan",
+                    )
+                )
+                continue
+            seen.add(address)
+            kept.append(step)
+        return LayoutPlan(kept, notices)
+
+    def kinds(self) -> list[str]:
+        return [step.kind for step in self.steps]
+
+
+def _notice(
+    level: str,
+    address: str,
+    message: str,
+    kind: str = "note",
+    *,
+    attribute: str | None = None,
+    before: object = None,
+    after: object = None,
+) -> Notice:
+    return Notice(
+        level=NoticeLevel(level),
+        address=address,
+        message=message,
+        kind=kind,
+        attribute=attribute,
+        before=before,
+        after=after,
+    )
 
 
 # --------------------------------------------------------------------------- slot arithmetic
@@ -175,28 +210,6 @@ def rebalance_moves(
     return moves
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-def _placed(view: NodeView) -> Placed:
-    return Placed(view.node_id, view.host, view.zone)
-
-
-def _member(view: NodeView) -> Member:
-    return Member(view.node_id, view.address, view.host, view.zone, view.endpoint_id)
-
-
-def _ranges_json(slots: Sequence[int]) -> list[list[int]]:
-    return [[a, b] for a, b in slot_ranges(slots)]
-
-
-def _node_member(node: ClusterNode, views: Mapping[str, NodeView]) -> Member:
-    view = views.get(node.id)
-    if view is not None:
-        return _member(view)
-    return Member(node.id, node.address)
-
-
 # --------------------------------------------------------------------------- planning
 
 
@@ -206,13 +219,13 @@ def plan_layout(
     *,
     allow_delete: bool = False,
     cluster_name: str = "redis",
-    keys_in_uncovered: Mapping[int, str] | None = None,
+    evidence: SlotEvidence | None = None,
 ) -> LayoutPlan:
     """Every step from the observed cluster to the desired layout, in execution order."""
     plan = LayoutPlan()
     if not observation.views:
         plan.notices.append(
-            LayoutNotice(
+            _notice(
                 "error", f"redis_cluster.{cluster_name}", "no Redis node answered", "unreachable"
             )
         )
@@ -220,8 +233,10 @@ def plan_layout(
     if not observation.members:
         _plan_create(observation, desired, plan, cluster_name)
         return plan
-    _plan_existing(observation, desired, plan, allow_delete, keys_in_uncovered or {})
-    return plan
+    _Existing(
+        observation, desired, plan, allow_delete, evidence or SlotEvidence(), cluster_name
+    ).run()
+    return plan.deduplicated()
 
 
 def _usable_bare(observation: ClusterObservation, plan: LayoutPlan) -> list[NodeView]:
@@ -229,12 +244,15 @@ def _usable_bare(observation: ClusterObservation, plan: LayoutPlan) -> list[Node
     for view in sorted(observation.bare, key=lambda v: _addr_key(v.address)):
         if view.dbsize > 0:
             plan.notices.append(
-                LayoutNotice(
+                _notice(
                     "error",
-                    f"redis_node.{view.address}",
+                    node_address(view.endpoint_id),
                     f"{view.endpoint_id} holds {view.dbsize} keys but belongs to no cluster; "
                     "refusing to use it (flush it or remove it from the target list)",
                     "refused",
+                    attribute="keys",
+                    before=view.dbsize,
+                    after=0,
                 )
             )
         else:
@@ -249,20 +267,20 @@ def _plan_create(
     subject = f"redis_cluster.{cluster_name}"
     if len(usable) < desired.masters:
         plan.notices.append(
-            LayoutNotice(
+            _notice(
                 "error",
                 subject,
                 f"{desired.masters} masters wanted but only {len(usable)} usable bare nodes "
                 f"answered ({len(observation.unreachable)} unreachable)",
                 "refused",
+                attribute="masters",
+                after=desired.masters,
             )
         )
         return
-    if len(usable) < desired.masters:
-        return
-    if len(observation.unreachable) > 0:
+    if observation.unreachable:
         plan.notices.append(
-            LayoutNotice(
+            _notice(
                 "warning",
                 subject,
                 f"{len(observation.unreachable)} node(s) did not answer and are left out: "
@@ -280,171 +298,206 @@ def _plan_create(
     short = desired.node_count - desired.masters - len(assignment)
     if short > 0:
         plan.notices.append(
-            LayoutNotice(
+            _notice(
                 "warning",
                 subject,
                 f"{short} replica(s) missing: {len(usable)} nodes for {desired.masters} masters × "
                 f"{desired.replicas_per_master} replicas",
-                "note",
+                attribute="replicas",
+                before=len(assignment),
+                after=desired.node_count - desired.masters,
             )
         )
     unused = [p for p in spare if p.id not in assignment]
     if unused:
         plan.notices.append(
-            LayoutNotice(
+            _notice(
                 "info",
                 subject,
                 f"{len(unused)} bare node(s) left out of the cluster: "
                 + ", ".join(views[p.id].address for p in unused),
-                "note",
             )
         )
     ranges = split_slots(desired.masters)
     plan.steps.append(
-        Step(
-            "create",
-            {
-                "masters": [
-                    dict(_member(views[m.id]).to_json(), slots=[list(r)])
-                    for m, r in zip(masters, ranges, strict=True)
-                ],
-                "replicas": [
-                    dict(_member(views[rid]).to_json(), master_id=mid)
-                    for rid, mid in sorted(
-                        assignment.items(), key=lambda kv: (kv[1], views[kv[0]].address)
-                    )
-                ],
-            },
+        CreateCluster(
+            cluster=cluster_name,
+            masters=[
+                CreateMaster(node=view_ref(views[m.id]), slots=[r])
+                for m, r in zip(masters, ranges, strict=True)
+            ],
+            replicas=[
+                CreateReplica(node=view_ref(views[rid]), master=view_ref(views[mid]))
+                for rid, mid in sorted(
+                    assignment.items(), key=lambda kv: (kv[1], views[kv[0]].address)
+                )
+            ],
         )
     )
 
 
-def _plan_existing(
-    observation: ClusterObservation,
-    desired: DesiredLayout,
-    plan: LayoutPlan,
-    allow_delete: bool,
-    keys_in_uncovered: Mapping[int, str],
-) -> None:
-    live = observation.live_members()
-    known = observation.known_nodes()
-    ref = observation.reference()
-    assert ref is not None
-    # -------------------------------------------------------------- repairs
-    for slot in sorted({o.slot for o in observation.open_slots()}):
-        opens = [o for o in observation.open_slots() if o.slot == slot]
-        owner = observation.slot_owners().get(slot)
-        plan.steps.append(
-            Step(
-                "fix_open_slot",
-                {
-                    "slot": slot,
-                    "owner_id": owner,
-                    "migrating": sorted({o.node_id for o in opens if o.kind == "migrating"}),
-                    "importing": sorted({o.node_id for o in opens if o.kind == "importing"}),
-                    "targets": sorted(
-                        {f"{o.node_id}->{o.other_id}" for o in opens if o.kind == "migrating"}
-                    ),
-                },
-            )
-        )
-    for endpoint, address, reason in observation.unreachable:
-        plan.notices.append(
-            LayoutNotice(
-                "warning",
-                f"redis_node.{endpoint}",
-                f"{address} did not answer: {reason}",
-                "unreachable",
-            )
-        )
-    dead_with_slots: list[ClusterNode] = []
-    for node in observation.failed_nodes():
-        if node.slots:
-            dead_with_slots.append(node)
-            plan.notices.append(
-                LayoutNotice(
-                    "error",
-                    f"redis_node.{node.id}",
-                    f"master {node.address} ({node.id[:8]}) is failed and still owns "
-                    f"{node.slot_count} slots with no replica taking over; bring it back "
-                    "(forgetting it would drop those slots)",
-                    "refused",
-                )
-            )
-            continue
-        what = "failed" if node.failed else "address-less"
-        if allow_delete:
-            plan.steps.append(
-                Step(
-                    "forget",
-                    {
-                        "node_id": node.id,
-                        "address": node.address,
-                        "why": what,
-                        "role": "master" if node.is_master else "replica",
-                    },
-                )
-            )
-        else:
-            plan.notices.append(
-                LayoutNotice(
+class _Existing:
+    """Planning against a formed cluster, as named steps run in order by :meth:`run`."""
+
+    def __init__(
+        self,
+        observation: ClusterObservation,
+        desired: DesiredLayout,
+        plan: LayoutPlan,
+        allow_delete: bool,
+        evidence: SlotEvidence,
+        cluster_name: str,
+    ) -> None:
+        self.obs = observation
+        self.desired = desired
+        self.plan = plan
+        self.allow_delete = allow_delete
+        self.evidence = evidence
+        self.cluster = f"redis_cluster.{cluster_name}"
+        self.live = observation.live_members()
+        self.known = observation.known_nodes()
+        self.owners_after: dict[int, str] = {}
+        self.promoted: dict[str, str] = {}  # failed master id -> the replica taking over
+        self.new_masters: list[NodeRef] = []
+        self.remove_masters: list[str] = []
+        self.final_masters: list[str] = []
+        self.joins: dict[str, JoinNode] = {}
+        self.forgets: list[ForgetNode] = []
+        self.bare: dict[str, NodeView] = {}
+
+    # ------------------------------------------------------------------ the steps
+
+    def run(self) -> None:
+        self.report_unreachable()
+        self.plan_slot_repairs()
+        self.plan_dead_nodes()
+        self.report_suspects()
+        self.plan_reintroductions()
+        self.choose_masters()
+        self.plan_uncovered()
+        replicate, remove_replicas = self.plan_replicas()
+        moves = self.plan_moves()
+        removes = [self._remove(nid, "replica") for nid in remove_replicas] + [
+            self._remove(nid, "master") for nid in self.remove_masters
+        ]
+        # Dead nodes are forgotten once no live replica follows them any more (a replica
+        # refuses to forget its master): after the joins and replica moves.
+        self.plan.steps += [*self.joins.values(), *replicate, *self.forgets, *moves, *removes]
+
+    def report_unreachable(self) -> None:
+        for endpoint, address, reason in self.obs.unreachable:
+            self.plan.notices.append(
+                _notice(
                     "warning",
-                    f"redis_node.{node.id}",
-                    f"{what} node {node.address} ({node.id[:8]}) is still known to the cluster; "
-                    "plan with --allow-delete to forget it on every live node",
-                    "refused",
+                    node_address(endpoint),
+                    f"{address} did not answer: {reason}",
+                    "unreachable",
                 )
             )
-    for node in observation.suspect_nodes():
-        if node.id not in live:
-            plan.notices.append(
-                LayoutNotice(
-                    "warning",
-                    f"redis_node.{node.id}",
-                    f"{node.address} ({node.id[:8]}) is suspected failing (pfail)",
-                    "drift",
-                )
-            )
-    disagreeing = observation.disagreements()
-    if disagreeing:
-        plan.notices.append(
-            LayoutNotice(
-                "warning",
-                "redis_repair.slot_map",
-                "nodes disagree on the slot map: "
-                + ", ".join(disagreeing)
-                + " (usually settles within seconds; persistent disagreement needs a look)",
-                "drift",
-            )
-        )
-    # Nodes that answered under an address the cluster does not know (pod restarted with a
-    # new IP): introduce them again by id instead of treating them as new nodes.
-    for node_id, view in sorted(live.items()):
-        hearsay = next((n for n in ref.nodes if n.id == node_id), None)
-        if hearsay is None and view is not ref:
-            if any(n.id == ref.node_id for n in view.nodes):
-                plan.steps.append(
-                    Step("meet", {**_member(view).to_json(), "why": "rejoin", "role": "member"})
-                )
-            else:
-                plan.notices.append(
-                    LayoutNotice(
+
+    def plan_slot_repairs(self) -> None:
+        repair = plan_slot_repairs(self.obs, self.evidence)
+        self.plan.steps += repair.promotions
+        if repair.settle is not None:
+            self.plan.steps.append(repair.settle)
+        self.plan.notices += repair.notices
+        self.owners_after = repair.owners_after
+        self.promoted = {p.failed_master.node_id: p.node.node_id for p in repair.promotions}
+
+    def plan_dead_nodes(self) -> None:
+        still_owning = set(self.owners_after.values())
+        for node in self.obs.failed_nodes():
+            subject = forget_subject(self.obs, node.id)
+            if node.id in still_owning:
+                self.plan.notices.append(
+                    _notice(
                         "error",
-                        f"redis_node.{view.address}",
-                        f"{view.endpoint_id} belongs to another cluster (it and "
-                        f"{ref.endpoint_id} do not know each other); left alone",
+                        subject,
+                        f"master {node.address} ({node.id[:8]}) is failed and still owns "
+                        f"{node.slot_count} slots and no live master can take them; bring it "
+                        "back",
                         "refused",
                     )
                 )
-            continue
-        # Any member that cannot reach it under the address it answers at now. A node
-        # announced under another address (NAT, announce-ip) that is reached fine needs
-        # nothing. The reference node itself counts too: after all pods restart at once,
-        # the others know it only by its old IP.
-        for other in observation.members:
+                continue
+            what = "failed" if node.failed else "address-less"
+            role = "master" if node.is_master else "replica"
+            if self.allow_delete:
+                self.forgets.append(
+                    ForgetNode(node=node_ref(self.obs, node.id), why=what, role=role)
+                )
+            else:
+                self.plan.notices.append(
+                    _notice(
+                        "warning",
+                        subject,
+                        f"{what} node {node.address} ({node.id[:8]}) is still known to the "
+                        "cluster; plan with --allow-delete to forget it on every live node",
+                        "refused",
+                        attribute="member",
+                        before=True,
+                        after=None,
+                    )
+                )
+
+    def report_suspects(self) -> None:
+        for node in self.obs.suspect_nodes():
+            if node.id not in self.live:
+                self.plan.notices.append(
+                    _notice(
+                        "warning",
+                        forget_subject(self.obs, node.id),
+                        f"{node.address} ({node.id[:8]}) is suspected failing (pfail)",
+                        "drift",
+                    )
+                )
+        disagreeing = self.obs.disagreements()
+        if disagreeing:
+            self.plan.notices.append(
+                _notice(
+                    "warning",
+                    self.cluster,
+                    "nodes disagree on the slot map: "
+                    + ", ".join(disagreeing)
+                    + " (usually settles within seconds; persistent disagreement needs a look)",
+                    "drift",
+                )
+            )
+
+    def plan_reintroductions(self) -> None:
+        """Nodes that answer under an address some member cannot reach them at (a pod
+        restarted with a new IP) are introduced again by id, not treated as new nodes."""
+        ref = self.obs.reference()
+        assert ref is not None
+        for node_id, view in sorted(self.live.items()):
+            hearsay = next((n for n in ref.nodes if n.id == node_id), None)
+            if hearsay is None and view is not ref:
+                if any(n.id == ref.node_id for n in view.nodes):
+                    self.plan.steps.append(ReintroduceNode(node=view_ref(view)))
+                else:
+                    self.plan.notices.append(
+                        _notice(
+                            "error",
+                            node_address(view.endpoint_id),
+                            f"{view.endpoint_id} belongs to another cluster (it and "
+                            f"{ref.endpoint_id} do not know each other); left alone",
+                            "refused",
+                        )
+                    )
+                continue
+            old = self._unreachable_address(view)
+            if old is not None:
+                self.plan.steps.append(ReintroduceNode(node=view_ref(view), old_address=old))
+
+    def _unreachable_address(self, view: NodeView) -> str | None:
+        """The address a member knows ``view``'s node at, when it cannot reach it there.
+
+        A node announced under another address that is reached fine needs nothing; the
+        reference node counts too (after all pods restart, the others know its old IP)."""
+        for other in self.obs.members:
             if other is view:
                 continue
-            seen = next((n for n in other.nodes if n.id == node_id), None)
+            seen = next((n for n in other.nodes if n.id == view.node_id), None)
             if seen is None:
                 continue
             unreachable = (
@@ -454,275 +507,312 @@ def _plan_existing(
                 or seen.link_state == "disconnected"
             )
             if unreachable and (seen.address != view.address or seen.no_address):
-                plan.steps.append(
-                    Step(
-                        "meet",
-                        {
-                            **_member(view).to_json(),
-                            "why": "readdress",
-                            "old_address": seen.address,
-                            "role": "member",
-                        },
+                return seen.address
+        return None
+
+    # ------------------------------------------------------------------ masters
+
+    def _is_master_after(self, node_id: str) -> bool:
+        if node_id in self.promoted.values():
+            return True
+        view = self.live[node_id]
+        return view.myself.is_master
+
+    def _master_after(self, node_id: str) -> str | None:
+        """The master a live replica follows once the repairs are done."""
+        master = self.live[node_id].myself.master_id
+        if master in self.promoted and self.promoted[master] != node_id:
+            return self.promoted[master]
+        return master
+
+    def owned(self) -> dict[str, list[int]]:
+        owned: dict[str, list[int]] = {}
+        for slot, owner in self.owners_after.items():
+            owned.setdefault(owner, []).append(slot)
+        return owned
+
+    def choose_masters(self) -> None:
+        owned = self.owned()
+        live_masters = sorted(
+            (nid for nid in self.live if self._is_master_after(nid)),
+            key=lambda nid: (self.live[nid].address, nid),
+        )
+        keep = [m for m in live_masters if owned.get(m)]
+        empty = [m for m in live_masters if not owned.get(m)]
+        self.bare = {v.node_id: v for v in _usable_bare(self.obs, self.plan)}
+        want = self.desired.masters
+        if len(keep) < want:
+            pool = [_placed(self.live[m]) for m in empty] + [_placed(v) for v in self.bare.values()]
+            chosen = _pick_spread(
+                pool, want - len(keep), [self.live[m].host for m in keep], prefer=set(empty)
+            )
+            for placed in chosen:
+                if placed.id in self.bare:
+                    ref = view_ref(self.bare[placed.id])
+                    self.joins[placed.id] = JoinNode(node=ref, role="master")
+                else:
+                    ref = view_ref(self.live[placed.id])
+                self.new_masters.append(ref)
+            if len(keep) + len(self.new_masters) < want:
+                self.plan.notices.append(
+                    _notice(
+                        "warning",
+                        self.cluster,
+                        f"{want} masters wanted, only {len(keep) + len(self.new_masters)} "
+                        "possible: add bare nodes (empty, in no cluster) to grow further",
+                        attribute="masters",
+                        before=len(keep),
+                        after=want,
                     )
                 )
-                break
-    if dead_with_slots:
-        # Its replica may still take over (or the node come back); reshaping the layout
-        # now would fight the failover. Repairs above are all that is planned.
-        plan.notices.append(
-            LayoutNotice(
-                "error",
-                "redis_cluster.layout",
-                "layout changes wait until every slot has a live master",
-                "refused",
+        elif len(keep) > want:
+            # Remove the masters holding fewest slots; ties: the highest address goes first.
+            ranked = sorted(
+                keep, key=lambda m: (len(owned.get(m, ())), _neg_addr(self.live[m].address))
             )
-        )
-        return
-    # -------------------------------------------------------------- masters
-    owned: dict[str, list[int]] = {}
-    for slot, owner in observation.slot_owners().items():
-        owned.setdefault(owner, []).append(slot)
-    live_masters = sorted(
-        (nid for nid, v in live.items() if v.myself.is_master),
-        key=lambda nid: (live[nid].address, nid),
-    )
-    serving = [m for m in live_masters if owned.get(m)]
-    empty_masters = [m for m in live_masters if not owned.get(m)]
-    uncovered = observation.uncovered_slots()
-    bare = _usable_bare(observation, plan)
-    bare_placed = [_placed(v) for v in bare]
-    bare_views = {v.node_id: v for v in bare}
-    new_masters: list[Member] = []
-    meet_steps: list[Step] = []
-    remove_masters: list[str] = []
-    keep = list(serving)
-    want = desired.masters
-    if len(keep) < want:
-        # Prefer empty masters already in the cluster, then bare nodes, spread over hosts.
-        master_hosts = [live[m].host for m in keep]
-        pool = [_placed(live[m]) for m in empty_masters] + bare_placed
-        chosen = _pick_spread(pool, want - len(keep), master_hosts)
-        for placed in chosen:
-            if placed.id in bare_views:
-                member = _member(bare_views[placed.id])
-                meet_steps.append(
-                    Step("meet", {**member.to_json(), "why": "join", "role": "master"})
-                )
+            candidates = ranked[: len(keep) - want]
+            if self.allow_delete:
+                self.remove_masters = candidates
+                keep = [m for m in keep if m not in candidates]
             else:
-                member = _member(live[placed.id])
-            new_masters.append(member)
-        if len(keep) + len(new_masters) < want:
-            plan.notices.append(
-                LayoutNotice(
-                    "warning",
-                    "redis_cluster.masters",
-                    f"{want} masters wanted, only {len(keep) + len(new_masters)} possible: add "
-                    "bare nodes (empty, in no cluster) to grow further",
-                    "note",
+                self.plan.notices.append(
+                    _notice(
+                        "warning",
+                        self.cluster,
+                        f"the layout asks for {want} masters and the cluster has {len(keep)}; "
+                        "removing "
+                        + ", ".join(self.live[m].address for m in candidates)
+                        + " (their slots would move to the others first) needs --allow-delete",
+                        "refused",
+                        attribute="masters",
+                        before=len(keep),
+                        after=want,
+                    )
                 )
-            )
-    elif len(keep) > want:
-        surplus = len(keep) - want
-        # Remove the masters holding fewest slots; ties: the highest address goes first.
-        ranked = sorted(keep, key=lambda m: (len(owned.get(m, ())), _neg_addr(live[m].address)))
-        candidates = ranked[:surplus]
-        if allow_delete:
-            remove_masters = candidates
-            keep = [m for m in keep if m not in remove_masters]
-        else:
-            plan.notices.append(
-                LayoutNotice(
-                    "warning",
-                    "redis_cluster.masters",
-                    f"the layout asks for {want} masters and the cluster has {len(keep)}; removing "
-                    + ", ".join(live[m].address for m in candidates)
-                    + " (their slots would move to the others first) needs --allow-delete",
-                    "refused",
-                )
-            )
-    final_masters = keep + [m.node_id for m in new_masters]
-    # Uncovered slots are assigned before any rebalance so the cluster serves every slot.
-    if uncovered and final_masters:
-        counts = {m: len(owned.get(m, ())) for m in final_masters}
+        self.final_masters = keep + [m.node_id for m in self.new_masters]
+
+    def plan_uncovered(self) -> None:
+        """Slots no node serves (and the repairs left alone: no keys, nothing open) go to
+        the live masters with fewest slots, before any rebalance."""
+        uncovered = [s for s in range(SLOT_COUNT) if s not in self.owners_after]
+        targets = [m for m in self.final_masters if m in self.live]
+        if not uncovered or not targets:
+            return
+        owned = self.owned()
+        counts = {m: len(owned.get(m, ())) for m in targets}
         assign: dict[str, list[int]] = {}
         for slot in uncovered:
-            holder = keys_in_uncovered.get(slot)
-            if holder is None or holder not in counts:
-                holder = min(counts, key=lambda m: (counts[m], m))
+            holder = min(counts, key=lambda m: (counts[m], m))
             assign.setdefault(holder, []).append(slot)
             counts[holder] += 1
+            self.owners_after[slot] = holder
         for holder, slots in sorted(assign.items()):
-            member = (
-                _member(live[holder])
-                if holder in live
-                else next(m for m in new_masters if m.node_id == holder)
+            self.plan.steps.append(
+                AssignSlots(node=view_ref(self.live[holder]), slots=_ranges(slots))
             )
-            plan.steps.append(
-                Step("assign_slots", {**member.to_json(), "slots": _ranges_json(slots)})
-            )
-            owned.setdefault(holder, []).extend(slots)
-    # -------------------------------------------------------------- replicas
-    final_set = set(final_masters)
-    members_by_id: dict[str, Member] = {nid: _member(v) for nid, v in live.items()}
-    members_by_id.update({m.node_id: m for m in new_masters})
-    current_replicas: dict[str, list[str]] = {m: [] for m in final_masters}
-    free: list[str] = []  # live or bare nodes available as replicas
-    for nid, view in sorted(live.items(), key=lambda kv: kv[1].address):
-        me = view.myself
-        if nid in final_set or nid in remove_masters:
-            continue
-        if me.is_replica and me.master_id in current_replicas:
-            current_replicas[me.master_id].append(nid)
-        elif me.is_master and owned.get(nid):
-            continue  # dead-master bookkeeping; never repurpose a slot owner
-        else:
-            free.append(nid)
-    # Replicas of removed masters, of dead masters, and masters without slots are free.
-    excess: list[str] = []
-    for master in final_masters:
-        reps = current_replicas[master]
-        if len(reps) > desired.replicas_per_master:
-            # Keep those best placed; the rest become free.
-            mplaced = _placed_of(master, live, members_by_id)
-            reps_sorted = sorted(
-                reps, key=lambda r: (live[r].host == mplaced.host, live[r].address)
-            )
-            keep_reps = reps_sorted[: desired.replicas_per_master]
-            excess += [r for r in reps if r not in keep_reps]
-            current_replicas[master] = keep_reps
-    spare_bare = [b for b in bare_placed if b.id not in {m.node_id for m in new_masters}]
-    pool_ids = free + excess
-    pool = [_placed(live[n]) for n in pool_ids] + spare_bare
-    wanted = {
-        m: max(0, desired.replicas_per_master - len(current_replicas[m])) for m in final_masters
-    }
-    masters_placed = [_placed_of(m, live, members_by_id) for m in final_masters]
-    existing = {m: [_placed(live[r]) for r in current_replicas[m]] for m in final_masters}
-    assignment = assign_replicas(masters_placed, wanted, pool, desired.placement, existing)
-    replicate_steps: list[Step] = []
-    for node_id, master_id in sorted(assignment.items(), key=lambda kv: kv[0]):
-        if node_id in bare_views:
-            member = _member(bare_views[node_id])
-            meet_steps.append(Step("meet", {**member.to_json(), "why": "join", "role": "replica"}))
-            previous = None
-        else:
-            member = _member(live[node_id])
-            previous = live[node_id].myself.master_id
-        if previous == master_id:
-            continue
-        master_member = members_by_id[master_id]
-        replicate_steps.append(
-            Step(
-                "replicate",
-                {
-                    **member.to_json(),
-                    "master_id": master_id,
-                    "master_address": master_member.address,
-                    "previous_master_id": previous,
-                    "previous_master_address": (
-                        members_by_id[previous].address
-                        if previous in members_by_id
-                        else (known[previous].address if previous in known else None)
-                    ),
-                },
-            )
+
+    # ------------------------------------------------------------------ replicas
+
+    def _refs(self) -> dict[str, NodeRef]:
+        refs = {nid: view_ref(v) for nid, v in self.live.items()}
+        refs.update({m.node_id: m for m in self.new_masters})
+        return refs
+
+    def _ref(self, node_id: str) -> NodeRef:
+        return self._refs().get(node_id) or node_ref(self.obs, node_id)
+
+    def plan_replicas(self) -> tuple[list[ReplicateNode], list[str]]:
+        """Replicas attached (bare nodes join as replicas, free members replicate) so every
+        final master has its share, best placed first; returns the steps and the replicas
+        to remove (only with --allow-delete)."""
+        refs = self._refs()
+        current, free = self._current_replicas()
+        excess = self._trim_excess(current)
+        spare_bare = [_placed(v) for bid, v in self.bare.items() if bid not in self.joins]
+        pool_ids = free + excess
+        wanted = {
+            m: max(0, self.desired.replicas_per_master - len(current[m]))
+            for m in self.final_masters
+        }
+        assignment = assign_replicas(
+            [_placed_ref(refs[m]) for m in self.final_masters],
+            wanted,
+            [_placed(self.live[n]) for n in pool_ids] + spare_bare,
+            self.desired.placement,
+            {m: [_placed(self.live[r]) for r in current[m]] for m in self.final_masters},
         )
-    missing = sum(wanted.values()) - len(assignment)
-    if missing > 0:
-        plan.notices.append(
-            LayoutNotice(
-                "warning",
-                "redis_cluster.replicas",
-                f"{missing} replica(s) short of {desired.replicas_per_master} per master: "
-                "add bare nodes",
-                "note",
+        replicate: list[ReplicateNode] = []
+        for node_id, master_id in sorted(assignment.items()):
+            if node_id in self.bare:
+                self.joins[node_id] = JoinNode(
+                    node=view_ref(self.bare[node_id]), role="replica", master=refs[master_id]
+                )
+                continue
+            previous = None if self._is_master_after(node_id) else self._master_after(node_id)
+            if previous == master_id:
+                continue
+            replicate.append(
+                ReplicateNode(
+                    node=refs[node_id],
+                    master=refs[master_id],
+                    previous_master=self._ref(previous) if previous else None,
+                )
             )
-        )
-    leftover_live = [n for n in pool_ids if n not in assignment]
-    leftover_bare = [b.id for b in spare_bare if b.id not in assignment]
-    if leftover_bare:
-        plan.notices.append(
-            LayoutNotice(
-                "info",
-                "redis_cluster.nodes",
-                f"{len(leftover_bare)} bare node(s) not needed by the layout: "
-                + ", ".join(bare_views[b].address for b in leftover_bare),
-                "note",
+        self._report_replica_shortfall(sum(wanted.values()) - len(assignment))
+        leftover_bare = [b.id for b in spare_bare if b.id not in assignment]
+        if leftover_bare:
+            self.plan.notices.append(
+                _notice(
+                    "info",
+                    self.cluster,
+                    f"{len(leftover_bare)} bare node(s) not needed by the layout: "
+                    + ", ".join(self.bare[b].address for b in leftover_bare),
+                )
             )
-        )
-    remove_replicas: list[str] = []
-    for nid in leftover_live:
-        view = live[nid]
-        if nid in excess and not allow_delete:
-            continue  # stays a replica of its master; reported below
-        if allow_delete:
-            remove_replicas.append(nid)
-        else:
-            plan.notices.append(
-                LayoutNotice(
+        leftover = [n for n in pool_ids if n not in assignment]
+        return replicate, self._surplus_replicas(leftover, excess)
+
+    def _current_replicas(self) -> tuple[dict[str, list[str]], list[str]]:
+        """Replicas each final master has after the repairs, and the members free to be
+        replicas (replicas of removed or dead masters, masters without slots)."""
+        owned = self.owned()
+        final = set(self.final_masters)
+        current: dict[str, list[str]] = {m: [] for m in self.final_masters}
+        free: list[str] = []
+        for nid in sorted(self.live, key=lambda n: self.live[n].address):
+            if nid in final or nid in self.remove_masters:
+                continue
+            if self._is_master_after(nid):
+                if not owned.get(nid):
+                    free.append(nid)  # a slot owner is never repurposed
+                continue
+            master = self._master_after(nid)
+            if master in current:
+                current[master].append(nid)
+            else:
+                free.append(nid)
+        return current, free
+
+    def _trim_excess(self, current: dict[str, list[str]]) -> list[str]:
+        """Masters with more replicas than wanted keep the best placed; the rest are free."""
+        refs = self._refs()
+        excess: list[str] = []
+        for master in self.final_masters:
+            reps = current[master]
+            if len(reps) > self.desired.replicas_per_master:
+                host = refs[master].host
+                ranked = sorted(
+                    reps, key=lambda r: (self.live[r].host == host, self.live[r].address)
+                )
+                keep = ranked[: self.desired.replicas_per_master]
+                excess += [r for r in reps if r not in keep]
+                current[master] = keep
+        return excess
+
+    def _report_replica_shortfall(self, missing: int) -> None:
+        if missing > 0:
+            self.plan.notices.append(
+                _notice(
                     "warning",
-                    f"redis_node.{view.address}",
-                    f"{view.address} is not needed by the layout; removing it needs --allow-delete",
-                    "refused",
+                    self.cluster,
+                    f"{missing} replica(s) short of {self.desired.replicas_per_master} per "
+                    "master: add bare nodes",
+                    attribute="replicas_per_master",
+                    after=self.desired.replicas_per_master,
                 )
             )
-    extra_kept = [n for n in excess if n not in assignment and n not in remove_replicas]
-    if extra_kept:
-        plan.notices.append(
-            LayoutNotice(
-                "info",
-                "redis_cluster.replicas",
-                f"{len(extra_kept)} replica(s) beyond {desired.replicas_per_master} per master kept "
-                "(removing them needs --allow-delete): "
-                + ", ".join(live[n].address for n in extra_kept),
-                "note",
+
+    def _surplus_replicas(self, leftover: list[str], excess: list[str]) -> list[str]:
+        removed: list[str] = []
+        kept_extra: list[str] = []
+        for nid in leftover:
+            view = self.live[nid]
+            if self.allow_delete:
+                removed.append(nid)
+            elif nid in excess:
+                kept_extra.append(nid)  # stays a replica of its master
+            else:
+                self.plan.notices.append(
+                    _notice(
+                        "warning",
+                        node_address(view.endpoint_id),
+                        f"{view.address} is not needed by the layout; removing it needs "
+                        "--allow-delete",
+                        "refused",
+                        attribute="member",
+                        before=True,
+                        after=None,
+                    )
+                )
+        if kept_extra:
+            self.plan.notices.append(
+                _notice(
+                    "info",
+                    self.cluster,
+                    f"{len(kept_extra)} replica(s) beyond {self.desired.replicas_per_master} per "
+                    "master kept (removing them needs --allow-delete): "
+                    + ", ".join(self.live[n].address for n in kept_extra),
+                )
             )
-        )
-    # -------------------------------------------------------------- slots
-    moves: list[SlotMove] = []
-    if dead_with_slots:
-        if new_masters or remove_masters:
-            plan.notices.append(
-                LayoutNotice(
+        return removed
+
+    # ------------------------------------------------------------------ slots and removals
+
+    def plan_moves(self) -> list[MoveSlots]:
+        owned = self.owned()
+        masters = self.final_masters
+        if not masters:
+            return []
+        if any(owner not in self.live for owner in owned):
+            self.plan.notices.append(
+                _notice(
                     "error",
-                    "redis_cluster.slots",
-                    "slots are not moved while a failed master still owns slots",
+                    self.cluster,
+                    "layout changes wait until every slot has a live master",
                     "refused",
                 )
             )
-    elif final_masters and (
-        new_masters
-        or remove_masters
-        or needs_rebalance({m: len(owned.get(m, ())) for m in final_masters}, final_masters)
-    ):
-        moves = rebalance_moves(owned, final_masters, remove_masters)
-    plan.steps += _dedupe(meet_steps) + replicate_steps
-    for move in moves:
-        plan.steps.append(
-            Step(
-                "move",
-                {
-                    "source": members_by_id[move.source].to_json()
-                    if move.source in members_by_id
-                    else Member(move.source, known[move.source].address).to_json(),
-                    "target": members_by_id[move.target].to_json(),
-                    "slots": _ranges_json(move.slots),
-                    "count": len(move.slots),
-                },
+            return []
+        counts = {m: len(owned.get(m, ())) for m in masters}
+        if not (self.new_masters or self.remove_masters or needs_rebalance(counts, masters)):
+            return []
+        return [
+            MoveSlots(
+                source=self._ref(move.source),
+                target=self._ref(move.target),
+                slots=_ranges(move.slots),
             )
+            for move in rebalance_moves(owned, masters, self.remove_masters)
+        ]
+
+    def _remove(self, node_id: str, role: str) -> RemoveNode:
+        return RemoveNode(
+            node=view_ref(self.live[node_id]),
+            role=role,  # type: ignore[arg-type]
+            slots=len(self.owned().get(node_id, ())),
         )
-    for nid in remove_replicas + remove_masters:
-        view = live[nid]
-        plan.steps.append(
-            Step(
-                "remove",
-                {
-                    **_member(view).to_json(),
-                    "role": "master" if nid in remove_masters else "replica",
-                    "slots": len(owned.get(nid, ())),
-                },
-            )
-        )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def forget_subject(observation: ClusterObservation, node_id: str) -> str:
+    """The address of a node known only from the others' tables (its entry there)."""
+    if observation.view_by_node_id(node_id) is not None:
+        return node_address(observation.name_of(node_id))
+    return forget_address(node_id)
+
+
+def _placed(view: NodeView) -> Placed:
+    return Placed(view.node_id, view.host, view.zone)
+
+
+def _placed_ref(ref: NodeRef) -> Placed:
+    return Placed(ref.node_id, ref.host, ref.zone)
+
+
+def _ranges(slots: Sequence[int]) -> list[tuple[int, int]]:
+    return slot_ranges(slots)
 
 
 def _addr_key(address: str) -> tuple[int, ...]:
@@ -737,34 +827,23 @@ def _neg_addr(address: str) -> tuple[int, ...]:
     return tuple(-p for p in parts)
 
 
-def _placed_of(node_id: str, live: Mapping[str, NodeView], members: Mapping[str, Member]) -> Placed:
-    if node_id in live:
-        return _placed(live[node_id])
-    member = members[node_id]
-    return Placed(member.node_id, member.host, member.zone)
-
-
-def _pick_spread(pool: Sequence[Placed], count: int, taken_hosts: Sequence[str]) -> list[Placed]:
-    """``count`` nodes from ``pool``, each time from the host with the fewest masters."""
+def _pick_spread(
+    pool: Sequence[Placed],
+    count: int,
+    taken_hosts: Sequence[str],
+    prefer: set[str] | None = None,
+) -> list[Placed]:
+    """``count`` nodes from ``pool``, each time from the host with the fewest masters;
+    among equals, ``prefer`` (members already in the cluster) before bare nodes."""
+    prefer = prefer or set()
     load: dict[str, int] = {}
     for host in taken_hosts:
         load[host] = load.get(host, 0) + 1
     remaining = list(pool)
     chosen: list[Placed] = []
     while remaining and len(chosen) < count:
-        best = min(remaining, key=lambda p: (load.get(p.host, 0), p.host, p.id))
+        best = min(remaining, key=lambda p: (load.get(p.host, 0), p.id not in prefer, p.host, p.id))
         chosen.append(best)
         remaining.remove(best)
         load[best.host] = load.get(best.host, 0) + 1
     return chosen
-
-
-def _dedupe(steps: Sequence[Step]) -> list[Step]:
-    seen: set[str] = set()
-    out = []
-    for step in steps:
-        key = f"{step.op}:{step.data.get('node_id')}"
-        if key not in seen:
-            seen.add(key)
-            out.append(step)
-    return out

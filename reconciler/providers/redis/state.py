@@ -323,6 +323,22 @@ class ClusterObservation:
     def live_members(self) -> dict[str, NodeView]:
         return {v.node_id: v for v in self.members}
 
+    def name_of(self, node_id: str) -> str:
+        """The one name of a node in addresses and notices: the endpoint it answers at
+        (``host:port`` as given, or its pod name); for a node no endpoint answers for, the
+        endpoint that did not answer at its address, else the ``ip:port`` the cluster last
+        knew it at (else its id, when no node ever had an address for it)."""
+        view = self.view_by_node_id(node_id)
+        if view is not None:
+            return view.endpoint_id
+        node = self.known_nodes().get(node_id)
+        if node is None or not node.ip:
+            return node_id
+        for endpoint, address, _reason in self.unreachable:
+            if address == node.address:
+                return endpoint
+        return node.address
+
     # ------------------------------------------------------------------ health
 
     def failed_nodes(self) -> list[ClusterNode]:

@@ -22,6 +22,7 @@ from reconciler.engine.providers import ApplyOptions, PlanOptions, ResultStatus
 from reconciler.providers.redis.layout import DesiredLayout
 from reconciler.providers.redis.provider import RedisClusterProvider
 from reconciler.providers.redis.state import ClusterObservation
+from reconciler.providers.redis.steps import MoveSlots
 from reconciler.providers.redis.transports import DirectTransport
 from tests.integration.redis.conftest import cluster_check
 
@@ -175,8 +176,8 @@ async def test_pod_restart_with_new_ip_is_not_a_new_node(redis_pods: Any) -> Non
     try:
         plan = await provider.plan(PlanOptions())
         for change in plan.changes:
-            for op in change.payload["ops"]:
-                assert not (op.get("node_id") == node_id and op.get("why") == "join"), change
+            step = change.payload
+            assert not (step["kind"] == "join" and step["node"]["node_id"] == node_id), change
         await provider.apply(plan.changes, ApplyOptions())
         # Either the plan re-introduced it, or the node's own gossip already told the others.
         for _ in range(60):
@@ -211,7 +212,7 @@ async def test_all_pods_restarted_on_new_ips_are_reintroduced(redis_pods: Any) -
     try:
         plan = await provider.plan(PlanOptions())
         assert plan.changes
-        assert all(op["why"] == "readdress" for c in plan.changes for op in c.payload["ops"])
+        assert all(c.payload["kind"] == "reintroduce" for c in plan.changes), plan.changes
         results = await provider.apply(plan.changes, ApplyOptions())
         assert all(r.status is ResultStatus.APPLIED for r in results), results
         await provider.wait_converged(timeout=30)
@@ -302,7 +303,7 @@ async def test_scale_out_and_in_with_50k_keys(
         plan = await grow.plan(PlanOptions())
         moves = [c for c in plan.changes if c.resource_type == "redis_slots"]
         assert len(moves) == 3 and all(Risk.SLOW in c.risks for c in moves)
-        assert sum(c.payload["ops"][0]["count"] for c in moves) == 4096
+        assert sum(MoveSlots.model_validate(c.payload).count for c in moves) == 4096
         assert all("keys)" in c.steps[0] for c in moves)
         results = await grow.apply(plan.changes, ApplyOptions())
         assert all(r.status is ResultStatus.APPLIED for r in results), "\n".join(

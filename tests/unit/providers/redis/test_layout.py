@@ -7,6 +7,7 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciler.engine.plan import Risk
 from reconciler.providers.redis.layout import (
     DesiredLayout,
     needs_rebalance,
@@ -15,11 +16,12 @@ from reconciler.providers.redis.layout import (
     split_slots,
 )
 from reconciler.providers.redis.state import SLOT_COUNT, expand_ranges
+from reconciler.providers.redis.steps import AssignSlots, CreateCluster, MoveSlots, RemoveNode
 from tests.unit.providers.redis.builders import N, even, nid, observe
 
 
 def ops(plan) -> list[str]:  # type: ignore[no-untyped-def]
-    return [s.op for s in plan.steps]
+    return plan.kinds()
 
 
 def healthy(masters: int = 3, replicas: int = 1, hosts: int = 3) -> list[N]:
@@ -97,22 +99,22 @@ def test_needs_rebalance_threshold() -> None:
 def test_create_on_bare_nodes_spreads_masters_and_replicas() -> None:
     nodes = [N(i, role="bare", host=f"h{(i - 1) % 3}") for i in range(1, 7)]
     plan = plan_layout(observe(nodes), DesiredLayout(3, 1))
-    assert ops(plan) == ["create"]
-    data = plan.steps[0].data
-    masters = {m["node_id"]: m for m in data["masters"]}
-    assert len(masters) == 3 and len({m["host"] for m in masters.values()}) == 3
-    assert [m["slots"] for m in data["masters"]] == [[[0, 5460]], [[5461, 10922]], [[10923, 16383]]]
-    assert len(data["replicas"]) == 3
-    for replica in data["replicas"]:
-        assert replica["host"] != masters[replica["master_id"]]["host"]
-    assert len({r["master_id"] for r in data["replicas"]}) == 3
+    assert ops(plan) == ["create_cluster"]
+    data = plan.steps[0]
+    masters = {m.node.node_id: m.node for m in data.masters}
+    assert len(masters) == 3 and len({m.host for m in masters.values()}) == 3
+    assert [m.slots for m in data.masters] == [[(0, 5460)], [(5461, 10922)], [(10923, 16383)]]
+    assert len(data.replicas) == 3
+    for replica in data.replicas:
+        assert replica.node.host != masters[replica.master.node_id].host
+    assert len({r.master.node_id for r in data.replicas}) == 3
 
 
 def test_create_refuses_nodes_with_data() -> None:
     nodes = [N(i, role="bare", keys=5 if i == 1 else 0) for i in range(1, 7)]
     plan = plan_layout(observe(nodes), DesiredLayout(3, 1))
     assert not any(
-        s.data.get("masters") and any(m["node_id"] == nid(1) for m in s.data["masters"])
+        isinstance(s, CreateCluster) and any(m.node.node_id == nid(1) for m in s.masters)
         for s in plan.steps
     )
     assert any(n.kind == "refused" and "holds 5 keys" in n.message for n in plan.notices)
@@ -121,6 +123,7 @@ def test_create_refuses_nodes_with_data() -> None:
 def test_create_needs_enough_nodes() -> None:
     plan = plan_layout(observe([N(1, role="bare"), N(2, role="bare")]), DesiredLayout(3, 1))
     assert plan.steps == [] and plan.notices[0].level == "error"
+    assert plan.notices[0].attribute == "masters" and plan.notices[0].after == 3
 
 
 # --------------------------------------------------------------------------- steady state
@@ -134,13 +137,15 @@ def test_matching_cluster_plans_nothing() -> None:
 def test_grow_adds_master_and_replica_then_moves() -> None:
     nodes = [*healthy(), N(7, role="bare", host="h0"), N(8, role="bare", host="h1")]
     plan = plan_layout(observe(nodes), DesiredLayout(4, 1))
-    assert ops(plan) == ["meet", "meet", "replicate", "move", "move", "move"]
-    new_master = plan.steps[0].data["node_id"]
-    assert {s.data["target"]["node_id"] for s in plan.steps if s.op == "move"} == {new_master}
-    assert sum(s.data["count"] for s in plan.steps if s.op == "move") == 4096
-    replicate = next(s for s in plan.steps if s.op == "replicate")
-    assert replicate.data["master_id"] == new_master
-    assert replicate.data["host"] != plan.steps[0].data["host"]
+    # The replica's join is one step (CLUSTER MEET, then CLUSTER REPLICATE of the new master).
+    assert ops(plan) == ["join", "join", "move_slots", "move_slots", "move_slots"]
+    new_master = plan.steps[0].node.node_id
+    moves = [s for s in plan.steps if isinstance(s, MoveSlots)]
+    assert {s.target.node_id for s in moves} == {new_master}
+    assert sum(s.count for s in moves) == 4096
+    replicate = plan.steps[1]
+    assert replicate.role == "replica" and replicate.master.node_id == new_master
+    assert replicate.node.host != plan.steps[0].node.host
 
 
 def test_shrink_needs_allow_delete() -> None:
@@ -153,13 +158,13 @@ def test_shrink_needs_allow_delete() -> None:
     assert plan.steps == []
     assert any(n.kind == "refused" and "--allow-delete" in n.message for n in plan.notices)
     plan = plan_layout(observe(nodes), DesiredLayout(3, 1), allow_delete=True)
-    moves = [s for s in plan.steps if s.op == "move"]
-    removes = [s for s in plan.steps if s.op == "remove"]
-    assert len({m.data["source"]["node_id"] for m in moves}) == 1
-    gone = moves[0].data["source"]["node_id"]
-    assert sum(m.data["count"] for m in moves) == 4096
-    assert {r.data["node_id"] for r in removes} == {gone, nid(5 + int(gone, 16) - 1)}
-    assert ops(plan)[-1] == "remove" and removes[-1].data["node_id"] == gone
+    moves = [s for s in plan.steps if isinstance(s, MoveSlots)]
+    removes = [s for s in plan.steps if isinstance(s, RemoveNode)]
+    assert len({m.source.node_id for m in moves}) == 1
+    gone = moves[0].source.node_id
+    assert sum(m.count for m in moves) == 4096
+    assert {r.node.node_id for r in removes} == {gone, nid(5 + int(gone, 16) - 1)}
+    assert ops(plan)[-1] == "remove" and removes[-1].node.node_id == gone
 
 
 def test_open_slot_is_repaired_first() -> None:
@@ -167,9 +172,14 @@ def test_open_slot_is_repaired_first() -> None:
     nodes[0].migrating[100] = 2
     nodes[1].importing[100] = 1
     plan = plan_layout(observe(nodes), DesiredLayout(3, 1))
-    assert ops(plan) == ["fix_open_slot"]
-    assert plan.steps[0].data["slot"] == 100
-    assert plan.steps[0].data["targets"] == [f"{nid(1)}->{nid(2)}"]
+    assert ops(plan) == ["settle_slots"]
+    (group,) = plan.steps[0].groups
+    assert group.slots == [(100, 100)]
+    # Both sides of the move are open and answer: the move is finished (target owns it).
+    assert group.owner.node_id == nid(2) and group.prefer is not None
+    assert group.prefer.node_id == nid(2)
+    assert {n.node_id for n in group.open_on} == {nid(1), nid(2)}
+    assert plan.changes()[0].address == "redis_repair.open_slot_100"
 
 
 def test_dead_replica_forgotten_only_with_allow_delete() -> None:
@@ -180,23 +190,42 @@ def test_dead_replica_forgotten_only_with_allow_delete() -> None:
     assert "forget" not in ops(plan)
     assert any("--allow-delete" in n.message for n in plan.notices)
     plan = plan_layout(obs, DesiredLayout(3, 1), allow_delete=True)
-    assert ops(plan)[0] == "forget" and plan.steps[0].data["node_id"] == nid(4)
+    assert ops(plan)[0] == "forget" and plan.steps[0].node.node_id == nid(4)
+    assert plan.changes()[0].address == f"redis_repair.forget_{nid(4)[:12]}"
 
 
-def test_dead_master_with_slots_blocks_slot_moves() -> None:
+def test_dead_master_with_slots_is_taken_over_by_its_replica_first() -> None:
+    # Was: "blocks slot moves" with an error notice and nothing planned (waiting for a
+    # failover that may never come). Now the replica takes over, then the dead node is
+    # forgotten (with --allow-delete), and nothing else moves.
     nodes = healthy()
     nodes[0].flags.add("fail")
     plan = plan_layout(observe(nodes, down=[1]), DesiredLayout(3, 1), allow_delete=True)
-    assert "forget" not in ops(plan) and "move" not in ops(plan)
-    assert any(n.level == "error" and "still owns" in n.message for n in plan.notices)
+    assert ops(plan) == ["promote", "forget"]
+    assert plan.steps[0].node.node_id == nid(4) and plan.steps[0].failed_master.node_id == nid(1)
+    assert plan.steps[1].node.node_id == nid(1)
+    assert "move_slots" not in ops(plan)
+    assert not any(n.level == "error" for n in plan.notices)
+
+
+def test_dead_master_without_replica_is_data_loss_and_never_forgotten_first() -> None:
+    nodes = [n for n in healthy() if n.n != 4]  # master 1 has no replica
+    nodes[0].flags.add("fail")
+    plan = plan_layout(observe(nodes, down=[1]), DesiredLayout(3, 1), allow_delete=True)
+    assert ops(plan)[0] == "settle_slots"
+    change = plan.changes()[0]
+    assert Risk.DATA_LOSS in change.risks
+    assert all(g.abandoned for g in plan.steps[0].groups)
+    owners = {g.owner.node_id for g in plan.steps[0].groups}
+    assert owners <= {nid(2), nid(3)}
 
 
 def test_uncovered_slots_are_assigned() -> None:
     nodes = healthy()
     nodes[2].slots = range(10923, 16000)
     plan = plan_layout(observe(nodes), DesiredLayout(3, 1))
-    assign = [s for s in plan.steps if s.op == "assign_slots"]
-    assert len(assign) == 1 and expand_ranges(assign[0].data["slots"]) == list(range(16000, 16384))
+    assign = [s for s in plan.steps if isinstance(s, AssignSlots)]
+    assert len(assign) == 1 and expand_ranges(assign[0].slots) == list(range(16000, 16384))
 
 
 def test_spare_member_becomes_replica_of_master_lacking_one() -> None:
@@ -204,7 +233,7 @@ def test_spare_member_becomes_replica_of_master_lacking_one() -> None:
     nodes[5].master = 1  # master 3 lost its replica to master 1
     plan = plan_layout(observe(nodes), DesiredLayout(3, 1))
     assert ops(plan) == ["replicate"]
-    assert plan.steps[0].data["master_id"] == nid(3)
+    assert plan.steps[0].master.node_id == nid(3)
 
 
 def test_node_announced_elsewhere_but_reachable_needs_nothing() -> None:
@@ -227,6 +256,6 @@ def test_readdressed_node_is_reintroduced_by_id() -> None:
     views = [replace(v, address="10.0.9.9:6379") if v.node_id == nid(5) else v for v in obs.views]
     obs.views = views
     plan = plan_layout(obs, DesiredLayout(3, 1))
-    assert ops(plan) == ["meet"]
-    assert plan.steps[0].data["why"] == "readdress"
-    assert plan.steps[0].data["node_id"] == nid(5)
+    assert ops(plan) == ["reintroduce"]
+    assert plan.steps[0].old_address == "10.0.0.5:6379"
+    assert plan.steps[0].node.node_id == nid(5)

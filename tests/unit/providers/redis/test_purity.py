@@ -12,6 +12,8 @@ def test_pure_modules_import_no_client_library() -> None:
         "import reconciler.providers.redis.state, reconciler.providers.redis.layout\n"
         "import reconciler.providers.redis.placement, reconciler.providers.redis.health\n"
         "import reconciler.providers.redis.clitext, reconciler.providers.redis.transports\n"
+        "import reconciler.providers.redis.steps, reconciler.providers.redis.repairing\n"
+        "import reconciler.providers.redis.waiting\n"
         "bad = [m for m in ('redis', 'kubernetes_asyncio', 'aiohttp') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
