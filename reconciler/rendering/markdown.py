@@ -27,7 +27,7 @@ from reconciler.rendering._view import (
     escape_controls,
     view_plan,
 )
-from reconciler.rendering.text import NO_CHANGES_LINE
+from reconciler.rendering.text import NO_CHANGES_LINE, REFUSED_LINE
 
 DEFAULT_MAX_CHARS = 60_000
 #: Budgets below this are raised to it: the fixed parts need some room.
@@ -232,6 +232,8 @@ def render_markdown(plan_dict: Mapping[str, Any], *, max_chars: int = DEFAULT_MA
 
     if actionable:
         head = [f"**Plan:** {view.summary_phrase()}"]
+    elif view.summary()["refused"]:
+        head = [f"**{REFUSED_LINE}**"]
     else:
         head = [f"**Plan:** {NO_CHANGES_LINE}"]
     cautious = [c for c in actionable if c.needs_caution]

@@ -19,6 +19,8 @@ from reconciler.rendering._view import (
 )
 
 NO_CHANGES_LINE = "No changes. The live state matches the spec."
+# With errors, nothing can be planned as asked: never say the live state matches.
+REFUSED_LINE = "Plan: nothing can be changed as asked; see the errors above."
 
 _RESET = "\x1b[0m"
 _BOLD = "\x1b[1m"
@@ -140,6 +142,8 @@ def render_text(plan_dict: Mapping[str, Any], *, color: bool = False) -> str:
         sections.append(notices)
     if actionable:
         final = style.paint(f"Plan: {view.summary_phrase()}.", _BOLD)
+    elif view.summary()["refused"]:
+        final = style.paint(REFUSED_LINE, _BOLD, _RED)
     else:
         final = style.paint(NO_CHANGES_LINE, _BOLD, _GREEN)
     sections.append([final])

@@ -297,17 +297,23 @@ def _plan_create(
     assignment = assign_replicas(masters, wanted, spare, desired.placement)
     short = desired.node_count - desired.masters - len(assignment)
     if short > 0:
+        # A new cluster is made to the layout or not at all: a partial one would be
+        # "created" and then reported short forever.
         plan.notices.append(
             _notice(
-                "warning",
+                "error",
                 subject,
-                f"{short} replica(s) missing: {len(usable)} nodes for {desired.masters} masters × "
-                f"{desired.replicas_per_master} replicas",
+                f"the layout needs {desired.node_count} nodes ({desired.masters} masters × "
+                f"{1 + desired.replicas_per_master}) placed by {desired.placement}, but only "
+                f"{desired.masters + len(assignment)} of the {len(usable)} usable bare nodes "
+                "fit: add nodes or ask for fewer replicas",
+                "refused",
                 attribute="replicas",
                 before=len(assignment),
                 after=desired.node_count - desired.masters,
             )
         )
+        return
     unused = [p for p in spare if p.id not in assignment]
     if unused:
         plan.notices.append(
