@@ -91,7 +91,7 @@ demo: venv redis-server prefetch ## sandbox up (SHAPE=single) + validate -> plan
 	@echo "The sandbox is still running (python -m reconciler.sandbox env prints its addresses)."
 	@echo "Stop it with: make sandbox-down"
 
-sandbox-up: venv ## start a detached sandbox: SHAPE=single|cluster|secure (+6 bare Redis nodes; KUBERNETES=1: a kube-apiserver with 6 Redis pods instead)
+sandbox-up: venv ## start a detached sandbox: SHAPE=single|cluster|secure|tls|mtls|scram (+6 bare Redis nodes; KUBERNETES=1: a kube-apiserver with 6 Redis pods instead)
 	$(BIN)/python -m reconciler.sandbox up --shape $(SHAPE) \
 	  $(if $(KUBERNETES),--kubernetes --redis-nodes 0)
 
