@@ -331,7 +331,7 @@ def sweep_orphans(min_age: float = 60.0) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-_live: weakref.WeakSet[Stoppable] = weakref.WeakSet()  # type: ignore[type-var]
+_live: weakref.WeakSet[Stoppable] = weakref.WeakSet()
 
 
 def register(sandbox: Stoppable, resources: Resources) -> weakref.finalize:

@@ -307,7 +307,7 @@ def _patch_kwok(path: Path) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def _make_writable_and_retry(func, path, _exc):  # type: ignore[no-untyped-def]
+def _make_writable_and_retry(func, path, _exc):
     os.chmod(path, stat.S_IWUSR | stat.S_IRUSR | stat.S_IXUSR)
     parent = os.path.dirname(path)
     os.chmod(parent, stat.S_IWUSR | stat.S_IRUSR | stat.S_IXUSR)

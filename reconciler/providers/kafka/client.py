@@ -506,7 +506,7 @@ class KafkaAdmin:
     ) -> dict[TopicPartition, tuple[list[int], list[int], list[int]]]:
         """Ongoing reassignments: (topic, partition) -> (replicas, adding, removing)."""
         response = await self.send(
-            ListPartitionReassignmentsRequest(30_000, None, {}),  # type: ignore[arg-type]
+            ListPartitionReassignmentsRequest(30_000, None, {}),
             controller=True,
         )
         if response.error_code:
@@ -544,7 +544,7 @@ class KafkaAdmin:
             ]
             response = await self.send(
                 CreateTopicsRequest(payload, timeout_ms, validate_only), controller=True
-            )  # type: ignore[arg-type]
+            )
             for entry in response.topic_errors:
                 name, code = entry[0], entry[1]
                 results[name] = _error(code, entry[2] if len(entry) > 2 else None)
@@ -617,7 +617,7 @@ class KafkaAdmin:
         payload: list[Any] = [(topic, parts, {}) for topic, parts in by_topic.items()]
         response = await self.send(
             AlterPartitionReassignmentsRequest(timeout_ms, payload, {}), controller=True
-        )  # type: ignore[arg-type]
+        )
         if response.error_code:
             message = _error(response.error_code, response.error_message)
             return {key: message for key in assignments}

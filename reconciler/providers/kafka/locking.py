@@ -180,7 +180,7 @@ def choose_holder(members: Sequence[tuple[str, Claim | None]], generation: int) 
     ]
     if holding:
         token, member_id, claim = min(holding, key=lambda item: (item[0], item[1]))
-        return Decision(member_id, claim.owner, int(token))  # type: ignore[arg-type]
+        return Decision(member_id, claim.owner, int(token))
     member_id, claim = min(readable, key=lambda item: (item[1].owner.started_at, item[0]))
     return Decision(member_id, claim.owner, generation)
 
@@ -382,7 +382,7 @@ class KafkaGroupLock:
                     self._session_ms,
                     self._rebalance_ms,
                     self._member_id,
-                    None,  # type: ignore[arg-type]  # null: a dynamic member, never a static one
+                    None,  # null: a dynamic member, never a static one
                     PROTOCOL_TYPE,
                     [(PROTOCOL_NAME, claim)],
                 )
@@ -418,7 +418,7 @@ class KafkaGroupLock:
                     self.group,
                     self._generation,
                     self._member_id,
-                    None,  # type: ignore[arg-type]
+                    None,
                     assignments,
                 )
             )

@@ -123,7 +123,7 @@ class Applier:
             if v.myself.is_master and v.node_id in self.endpoints
         ]
 
-    async def wait(self, what: str, predicate, timeout: float | None = None) -> None:  # type: ignore[no-untyped-def]
+    async def wait(self, what: str, predicate, timeout: float | None = None) -> None:
         await wait_until(what, predicate, timeout=timeout or self.provider.converge_timeout)
 
     async def knows(self, node_id: str, other: str) -> bool:

@@ -794,7 +794,7 @@ class _Existing:
     def _remove(self, node_id: str, role: str) -> RemoveNode:
         return RemoveNode(
             node=view_ref(self.live[node_id]),
-            role=role,  # type: ignore[arg-type]
+            role=role,
             slots=len(self.owned().get(node_id, ())),
         )
 

@@ -283,7 +283,7 @@ async def prune_journal(applier: Applier) -> None:
             await applier.provider.journal.clear([s for s in entries if s not in still_open])
 
 
-async def _gather_all(coroutines: list) -> None:  # type: ignore[type-arg]
+async def _gather_all(coroutines: list) -> None:
     """Run all; on the first failure let the others finish their group, then re-raise."""
     results = await asyncio.gather(*coroutines, return_exceptions=True)
     for result in results:

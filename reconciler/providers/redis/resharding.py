@@ -352,7 +352,7 @@ async def estimate_keys(
     return round(total * len(ordered) / len(chosen))
 
 
-async def _gather_all(coroutines: Sequence) -> None:  # type: ignore[type-arg]
+async def _gather_all(coroutines: Sequence) -> None:
     """Run all; on the first failure let the others finish their group, then re-raise."""
     results = await asyncio.gather(*coroutines, return_exceptions=True)
     for result in results:

@@ -176,7 +176,7 @@ class DirectTransport:
             )
         return endpoints
 
-    def _client(self, endpoint: NodeEndpoint):  # type: ignore[no-untyped-def]
+    def _client(self, endpoint: NodeEndpoint):
         import redis.asyncio as aioredis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
@@ -227,7 +227,7 @@ class DirectTransport:
         self._counts[command_name(args)] += 1
         client = self._client(endpoint)
         try:
-            reply = await client.execute_command(*args)  # type: ignore[attr-defined]
+            reply = await client.execute_command(*args)
         except rex.ResponseError as problem:
             if isinstance(
                 problem, rex.AuthenticationError | rex.AuthenticationWrongNumberOfArgsError
@@ -250,7 +250,7 @@ class DirectTransport:
         for args in commands:
             self._counts[command_name(args)] += 1
         client = self._client(endpoint)
-        pipe = client.pipeline(transaction=False)  # type: ignore[attr-defined]
+        pipe = client.pipeline(transaction=False)
         for args in commands:
             pipe.execute_command(*args)
         try:
