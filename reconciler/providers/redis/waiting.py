@@ -4,17 +4,16 @@ Every wait (nodes meeting, a replica attaching, the cluster settling, a stalled 
 through :func:`poll`: the check returns a value when done or :class:`Pending` with the
 reason it is not yet; the wait fails after ``timeout`` seconds naming the last reason, and
 ``report`` hears the reason at most every ``report_every`` seconds (progress lines on long
-waits). Generic on purpose: the engine may adopt it for Kafka's waits.
+waits). Built on the engine's one wait loop, :func:`reconciler.engine.polling.wait_for`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from reconciler.engine.polling import wait_for
 from reconciler.errors import ApplyFailed
 
 T = TypeVar("T")
@@ -38,24 +37,26 @@ async def poll(
     hint: str | None = None,
 ) -> T:
     """Run ``check`` every ``interval`` seconds until it returns something other than
-    :class:`Pending`; raise :class:`ApplyFailed` after ``timeout`` seconds."""
-    started = time.monotonic()
-    last_report = started
-    while True:
+    :class:`Pending`; raise :class:`ApplyFailed` after ``timeout`` seconds. The loop itself
+    is the engine's one wait helper (:func:`reconciler.engine.polling.wait_for`)."""
+    reported = [0.0]
+
+    async def step() -> tuple[bool, T | Pending]:
         result = await check()
-        if not isinstance(result, Pending):
-            return result
-        now = time.monotonic()
-        if now - started >= timeout:
-            reason = f": {result.reason}" if result.reason else ""
-            raise ApplyFailed(
-                f"timed out after {timeout:.0f}s waiting until {what}{reason}", hint=hint
-            )
-        if report is not None and now - last_report >= report_every:
-            last_report = now
-            detail = f" ({result.reason})" if result.reason else ""
-            report(f"still waiting until {what}{detail}, {now - started:.0f}s")
-        await asyncio.sleep(interval)
+        return not isinstance(result, Pending), result
+
+    def progress(result: T | Pending, elapsed: float) -> None:
+        if report is not None and elapsed - reported[0] >= report_every:
+            reported[0] = elapsed
+            reason = result.reason if isinstance(result, Pending) else ""
+            detail = f" ({reason})" if reason else ""
+            report(f"still waiting until {what}{detail}, {elapsed:.0f}s")
+
+    polled = await wait_for(step, timeout=timeout, interval=interval, on_wait=progress)
+    if isinstance(polled.value, Pending):
+        reason = f": {polled.value.reason}" if polled.value.reason else ""
+        raise ApplyFailed(f"timed out after {timeout:.0f}s waiting until {what}{reason}", hint=hint)
+    return polled.value
 
 
 async def wait_until(
