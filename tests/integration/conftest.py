@@ -3,9 +3,12 @@
 Fixtures:
   kafka_single, kafka_cluster, kafka_secure   one KafkaSandbox of each shape (KAFKA_VERSION picks
                                               the Kafka version; default 4.4.0)
-  redis_factory(nodes=6, formed=False, password=None, replicas=1)
+  redis_factory(nodes=6, formed=False, password=None, replicas=1, **options)
                                               a new started RedisSandbox, stopped at session end
-                                              (tests that reshape a cluster take their own)
+                                              (tests that reshape a cluster take their own);
+                                              options: acl_users=, admin_user=,
+                                              replication_user=, tls=True, plain_port=,
+                                              tls_auth_clients=, server="valkey"
   redis_cluster                               a shared formed 6-node cluster (3 masters x 1 replica)
                                               for read-mostly tests
 
@@ -69,9 +72,15 @@ def redis_factory() -> Iterator[Callable[..., RedisSandbox]]:
     made: list[RedisSandbox] = []
 
     def factory(
-        nodes: int = 6, formed: bool = False, password: str | None = None, replicas: int = 1
+        nodes: int = 6,
+        formed: bool = False,
+        password: str | None = None,
+        replicas: int = 1,
+        **options: Any,
     ) -> RedisSandbox:
-        sandbox = RedisSandbox(nodes, formed=formed, password=password, replicas=replicas)
+        sandbox = RedisSandbox(
+            nodes, formed=formed, password=password, replicas=replicas, **options
+        )
         made.append(sandbox)
         _made_for[_current[0]].append(sandbox)
         sandbox.start()
