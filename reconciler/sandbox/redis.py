@@ -94,7 +94,7 @@ class AclUser:
 READ_ONLY_RULES = (
     "~* resetchannels -@all +ping +hello +auth +info +dbsize +readonly +command "
     "+cluster|nodes +cluster|info +cluster|myid +cluster|countkeysinslot +cluster|slots "
-    "+cluster|shards +cluster|getkeysinslot +cluster|keyslot +config|get"
+    "+cluster|shards +cluster|getkeysinslot +cluster|keyslot"
 )
 #: What a replica needs on its master (``masteruser``).
 REPLICATION_RULES = "+psync +replconf +ping"
@@ -143,6 +143,7 @@ class RedisSandbox:
         plain_port: bool = False,
         tls_auth_clients: Literal["no", "yes", "optional"] = "no",
         server: Server = "redis",
+        masterauth: bool = True,
         workdir: Path | None = None,
     ) -> None:
         if nodes < 1:
@@ -176,6 +177,7 @@ class RedisSandbox:
         self.admin_user: str | None = admin_user
         self.replication_user: str | None = replication_user
         self.server: Server = server
+        self.masterauth = masterauth  # False: replicas cannot log in on their masters
         self.tls_enabled = tls
         self.tls_auth_clients = tls_auth_clients
         self.tls: RedisTlsFiles | None = None
@@ -422,7 +424,9 @@ class RedisSandbox:
             lines.append("user default off")
         for user in self.acl_users:
             lines.append(f"user {user.name} on {_quote('>' + user.password)} {user.rules}")
-        if self.replication_user is not None:
+        if not self.masterauth:
+            pass
+        elif self.replication_user is not None:
             lines += [
                 f"masteruser {self.replication_user}",
                 f"masterauth {_quote(self.users[self.replication_user])}",

@@ -45,6 +45,7 @@ from reconciler.providers.redis.transports import (
     NodeUnreachable,
     Reply,
     command_name,
+    migrate_auth_args,
 )
 from reconciler.spec.models import KubernetesTarget
 
@@ -402,6 +403,9 @@ class KubernetesTransport:
 
     def request_counts(self) -> dict[str, int]:
         return dict(self._counts)
+
+    def migrate_auth(self) -> tuple[Arg, ...]:
+        return migrate_auth_args(self._username, self._password)
 
     async def close(self) -> None:
         for api in (self._api_client, self._ws_client):

@@ -27,6 +27,7 @@ from reconciler.engine.providers import (
     identity_key,
 )
 from reconciler.errors import ApplyFailed, ConnectionFailure, PlanRefused, SafetyRefusal
+from reconciler.providers.redis.auth import check_replication_auth
 from reconciler.providers.redis.layout import DesiredLayout, LayoutPlan, Step, plan_layout
 from reconciler.providers.redis.resharding import (
     MigrationError,
@@ -722,6 +723,12 @@ class _Applier:
             view = await self._view(member["node_id"])
             if not view.is_bare or view.dbsize:
                 raise ApplyFailed(f"{member['address']} is no longer a bare empty node; plan again")
+        for replica in replicas:  # before any slot is assigned: refuse, do not half-create
+            await check_replication_auth(
+                self.transport,
+                self.endpoint(replica["node_id"]),
+                self.endpoint(replica["master_id"]),
+            )
         for master in masters:
             for start, end in master["slots"]:
                 try:
@@ -766,6 +773,9 @@ class _Applier:
             return
         if view.myself.is_master and view.myself.slots:
             raise ApplyFailed(f"{view.address} serves slots and cannot become a replica")
+        await check_replication_auth(
+            self.transport, self.endpoint(node_id), self.endpoint(master_id)
+        )
         await self._exec(node_id, "CLUSTER", "REPLICATE", master_id)
 
         async def settled() -> bool:

@@ -12,6 +12,11 @@ once, one ``MIGRATE`` per slot with up to ``batch_keys`` keys, all pipelined). S
 and several source→target moves run concurrently. ``redis-cli`` does one slot and ten keys
 per round trip.
 
+``MIGRATE`` logs in on the target with the transport's credentials (``AUTH2 user pass`` for
+an ACL user, ``AUTH pass`` for ``requirepass``): the source node opens that connection, and a
+target with a password refuses unauthenticated ``RESTORE`` commands (``NOAUTH``). On TLS clusters
+(``tls-cluster yes``) the source connects to the target over TLS by itself.
+
 ``MIGRATE`` never uses ``REPLACE`` by default: when the target already holds a key
 (``BUSYKEY``), both copies are compared with ``DUMP``; identical copies are resolved with a
 single-key ``REPLACE``, different ones stop the move with :class:`MigrationConflict` and the
@@ -73,6 +78,23 @@ class Resharder:
     masters: list[str]  # node ids of all masters (SETSLOT NODE goes to each)
     settings: ReshardSettings = field(default_factory=ReshardSettings)
     on_progress: Callable[[str], None] | None = None
+
+    def _migrate(
+        self, target: NodeEndpoint, keys: Sequence[bytes], *, replace: bool = False
+    ) -> Command:
+        """``MIGRATE host port "" 0 timeout [REPLACE] [AUTH ...|AUTH2 ...] KEYS k ...``."""
+        return (
+            "MIGRATE",
+            target.ip,
+            target.port,
+            "",
+            0,
+            self.settings.migrate_timeout_ms,
+            *(("REPLACE",) if replace else ()),
+            *self.transport.migrate_auth(),
+            "KEYS",
+            *keys,
+        )
 
     def _endpoint(self, node_id: str) -> NodeEndpoint:
         try:
@@ -186,18 +208,7 @@ class Resharder:
             for _slot, keys in work:
                 if asking:
                     commands.append(("ASKING",))
-                commands.append(
-                    (
-                        "MIGRATE",
-                        tgt.ip,
-                        tgt.port,
-                        "",
-                        0,
-                        self.settings.migrate_timeout_ms,
-                        "KEYS",
-                        *keys,
-                    )
-                )
+                commands.append(self._migrate(tgt, keys))
             results = await self._pipe(source, commands)
             if asking:
                 results = results[1::2]
@@ -235,22 +246,7 @@ class Resharder:
         replaced = 0
         for key in [k for k in (reply or []) if isinstance(k, bytes)]:  # type: ignore[union-attr]
             prefix: list[Command] = [("ASKING",)] if asking else []
-            first = await self._pipe(
-                source,
-                [
-                    *prefix,
-                    (
-                        "MIGRATE",
-                        tgt.ip,
-                        tgt.port,
-                        "",
-                        0,
-                        self.settings.migrate_timeout_ms,
-                        "KEYS",
-                        key,
-                    ),
-                ],
-            )
+            first = await self._pipe(source, [*prefix, self._migrate(tgt, [key])])
             result = first[-1]
             if not isinstance(result, CommandError) or "NOKEY" in result.message:
                 continue
@@ -265,25 +261,9 @@ class Resharder:
                     "the move stopped and the slot is left open. Decide which copy wins (delete "
                     "the other), then run apply again"
                 )
-            last = (
-                await self._pipe(
-                    source,
-                    [
-                        *prefix,
-                        (
-                            "MIGRATE",
-                            tgt.ip,
-                            tgt.port,
-                            "",
-                            0,
-                            self.settings.migrate_timeout_ms,
-                            "REPLACE",
-                            "KEYS",
-                            key,
-                        ),
-                    ],
-                )
-            )[-1]
+            last = (await self._pipe(source, [*prefix, self._migrate(tgt, [key], replace=True)]))[
+                -1
+            ]
             if isinstance(last, CommandError) and "NOKEY" not in last.message:
                 raise MigrationError(f"MIGRATE REPLACE of {key!r} (slot {slot}): {last.message}")
             replaced += 1

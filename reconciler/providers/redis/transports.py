@@ -97,7 +97,21 @@ class NodeTransport(Protocol):
         """Commands sent so far, by command name."""
         ...
 
+    def migrate_auth(self) -> tuple[Arg, ...]:
+        """What ``MIGRATE`` needs to log in on the target node with the same credentials:
+        ``("AUTH2", user, password)``, ``("AUTH", password)`` or ``()``."""
+        ...
+
     async def close(self) -> None: ...
+
+
+def migrate_auth_args(username: str | None, password: str | None) -> tuple[Arg, ...]:
+    """``AUTH2 user pass`` with an ACL user, ``AUTH pass`` for the default user, else ()."""
+    if password is None or password == "":
+        return ()
+    if username and username != "default":
+        return ("AUTH2", username, password)
+    return ("AUTH", password)
 
 
 def command_name(args: Sequence[Arg]) -> str:
@@ -269,6 +283,9 @@ class DirectTransport:
 
     def request_counts(self) -> dict[str, int]:
         return dict(self._counts)
+
+    def migrate_auth(self) -> tuple[Arg, ...]:
+        return migrate_auth_args(self._username, self._password)
 
     async def close(self) -> None:
         clients, self._clients = self._clients, {}
