@@ -148,6 +148,7 @@ class KubeSimulator:
         self.leases: dict[tuple[str, str], dict[str, Any]] = {}
         self.requests: list[str] = []
         self.exec_hook: Callable[[SimPod, list[str]], list[str]] | None = None
+        self.exec_urls: list[str] = []  # path and query of every exec request, as received
         self._lease_version = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -323,7 +324,9 @@ class KubeSimulator:
             return _status(404, "NotFound", f'pods "{key[1]}" not found')
         if pod.phase != "Running":
             return _status(400, "BadRequest", f"pod {key[1]} is not running")
+        self.exec_urls.append(request.path_qs)
         command = request.query.getall("command", [])
+        with_stdin = request.query.get("stdin", "").lower() in ("true", "1")
         container = request.query.get("container")
         if container and container not in pod.containers:
             return _status(
@@ -333,12 +336,14 @@ class KubeSimulator:
         await ws.prepare(request)
         if self.exec_hook is not None:
             command = self.exec_hook(pod, list(command))
-        status = await self._run(ws, command)
+        status = await self._run(ws, command, with_stdin)
         await ws.send_bytes(b"\x03" + json.dumps(status).encode())
         await ws.close()
         return ws
 
-    async def _run(self, ws: web.WebSocketResponse, command: list[str]) -> dict[str, Any]:
+    async def _run(
+        self, ws: web.WebSocketResponse, command: list[str], with_stdin: bool = False
+    ) -> dict[str, Any]:
         if not command:
             return {
                 "metadata": {},
@@ -350,7 +355,7 @@ class KubeSimulator:
         try:
             process = await asyncio.create_subprocess_exec(
                 *command,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.PIPE if with_stdin else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
@@ -374,8 +379,26 @@ class KubeSimulator:
                     return
                 await ws.send_bytes(bytes([channel]) + chunk)
 
+        async def feed() -> None:
+            # channel 0 frames go to the process's stdin (kept open, as the v4 protocol
+            # cannot close it)
+            assert process.stdin is not None
+            async for message in ws:
+                data = message.data
+                if isinstance(data, str):
+                    data = data.encode()
+                if isinstance(data, bytes) and data[:1] == b"\x00":
+                    try:
+                        process.stdin.write(data[1:])
+                        await process.stdin.drain()
+                    except (BrokenPipeError, ConnectionResetError):
+                        return
+
+        feeding = asyncio.ensure_future(feed()) if with_stdin else None
         await asyncio.gather(pump(process.stdout, 1), pump(process.stderr, 2))
         code = await process.wait()
+        if feeding is not None:
+            feeding.cancel()
         if code == 0:
             return {"metadata": {}, "status": "Success"}
         return {

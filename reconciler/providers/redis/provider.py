@@ -148,6 +148,7 @@ class RedisClusterProvider:
                 username=connection.username,
                 password=password,
                 tls=bool(connection.tls and connection.tls.enabled),
+                tls_files=connection.tls.in_pod if connection.tls else None,
                 progress=progress,
                 require_all_ready=wait_for_pods,
             )
