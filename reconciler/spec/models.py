@@ -398,6 +398,11 @@ class RedisTls(SpecModel):
     """Local private key of the client certificate."""
     in_pod: RedisTlsPodFiles | None = None
     """The same files as paths inside the Redis pods (Kubernetes transport only)."""
+    check_hostname: bool = False
+    """Also check that a node's certificate names the address it is reached at. Off by
+    default, like redis-cli and the nodes themselves (cluster bus, replication), which verify
+    the chain only: nodes are addressed by IP (CLUSTER NODES, MOVED), which few certificates
+    list."""
 
 
 def _split_addresses(value: Any) -> Any:

@@ -131,6 +131,7 @@ class RedisClusterProvider:
                 tls_ca_file=tls.ca_file if tls else None,
                 tls_cert_file=tls.cert_file if tls else None,
                 tls_key_file=tls.key_file if tls else None,
+                tls_check_hostname=bool(tls and tls.check_hostname),
             )
             name = cluster_name or "redis"
         else:
