@@ -144,6 +144,7 @@ class RedisSandbox:
         tls_auth_clients: Literal["no", "yes", "optional"] = "no",
         server: Server = "redis",
         masterauth: bool = True,
+        node_timeout_ms: int = NODE_TIMEOUT_MS,
         workdir: Path | None = None,
     ) -> None:
         if nodes < 1:
@@ -178,6 +179,7 @@ class RedisSandbox:
         self.replication_user: str | None = replication_user
         self.server: Server = server
         self.masterauth = masterauth  # False: replicas cannot log in on their masters
+        self.node_timeout_ms = node_timeout_ms
         self.tls_enabled = tls
         self.tls_auth_clients = tls_auth_clients
         self.tls: RedisTlsFiles | None = None
@@ -398,7 +400,7 @@ class RedisSandbox:
             f"bind {HOST}",
             "cluster-enabled yes",
             f"cluster-config-file nodes-{port}.conf",
-            f"cluster-node-timeout {NODE_TIMEOUT_MS}",
+            f"cluster-node-timeout {self.node_timeout_ms}",
             f"dir {_quote(str(node_dir))}",
             "appendonly no",
             'save ""',

@@ -27,6 +27,10 @@ from tests.integration.redis.security import (
 pytestmark = pytest.mark.integration
 
 KEYS = 50_000
+# cluster-node-timeout for the resharding tests: with 2 s (the sandbox default, which keeps
+# failover tests fast) a node starved of CPU for 2 s on this shared 2-core machine was
+# seen to be failed over by its replica in the middle of a move (Valkey 8.1 run, load ~14).
+NODE_TIMEOUT_MS = 10_000
 
 
 def shape(name: str) -> dict[str, Any]:
@@ -54,7 +58,7 @@ SCALE_SHAPES = ["password", "acl", "tls-acl", "valkey-acl", "valkey-plain"]
 def test_init_verify_scale_out_and_in_with_keys(
     name: str, redis_factory: Any, tmp_path: Path
 ) -> None:
-    sandbox = redis_factory(nodes=6, **shape(name))
+    sandbox = redis_factory(nodes=6, node_timeout_ms=NODE_TIMEOUT_MS, **shape(name))
     env = password_env(sandbox)
     spec = write_spec(tmp_path / "spec.yaml", sandbox)
 
