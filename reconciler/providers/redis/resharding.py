@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from reconciler.errors import ApplyFailed
+from reconciler.errors import ApplyFailed, ConnectionFailure
 from reconciler.providers.redis.transports import (
     Command,
     CommandError,
@@ -39,6 +39,8 @@ from reconciler.providers.redis.transports import (
     NodeTransport,
     Reply,
 )
+
+_SOURCE_RETRIES = 12  # x 0.5 s: how long a source may take to turn into a replica
 
 
 class MigrationError(ApplyFailed):
@@ -282,17 +284,35 @@ class Resharder:
             await telling
 
     async def _source_gives_up(self, source: str, commands: list[Command]) -> None:
-        for reply in await self._pipe(source, commands):
-            if not isinstance(reply, CommandError):
-                continue
-            # A master that just gave away its last slot turns into a replica of the new
-            # owner (cluster-allow-replica-migration) as soon as it hears of the target's
-            # claim; the slot is already the target's then.
-            if "only with masters" in reply.message:
-                break
-            raise MigrationError(
-                f"SETSLOT NODE on {self._endpoint(source).address}: {reply.message}"
-            )
+        """SETSLOT NODE on the source, once the owner has the slots.
+
+        A master that just gave away its last slot turns into a replica of the new owner
+        (cluster-allow-replica-migration) as soon as it hears of the owner's claim; the slot
+        is the owner's then. Valkey 8 also replicates SETSLOT to the source's replicas and
+        waits for them: while the source turns into a replica it answers ``NOREPLICAS`` or
+        closes the connection. Both are retried for a few seconds (the owner's claim, with a
+        higher epoch, already wins; the retry only closes the source's migrating state).
+        """
+        attempts = 0
+        while True:
+            try:
+                replies = await self._pipe(source, commands)
+            except ConnectionFailure:
+                replies = None
+                if attempts >= _SOURCE_RETRIES:
+                    raise
+            problems = [r for r in replies or [] if isinstance(r, CommandError)]
+            if replies is not None and not problems:
+                return
+            if any("only with masters" in p.message for p in problems):
+                return
+            if attempts >= _SOURCE_RETRIES or any(p.code != "NOREPLICAS" for p in problems):
+                first = problems[0]
+                raise MigrationError(
+                    f"SETSLOT NODE on {self._endpoint(source).address}: {first.message}"
+                )
+            attempts += 1
+            await asyncio.sleep(0.5)
 
     async def _tell_others(self, owner: str, source: str | None, commands: list[Command]) -> None:
         if not self.settings.notify_masters:
