@@ -184,3 +184,55 @@ def test_wrong_password_is_one_clear_error(redis_factory: Any, tmp_path: Path) -
     assert run.code == 1, run.output
     assert "authentication failed" in run.output and "Traceback" not in run.output
     assert "not-it-8812" not in run.output
+
+
+@pytest.mark.parametrize("name", ["valkey-plain", "valkey-acl", "acl"])
+async def test_open_slot_is_repaired(name: str, redis_factory: Any) -> None:
+    """A slot left MIGRATING/IMPORTING with a key in it: the plan repairs it, the key stays."""
+    import redis
+    from redis.cluster import RedisCluster
+
+    sandbox = redis_factory(nodes=6, formed=True, node_timeout_ms=NODE_TIMEOUT_MS, **shape(name))
+    kwargs = sandbox.client_kwargs()
+    provider = RedisClusterProvider(
+        DirectTransport(
+            sandbox.addresses, username=kwargs["username"], password=kwargs["password"]
+        ),
+        DesiredLayout(3, 1),
+        converge_timeout=30,
+    )
+    try:
+        observation = await provider.observe()
+        owners = observation.slot_owners()
+        by_id = {v.node_id: v for v in observation.views}
+        source = by_id[owners[100]]
+        target = next(
+            v for v in observation.members if v.myself.is_master and v.node_id != source.node_id
+        )
+        host, port = source.endpoint_id.split(":")
+        with redis.Redis(host=host, port=int(port), **kwargs) as node:
+            key = next(
+                k for k in (f"k{i}" for i in range(100_000)) if node.cluster("keyslot", k) == 100
+            )
+            node.set(key, "kept")
+            node.execute_command("CLUSTER", "SETSLOT", 100, "MIGRATING", target.node_id)
+        thost, tport = target.endpoint_id.split(":")
+        with redis.Redis(host=thost, port=int(tport), **kwargs) as node:
+            node.execute_command("CLUSTER", "SETSLOT", 100, "IMPORTING", source.node_id)
+        plan = await provider.plan(PlanOptions())
+        assert "redis_repair.open_slot_100" in [c.address for c in plan.changes], plan.changes
+        results = await provider.apply(plan.changes, ApplyOptions())
+        assert all(r.status is ResultStatus.APPLIED for r in results), results
+        for _ in range(50):  # replicas (Valkey 8 replicates slot states) follow
+            after = await provider.observe()
+            if not after.open_slots():
+                break
+            await asyncio.sleep(0.2)
+        assert after.open_slots() == [] and after.slot_owners()[100] == target.node_id
+        assert not (await provider.plan(PlanOptions())).changes
+    finally:
+        await provider.close()
+    client = RedisCluster(host=thost, port=int(tport), **kwargs)
+    assert client.get(key) == b"kept"
+    client.close()
+    cluster_check(sandbox, sandbox.addresses[0])
