@@ -83,7 +83,7 @@ def target(**extra: Any) -> KubernetesTarget:
 async def test_password_goes_on_stdin_never_in_argv() -> None:
     transport = Recording(target(), username="ops", password=SECRET)
     await transport.execute(NODE, "PING")
-    transport.reply = b"PONG\n\"x\"\n"
+    transport.reply = b'PONG\n"x"\n'
     await transport.pipeline(NODE, [("PING",), ("ECHO", "x")])
     transport.reply = b"OK\n"
     await transport.execute(
