@@ -535,7 +535,7 @@ class KubernetesTransport:
         return ()
 
     def _holds_secret(self, arg: Arg) -> bool:
-        data = arg if isinstance(arg, bytes) else str(arg).encode("latin-1", "replace")
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
         if self._password and data == self._password.encode():
             return True
         return data == POD_PASSWORD

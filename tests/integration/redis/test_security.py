@@ -236,3 +236,33 @@ async def test_open_slot_is_repaired(name: str, redis_factory: Any) -> None:
     assert client.get(key) == b"kept"
     client.close()
     cluster_check(sandbox, sandbox.addresses[0])
+
+
+def test_untrusted_ca_and_missing_client_certificate(redis_factory: Any, tmp_path: Path) -> None:
+    """Exit 1 with one line naming the endpoint and the cause; no traceback, no password."""
+    import yaml
+
+    from reconciler.sandbox import redis_tls
+
+    sandbox = redis_factory(nodes=3, **shape("tls-mtls-password"))
+    env = password_env(sandbox)
+    other = redis_tls.generate(tmp_path / "other-ca")
+    spec = write_spec(tmp_path / "spec.yaml", sandbox)
+    document = yaml.safe_load(spec.read_text())
+    document["redis"]["connection"]["tls"]["caFile"] = str(other.ca_file)
+    spec.write_text(yaml.safe_dump(document))
+    untrusted = run_cli("redis", "verify", "-f", str(spec), env=env)
+    assert untrusted.code == 1, untrusted.output
+    assert "not trusted" in untrusted.output and sandbox.addresses[0] in untrusted.output
+    assert "Traceback" not in untrusted.output
+
+    spec = write_spec(tmp_path / "nocert.yaml", sandbox)
+    document = yaml.safe_load(spec.read_text())
+    del document["redis"]["connection"]["tls"]["certFile"]
+    del document["redis"]["connection"]["tls"]["keyFile"]
+    spec.write_text(yaml.safe_dump(document))
+    missing = run_cli("redis", "verify", "-f", str(spec), env=env)
+    assert missing.code == 1, missing.output
+    assert "Traceback" not in missing.output
+    for run in (untrusted, missing):
+        assert sandbox.password not in run.output
