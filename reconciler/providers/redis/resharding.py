@@ -41,6 +41,7 @@ from reconciler.providers.redis.transports import (
 )
 
 _SOURCE_RETRIES = 12  # x 0.5 s: how long a source may take to turn into a replica
+_NOREPLICAS_RETRIES = 20  # x 0.5 s: Valkey 8 replicas slow to acknowledge a SETSLOT
 
 
 class MigrationError(ApplyFailed):
@@ -108,11 +109,28 @@ class Resharder:
         return await self.transport.pipeline(self._endpoint(node_id), commands)
 
     async def _pipe_ok(self, node_id: str, commands: Sequence[Command], what: str) -> None:
-        for reply in await self._pipe(node_id, commands):
-            if isinstance(reply, CommandError):
+        """Pipelined SETSLOTs that must all succeed.
+
+        Valkey 8 replicates SETSLOT to the node's replicas and answers ``NOREPLICAS`` when
+        they do not acknowledge in time (a busy machine); the slot state is then unchanged,
+        so those commands are sent again (SETSLOT is idempotent), a few times.
+        """
+        pending = list(commands)
+        for attempt in range(_NOREPLICAS_RETRIES + 1):
+            retry: list[Command] = []
+            for command, reply in zip(pending, await self._pipe(node_id, pending), strict=True):
+                if not isinstance(reply, CommandError):
+                    continue
+                if reply.code == "NOREPLICAS" and attempt < _NOREPLICAS_RETRIES:
+                    retry.append(command)
+                    continue
                 raise MigrationError(
                     f"{what} on {self._endpoint(node_id).address}: {reply.message}"
                 )
+            if not retry:
+                return
+            pending = retry
+            await asyncio.sleep(0.5)
 
     # ------------------------------------------------------------------ moves
 
@@ -159,12 +177,20 @@ class Resharder:
                     *(("CLUSTER", "GETKEYSINSLOT", s, batch) for s in slots),
                 ],
             )
-            for reply in replies[: len(slots)]:
+            again: list[Command] = []
+            for slot, reply in zip(slots, replies[: len(slots)], strict=True):
                 if isinstance(reply, CommandError):
+                    if reply.code == "NOREPLICAS":
+                        again.append(("CLUSTER", "SETSLOT", slot, "MIGRATING", target))
+                        continue
                     raise MigrationError(
                         f"SETSLOT MIGRATING on {self._endpoint(source).address}: {reply.message}"
                     )
             first = replies[len(slots) :]
+            if again:
+                # Those listings ran before their slot was MIGRATING: list again afterwards.
+                await self._pipe_ok(source, again, "SETSLOT MIGRATING")
+                first = None
         moved = await self.drain(source, target, slots, first=first)
         stats.keys += moved.keys
         stats.replaced_identical += moved.replaced_identical
@@ -328,9 +354,15 @@ class Resharder:
         await asyncio.gather(*(tell(m) for m in others))
 
     async def stabilise(self, node_id: str, slots: Sequence[int]) -> None:
-        await self._pipe_ok(
-            node_id, [("CLUSTER", "SETSLOT", s, "STABLE") for s in slots], "SETSLOT STABLE"
-        )
+        """SETSLOT STABLE. Valkey 8 replicas show their primary's open slots too but refuse
+        SETSLOT ("only with masters"): they follow their primary by replication."""
+        try:
+            await self._pipe_ok(
+                node_id, [("CLUSTER", "SETSLOT", s, "STABLE") for s in slots], "SETSLOT STABLE"
+            )
+        except MigrationError as problem:
+            if "only with masters" not in str(problem):
+                raise
 
 
 async def estimate_keys(
