@@ -12,6 +12,7 @@ VENV  ?= .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SHAPE ?= single
+KUBERNETES ?=
 SPEC  ?= cluster-spec.example.yaml
 PYTEST_ARGS ?=
 
@@ -22,7 +23,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 
 APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -y -q
 
-.PHONY: help venv deps redis-server prefetch test test-unit lint schema demo sandbox-up \
+.PHONY: help venv deps redis-server prefetch kubernetes-binaries test test-unit lint schema demo sandbox-up \
 	sandbox-down sandbox-status clean distclean
 
 help: ## this list
@@ -38,7 +39,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@
 
-deps: venv redis-server prefetch ## venv + redis-server (apt-get when root) + the Kafka jars
+deps: venv redis-server prefetch kubernetes-binaries ## venv + redis-server + Kafka jars + Kubernetes binaries
 
 redis-server:
 	@if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then exit 0; fi; \
@@ -53,6 +54,9 @@ redis-server:
 
 prefetch: venv ## resolve the Kafka jars (KAFKA_VERSION, default 4.4.0) into the cache, check Java
 	$(BIN)/python -m reconciler.sandbox fetch
+
+kubernetes-binaries: venv ## build etcd, kube-apiserver, kwok from Go modules into the cache (once)
+	$(BIN)/python -m reconciler.sandbox build-kubernetes
 
 test: deps ## all tests (unit + integration against real Kafka and Redis)
 	@rc=0; $(BIN)/pytest $(PYTEST_ARGS) || rc=$$?; \
@@ -71,7 +75,7 @@ lint: venv ## ruff, ruff format --check, mypy, import-linter
 schema: venv ## regenerate schemas/ from the spec models
 	$(BIN)/python -m reconciler.spec.schema
 
-demo: deps ## sandbox up (SHAPE=single) + validate -> plan -> apply -> verify; leaves it running
+demo: venv redis-server prefetch ## sandbox up (SHAPE=single) + validate -> plan -> apply -> verify; leaves it running
 	@$(MAKE) sandbox-up SHAPE=$(SHAPE) >/dev/null
 	@if [ -x scripts/demo.sh ]; then \
 	  PATH="$(CURDIR)/$(BIN):$$PATH" SPEC=$(SPEC) scripts/demo.sh; \
@@ -83,8 +87,9 @@ demo: deps ## sandbox up (SHAPE=single) + validate -> plan -> apply -> verify; l
 	@echo "The sandbox is still running (python -m reconciler.sandbox env prints its addresses)."
 	@echo "Stop it with: make sandbox-down"
 
-sandbox-up: venv ## start a detached sandbox: SHAPE=single|cluster|secure (+6 bare Redis nodes)
-	$(BIN)/python -m reconciler.sandbox up --shape $(SHAPE)
+sandbox-up: venv ## start a detached sandbox: SHAPE=single|cluster|secure (+6 bare Redis nodes; KUBERNETES=1: a kube-apiserver with 6 Redis pods instead)
+	$(BIN)/python -m reconciler.sandbox up --shape $(SHAPE) \
+	  $(if $(KUBERNETES),--kubernetes --redis-nodes 0)
 
 sandbox-down: ## stop the sandbox started by sandbox-up / demo
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m reconciler.sandbox down; fi

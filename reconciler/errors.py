@@ -5,6 +5,8 @@ Exit codes (the CLI contract):
   1  error: bad spec, unreachable cluster, failed action
   2  the command ran and found something: changes (plan --detailed-exitcode), drift, unhealthy
   3  refused for safety: stale plan, lock held, destructive change without its flag
+  130  interrupted by SIGINT (Ctrl-C): stopped after the current request, locks released
+  143  interrupted by SIGTERM: the same
 """
 
 from __future__ import annotations
@@ -13,6 +15,15 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_FOUND = 2
 EXIT_REFUSED = 3
+EXIT_SIGINT = 130  # 128 + SIGINT, as a shell reports a process ended by Ctrl-C
+EXIT_SIGTERM = 143  # 128 + SIGTERM
+
+# The one deadline for connecting to a cluster and authenticating, for every command and
+# client of the tool: TCP connect, TLS handshake, the first request and SASL together (a
+# healthy cluster needs well under a second, SCRAM over TLS included). Kept well below 10 s
+# so that the whole command fails within 10 s on a peer that accepts connections and never
+# answers, even when the interpreter's start-up takes a few seconds on a loaded machine.
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 class ReconcilerError(Exception):
@@ -32,17 +43,39 @@ class ReconcilerError(Exception):
 class SpecError(ReconcilerError):
     """The spec file is invalid; ``issues`` holds every located problem."""
 
-    def __init__(self, message: str, issues: list | None = None) -> None:  # type: ignore[type-arg]
+    def __init__(self, message: str, issues: list | None = None) -> None:
         super().__init__(message)
         self.issues = issues or []
 
 
 class ConnectionFailure(ReconcilerError):
-    """A cluster could not be reached or refused our credentials."""
+    """A cluster could not be reached or refused our credentials.
 
-    def __init__(self, endpoint: str, reason: str, *, hint: str | None = None) -> None:
-        super().__init__(f"cannot reach {endpoint}: {reason}", hint=hint)
+    ``reached``: the peer was connected to (TCP) and the failure came later (TLS,
+    authentication, protocol): the message then reads ``<endpoint>: <reason>`` rather than
+    ``cannot reach <endpoint>: <reason>``. ``kind`` is a short stable name of the cause
+    (e.g. ``authentication``, ``tls-verify``, ``no-answer``) for tests and machine output.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        reason: str,
+        *,
+        hint: str | None = None,
+        reached: bool = False,
+        kind: str | None = None,
+    ) -> None:
+        message = f"{endpoint}: {reason}" if reached else f"cannot reach {endpoint}: {reason}"
+        super().__init__(message, hint=hint)
         self.endpoint = endpoint
+        self.reason = reason
+        self.reached = reached
+        self.kind = kind
+
+
+class RequestFailed(ReconcilerError):
+    """A cluster answered a request with an error the tool cannot work around."""
 
 
 class PlanRefused(ReconcilerError):

@@ -11,6 +11,16 @@ import pytest
 
 INTEGRATION_DIR = Path(__file__).parent / "integration"
 
+try:  # Hypothesis' per-example deadline measures the machine's load, not our code: off.
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        "shared-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+    settings.load_profile("shared-machine")
+except ImportError:  # pragma: no cover - hypothesis is a dev dependency
+    pass
+
 # Kafka topic names allow [a-zA-Z0-9._-] and 249 characters; stay well below.
 _NAME_LIMIT = 80
 

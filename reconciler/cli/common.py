@@ -35,8 +35,32 @@ def app_context() -> AppContext:
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion from a synchronous click command."""
-    return asyncio.run(coroutine)
+    """Run a coroutine to completion from a synchronous click command.
+
+    SIGINT and SIGTERM stop it gracefully (:mod:`reconciler.engine.interrupts`): the work
+    is cancelled (or, inside ``checkpoints()``, stopped at its next checkpoint), its locks
+    are released on the way out, and :class:`~reconciler.engine.interrupts.Interrupted`
+    leaves here with exit code 130 or 143.
+    """
+    from reconciler.engine.interrupts import stop_on_signals
+
+    async def guarded() -> T:
+        async with stop_on_signals(notify=_notify_signal):
+            return await coroutine
+
+    return asyncio.run(guarded())
+
+
+def _notify_signal(line: str) -> None:
+    import time
+
+    now = time.time()
+    stamp = (
+        ""
+        if sys.stderr.isatty()
+        else time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d} "
+    )
+    click.echo(f"{stamp}{line}", err=True)
 
 
 def output_option(formats: tuple[str, ...] = ("text", "json")) -> Callable[[F], F]:

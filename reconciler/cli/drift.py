@@ -16,13 +16,9 @@ collector, atomically, also when the check fails (``..._last_check_success 0``).
 from __future__ import annotations
 
 import contextlib
-import re
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -35,134 +31,28 @@ from reconciler.cli.common import (
     run,
     spec_options,
 )
+from reconciler.cli.output import echo
 from reconciler.cli.planning import (
     RunRequest,
     connection_overrides,
-    echo,
     load_protected,
-    target_option,
+    target_options,
 )
-from reconciler.engine.plan import Action, NoticeLevel, Plan
+from reconciler.engine.drifts import (
+    DRIFT_FORMAT_VERSION,
+    DriftedResource,
+    DriftReport,
+    drift_report,
+    metrics_text,
+)
 from reconciler.errors import EXIT_ERROR, EXIT_FOUND, EXIT_OK
 
-DRIFT_FORMAT_VERSION = "1.0"
-DRIFT_KINDS = ("changed", "missing", "unmanaged")
-_KIND_ORDER = {kind: index for index, kind in enumerate(DRIFT_KINDS)}
-_CONFIG_NOTICE = re.compile(r"^config (\S+?)=")
 _SYMBOLS = {"changed": "~", "missing": "+", "unmanaged": "?"}
 _DESCRIPTIONS = {
     "changed": "changed",
     "missing": "missing (in the spec, not in the cluster)",
     "unmanaged": "unmanaged (in the cluster, not in the spec)",
 }
-#: Resource types each provider reports, so that their series exist (at 0) without drift.
-PROVIDER_RESOURCE_TYPES: dict[str, tuple[str, ...]] = {
-    "kafka_topic": ("kafka_topic",),
-    "kafka_acl": ("kafka_acl",),
-    "redis": ("redis_cluster", "redis_node"),
-}
-
-
-@dataclass
-class DriftedResource:
-    address: str
-    resource_type: str
-    kind: str
-    attributes: list[str] = field(default_factory=list)
-    details: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "resource_type": self.resource_type,
-            "kind": self.kind,
-            "attributes": self.attributes,
-            "details": self.details,
-        }
-
-
-@dataclass
-class DriftReport:
-    resources: list[DriftedResource]
-    checked_at: str
-    errors: list[str] = field(default_factory=list)
-    resource_types: list[str] = field(default_factory=list)
-
-    @property
-    def drifted(self) -> bool:
-        return bool(self.resources)
-
-    def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "format_version": DRIFT_FORMAT_VERSION,
-            "drifted": self.drifted,
-            "resources": [r.to_json() for r in self.resources],
-            "checked_at": self.checked_at,
-        }
-        if self.errors:
-            body["errors"] = self.errors
-        return body
-
-    def counts(self) -> dict[tuple[str, str], int]:
-        """(resource type, drift kind) -> resources, every known pair included."""
-        counts = {(rtype, kind): 0 for rtype in self.resource_types for kind in DRIFT_KINDS}
-        for resource in self.resources:
-            key = (resource.resource_type, resource.kind)
-            counts[key] = counts.get(key, 0) + 1
-        return dict(sorted(counts.items()))
-
-
-def _resource_type(address: str) -> str:
-    return address.split(".", 1)[0] if "." in address else address
-
-
-def drift_report(plan: Plan, *, checked_at: str, resource_types: Iterable[str] = ()) -> DriftReport:
-    """Read a plan (made without deletions) as a drift report (pure)."""
-    found: dict[str, DriftedResource] = {}
-
-    def note(
-        address: str,
-        rtype: str,
-        kind: str,
-        attributes: Iterable[str] = (),
-        detail: str | None = None,
-    ) -> None:
-        entry = found.get(address)
-        if entry is None:
-            entry = found[address] = DriftedResource(address, rtype, kind)
-        elif _KIND_ORDER[kind] < _KIND_ORDER[entry.kind]:
-            entry.kind = kind  # missing is not also "changed"
-        for attribute in attributes:
-            if attribute not in entry.attributes:
-                entry.attributes.append(attribute)
-        if detail and detail not in entry.details:
-            entry.details.append(detail)
-
-    for change in plan.actionable:
-        kind = {Action.CREATE: "missing", Action.DELETE: "unmanaged"}.get(change.action, "changed")
-        note(change.address, change.resource_type, kind, [a.path for a in change.attributes])
-    errors: list[str] = []
-    for notice in plan.notices:
-        if notice.kind == "unmanaged":
-            match = _CONFIG_NOTICE.match(notice.message)
-            note(
-                notice.address,
-                _resource_type(notice.address),
-                "unmanaged",
-                [f"config.{match.group(1)}"] if match else [],
-            )
-        elif (
-            notice.level is NoticeLevel.ERROR
-            and notice.kind == "refused"
-            and not notice.address.endswith(".*")
-        ):
-            # A live value the tool will not revert (e.g. partitions added by hand).
-            note(notice.address, _resource_type(notice.address), "changed", detail=notice.message)
-        elif notice.level is NoticeLevel.ERROR:
-            errors.append(f"{notice.address}: {notice.message}")
-    types = sorted({*resource_types, *(r.resource_type for r in found.values())})
-    resources = sorted(found.values(), key=lambda r: (_KIND_ORDER[r.kind], r.address))
-    return DriftReport(resources, checked_at, errors, types)
 
 
 def _escape(text: str) -> str:
@@ -189,60 +79,6 @@ def report_text(report: DriftReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-# --------------------------------------------------------------------------- metrics
-
-METRIC_RESOURCES = "llm_analytics_drift_resources"
-METRIC_TIMESTAMP = "llm_analytics_drift_last_check_timestamp_seconds"
-METRIC_SUCCESS = "llm_analytics_drift_last_check_success"
-METRIC_DURATION = "llm_analytics_drift_last_check_duration_seconds"
-
-
-def _label_value(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(labels: Mapping[str, str]) -> str:
-    return "{" + ",".join(f'{k}="{_label_value(v)}"' for k, v in labels.items()) + "}"
-
-
-def metrics_text(
-    report: DriftReport | None,
-    *,
-    success: bool,
-    timestamp: float,
-    duration: float,
-    labels: Mapping[str, str],
-) -> str:
-    """Prometheus text exposition format (version 0.0.4) of one drift check.
-
-    ``labels`` (``spec``, ``env``) tell checks of different specs apart, so that several
-    files in one textfile-collector directory never collide. The per-resource gauges are
-    left out when the check failed: their value is unknown, not zero.
-    """
-    lines: list[str] = []
-    if report is not None:
-        lines += [
-            f"# HELP {METRIC_RESOURCES} Resources that differ from the spec, by resource type "
-            "(kind) and drift kind (changed, missing, unmanaged).",
-            f"# TYPE {METRIC_RESOURCES} gauge",
-        ]
-        for (rtype, kind), count in report.counts().items():
-            series = {"kind": rtype, "drift": kind, **labels}
-            lines.append(f"{METRIC_RESOURCES}{_labels(series)} {count}")
-    lines += [
-        f"# HELP {METRIC_TIMESTAMP} Unix time of the last drift check, successful or not.",
-        f"# TYPE {METRIC_TIMESTAMP} gauge",
-        f"{METRIC_TIMESTAMP}{_labels(labels)} {timestamp:.3f}",
-        f"# HELP {METRIC_SUCCESS} 1 if the last drift check looked at everything, 0 if it failed.",
-        f"# TYPE {METRIC_SUCCESS} gauge",
-        f"{METRIC_SUCCESS}{_labels(labels)} {1 if success else 0}",
-        f"# HELP {METRIC_DURATION} How long the last drift check took.",
-        f"# TYPE {METRIC_DURATION} gauge",
-        f"{METRIC_DURATION}{_labels(labels)} {duration:.3f}",
-    ]
-    return "\n".join(lines) + "\n"
-
-
 def write_metrics(path: str, text: str) -> None:
     """Atomically (temporary file in the same directory, then ``os.replace``): the
     collector never reads half a file. The temporary name does not end in ``.prom``."""
@@ -262,18 +98,19 @@ def write_metrics(path: str, text: str) -> None:
 
 
 async def check_drift(request: RunRequest) -> DriftReport:
+    """One read of the live state, planned without deletions, read as drift."""
     from reconciler.cli.targets import open_providers, selected_targets
-    from reconciler.engine.planning import build_plan
-    from reconciler.engine.providers import PlanOptions
+    from reconciler.engine.workflow import RunOptions, Workflow
 
     loaded = load_protected(request.spec_path, request.env)
-    targets = selected_targets(loaded.spec, request.target)
+    targets = selected_targets(loaded.spec, request.targets)
     overrides = connection_overrides(request)
     async with open_providers(loaded.spec, targets, overrides) as providers:
-        planned = await build_plan(providers, PlanOptions(allow_delete=False, validate=False))
-        types = [t for p in providers for t in PROVIDER_RESOURCE_TYPES.get(p.name, (p.name,))]
+        workflow = Workflow(providers)
+        planned = await workflow.plan(RunOptions(selection=request.selection, validate=False))
+        types = [t for p in providers for t in p.resource_types]
     checked_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return drift_report(planned, checked_at=checked_at, resource_types=types)
+    return drift_report(planned.plan, checked_at=checked_at, resource_types=types)
 
 
 def metric_labels(spec_path: str, env: str | None) -> dict[str, str]:
@@ -282,7 +119,7 @@ def metric_labels(spec_path: str, env: str | None) -> dict[str, str]:
 
 @click.command()
 @spec_options
-@target_option
+@target_options
 @output_option(("text", "json"))
 @click.option(
     "--metrics-file",
@@ -297,7 +134,8 @@ def metric_labels(spec_path: str, env: str | None) -> dict[str, str]:
 def drift(
     spec_path: str,
     env: str | None,
-    target: str | None,
+    target: tuple[str, ...],
+    exclude: tuple[str, ...],
     output: str,
     json_alias: bool,
     metrics_file: str | None,
@@ -306,7 +144,9 @@ def drift(
     redis_addresses: str | None,
 ) -> int:
     """Report resources changed outside the spec: exit 0 none, 2 drift, 1 error."""
-    request = RunRequest(spec_path, env, target, bootstrap_servers, redis_addresses, namespace)
+    request = RunRequest(
+        spec_path, env, target, bootstrap_servers, redis_addresses, namespace, exclude=exclude
+    )
     labels = metric_labels(spec_path, env)
     started_wall, started = time.time(), time.monotonic()
     try:

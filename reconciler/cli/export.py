@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from reconciler.cli.common import kafka_connection_options, run
+from reconciler.cli.common import run
+from reconciler.cli.kafka import spec_connection_options
 
 
 def live_topics_to_spec(
@@ -35,37 +36,90 @@ def live_topics_to_spec(
     }
 
 
+EXPORT_FORMATS = ("yaml", "json")
+
+
+def _format_or_legacy_path(ctx: click.Context, _: click.Parameter, value: str) -> str:
+    """``-o`` is the format (yaml, json); the old ``-o FILE`` still works, with a warning."""
+    if value in EXPORT_FORMATS:
+        return value
+    click.echo(
+        f"Warning: `export -o {value}` as the destination is deprecated; use --out {value} "
+        "(-o is the format: yaml or json).",
+        err=True,
+    )
+    ctx.meta["legacy_out"] = value
+    return "yaml"
+
+
 @click.command()
-@kafka_connection_options
+@spec_connection_options
 @click.option(
     "-o",
     "--output",
-    "output_path",
+    "output",
+    default="yaml",
+    show_default=True,
+    callback=_format_or_legacy_path,
+    metavar="[yaml|json]",
+    help="Format of the exported spec.",
+)
+@click.option(
+    "--out",
+    "out",
     type=click.Path(dir_okay=False),
     default=None,
     help="Write the spec to this file (default: stdout).",
 )
 @click.option("--prefix", "prefixes", multiple=True, help="Only topics with this name prefix.")
+@click.pass_context
 def export(
-    bootstrap_servers: str | None, output_path: str | None, prefixes: tuple[str, ...]
+    ctx: click.Context,
+    spec_path: str | None,
+    env: str | None,
+    bootstrap_servers: str | None,
+    output: str,
+    out: str | None,
+    prefixes: tuple[str, ...],
 ) -> None:
-    """Write the live Kafka topics as spec YAML (partitions, RF, topic-level configs)."""
-    import yaml
+    """Write the live Kafka topics as a spec (partitions, RF, topic-level configs).
 
-    from reconciler.cli.targets import ConnectionOverrides, open_kafka_admin
+    \b
+    With -f SPEC the spec's connection (SASL, TLS: references only, never a secret) is
+    used and written into the exported spec.
+    """
+    import json
+
+    from reconciler.cli.kafka import _overrides, _spec_or_none
+    from reconciler.cli.output import echo
+    from reconciler.cli.targets import open_kafka_admin
+
+    spec = _spec_or_none(spec_path, env)
+    out = out or ctx.meta.get("legacy_out")
 
     async def fetch() -> Any:
-        async with open_kafka_admin(None, ConnectionOverrides(bootstrap_servers)) as admin:
+        async with open_kafka_admin(spec, _overrides(bootstrap_servers)) as admin:
             return admin.endpoint, await admin.cluster_state(with_configs=True)
 
     endpoint, state = run(fetch())
     document = live_topics_to_spec(state, endpoint, prefixes)
-    text = "# yaml-language-server: $schema=schemas/cluster-spec.schema.json\n" + yaml.safe_dump(
-        document, sort_keys=False, default_flow_style=False
-    )
-    if output_path:
-        with open(output_path, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        click.echo(f"Wrote {len(document['kafka']['topics'])} topic(s) to {output_path}", err=True)
+    if spec is not None and spec.kafka is not None:
+        document["kafka"]["connection"] = spec.kafka.connection.model_dump(
+            mode="json", by_alias=True, exclude_defaults=True
+        )
+    if output == "json":
+        text = json.dumps(document, indent=2) + "\n"
     else:
-        click.echo(text, nl=False)
+        import yaml
+
+        text = (
+            "# yaml-language-server: $schema=schemas/cluster-spec.schema.json\n"
+            + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+        )
+    if out:
+        from reconciler.engine.planfile import write_atomically
+
+        write_atomically(out, text)
+        echo(f"Wrote {len(document['kafka']['topics'])} topic(s) to {out}", err=True)
+    else:
+        echo(text, nl=False)

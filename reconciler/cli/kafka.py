@@ -6,6 +6,7 @@ their own modules and are loaded on demand.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -18,8 +19,10 @@ from reconciler.cli.common import (
     resolve_output,
     run,
 )
+from reconciler.cli.locks import lock_options
 from reconciler.cli.main import LazyGroup
-from reconciler.errors import EXIT_OK, ApplyFailed, ReconcilerError, SafetyRefusal
+from reconciler.cli.planning import auto_approve_option
+from reconciler.errors import ReconcilerError, SafetyRefusal
 
 KAFKA_COMMANDS = {
     "verify": "reconciler.cli.kafka_verify:verify",
@@ -42,75 +45,65 @@ def topics() -> None:
     """Create, list, describe and delete topics."""
 
 
-def _spec_or_none(spec_path: str | None, env: str | None):  # type: ignore[no-untyped-def]
+def _spec_or_none(spec_path: str | None, env: str | None):
+    """The spec (secrets protected) when ``-f`` was given, else None."""
     if spec_path is None:
         return None
-    from reconciler.spec.loading import load_spec
+    from reconciler.cli.planning import load_protected
 
-    return load_spec(spec_path, env=env).spec
+    return load_protected(spec_path, env).spec
 
 
-def _overrides(bootstrap_servers: str | None):  # type: ignore[no-untyped-def]
+def _overrides(bootstrap_servers: str | None):
     from reconciler.cli.targets import ConnectionOverrides
 
     return ConnectionOverrides(bootstrap_servers=bootstrap_servers)
 
 
-def _echo_plan(plan: Any, fmt: str) -> None:
-    from reconciler.cli.planning import echo_plan
+def spec_connection_options(func: Any) -> Any:
+    """``-f SPEC [--env E]``: connect with the spec's kafka.connection (SASL, TLS), plus
+    ``--bootstrap-servers``."""
+    func = kafka_connection_options(func)
+    func = click.option(
+        "--env", default=None, envvar="LLM_ANALYTICS_ENV", help="Environment overlay of the spec."
+    )(func)
+    return click.option(
+        "-f",
+        "--file",
+        "spec_path",
+        type=click.Path(dir_okay=False),
+        default=None,
+        envvar="LLM_ANALYTICS_SPEC",
+        help="Connect with this spec's kafka.connection (bootstrap servers, SASL, TLS).",
+    )(func)
 
-    echo_plan(plan, fmt, app_context())
 
-
-async def _run_topic_plan(
-    spec_path: str | None,
-    env: str | None,
-    bootstrap: str | None,
+async def _run_topics(
+    spec: Any,
+    bootstrap_servers: str | None,
     build: Any,
-    fmt: str,
-    dry_run: bool,
+    change: Any,
+    locking: Any,
 ) -> int:
-    """Plan topic changes with ``build(state) -> Plan``, show them, apply unless dry-run."""
-    from reconciler.cli.progress import ConsoleProgress
-    from reconciler.cli.targets import open_kafka_admin
-    from reconciler.engine.applying import apply_plan
-    from reconciler.engine.providers import ApplyOptions, ResultStatus
-    from reconciler.providers.kafka.topics import KafkaTopicsProvider
-    from reconciler.spec.models import TopicOwnership
+    """Run the engine's workflow with the topics provider ``build(admin)`` returns."""
+    from reconciler.cli.locks import lock_factory
+    from reconciler.cli.running import run_changes
+    from reconciler.cli.targets import kafka_connection, lock_backends, open_kafka_admin
 
-    spec = _spec_or_none(spec_path, env)
-    async with open_kafka_admin(spec, _overrides(bootstrap)) as admin:
-        state = await admin.cluster_state(with_configs=True)
-        plan = build(state)
-        provider = KafkaTopicsProvider(admin, [], TopicOwnership())
-        validation = await provider.validate_changes(plan.changes)
-        plan = plan.model_copy(update={"notices": plan.notices + tuple(validation)})
-        _echo_plan(plan, fmt)
-        if plan.has_errors:
-            raise ReconcilerError("the broker rejects the plan; nothing was changed")
-        if dry_run or not plan.has_changes:
-            return EXIT_OK
-        results = await apply_plan(
-            plan, [provider], ApplyOptions(progress=ConsoleProgress(app_context().color_enabled))
-        )
-        failed = [r for r in results if r.status is ResultStatus.FAILED]
-        if failed:
-            raise ApplyFailed("\n".join(f"{r.address}: {r.message}" for r in failed))
-        if fmt == "text":
-            click.echo(f"Done: {len(results)} change(s) applied.")
-        return EXIT_OK
+    app = app_context()
+    overrides = _overrides(bootstrap_servers)
+    connection = kafka_connection(spec, overrides)
+    locks = lock_factory(
+        lambda ttl: lock_backends(overrides, ttl, kafka=True, kafka_connection=connection),
+        locking,
+        app,
+    )
+    async with open_kafka_admin(spec, overrides) as admin:
+        return await run_changes([build(admin)], locks, change, app)
 
 
 @topics.command("create")
-@click.option(
-    "-f",
-    "--file",
-    "spec_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Create the topics of this spec instead of the 14 built-in LLM topics.",
-)
-@click.option("--env", default=None, help="Environment overlay of the spec.")
+@spec_connection_options
 @click.option(
     "--replication-factor",
     type=click.IntRange(min=1),
@@ -118,23 +111,31 @@ async def _run_topic_plan(
     help="Override the replication factor (min.insync.replicas is capped to it).",
 )
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+@auto_approve_option
+@lock_options
 @output_option(("text", "json", "markdown"))
-@kafka_connection_options
 def create_topics(
     spec_path: str | None,
     env: str | None,
+    bootstrap_servers: str | None,
     replication_factor: int | None,
     dry_run: bool,
+    auto_approve: bool,
+    locking: Any,
     output: str,
     json_alias: bool,
-    bootstrap_servers: str | None,
 ) -> int:
-    """Create missing topics (default: the 14 built-in LLM topics); existing ones are kept."""
+    """Create missing topics (default: the 14 built-in LLM topics); existing ones are kept.
+
+    \b
+    With -f SPEC: the spec's topics (and its connection). Existing topics are never changed
+    here (apply -f SPEC does that); how they differ from the spec is reported.
+    """
     from dataclasses import replace
 
     from reconciler.catalog import LLM_TOPICS
-    from reconciler.engine.plan import Action, Plan
-    from reconciler.providers.kafka.topic_diffs import diff_topics
+    from reconciler.cli.running import ChangeRequest
+    from reconciler.providers.kafka.topics import KafkaTopicsProvider
     from reconciler.spec.models import TopicOwnership
     from reconciler.spec.resolving import resolve_topics
 
@@ -149,14 +150,19 @@ def create_topics(
             )
             for t in desired
         ]
-
-    def build(state: Any) -> Plan:
-        planned = diff_topics(desired, state, TopicOwnership(), allow_delete=False)
-        return Plan(changes=tuple(c for c in planned.changes if c.action is Action.CREATE))
-
+    change = ChangeRequest(
+        auto_approve=auto_approve or not sys.stdin.isatty(),
+        dry_run=dry_run,
+        output=resolve_output(output, json_alias),
+        done_message=lambda plan: f"Done: {plan.summary()['add']} topic(s) created.",
+    )
     return run(
-        _run_topic_plan(
-            spec_path, env, bootstrap_servers, build, resolve_output(output, json_alias), dry_run
+        _run_topics(
+            spec,
+            bootstrap_servers,
+            lambda admin: KafkaTopicsProvider(admin, desired, TopicOwnership(), create_only=True),
+            change,
+            locking,
         )
     )
 
@@ -172,58 +178,63 @@ def _cap_min_isr(config: dict[str, str], replication_factor: int) -> dict[str, s
 
 @topics.command("delete")
 @click.argument("names")
-@click.option("--force", is_flag=True, help="Delete without asking (required when not a TTY).")
+@spec_connection_options
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Delete without asking (required when not a terminal): the deletion's consent.",
+)
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+@lock_options
 @output_option(("text", "json", "markdown"))
-@kafka_connection_options
 def delete_topics(
     names: str,
+    spec_path: str | None,
+    env: str | None,
+    bootstrap_servers: str | None,
     force: bool,
     dry_run: bool,
+    locking: Any,
     output: str,
     json_alias: bool,
-    bootstrap_servers: str | None,
 ) -> int:
-    """Delete the comma-separated topics NAMES (never internal topics)."""
-    import sys
+    """Delete the comma-separated topics NAMES (never internal topics).
 
-    from reconciler.engine.plan import Action, AttributeChange, Change, Plan, Risk
-    from reconciler.providers.kafka.topic_diffs import PROVIDER, topic_address
+    \b
+    The desired state is "these topics absent": the plan lists each deletion, a missing
+    topic is an error (exit 1). Without --force it asks on a terminal and is refused (exit
+    3) elsewhere.
+    """
+    from reconciler.cli.running import ChangeRequest
+    from reconciler.engine.risk import Consent
+    from reconciler.providers.kafka.topics import KafkaTopicsProvider
+    from reconciler.spec.models import DeletionPolicy, TopicOwnership
 
     wanted = [n.strip() for n in names.split(",") if n.strip()]
     internal = [n for n in wanted if n.startswith("__")]
     if internal:
         raise SafetyRefusal(f"refusing to delete internal topics: {', '.join(internal)}")
-    if not dry_run and not force:
-        if not sys.stdin.isatty():
-            raise SafetyRefusal("refusing to delete topics without --force when not interactive")
-        click.confirm(f"Delete {len(wanted)} topic(s) and all their data?", abort=True, err=True)
-
-    def build(state: Any) -> Plan:
-        missing = [n for n in wanted if n not in state.topics]
-        if missing:
-            raise ReconcilerError(f"no such topic(s): {', '.join(missing)}")
-        return Plan(
-            changes=tuple(
-                Change(
-                    address=topic_address(n),
-                    provider=PROVIDER,
-                    resource_type=PROVIDER,
-                    name=n,
-                    action=Action.DELETE,
-                    risks=frozenset({Risk.DESTRUCTIVE, Risk.DATA_LOSS}),
-                    attributes=(
-                        AttributeChange(path="partitions", before=state.topics[n].partition_count),
-                    ),
-                    reason="kafka topics delete",
-                )
-                for n in wanted
-            )
-        )
-
+    interactive = sys.stdin.isatty()
+    # The command names the topics; --force (or "yes" on a terminal) is the consent.
+    consents = frozenset({Consent.DELETE}) if force or interactive or dry_run else frozenset()
+    change = ChangeRequest(
+        consents=consents,
+        auto_approve=force,
+        dry_run=dry_run,
+        output=resolve_output(output, json_alias),
+        prompt=f"Delete {len(wanted)} topic(s) and all their data? Only 'yes' will be accepted",
+        consent_names={"--allow-delete": "--force"},
+        plan_deletions=True,
+        done_message=lambda plan: f"Done: {plan.summary()['destroy']} topic(s) deleted.",
+    )
+    scope = TopicOwnership(names=wanted, deletion=DeletionPolicy.ALLOW)
     return run(
-        _run_topic_plan(
-            None, None, bootstrap_servers, build, resolve_output(output, json_alias), dry_run
+        _run_topics(
+            _spec_or_none(spec_path, env),
+            bootstrap_servers,
+            lambda admin: KafkaTopicsProvider(admin, [], scope, required=wanted),
+            change,
+            locking,
         )
     )
 
@@ -232,20 +243,24 @@ def delete_topics(
 @click.option("--llm-only", is_flag=True, help="Only the 14 built-in LLM topics.")
 @click.option("--include-internal", is_flag=True, help="Also list internal topics (__*).")
 @output_option()
-@kafka_connection_options
+@spec_connection_options
 def list_topics(
     llm_only: bool,
     include_internal: bool,
     output: str,
     json_alias: bool,
+    spec_path: str | None,
+    env: str | None,
     bootstrap_servers: str | None,
 ) -> None:
     """List topics with partitions, replication factor and health."""
     from reconciler.catalog import LLM_TOPIC_NAMES
     from reconciler.cli.targets import open_kafka_admin
 
+    spec = _spec_or_none(spec_path, env)
+
     async def fetch() -> Any:
-        async with open_kafka_admin(None, _overrides(bootstrap_servers)) as admin:
+        async with open_kafka_admin(spec, _overrides(bootstrap_servers)) as admin:
             return await admin.cluster_state(with_configs=False)
 
     state = run(fetch())
@@ -288,15 +303,22 @@ def list_topics(
 @topics.command("describe")
 @click.argument("topic")
 @output_option()
-@kafka_connection_options
+@spec_connection_options
 def describe_topic(
-    topic: str, output: str, json_alias: bool, bootstrap_servers: str | None
+    topic: str,
+    output: str,
+    json_alias: bool,
+    spec_path: str | None,
+    env: str | None,
+    bootstrap_servers: str | None,
 ) -> None:
     """Partitions (leader, replicas, ISR) and configs (with their source) of TOPIC."""
     from reconciler.cli.targets import open_kafka_admin
 
+    spec = _spec_or_none(spec_path, env)
+
     async def fetch() -> Any:
-        async with open_kafka_admin(None, _overrides(bootstrap_servers)) as admin:
+        async with open_kafka_admin(spec, _overrides(bootstrap_servers)) as admin:
             return await admin.cluster_state(with_configs=True, topics=[topic])
 
     state = run(fetch())

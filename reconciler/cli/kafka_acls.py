@@ -19,9 +19,11 @@ from reconciler.cli.common import (
     run,
 )
 from reconciler.cli.kafka_verify import load_optional_spec
-from reconciler.errors import EXIT_OK, ApplyFailed
+from reconciler.cli.locks import LockRequest, lock_options
+from reconciler.cli.planning import auto_approve_option
 
 if TYPE_CHECKING:
+    from reconciler.cli.running import ChangeRequest
     from reconciler.spec.models import ClusterSpec
     from reconciler.spec.roles import AclBinding
 
@@ -51,40 +53,38 @@ def acls() -> None:
 
 
 async def _create(
-    spec: ClusterSpec | None, bootstrap_servers: str | None, namespace: str, fmt: str, dry_run: bool
+    spec: ClusterSpec | None,
+    bootstrap_servers: str | None,
+    namespace: str,
+    change: ChangeRequest,
+    locking: LockRequest,
 ) -> int:
+    """The namespace's standard set as the desired state, through the engine's workflow."""
     from reconciler.catalog import LLM_TOPIC_NAMES
-    from reconciler.cli.planning import echo_plan
-    from reconciler.cli.progress import ConsoleProgress
-    from reconciler.cli.targets import ConnectionOverrides, open_kafka_admin
-    from reconciler.engine.applying import apply_plan, check_applicable
-    from reconciler.engine.planning import build_plan
-    from reconciler.engine.providers import ApplyOptions, PlanOptions, ResultStatus
+    from reconciler.cli.locks import lock_factory
+    from reconciler.cli.running import run_changes
+    from reconciler.cli.targets import (
+        ConnectionOverrides,
+        kafka_connection,
+        lock_backends,
+        open_kafka_admin,
+    )
     from reconciler.providers.kafka.acls import KafkaAclsProvider
     from reconciler.spec.roles import namespace_acl_set
 
     app = app_context()
-    async with open_kafka_admin(spec, ConnectionOverrides(bootstrap_servers)) as admin:
+    overrides = ConnectionOverrides(bootstrap_servers)
+    connection = kafka_connection(spec, overrides)
+    locks = lock_factory(
+        lambda ttl: lock_backends(overrides, ttl, kafka=True, kafka_connection=connection),
+        locking,
+        app,
+    )
+    async with open_kafka_admin(spec, overrides) as admin:
         provider = KafkaAclsProvider.from_pairs(
             admin, namespace_acl_set(namespace, LLM_TOPIC_NAMES)
         )
-        plan = await build_plan([provider], PlanOptions())
-        echo_plan(plan, fmt, app)
-        check_applicable(plan, allow_delete=False)
-        if dry_run or not plan.has_changes:
-            return EXIT_OK
-        results = await apply_plan(
-            plan, [provider], ApplyOptions(progress=ConsoleProgress(app.color_enabled))
-        )
-    failed = [r for r in results if r.status is ResultStatus.FAILED]
-    if failed:
-        raise ApplyFailed(
-            f"{len(failed)} ACL binding(s) failed:\n"
-            + "\n".join(f"  {r.address}: {r.message}" for r in failed)
-        )
-    if fmt == "text":
-        click.echo(f"Done: {len(results)} ACL binding(s) created for namespace {namespace}.")
-    return EXIT_OK
+        return await run_changes([provider], locks, change, app)
 
 
 @acls.command("create")
@@ -97,12 +97,16 @@ async def _create(
     "(User:<ns>-producer, User:<ns>-consumer, User:<ns>-monitoring).",
 )
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+@auto_approve_option
+@lock_options
 @output_option(("text", "json", "markdown"))
 @_spec_connection_options
 @kafka_connection_options
 def create(
     namespace: str,
     dry_run: bool,
+    auto_approve: bool,
+    locking: LockRequest,
     output: str,
     json_alias: bool,
     spec_path: str | None,
@@ -117,10 +121,21 @@ def create(
     User:<ns>-monitoring  DESCRIBE, DESCRIBE_CONFIGS on the cluster and the LLM topics;
                           DESCRIBE on groups "<ns>-*"
     """
+    import sys
+
+    from reconciler.cli.running import ChangeRequest
+
     spec = load_optional_spec(spec_path, env)
-    return run(
-        _create(spec, bootstrap_servers, namespace, resolve_output(output, json_alias), dry_run)
+    change = ChangeRequest(
+        # It only ever adds grants: no terminal needed to confirm that.
+        auto_approve=auto_approve or not sys.stdin.isatty(),
+        dry_run=dry_run,
+        output=resolve_output(output, json_alias),
+        done_message=lambda plan: (
+            f"Done: {plan.summary()['add']} ACL binding(s) created for namespace {namespace}."
+        ),
     )
+    return run(_create(spec, bootstrap_servers, namespace, change, locking))
 
 
 async def _read(spec: ClusterSpec | None, bootstrap_servers: str | None) -> tuple[AclBinding, ...]:

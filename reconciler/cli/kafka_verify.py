@@ -29,9 +29,9 @@ def load_optional_spec(spec_path: str | None, env: str | None) -> ClusterSpec | 
     """The spec at ``spec_path`` (with its ``--env`` overlay), or None without a path."""
     if spec_path is None:
         return None
-    from reconciler.spec.loading import load_spec
+    from reconciler.cli.planning import load_protected
 
-    return load_spec(spec_path, env=env).spec
+    return load_protected(spec_path, env).spec
 
 
 async def _check(

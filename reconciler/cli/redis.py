@@ -11,7 +11,6 @@ Exit codes: 0 healthy / nothing to do, 2 unhealthy (verify), 1 error.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -23,9 +22,12 @@ from reconciler.cli.common import (
     resolve_output,
     run,
 )
-from reconciler.errors import EXIT_ERROR, EXIT_FOUND, EXIT_OK, ReconcilerError
+from reconciler.cli.locks import LockRequest, lock_options
+from reconciler.cli.planning import auto_approve_option
+from reconciler.errors import EXIT_FOUND, EXIT_OK, ReconcilerError
 
 if TYPE_CHECKING:
+    from reconciler.cli.running import ChangeRequest
     from reconciler.providers.redis.health import HealthReport
     from reconciler.providers.redis.provider import RedisClusterProvider
     from reconciler.spec.models import RedisSpec
@@ -101,9 +103,6 @@ def _redis_spec(
 ) -> tuple[RedisSpec, list[str] | None, str | None]:
     """The RedisSpec to use, plus the address / namespace overrides for the provider."""
     from reconciler.spec.models import (
-        KubernetesTarget,
-        RedisConnection,
-        RedisSpec,
         SecretRef,
     )
 
@@ -112,31 +111,15 @@ def _redis_spec(
     address_list = [a.strip() for a in addresses.split(",") if a.strip()] if addresses else None
     spec: RedisSpec | None = None
     if spec_path is not None:
-        from reconciler.spec.loading import load_spec
+        from reconciler.cli.planning import load_protected
 
-        loaded = load_spec(spec_path, env=env).spec
+        loaded = load_protected(spec_path, env).spec
         if loaded.redis is None:
             raise ReconcilerError(f"{spec_path} has no redis section")
         spec = loaded.redis
     password = SecretRef(from_env=password_env) if password_env else None
     if spec is None:
-        if address_list:
-            connection = RedisConnection(addresses=address_list, password=password)
-        elif namespace:
-            connection = RedisConnection(
-                kubernetes=KubernetesTarget(
-                    namespace=namespace, selector=selector or "app=redis-cluster", port=port or 6379
-                ),
-                password=password,
-            )
-        else:
-            raise click.UsageError(
-                "say where the nodes are: -n NAMESPACE (Kubernetes pods), --addresses "
-                "host:port,... or -f SPEC (or LLM_ANALYTICS_NAMESPACE / "
-                "LLM_ANALYTICS_REDIS_ADDRESSES)"
-            )
-        spec = RedisSpec(connection=connection)
-        return spec, None, None
+        return _spec_from_options(address_list, namespace, selector, port, password), None, None
     updates: dict[str, Any] = {}
     if password is not None:
         updates["password"] = password
@@ -148,6 +131,38 @@ def _redis_spec(
     if updates:
         spec = spec.model_copy(update={"connection": spec.connection.model_copy(update=updates)})
     return spec, address_list, namespace
+
+
+def _spec_from_options(
+    addresses: list[str] | None,
+    namespace: str | None,
+    selector: str | None,
+    port: int | None,
+    password: Any,
+) -> RedisSpec:
+    """A RedisSpec from the command's options and the LLM_ANALYTICS_REDIS_* variables."""
+    from reconciler.spec.connection_env import redis_connection_from_env
+    from reconciler.spec.models import KubernetesTarget, RedisConnection, RedisSpec
+
+    base: RedisConnection | None = None
+    if addresses:
+        base = RedisConnection(addresses=addresses)
+    elif namespace:
+        base = RedisConnection(
+            kubernetes=KubernetesTarget(
+                namespace=namespace, selector=selector or "app=redis-cluster", port=port or 6379
+            )
+        )
+    connection = redis_connection_from_env(base)
+    if connection is None:
+        raise click.UsageError(
+            "say where the nodes are: -n NAMESPACE (Kubernetes pods), --addresses "
+            "host:port,... or -f SPEC (or LLM_ANALYTICS_NAMESPACE / "
+            "LLM_ANALYTICS_REDIS_ADDRESSES)"
+        )
+    if password is not None:
+        connection = connection.model_copy(update={"password": password})
+    return RedisSpec(connection=connection)
 
 
 def _progress_line(message: str) -> None:
@@ -198,13 +213,14 @@ def redis() -> None:
     help="Replicas per master (default 1, or the spec's).",
 )
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
-@click.option("--yes", "-y", "assume_yes", is_flag=True, help="Apply without asking.")
+@auto_approve_option
 @click.option(
     "--allow-delete",
     is_flag=True,
     help="Allow removing nodes and forgetting failed ones (destructive).",
 )
-@output_option()
+@lock_options
+@output_option(("text", "json", "markdown"))
 def init(
     spec_path: str | None,
     env: str | None,
@@ -216,8 +232,9 @@ def init(
     nodes: int | None,
     replicas: int | None,
     dry_run: bool,
-    assume_yes: bool,
+    auto_approve: bool,
     allow_delete: bool,
+    locking: LockRequest,
     output: str,
     json_alias: bool,
 ) -> int:
@@ -248,9 +265,21 @@ def init(
             f"a Redis Cluster needs at least 3 masters; --nodes {total} "
             f"with --replicas {replicas_per} gives {masters}"
         )
-    return run(
-        _init(spec, address_list, ns, masters, replicas_per, dry_run, assume_yes, allow_delete, fmt)
+    from reconciler.cli.running import ChangeRequest
+    from reconciler.engine.risk import granted_consents
+
+    change = ChangeRequest(
+        consents=granted_consents(allow_delete=allow_delete),
+        auto_approve=auto_approve,
+        dry_run=dry_run,
+        output=fmt,
+        prompt="Apply these changes? Only 'yes' will be accepted",
+        done_message=lambda plan: (
+            f"Applied {len(plan.actionable)} change(s); the Redis cluster matches "
+            f"{masters} masters × {replicas_per} replica(s)."
+        ),
     )
+    return run(_init(spec, address_list, ns, masters, replicas_per, change, locking))
 
 
 async def _init(
@@ -259,71 +288,23 @@ async def _init(
     namespace: str | None,
     masters: int,
     replicas: int,
-    dry_run: bool,
-    assume_yes: bool,
-    allow_delete: bool,
-    fmt: str,
+    change: ChangeRequest,
+    locking: LockRequest,
 ) -> int:
-    from reconciler.cli.progress import ConsoleProgress
-    from reconciler.engine.plan import Plan
-    from reconciler.engine.providers import ApplyOptions, PlanOptions, ResultStatus
-    from reconciler.rendering import render
+    """The asked layout as the desired state, through the engine's workflow (the Redis
+    lock: a Kubernetes Lease, or the cluster's own key once it serves slots)."""
+    from reconciler.cli.locks import lock_factory
+    from reconciler.cli.running import run_changes
+    from reconciler.cli.targets import ConnectionOverrides, lock_backends
 
-    color = app_context().color_enabled
+    app = app_context()
+    overrides = ConnectionOverrides(
+        redis_addresses=",".join(addresses) if addresses else None, namespace=namespace
+    )
+    locks = lock_factory(lambda ttl: lock_backends(overrides, ttl, redis=spec), locking, app)
     provider = _provider(spec, addresses, namespace, masters, replicas)
     try:
-        provider_plan = await provider.plan(PlanOptions(allow_delete=allow_delete))
-        plan = Plan(
-            changes=provider_plan.changes,
-            notices=provider_plan.notices,
-            request_counts=provider.request_counts(),
-        )
-        if fmt == "json":
-            body: dict[str, Any] = {"plan": plan.to_json_dict(), "applied": False, "results": []}
-        else:
-            click.echo(render(plan, "text", color=color), nl=False)
-        if plan.has_errors and not plan.has_changes:
-            if fmt == "json":
-                emit_json(body)
-            return EXIT_ERROR
-        if dry_run or not plan.has_changes:
-            if fmt == "json":
-                emit_json(body)
-            elif not plan.has_changes:
-                click.echo("\nThe Redis cluster already matches the layout; nothing to do.")
-            return EXIT_OK
-        if not assume_yes:
-            if not sys.stdin.isatty():
-                raise ReconcilerError(
-                    "refusing to change the cluster without confirmation",
-                    hint="pass --yes (or --dry-run to only look)",
-                )
-            click.confirm("\nApply these changes?", abort=True, err=True)
-        progress = ConsoleProgress(color=color)
-        results = await provider.apply(plan.actionable, ApplyOptions(progress=progress))
-        failed = [r for r in results if r.status is ResultStatus.FAILED]
-        if fmt == "json":
-            body["applied"] = True
-            body["results"] = [
-                {
-                    "address": r.address,
-                    "status": r.status.value,
-                    "message": r.message,
-                    "seconds": round(r.seconds, 3),
-                }
-                for r in results
-            ]
-            emit_json(body)
-        elif failed:
-            click.echo(f"\n✗ {len(failed)} change(s) failed:")
-            for result in failed:
-                click.echo(f"  {result.address}: {result.message}")
-        else:
-            click.echo(
-                f"\n✓ Applied {len(results)} change(s); the Redis cluster matches "
-                f"{masters} masters × {replicas} replica(s)."
-            )
-        return EXIT_ERROR if failed else EXIT_OK
+        return await run_changes([provider], locks, change, app)
     finally:
         await provider.close()
 

@@ -15,8 +15,10 @@ from reconciler.errors import ReconcilerError
 from reconciler.spec.models import ClusterSpec
 
 if TYPE_CHECKING:
+    from reconciler.engine.locking import LockBackend
     from reconciler.engine.providers import Provider
     from reconciler.providers.kafka.client import KafkaAdmin
+    from reconciler.spec.models import KafkaConnection, RedisSpec
 
 TARGETS = ("kafka", "redis")
 
@@ -28,16 +30,45 @@ class ConnectionOverrides:
     namespace: str | None = None
 
 
-def selected_targets(spec: ClusterSpec, target: str | None) -> list[str]:
-    """The targets a command works on: the one asked for, or every one the spec defines."""
+def selected_targets(spec: ClusterSpec, target: str | Sequence[str] | None) -> list[str]:
+    """The target families a command works on: those the ``--target`` selectors (families,
+    resource types, addresses, globs) can reach, or every one the spec defines."""
+    from reconciler.engine.selection import Selection
+
     available = [name for name in TARGETS if getattr(spec, name) is not None]
-    if target is None:
-        if not available:
-            raise ReconcilerError("the spec defines neither kafka nor redis; nothing to do")
-        return available
-    if target not in available:
-        raise ReconcilerError(f"--target {target}: the spec has no `{target}` section")
-    return [target]
+    if not available:
+        raise ReconcilerError("the spec defines neither kafka nor redis; nothing to do")
+    selectors = [target] if isinstance(target, str) else list(target or ())
+    chosen = Selection.of(selectors).families(available)
+    if not chosen:
+        shown = ", ".join(selectors)
+        raise ReconcilerError(
+            f"--target {shown}: matches nothing the spec defines ({', '.join(available)})"
+        )
+    return chosen
+
+
+def kafka_connection(
+    spec: ClusterSpec | None, overrides: ConnectionOverrides
+) -> KafkaConnection | None:
+    """The one place a command's Kafka connection is resolved: the spec's connection, the
+    ``LLM_ANALYTICS_*`` variables merged over it (docs/spec.md), ``--bootstrap-servers``
+    over both. ``None`` when nothing says where the brokers are."""
+    from reconciler.spec.connection_env import kafka_connection_from_env
+
+    base = spec.kafka.connection if spec is not None and spec.kafka is not None else None
+    return kafka_connection_from_env(base, bootstrap_servers=overrides.bootstrap_servers)
+
+
+def redis_spec(redis: RedisSpec, overrides: ConnectionOverrides) -> RedisSpec:
+    """The spec's Redis section with its connection resolved the same way: the variables
+    merged over it, ``--redis-addresses`` / ``-n`` over both."""
+    from reconciler.spec.connection_env import redis_connection_from_env
+
+    connection = redis_connection_from_env(
+        redis.connection, addresses=overrides.redis_addresses, namespace=overrides.namespace
+    )
+    return redis if connection is None else redis.model_copy(update={"connection": connection})
 
 
 @asynccontextmanager
@@ -47,8 +78,7 @@ async def open_kafka_admin(
     """A started admin connection for the spec's (or the overridden) Kafka cluster."""
     from reconciler.providers.kafka.client import KafkaAdmin, connection_settings
 
-    connection = spec.kafka.connection if spec is not None and spec.kafka is not None else None
-    admin = KafkaAdmin(connection_settings(connection, overrides.bootstrap_servers))
+    admin = KafkaAdmin(connection_settings(kafka_connection(spec, overrides)))
     await admin.start()
     try:
         yield admin
@@ -76,10 +106,7 @@ async def open_providers(
         if "redis" in targets and spec.redis is not None:
             from reconciler.providers.redis.provider import RedisClusterProvider
 
-            addresses = overrides.redis_addresses.split(",") if overrides.redis_addresses else None
-            redis_provider = RedisClusterProvider.from_spec(
-                spec.redis, addresses=addresses, namespace=overrides.namespace
-            )
+            redis_provider = RedisClusterProvider.from_spec(redis_spec(spec.redis, overrides))
             stack.push_async_callback(redis_provider.close)
             providers.append(redis_provider)
         yield providers
@@ -90,3 +117,53 @@ def _acl_provider(admin: KafkaAdmin, spec: ClusterSpec) -> Provider:
 
     assert spec.kafka is not None
     return KafkaAclsProvider.from_spec(admin, spec.kafka)
+
+
+def lock_backends(
+    overrides: ConnectionOverrides,
+    ttl: float,
+    *,
+    kafka: bool = False,
+    kafka_connection: KafkaConnection | None = None,
+    redis: RedisSpec | None = None,
+) -> list[LockBackend]:
+    """The apply locks of the targeted systems (docs/locking.md):
+
+    - Kafka: the consumer group ``llm-analytics-apply-lock`` in the cluster itself;
+    - Redis through Kubernetes: the Lease ``llm-analytics-redis-apply-lock`` in its namespace;
+    - Redis by address: the key ``{llm-analytics}:apply-lock`` in the cluster itself.
+    """
+    backends: list[LockBackend] = []
+    if kafka:
+        from reconciler.providers.kafka.locking import KafkaGroupLock
+
+        backends.append(KafkaGroupLock.from_connection(kafka_connection, ttl_seconds=ttl))
+    if redis is not None:
+        backends.append(_redis_lock(redis_spec(redis, overrides), ttl))
+    return backends
+
+
+def _redis_lock(redis: RedisSpec, ttl: float) -> LockBackend:
+    """The Redis cluster's own key when reached by address, else the Kubernetes Lease."""
+    connection = redis.connection
+    if connection.addresses:
+        from reconciler.providers.redis.locking import RedisLock
+
+        return RedisLock.from_connection(connection, list(connection.addresses), ttl_seconds=ttl)
+    from reconciler.providers.kubernetes_lease import KubernetesLeaseLock
+
+    assert connection.kubernetes is not None
+    return KubernetesLeaseLock(connection.kubernetes, ttl_seconds=ttl)
+
+
+def spec_lock_backends(
+    spec: ClusterSpec, targets: Sequence[str], overrides: ConnectionOverrides, ttl: float
+) -> list[LockBackend]:
+    """The locks of the spec's targeted sections."""
+    return lock_backends(
+        overrides,
+        ttl,
+        kafka="kafka" in targets and spec.kafka is not None,
+        kafka_connection=kafka_connection(spec, overrides) if "kafka" in targets else None,
+        redis=spec.redis if "redis" in targets else None,
+    )

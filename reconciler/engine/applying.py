@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from reconciler.engine.interrupts import raise_if_interrupted
 from reconciler.engine.plan import Plan
 from reconciler.engine.providers import ApplyOptions, ChangeResult, Provider, ResultStatus
 from reconciler.engine.risk import gate, granted_consents
@@ -38,6 +39,12 @@ async def apply_plan(
         changes = [c for c in plan.actionable if c.provider == provider.name]
         if not changes:
             continue
+        raise_if_interrupted(
+            done=[r.address for r in results if r.status is ResultStatus.APPLIED],
+            not_done=[
+                c.address for c in plan.actionable if c.address not in {r.address for r in results}
+            ],
+        )
         if stopped:
             results.extend(
                 ChangeResult(c.address, ResultStatus.SKIPPED, "skipped after an earlier failure")

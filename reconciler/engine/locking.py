@@ -49,6 +49,8 @@ DEFAULT_TIMEOUT_SECONDS = 300.0
 #: anyone else can take it over (the rest of the TTL absorbs clock drift and slow requests).
 RENEW_DEADLINE_SHARE = 0.7
 _MAX_COMMAND_CHARS = 300
+#: How long a cancelled guarded step may take to unwind before the locks are released anyway.
+_STOP_WAIT_SECONDS = 10.0
 
 
 def utc_now_iso() -> str:
@@ -82,9 +84,142 @@ def command_line(argv: Sequence[str] | None = None) -> str:
     return text if len(text) <= _MAX_COMMAND_CHARS else text[: _MAX_COMMAND_CHARS - 1] + "…"
 
 
+# --------------------------------------------------------------------------- process table
+
+
+@dataclass(frozen=True)
+class HostIdentity:
+    """What makes a pid meaningful: the same kernel boot, host name and pid namespace."""
+
+    boot_id: str  # /proc/sys/kernel/random/boot_id: new at every boot
+    hostname: str
+    pid_namespace: str = ""  # /proc/self/ns/pid, e.g. "pid:[4026531836]"
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """One live (or zombie) process: its start time in clock ticks after boot, its state."""
+
+    start_time: int | None  # /proc/PID/stat field 22; None when it cannot be read
+    state: str = "?"  # /proc/PID/stat field 3: R, S, D, Z (zombie), X (dead), ...
+
+
+class ProcessTable(Protocol):
+    """The local process table, as :func:`holder_is_provably_dead` needs it (injectable)."""
+
+    def host(self) -> HostIdentity | None:
+        """This host's identity; None when it cannot be told (no /proc)."""
+        ...
+
+    def process(self, pid: int) -> ProcessInfo | None:
+        """The process ``pid``, or None when it provably does not exist."""
+        ...
+
+
+def parse_proc_stat(text: str) -> ProcessInfo:
+    """``/proc/PID/stat`` → state (field 3) and start time (field 22). The command name
+    (field 2) is in parentheses and may itself contain spaces and parentheses."""
+    rest = text[text.rindex(")") + 2 :].split()
+    return ProcessInfo(start_time=int(rest[19]), state=rest[0])
+
+
+class LinuxProcessTable:
+    """:class:`ProcessTable` read from ``/proc`` (Linux)."""
+
+    def __init__(self, proc: str = "/proc") -> None:
+        self.proc = proc
+
+    def host(self) -> HostIdentity | None:
+        try:
+            with open(f"{self.proc}/sys/kernel/random/boot_id", encoding="ascii") as stream:
+                boot_id = stream.read().strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        try:
+            namespace = os.readlink(f"{self.proc}/self/ns/pid")
+        except OSError:
+            namespace = ""
+        return HostIdentity(boot_id, socket.gethostname(), namespace) if boot_id else None
+
+    def process(self, pid: int) -> ProcessInfo | None:
+        if pid <= 0:
+            return ProcessInfo(None)
+        try:
+            with open(f"{self.proc}/{pid}/stat", encoding="utf-8", errors="replace") as stream:
+                return parse_proc_stat(stream.read())
+        except (OSError, ValueError, IndexError):
+            pass
+        # Not readable (say, /proc mounted with hidepid): ask the kernel whether it exists.
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except OSError:  # EPERM: it exists, owned by someone else
+            pass
+        return ProcessInfo(None)
+
+    def start_time(self, pid: int) -> int | None:
+        info = self.process(pid)
+        return info.start_time if info is not None else None
+
+
+LOCAL_PROCESSES = LinuxProcessTable()
+"""This machine's process table (the default of :class:`LockSet`)."""
+
+
+def holder_is_provably_dead(holder: LockOwner, table: ProcessTable) -> str | None:
+    """Why ``holder`` is certainly no longer running, or None when it may be.
+
+    Provably dead means: it ran on this host in this boot (same boot id, host name and pid
+    namespace: the pid means the same here), and its pid is gone, a zombie, or now another
+    process (another start time). Anything else (another host, an older record without
+    these fields, a process we cannot see) may be alive and is waited out until the TTL.
+    """
+    if not holder.boot_id or holder.pid <= 0:
+        return None
+    here = table.host()
+    if here is None or not here.boot_id:
+        return None
+    if (holder.boot_id, holder.host, holder.pid_namespace) != (
+        here.boot_id,
+        here.hostname,
+        here.pid_namespace,
+    ):
+        return None
+    info = table.process(holder.pid)
+    if info is None:
+        return f"its process {holder.pid} on this host has exited"
+    if info.state in ("Z", "X"):
+        return f"its process {holder.pid} on this host has exited (not yet reaped)"
+    if (
+        holder.process_start is not None
+        and info.start_time is not None
+        and info.start_time != holder.process_start
+    ):
+        return (
+            f"its process {holder.pid} on this host has exited (pid {holder.pid} is now "
+            "another process)"
+        )
+    return None
+
+
+def _current_process_fields(table: LinuxProcessTable) -> tuple[str, str, int | None]:
+    here = table.host()
+    info = table.process(os.getpid())
+    start = info.start_time if info is not None else None
+    if here is None:
+        return "", "", start
+    return here.boot_id, here.pid_namespace, start
+
+
 @dataclass(frozen=True)
 class LockOwner:
-    """Who holds (or wants) a lock; stored in the lock so that others can name the holder."""
+    """Who holds (or wants) a lock; stored in the lock so that others can name the holder.
+
+    ``boot_id``, ``pid_namespace`` and ``process_start`` let a waiting run on the same host
+    prove that the holder is dead (:func:`holder_is_provably_dead`); records written
+    without them are never taken over early.
+    """
 
     host: str
     pid: int
@@ -92,16 +227,25 @@ class LockOwner:
     started_at: str
     command: str
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    boot_id: str = ""
+    pid_namespace: str = ""
+    process_start: int | None = None  # clock ticks after boot (/proc/PID/stat field 22)
 
     @classmethod
-    def current(cls, command: str | None = None) -> LockOwner:
+    def current(
+        cls, command: str | None = None, *, table: LinuxProcessTable | None = None
+    ) -> LockOwner:
         """This process."""
+        boot_id, namespace, start = _current_process_fields(table or LOCAL_PROCESSES)
         return cls(
             host=socket.gethostname(),
             pid=os.getpid(),
             user=_user(),
             started_at=utc_now_iso(),
             command=command if command is not None else command_line(),
+            boot_id=boot_id,
+            pid_namespace=namespace,
+            process_start=start,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,6 +256,9 @@ class LockOwner:
             "started_at": self.started_at,
             "command": self.command,
             "run_id": self.run_id,
+            "boot_id": self.boot_id,
+            "pid_namespace": self.pid_namespace,
+            "process_start": self.process_start,
         }
 
     @classmethod
@@ -123,6 +270,7 @@ class LockOwner:
             pid = int(data.get("pid", -1))
         except (TypeError, ValueError):
             pid = -1
+        start = data.get("process_start")
         return cls(
             host=str(data.get("host", "?")),
             pid=pid,
@@ -130,12 +278,21 @@ class LockOwner:
             started_at=str(data.get("started_at", "?")),
             command=str(data.get("command", "?")),
             run_id=str(data.get("run_id", "")),
+            boot_id=str(data.get("boot_id") or ""),
+            pid_namespace=str(data.get("pid_namespace") or ""),
+            process_start=start if isinstance(start, int) and not isinstance(start, bool) else None,
         )
 
-    def describe(self) -> str:
-        """``alice@ci-runner-1 (pid 4242), started at 2024-05-01T12:00:00Z, running `...```"""
+    def describe(self, *, process: bool = False) -> str:
+        """``alice@ci-runner-1 (pid 4242), started at 2024-05-01T12:00:00Z, running `...```;
+        with ``process``, also the boot and process start time that identify the pid."""
+        identity = ""
+        if process and self.boot_id:
+            identity = f", boot {self.boot_id[:8]}"
+            if self.process_start is not None:
+                identity += f", process start {self.process_start}"
         return (
-            f"{self.user}@{self.host} (pid {self.pid}), started at {self.started_at}, "
+            f"{self.user}@{self.host} (pid {self.pid}{identity}), started at {self.started_at}, "
             f"running `{self.command}`"
         )
 
@@ -148,6 +305,9 @@ class LockAttempt:
     holder: LockOwner | None = None
     token: int | None = None
     detail: str = ""  # why the holder is unknown, e.g. "a rebalance is in progress"
+    #: What the backend saw of the holder's lock (its Redis value, its Lease, its group
+    #: member id), so that :meth:`TakeoverBackend.take_over` replaces exactly that one.
+    observed: Any = field(default=None, compare=False, repr=False)
 
 
 class LockLost(ApplyFailed):
@@ -185,6 +345,16 @@ class LockBackend(Protocol):
     async def close(self) -> None: ...
 
 
+@runtime_checkable
+class TakeoverBackend(Protocol):
+    """A backend that can take over a lock whose holder is provably dead."""
+
+    async def take_over(self, owner: LockOwner, stale: LockAttempt) -> LockAttempt:
+        """Replace the holder seen in ``stale`` (and only that one: compare-and-swap) by
+        ``owner``. Not acquired when the lock changed meanwhile (the caller waits on)."""
+        ...
+
+
 class LockReporter(Protocol):
     """Where lock events are shown (the CLI writes them to stderr)."""
 
@@ -210,6 +380,28 @@ class SilentReporter:
 
     def unavailable(self, backend: LockBackend, reason: str) -> None:
         pass
+
+    def taken_over(self, backend: LockBackend, holder: LockOwner, reason: str) -> None:
+        pass
+
+
+def takeover_notice(backend: LockBackend, holder: LockOwner, reason: str) -> str:
+    """The line that says a dead holder's lock was taken over."""
+    return (
+        f"Took over the apply lock ({backend.description}) from {holder.describe(process=True)}"
+        f": {reason}; not waiting for its TTL."
+    )
+
+
+def _report_takeover(
+    report: LockReporter, backend: LockBackend, holder: LockOwner, reason: str
+) -> None:
+    # A reporter written before takeovers existed has no method for them: log the notice.
+    method = getattr(report, "taken_over", None)
+    if callable(method):
+        method(backend, holder, reason)
+    else:
+        log.warning("%s", takeover_notice(backend, holder, reason))
 
 
 def held_message(backend: LockBackend, attempt: LockAttempt | None, timeout: float) -> LockHeld:
@@ -246,13 +438,16 @@ async def acquire(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     configured_timeout: float | None = None,
+    processes: ProcessTable | None = None,
 ) -> LockAttempt:
     """Take ``backend``'s lock, waiting up to ``timeout`` seconds (0: one attempt only).
 
     Reports the holder when it is first seen and whenever it changes; raises
     :class:`LockHeld` (exit 3) naming the last holder seen when time runs out.
     ``configured_timeout`` is the user's ``--lock-timeout`` when ``timeout`` is what is left
-    of it (for the message).
+    of it (for the message). With ``processes`` (the local process table), a holder that
+    is provably dead (:func:`holder_is_provably_dead`) is taken over at once, with a
+    notice, when the backend supports it (:class:`TakeoverBackend`).
     """
     report = reporter or SilentReporter()
     deadline = clock() + max(0.0, timeout)
@@ -260,6 +455,8 @@ async def acquire(
     last_holder: str | None = None
     while True:
         attempt = await backend.try_acquire(owner)
+        if not attempt.acquired:
+            attempt = await _take_over_if_dead(backend, owner, attempt, processes, report)
         if attempt.acquired:
             report.acquired(backend, attempt)
             return attempt
@@ -277,6 +474,28 @@ async def acquire(
             last_holder = holder
             report.waiting(backend, attempt, remaining)
         await sleep(min(poll_interval, remaining))
+
+
+async def _take_over_if_dead(
+    backend: LockBackend,
+    owner: LockOwner,
+    attempt: LockAttempt,
+    processes: ProcessTable | None,
+    report: LockReporter,
+) -> LockAttempt:
+    holder = attempt.holder
+    if processes is None or holder is None or not isinstance(backend, TakeoverBackend):
+        return attempt
+    reason = holder_is_provably_dead(holder, processes)
+    if reason is None:
+        return attempt
+    taken = await backend.take_over(owner, attempt)
+    if taken.acquired:
+        _report_takeover(report, backend, holder, reason)
+        return taken
+    # Someone else moved first (another waiter took it over, or the holder renewed):
+    # wait as usual, naming whoever holds it now if the backend said.
+    return taken if taken.holder is not None else attempt
 
 
 class HeldLock:
@@ -399,7 +618,9 @@ class LockSet:
         reporter: LockReporter | None = None,
         poll_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        processes: ProcessTable | None = LOCAL_PROCESSES,
     ) -> None:
+        self.processes = processes
         self.backends = sorted(backends, key=lambda b: b.lock_order)
         self.owner = owner
         self.timeout = timeout
@@ -433,6 +654,7 @@ class LockSet:
                         poll_interval=self.poll_interval,
                         clock=self.clock,
                         configured_timeout=self.timeout,
+                        processes=self.processes,
                     )
                 except LockUnavailable as problem:
                     if not getattr(backend, "optional_when_unavailable", False):
@@ -486,7 +708,11 @@ class LockSet:
         try:
             done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
         except BaseException:
+            # Cancelled (a signal, say): the work must have stopped before the locks are
+            # released on the way out, or an action could land after the release.
             task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait({task}, timeout=_STOP_WAIT_SECONDS)
             raise
         finally:
             watcher.cancel()
@@ -517,7 +743,10 @@ class NoLock:
 __all__ = [
     "DEFAULT_TIMEOUT_SECONDS",
     "DEFAULT_TTL_SECONDS",
+    "LOCAL_PROCESSES",
     "HeldLock",
+    "HostIdentity",
+    "LinuxProcessTable",
     "LockAttempt",
     "LockBackend",
     "LockHeld",
@@ -527,10 +756,16 @@ __all__ = [
     "LockSet",
     "LockUnavailable",
     "NoLock",
+    "ProcessInfo",
+    "ProcessTable",
     "SilentReporter",
+    "TakeoverBackend",
     "acquire",
     "command_line",
     "format_seconds",
     "held_message",
+    "holder_is_provably_dead",
+    "parse_proc_stat",
+    "takeover_notice",
     "utc_now_iso",
 ]

@@ -96,9 +96,9 @@ def check_payload(change: Change, model: Any, redacted: str | None = None) -> An
             if value == redacted and path in expected:
                 expected[path] = redacted
     if expected != shown:
-        differing = sorted(
-            p for p in set(expected) | set(shown) if expected.get(p, ...) != shown.get(p, ...)
-        )
+        from reconciler.engine.diffing import differing_paths
+
+        differing = differing_paths(shown, expected)
         raise SafetyRefusal(
             f"{change.address}: what the plan shows differs from what it would execute "
             f"({', '.join(differing[:5])}); the plan file was altered; nothing was changed",

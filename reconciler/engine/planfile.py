@@ -61,6 +61,8 @@ class SavedPlan:
     tool_version: str
     created_at: str
     fingerprints: dict[str, str] = field(default_factory=dict)
+    allow_data_loss: bool = False
+    exclude: tuple[str, ...] = ()
     format_version: str = PLANFILE_FORMAT_VERSION
     path: str = "<plan file>"
     signed: bool = False
@@ -121,6 +123,8 @@ def planfile_document(
     fingerprints: Mapping[str, str],
     tool_version: str,
     created_at: str,
+    allow_data_loss: bool = False,
+    exclude: Sequence[str] = (),
     signing_key: bytes | None = None,
 ) -> dict[str, Any]:
     """The JSON document of a plan file; ``plan_dict`` must already be redacted. With a
@@ -133,6 +137,8 @@ def planfile_document(
         "target": target,
         "targets": list(targets),
         "allow_delete": allow_delete,
+        "allow_data_loss": allow_data_loss,
+        "exclude": list(exclude),
         "fingerprints": dict(sorted(fingerprints.items())),
         "plan": dict(plan_dict),
     }
@@ -221,6 +227,8 @@ def parse_planfile(
         target=document.get("target") if isinstance(document.get("target"), str) else None,
         targets=tuple(str(t) for t in targets),
         allow_delete=bool(document.get("allow_delete", False)),
+        allow_data_loss=bool(document.get("allow_data_loss", False)),
+        exclude=tuple(str(e) for e in document.get("exclude", []) if isinstance(e, str)),
         tool_version=str(document.get("tool_version", "?")),
         created_at=str(document.get("created_at", "?")),
         fingerprints={str(k): str(v) for k, v in fingerprints.items()},

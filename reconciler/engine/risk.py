@@ -97,17 +97,27 @@ class Verdict:
             return EXIT_ERROR
         return EXIT_REFUSED if codes else 0
 
-    def error(self) -> ReconcilerError | None:
-        """The error to raise, or ``None`` when the plan passed."""
+    def error(self, names: Mapping[str, str] | None = None) -> ReconcilerError | None:
+        """The error to raise, or ``None`` when the plan passed. ``names`` respells consent
+        flags for commands that spell them otherwise (``--force``)."""
         if self.passed:
             return None
-        lines = "\n".join(f"  {r.address}: {r.reason}" for r in self.refusals)
+        names = names or {}
+
+        def spell(text: str) -> str:
+            for flag, name in names.items():
+                text = text.replace(flag, name)
+            return text
+
+        lines = "\n".join(f"  {r.address}: {spell(r.reason)}" for r in self.refusals)
         if self.exit_code == EXIT_ERROR:
             return PlanRefused(
                 f"the plan has errors; nothing was changed:\n{lines}",
                 hint="fix the spec, or leave the resource out with --exclude ADDRESS",
             )
-        flags = sorted({r.rule for r in self.refusals if r.rule.startswith("--")})
+        flags = sorted(
+            {names.get(r.rule, r.rule) for r in self.refusals if r.rule.startswith("--")}
+        )
         return SafetyRefusal(
             f"the plan holds changes that need explicit consent; nothing was changed:\n{lines}",
             hint=f"review them, then apply again with {' '.join(flags)}"
@@ -115,8 +125,8 @@ class Verdict:
             else "review them",
         )
 
-    def raise_if_refused(self) -> None:
-        problem = self.error()
+    def raise_if_refused(self, names: Mapping[str, str] | None = None) -> None:
+        problem = self.error(names)
         if problem is not None:
             raise problem
 

@@ -80,10 +80,15 @@ class RunOptions:
     validate: bool = True
     continue_on_error: bool = False
     dry_run: bool = False
+    # How the command spells each consent when not as its flag (``--force``).
+    consent_names: dict[str, str] = field(default_factory=dict)
+    # Plan the deletions the ownership policy allows even without the consent to apply
+    # them, so that the gate refuses them visibly (a command whose point is deleting).
+    plan_deletions: bool = False
 
     def plan_options(self, *, validate: bool | None = None) -> PlanOptions:
         return PlanOptions(
-            allow_delete=Consent.DELETE in self.consents,
+            allow_delete=self.plan_deletions or Consent.DELETE in self.consents,
             validate=self.validate if validate is None else validate,
         )
 
@@ -119,10 +124,29 @@ class RunResult:
 class Workflow:
     """lock → read → plan → gate → confirm → apply → verify → release, for some providers."""
 
-    def __init__(self, providers: Sequence[Provider], *, locks: LockFactory, ui: WorkflowUI):
+    def __init__(
+        self,
+        providers: Sequence[Provider],
+        *,
+        locks: LockFactory | None = None,
+        ui: WorkflowUI | None = None,
+    ) -> None:
+        """``locks`` and ``ui`` are needed to apply; planning alone (plan, drift) takes
+        neither."""
         self.providers = list(providers)
-        self.locks = locks
-        self.ui = ui
+        self._locks = locks
+        self._ui = ui
+
+    def locks(self) -> AbstractAsyncContextManager[Guard]:
+        if self._locks is None:
+            raise TypeError("this workflow was built without locks; it cannot apply")
+        return self._locks()
+
+    @property
+    def ui(self) -> WorkflowUI:
+        if self._ui is None:
+            raise TypeError("this workflow was built without a UI; it cannot apply")
+        return self._ui
 
     # ----------------------------------------------------------------- reading
 
@@ -160,7 +184,7 @@ class Workflow:
             self.ui.planned(planned)
             if not planned.has_changes and not planned.has_errors:
                 return RunResult(Outcome.NO_CHANGES, planned)
-            gate(planned, options.consents).raise_if_refused()
+            gate(planned, options.consents).raise_if_refused(options.consent_names)
             if options.dry_run:
                 return RunResult(Outcome.PLANNED, planned)
             await self.ui.confirm(planned)
@@ -185,7 +209,7 @@ class Workflow:
             self.ui.planned(planned)
             if not planned.has_changes:
                 return RunResult(Outcome.NO_CHANGES, planned)
-            gate(planned, options.consents).raise_if_refused()
+            gate(planned, options.consents).raise_if_refused(options.consent_names)
             return await self._carry_out(lock, planned, options)
 
     def _check_saved(self, plan: Plan) -> None:

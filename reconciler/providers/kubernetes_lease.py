@@ -16,6 +16,9 @@ The protocol is the one client-go's leader election uses:
 - **Fencing token**: ``spec.leaseTransitions``, incremented on every change of holder.
 - **Named holder**: ``spec.holderIdentity`` plus the :class:`LockOwner` as JSON in the
   annotation ``llm-analytics.io/lock-holder``.
+- **Takeover of a dead holder**: a holder proven dead by a waiting run on its host (see
+  :func:`reconciler.engine.locking.holder_is_provably_dead`) is replaced at once by the same
+  conditional replace, instead of after the lease duration.
 - **Release**: a replace that clears ``holderIdentity`` (conditional on our
   ``resourceVersion``), so the Lease object and its transition count survive.
 
@@ -287,22 +290,44 @@ class KubernetesLeaseLock:
                 created = await api.create_namespaced_lease(self.namespace, body)
                 return self._won(LeaseRecord.from_object(created), owner)
             if not lease_expired(record, now, unchanged_for=self._unchanged_for(record)):
-                return LockAttempt(False, holder=record.holder())
-            body = lease_body(
-                self.name,
-                identity=identity,
-                owner=owner,
-                duration_seconds=self.duration_seconds,
-                now=now,
-                transitions=record.transitions + 1,
-                acquire_time=now,
-                resource_version=record.resource_version,
-            )
-            replaced = await api.replace_namespaced_lease(self.name, self.namespace, body)
-            return self._won(LeaseRecord.from_object(replaced), owner)
+                return LockAttempt(False, holder=record.holder(), observed=record)
+            return await self._replace(api, record, owner, now)
         except ApiException as problem:
             if problem.status == 409:  # another run created or took it first
                 return LockAttempt(False, detail="another run took the Lease at the same moment")
+            raise self._failure(problem) from None
+
+    async def _replace(
+        self, api: Any, record: LeaseRecord, owner: LockOwner, now: datetime
+    ) -> LockAttempt:
+        """Take the Lease over from ``record``'s holder; 409 if it changed since we read it."""
+        body = lease_body(
+            self.name,
+            identity=lease_identity(owner),
+            owner=owner,
+            duration_seconds=self.duration_seconds,
+            now=now,
+            transitions=record.transitions + 1,
+            acquire_time=now,
+            resource_version=record.resource_version,
+        )
+        replaced = await api.replace_namespaced_lease(self.name, self.namespace, body)
+        return self._won(LeaseRecord.from_object(replaced), owner)
+
+    async def take_over(self, owner: LockOwner, stale: LockAttempt) -> LockAttempt:
+        """Take the Lease from a provably dead holder before it expires: a replace carrying
+        the ``resourceVersion`` read, so it fails (409) if anyone wrote in between."""
+        from kubernetes_asyncio.client.exceptions import ApiException
+
+        record = stale.observed
+        if not isinstance(record, LeaseRecord) or not record.resource_version:
+            return stale
+        api = await self._api()
+        try:
+            return await self._replace(api, record, owner, datetime.now(UTC))
+        except ApiException as problem:
+            if problem.status == 409:
+                return LockAttempt(False, detail="the Lease changed hands meanwhile")
             raise self._failure(problem) from None
 
     def _won(self, record: LeaseRecord, owner: LockOwner) -> LockAttempt:

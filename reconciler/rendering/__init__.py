@@ -35,7 +35,7 @@ def plan_dict_of(plan: Plan | Mapping[str, Any]) -> Mapping[str, Any]:
         return plan
     to_json_dict = getattr(plan, "to_json_dict", None)
     if callable(to_json_dict):
-        return to_json_dict()  # type: ignore[no-any-return]
+        return to_json_dict()
     raise TypeError(f"cannot render a {type(plan).__name__}: expected a Plan or a plan dict")
 
 

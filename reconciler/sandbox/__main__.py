@@ -6,6 +6,13 @@ down    stop everything listed in the state file and remove it
 status  show what runs (exit 0 all up, 1 nothing up, 2 some processes are gone)
 env     print the ``export ...`` lines of the running sandbox again
 fetch   resolve the Kafka jars into the cache (and check Java) without starting anything
+build-kubernetes
+        build etcd, kube-apiserver and kwok from the Go module proxy into the cache (once)
+
+``up --kubernetes`` also starts a real Kubernetes control plane (etcd + kube-apiserver +
+kwok, see :mod:`reconciler.sandbox.kubernetes`) with Redis pods in a namespace (default
+``llm-analytics-hub``) set up with examples/kubernetes' RBAC; ``env`` then exports KUBECONFIG
+(the ServiceAccount's token) and, without bare Redis nodes, LLM_ANALYTICS_NAMESPACE.
 """
 
 from __future__ import annotations
@@ -61,19 +68,43 @@ def _processes(state: dict[str, Any]) -> list[tuple[str, int, str]]:
         (f"redis {port}", int(p), state["redis_workdir"])
         for port, p in state.get("redis_pids", {}).items()
     ]
+    found += [
+        (name, int(p), state["kubernetes_workdir"])
+        for name, p in state.get("kubernetes_pids", {}).items()
+    ]
     return found
 
 
 def exports(state: dict[str, Any]) -> str:
-    """Shell lines exporting the sandbox's endpoints."""
-    lines = [f"export LLM_ANALYTICS_BOOTSTRAP_SERVERS={shlex.quote(state['bootstrap_servers'])}"]
+    """Shell lines exporting the sandbox's endpoints (and, on secured shapes, credentials)."""
+    kafka_env: dict[str, str] = state.get("kafka_env") or {
+        "LLM_ANALYTICS_BOOTSTRAP_SERVERS": state["bootstrap_servers"]
+    }
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in kafka_env.items()]
     if state.get("redis_addresses"):
         addresses = ",".join(state["redis_addresses"])
         lines.append(f"export LLM_ANALYTICS_REDIS_ADDRESSES={shlex.quote(addresses)}")
-    if state.get("kafka_users"):
+    if state.get("kubeconfig"):
+        lines.append(f"export KUBECONFIG={shlex.quote(state['kubeconfig'])}")
+        if not state.get("redis_addresses"):  # -n and --addresses exclude each other
+            lines.append(f"export LLM_ANALYTICS_NAMESPACE={shlex.quote(state['redis_namespace'])}")
         lines.append(
-            "# SASL_PLAINTEXT + PLAIN users (admin is super user): "
+            "# Kubernetes "
+            f"{state.get('kubernetes_version', '')}: {state.get('kubernetes_server', '')}; "
+            f"admin kubeconfig {state.get('admin_kubeconfig', '')}; try: "
+            f"llm-analytics redis init -n {state['redis_namespace']}"
+        )
+    shape = state.get("kafka_shape")
+    if state.get("kafka_users"):
+        kind = {"scram": "SASL_SSL + SCRAM-SHA-512"}.get(shape or "", "SASL_PLAINTEXT + PLAIN")
+        lines.append(
+            f"# {kind} users (admin is super user): "
             + " ".join(f"{u}={p}" for u, p in state["kafka_users"].items())
+        )
+    if state.get("kafka_client_certs"):
+        lines.append(
+            "# mTLS client certificates (CN=admin is super user): "
+            + " ".join(f"{u}={c[0]}" for u, c in state["kafka_client_certs"].items())
         )
     return "\n".join(lines)
 
@@ -81,7 +112,7 @@ def exports(state: dict[str, Any]) -> str:
 def _stop(state: dict[str, Any], state_dir: Path) -> None:
     pids = [pid for _, pid, workdir in _processes(state) if _ours(pid, workdir)]
     proc.terminate_pids(pids, grace=15)
-    for key in ("kafka_workdir", "redis_workdir"):
+    for key in ("kafka_workdir", "redis_workdir", "kubernetes_workdir"):
         if state.get(key):
             shutil.rmtree(state[key], ignore_errors=True)
     _state_path(state_dir).unlink(missing_ok=True)
@@ -102,13 +133,15 @@ def cmd_up(args: argparse.Namespace) -> int:
         proc.info("removing the remains of a previous sandbox")
         _stop(state, state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    for leftover in ("kafka", "redis"):
+    for leftover in ("kafka", "redis", "kubernetes"):
         shutil.rmtree(state_dir / leftover, ignore_errors=True)
 
     began = time.monotonic()
     kafka = KafkaSandbox(args.shape, version=args.version, workdir=state_dir / "kafka")
     kafka.detach()
     redis: RedisSandbox | None = None
+    k8s: Any = None
+    k8s_state: dict[str, Any] = {}
     try:
         proc.info(f"starting Kafka {kafka.version} ({args.shape}) ...")
         kafka.start(timeout=args.timeout)
@@ -125,10 +158,14 @@ def cmd_up(args: argparse.Namespace) -> int:
                 f"{' (formed cluster)' if args.redis_formed else ' (bare)'} ..."
             )
             redis.start()
+        if args.kubernetes:
+            k8s, k8s_state = _start_kubernetes(args, state_dir)
     except BaseException:
         kafka.stop()
         if redis is not None:
             redis.stop()
+        if k8s is not None:
+            k8s.stop()
         raise
     state = {
         "kafka_shape": kafka.shape,
@@ -138,12 +175,18 @@ def cmd_up(args: argparse.Namespace) -> int:
         "kafka_pids": {str(k): v for k, v in kafka.pids.items()},
         "kafka_workdir": str(kafka.workdir),
         "kafka_users": kafka.users,
-        "kafka_client_config": kafka.client_config(),
+        "kafka_client_config": {
+            k: v for k, v in kafka.client_config().items() if isinstance(v, str | int)
+        },
+        "kafka_env": kafka.connection_env(),
+        "kafka_ca_file": str(kafka.ca_file) if kafka.ca_file else None,
+        "kafka_client_certs": {u: [str(c), str(k)] for u, (c, k) in kafka.client_certs.items()},
         "redis_addresses": redis.addresses if redis else [],
         "redis_pids": {str(k): v for k, v in redis.pids.items()} if redis else {},
         "redis_workdir": str(redis.workdir) if redis else "",
         "redis_password": redis.password if redis else None,
         "redis_formed": bool(redis and redis.formed),
+        **k8s_state,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "startup_seconds": round(time.monotonic() - began, 1),
     }
@@ -154,6 +197,43 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
     print(exports(state))
     return 0
+
+
+def _start_kubernetes(args: argparse.Namespace, state_dir: Path) -> tuple[Any, dict[str, Any]]:
+    """The control plane, the examples' RBAC in the namespace, and Redis pods (bare nodes)."""
+    from reconciler.sandbox.kubernetes import KUBERNETES_VERSION, KubernetesSandbox
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "kubernetes" / "drift-cronjob.yaml"
+    k8s = KubernetesSandbox(nodes=3, workdir=state_dir / "kubernetes")
+    k8s.detach()
+    began = time.monotonic()
+    proc.info(f"starting Kubernetes {KUBERNETES_VERSION} (etcd + kube-apiserver + kwok) ...")
+    k8s.start(timeout=args.timeout)
+    namespace = args.namespace
+    if example.exists():
+        k8s.apply_manifests(example.read_text(encoding="utf-8"), namespace)
+        token = k8s.service_account_token(namespace, "llm-analytics", seconds=7 * 24 * 3600)
+    else:  # an installed package without the examples: admin credentials
+        k8s.ensure_namespace(namespace)
+        token = k8s.admin_token
+    kubeconfig = k8s.write_kubeconfig(state_dir / "kubeconfig", token, namespace=namespace)
+    pods = k8s.redis_pods(namespace)
+    pods.add(args.pods)
+    proc.info(
+        f"Kubernetes up in {time.monotonic() - began:.1f}s: {k8s.server}, "
+        f"{args.pods} Redis pods in namespace {namespace}"
+    )
+    return k8s, {
+        "kubernetes_version": KUBERNETES_VERSION,
+        "kubernetes_server": k8s.server,
+        "kubernetes_workdir": str(k8s.workdir),
+        "kubernetes_pids": k8s.pids,
+        "kubeconfig": str(kubeconfig),
+        "admin_kubeconfig": str(k8s.kubeconfig),
+        "redis_namespace": namespace,
+        "redis_pods": {name: pod.ip for name, pod in pods.pods.items()},
+        "kubernetes_startup_seconds": round(time.monotonic() - began, 1),
+    }
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -176,6 +256,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     if state.get("redis_addresses"):
         formed = "formed" if state.get("redis_formed") else "bare"
         print(f"redis ({formed}): {','.join(state['redis_addresses'])}")
+    if state.get("kubernetes_server"):
+        print(
+            f"kubernetes {state['kubernetes_version']}: {state['kubernetes_server']}, "
+            f"pods in {state['redis_namespace']}: "
+            + ", ".join(f"{n}={ip}" for n, ip in state.get("redis_pods", {}).items())
+        )
     down = 0
     for name, pid, workdir in _processes(state):
         alive = _ours(pid, workdir)
@@ -199,6 +285,18 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     print(
         f"Kafka {dist.version}: {len(list(dist.lib.glob('*.jar')))} jars in {dist.lib}; "
         f"Java {java_version(java)} at {java}"
+    )
+    return 0
+
+
+def cmd_build_kubernetes(args: argparse.Namespace) -> int:
+    from reconciler.sandbox.kubebuild import ensure_binaries
+
+    started = time.monotonic()
+    bins = ensure_binaries()
+    print(
+        f"etcd, kube-apiserver, kwok in {bins.home / 'bin'} "
+        f"(ready in {time.monotonic() - started:.0f}s)"
     )
     return 0
 
@@ -231,6 +329,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="form a cluster (3 masters x 1 replica for 6 nodes)",
     )
     up.add_argument("--redis-password", default=None)
+    up.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="also start etcd + kube-apiserver + kwok with Redis pods (built once from Go "
+        "modules: the first run takes 10-30 minutes)",
+    )
+    up.add_argument("--namespace", default="llm-analytics-hub", help="of the Redis pods")
+    up.add_argument("--pods", type=int, default=6, help="Redis pods (default 6)")
     up.add_argument("--timeout", type=float, default=180)
     up.set_defaults(func=cmd_up)
 
@@ -240,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = sub.add_parser("fetch", help="resolve the Kafka jars into the cache")
     fetch.add_argument("--version", default=None)
     fetch.set_defaults(func=cmd_fetch)
+    sub.add_parser(
+        "build-kubernetes", help="build etcd, kube-apiserver and kwok into the cache"
+    ).set_defaults(func=cmd_build_kubernetes)
     return parser
 
 

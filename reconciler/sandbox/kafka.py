@@ -6,6 +6,20 @@ Shapes:
                can be stopped and started again).
   ``secure``   one node whose listeners speak SASL_PLAINTEXT with PLAIN, the StandardAuthorizer,
                ``super.users=User:admin`` and ``allow.everyone.if.no.acl.found=false``.
+  ``tls``      one node, SSL client listener with server-only authentication (a CA and broker
+               certificate made per sandbox); clients are ``User:ANONYMOUS`` (a super user, so
+               that ACLs for other principals can be managed); StandardAuthorizer.
+  ``mtls``     one node, SSL with ``ssl.client.auth=required``: the client certificate's
+               subject is the principal (``User:CN=ops``, through ``ssl.principal.mapping.rules``);
+               StandardAuthorizer, ``User:CN=admin`` is the super user, ``User:CN=ops`` gets
+               the grants of :data:`OPS_GRANTS`.
+  ``scram``    one node, SASL_SSL with SCRAM-SHA-512 only (users created when the storage is
+               formatted, ``--add-scram``), StandardAuthorizer, ``User:admin`` super user,
+               ``User:ops`` with :data:`OPS_GRANTS`.
+
+The TLS shapes share one layout: the CA and every certificate live in ``<workdir>/tls``, the
+controller listener is SSL with mutual authentication (the broker's own certificate,
+``User:CN=broker``, a super user), and the broker keystore is PKCS12.
 
 Jars come from Maven Central (see :mod:`reconciler.sandbox.jars`); every process is stopped and
 the temporary directory removed by :meth:`KafkaSandbox.stop`, at interpreter exit, or when the
@@ -18,6 +32,8 @@ import asyncio
 import base64
 import contextlib
 import os
+import secrets
+import ssl
 import subprocess
 import time
 import uuid
@@ -36,8 +52,11 @@ from reconciler.sandbox.jars import (
     uses_log4j2,
 )
 
-Shape = Literal["single", "cluster", "secure"]
+Shape = Literal["single", "cluster", "secure", "tls", "mtls", "scram"]
 SHAPES: tuple[str, ...] = get_args(Shape)
+TLS_SHAPES = frozenset({"tls", "mtls", "scram"})
+# Shapes whose clients authenticate as a named user (``client_config(user)``).
+USER_SHAPES = frozenset({"secure", "mtls", "scram"})
 
 SECURE_USERS: dict[str, str] = {
     "admin": "admin-secret",
@@ -47,7 +66,37 @@ SECURE_USERS: dict[str, str] = {
 }
 SUPER_USER = "admin"
 PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
+SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule"
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+# Users of the mtls (client certificates CN=<user>) and scram (SCRAM credentials) shapes.
+TLS_USERS = ("admin", "ops", "alice")
+BROKER_CN = "broker"
+# "CN=ops,O=llm-analytics sandbox" -> "CN=ops": the principal is User:CN=ops.
+PRINCIPAL_MAPPING_RULES = "RULE:^(CN=[^,]+)(,.*)?$/$1/,DEFAULT"
+# What the non-super user ``ops`` may do on mtls and scram: (resource type, name, pattern,
+# operation) with ALLOW from any host; the protocol's codes are in ``_ACL_CODES``.
+OPS_TOPIC_PREFIX = "ops-"
+OPS_GRANTS: tuple[tuple[str, str, str, str], ...] = (
+    ("TOPIC", OPS_TOPIC_PREFIX, "PREFIXED", "ALL"),
+    ("GROUP", "llm-analytics-apply-lock", "LITERAL", "ALL"),
+    ("CLUSTER", "kafka-cluster", "LITERAL", "DESCRIBE"),
+    ("CLUSTER", "kafka-cluster", "LITERAL", "DESCRIBE_CONFIGS"),
+)
+_ACL_CODES = {
+    "TOPIC": 2,
+    "GROUP": 3,
+    "CLUSTER": 4,
+    "LITERAL": 3,
+    "PREFIXED": 4,
+    "ALL": 2,
+    "DESCRIBE": 8,
+    "DESCRIBE_CONFIGS": 10,
+    "ALLOW": 3,
+}
+# Variable names ``connection_env()`` uses for the password it hands out.
+SANDBOX_PASSWORD_VARIABLE = "LLM_ANALYTICS_SANDBOX_KAFKA_PASSWORD"
 # Small heap; extra or overriding options (later ones win) from $LLM_ANALYTICS_KAFKA_JVM_OPTS.
+STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 BROKER_JVM_OPTS = ["-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"]
 # The storage formatter runs for a second: a client compiler and serial GC start fastest.
 TOOL_JVM_OPTS = ["-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
@@ -109,6 +158,13 @@ class KafkaSandbox:
         self._resources = proc.Resources(self.workdir, remove_workdir=remove)
         self._finalizer = proc.register(self, self._resources)
         self.users: dict[str, str] = dict(SECURE_USERS) if shape == "secure" else {}
+        if shape == "scram":  # fresh passwords per sandbox: nothing can be hard-coded to them
+            self.users = {name: f"{name}-{secrets.token_urlsafe(12)}" for name in TLS_USERS}
+        self.tls_dir: Path | None = self.workdir / "tls" if shape in TLS_SHAPES else None
+        self.ca_file: Path | None = None
+        # mtls: user -> (certificate file, key file), CN=<user>
+        self.client_certs: dict[str, tuple[Path, Path]] = {}
+        self._store_password = secrets.token_urlsafe(12)
         count = 3 if shape == "cluster" else 1
         ports = proc.free_ports(2 * count)
         self._nodes: dict[int, _Node] = {
@@ -132,12 +188,15 @@ class KafkaSandbox:
         try:
             self._dist = ensure_kafka(self.version)
             self._java = select_java(self._dist)
+            self._make_certificates()
             self._write_configs()
             self._format_all(timeout)
             for node in self._nodes.values():
                 self._spawn(node)
             remaining = max(5.0, timeout - (time.monotonic() - began))
             self._wait_for_brokers(set(self.node_ids), remaining, "the Kafka sandbox to start")
+            if self.shape in ("mtls", "scram"):
+                self._grant_ops()
         except BaseException:
             self.stop()
             raise
@@ -184,22 +243,146 @@ class KafkaSandbox:
         self._wait_for_brokers(wanted, timeout, f"broker {node_id} to rejoin")
 
     def client_config(self, user: str | None = None) -> dict[str, Any]:
-        """Keyword arguments for aiokafka clients (secure shape: SASL PLAIN, default admin)."""
+        """Keyword arguments for aiokafka clients (user shapes: as ``user``, default admin).
+
+        ``secure``: SASL_PLAINTEXT + PLAIN; ``tls``: SSL trusting the sandbox CA; ``mtls``:
+        SSL with the user's client certificate; ``scram``: SASL_SSL + SCRAM-SHA-512.
+        """
         config: dict[str, Any] = {"bootstrap_servers": self.bootstrap_servers}
-        if self.shape != "secure":
-            if user is not None:
-                raise ValueError(f"the {self.shape!r} Kafka sandbox has no users")
+        if self.shape not in USER_SHAPES and user is not None:
+            raise ValueError(f"the {self.shape!r} Kafka sandbox has no users")
+        if self.shape in TLS_SHAPES:
+            config["ssl_context"] = self.ssl_context(user)
+            config["security_protocol"] = "SSL"
+        if self.shape not in USER_SHAPES:
             return config
         user = user or SUPER_USER
-        if user not in self.users:
-            raise ValueError(f"unknown sandbox user {user!r}; known: {sorted(self.users)}")
-        config.update(
-            security_protocol="SASL_PLAINTEXT",
-            sasl_mechanism="PLAIN",
-            sasl_plain_username=user,
-            sasl_plain_password=self.users[user],
-        )
+        if user not in self.user_names:
+            raise ValueError(f"unknown sandbox user {user!r}; known: {self.user_names}")
+        if self.shape == "secure":
+            config.update(
+                security_protocol="SASL_PLAINTEXT",
+                sasl_mechanism="PLAIN",
+                sasl_plain_username=user,
+                sasl_plain_password=self.users[user],
+            )
+        elif self.shape == "scram":
+            config.update(
+                security_protocol="SASL_SSL",
+                sasl_mechanism=SCRAM_MECHANISM,
+                sasl_plain_username=user,
+                sasl_plain_password=self.users[user],
+            )
         return config
+
+    @property
+    def user_names(self) -> list[str]:
+        """Users a client can be (``client_config(user)``); [] on shapes without users."""
+        if self.shape == "mtls":
+            return list(TLS_USERS)
+        return list(self.users)
+
+    @property
+    def security_protocol(self) -> str:
+        """Kafka's ``security.protocol`` for clients of this sandbox."""
+        return {
+            "secure": "SASL_PLAINTEXT",
+            "tls": "SSL",
+            "mtls": "SSL",
+            "scram": "SASL_SSL",
+        }.get(self.shape, "PLAINTEXT")
+
+    @property
+    def sasl_mechanism(self) -> str | None:
+        return {"secure": "PLAIN", "scram": SCRAM_MECHANISM}.get(self.shape)
+
+    def principal(self, user: str | None = None) -> str:
+        """The Kafka principal a client of ``user`` is (ACLs name it)."""
+        if self.shape not in USER_SHAPES:
+            return "User:ANONYMOUS"
+        user = user or SUPER_USER
+        if user not in self.user_names:
+            raise ValueError(f"unknown sandbox user {user!r}; known: {self.user_names}")
+        return f"User:CN={user}" if self.shape == "mtls" else f"User:{user}"
+
+    def cert_files(self, user: str | None = None) -> tuple[Path, Path]:
+        """mtls: the (certificate, key) PEM files of ``user`` (default admin)."""
+        if self.shape != "mtls":
+            raise ValueError(f"the {self.shape!r} Kafka sandbox has no client certificates")
+        user = user or SUPER_USER
+        if user not in self.client_certs:
+            raise ValueError(
+                f"no client certificate for {user!r}; known: {sorted(self.client_certs)}"
+            )
+        return self.client_certs[user]
+
+    def ssl_context(self, user: str | None = None) -> ssl.SSLContext:
+        """An SSL context trusting the sandbox CA (mtls: presenting ``user``'s certificate)."""
+        if self.ca_file is None:
+            raise ValueError(f"the {self.shape!r} Kafka sandbox has no TLS (or is not started)")
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        if self.shape == "mtls":
+            cert, key = self.cert_files(user)
+            context.load_cert_chain(str(cert), str(key))
+        return context
+
+    def connection_env(
+        self, user: str | None = None, *, password_variable: str = SANDBOX_PASSWORD_VARIABLE
+    ) -> dict[str, str]:
+        """The ``LLM_ANALYTICS_*`` variables that connect the CLI to this sandbox as ``user``.
+
+        The password is never one of the tool's variables: ``LLM_ANALYTICS_SASL_PASSWORD_ENV``
+        names ``password_variable``, which this dictionary also sets.
+        """
+        env = {
+            "LLM_ANALYTICS_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "LLM_ANALYTICS_SECURITY_PROTOCOL": self.security_protocol,
+        }
+        if self.ca_file is not None:
+            env["LLM_ANALYTICS_SSL_CAFILE"] = str(self.ca_file)
+        if self.shape == "mtls":
+            cert, key = self.cert_files(user)
+            env["LLM_ANALYTICS_SSL_CERTFILE"] = str(cert)
+            env["LLM_ANALYTICS_SSL_KEYFILE"] = str(key)
+        if self.sasl_mechanism is not None:
+            name = user or SUPER_USER
+            if name not in self.users:
+                raise ValueError(f"unknown sandbox user {name!r}; known: {sorted(self.users)}")
+            env.update(
+                {
+                    "LLM_ANALYTICS_SASL_MECHANISM": self.sasl_mechanism,
+                    "LLM_ANALYTICS_SASL_USERNAME": name,
+                    "LLM_ANALYTICS_SASL_PASSWORD_ENV": password_variable,
+                    password_variable: self.users[name],
+                }
+            )
+        return env
+
+    def spec_connection(
+        self, user: str | None = None, *, password_env: str = SANDBOX_PASSWORD_VARIABLE
+    ) -> dict[str, Any]:
+        """``kafka.connection`` of a spec (YAML form) for this sandbox as ``user``.
+
+        The SASL password is a ``{fromEnv: password_env}`` reference (``users[user]`` is the
+        value to put in that variable).
+        """
+        security: dict[str, Any] = {"protocol": self.security_protocol}
+        if self.sasl_mechanism is not None:
+            name = user or SUPER_USER
+            if name not in self.users:
+                raise ValueError(f"unknown sandbox user {name!r}; known: {sorted(self.users)}")
+            security["sasl"] = {
+                "mechanism": self.sasl_mechanism,
+                "username": name,
+                "password": {"fromEnv": password_env},
+            }
+        if self.ca_file is not None:
+            tls: dict[str, Any] = {"caFile": str(self.ca_file)}
+            if self.shape == "mtls":
+                cert, key = self.cert_files(user)
+                tls.update(certFile=str(cert), keyFile=str(key))
+            security["tls"] = tls
+        return {"bootstrapServers": self.bootstrap_servers, "security": security}
 
     def log_tail(self, lines: int = 80) -> str:
         """The last lines of every node's log file."""
@@ -251,7 +434,13 @@ class KafkaSandbox:
         voters = ",".join(f"{n.node_id}@{HOST}:{n.controller_port}" for n in self._nodes.values())
         replication = "3" if cluster else "1"
         min_isr = "2" if cluster else "1"
-        listener = "SASL_PLAINTEXT" if self.shape == "secure" else "PLAINTEXT"
+        listener = {
+            "secure": "SASL_PLAINTEXT",
+            "tls": "SSL",
+            "mtls": "SSL",
+            "scram": "SASL_SSL",
+        }.get(self.shape, "PLAINTEXT")
+        controller = "SSL" if self.shape in TLS_SHAPES else listener
         props = {
             "node.id": str(node.node_id),
             "process.roles": "broker,controller",
@@ -260,7 +449,7 @@ class KafkaSandbox:
             "advertised.listeners": f"{listener}://{node.address}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": listener,
-            "listener.security.protocol.map": f"{listener}:{listener},CONTROLLER:{listener}",
+            "listener.security.protocol.map": f"{listener}:{listener},CONTROLLER:{controller}",
             "log.dirs": str(node.dir / "data"),
             "num.partitions": "1",
             "auto.create.topics.enable": "false",
@@ -290,12 +479,101 @@ class KafkaSandbox:
                     "listener.name.sasl_plaintext.plain.sasl.jaas.config": jaas,
                     "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
                     "listener.name.controller.plain.sasl.jaas.config": jaas,
-                    "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                    "authorizer.class.name": STANDARD_AUTHORIZER,
                     "super.users": f"User:{SUPER_USER}",
                     "allow.everyone.if.no.acl.found": "false",
                 }
             )
+        if self.shape in TLS_SHAPES:
+            props.update(self._tls_properties())
         return props
+
+    def _tls_properties(self) -> dict[str, str]:
+        """SSL settings shared by tls, mtls and scram (see the module docstring)."""
+        assert self.tls_dir is not None
+        broker = f"User:CN={BROKER_CN}"
+        props = {
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": str(self.tls_dir / f"{BROKER_CN}.p12"),
+            "ssl.keystore.password": self._store_password,
+            "ssl.key.password": self._store_password,
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(self.tls_dir / "ca.pem"),
+            "ssl.principal.mapping.rules": PRINCIPAL_MAPPING_RULES,
+            # The broker talks to its controller listener with its own certificate.
+            "listener.name.controller.ssl.client.auth": "required",
+            "authorizer.class.name": STANDARD_AUTHORIZER,
+            "allow.everyone.if.no.acl.found": "false",
+        }
+        if self.shape == "tls":
+            props["ssl.client.auth"] = "none"
+            props["super.users"] = f"{broker};User:ANONYMOUS"
+        elif self.shape == "mtls":
+            props["ssl.client.auth"] = "required"
+            props["super.users"] = f"{broker};User:CN={SUPER_USER}"
+        else:  # scram
+            login = (
+                f'{SCRAM_LOGIN} required username="{SUPER_USER}" '
+                f'password="{self.users[SUPER_USER]}";'
+            )
+            props.update(
+                {
+                    "ssl.client.auth": "none",
+                    "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+                    "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
+                    "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": login,
+                    "super.users": f"{broker};User:{SUPER_USER}",
+                }
+            )
+        return props
+
+    def _make_certificates(self) -> None:
+        """The sandbox CA, the broker keystore and (mtls) a client certificate per user."""
+        if self.tls_dir is None:
+            return
+        from reconciler.sandbox.certs import SandboxCA
+
+        authority = SandboxCA(self.tls_dir)
+        authority.issue_pkcs12(BROKER_CN, self._store_password, server=True)
+        self.ca_file = authority.ca_file
+        if self.shape == "mtls":
+            for user in TLS_USERS:
+                issued = authority.issue_pem(user)
+                self.client_certs[user] = (issued.cert_file, issued.key_file)
+
+    def _grant_ops(self) -> None:
+        """Create the ACLs of :data:`OPS_GRANTS` for ``ops`` (as the super user)."""
+        config = self.client_config()
+        principal = self.principal("ops")
+
+        async def grant() -> None:
+            from aiokafka.admin import AIOKafkaAdminClient
+            from aiokafka.protocol.admin import CreateAclsRequest
+
+            admin = AIOKafkaAdminClient(request_timeout_ms=15_000, **config)
+            await admin.start()
+            try:
+                for kind, name, pattern, operation in OPS_GRANTS:
+                    request = CreateAclsRequest(
+                        _ACL_CODES[kind],
+                        name,
+                        _ACL_CODES[pattern],
+                        principal,
+                        "*",
+                        _ACL_CODES[operation],
+                        _ACL_CODES["ALLOW"],
+                    )
+                    response = await admin._send_request(request)
+                    for code, message in response.creation_responses:
+                        if code:
+                            raise SandboxError(
+                                f"granting {operation} on {kind} {name} to {principal} failed: "
+                                f"error {code} {message}"
+                            )
+            finally:
+                await admin.close()
+
+        proc.run_async(grant)
 
     def _write_configs(self) -> None:
         for node in self._nodes.values():
@@ -348,6 +626,7 @@ class KafkaSandbox:
                 "-c",
                 str(node.properties_file),
                 "--ignore-formatted",
+                *self._scram_format_args(),
                 jvm_opts=TOOL_JVM_OPTS,
             )
             running.append((node, proc.spawn(argv, log_file=node.log_file, cwd=node.dir)))
@@ -365,6 +644,15 @@ class KafkaSandbox:
                     f"formatting the storage of node {node.node_id} failed (exit {code})\n"
                     f"{proc.tail(node.log_file, 40)}"
                 )
+
+    def _scram_format_args(self) -> list[str]:
+        """scram: ``--add-scram`` for every user (the credentials go into the metadata log)."""
+        if self.shape != "scram":
+            return []
+        args: list[str] = []
+        for name, password in self.users.items():
+            args += ["--add-scram", f"{SCRAM_MECHANISM}=[name={name},password={password}]"]
+        return args
 
     def _spawn(self, node: _Node) -> None:
         argv = self._java_argv(node, "kafka.Kafka", str(node.properties_file))
@@ -440,4 +728,12 @@ class KafkaSandbox:
             )
 
 
-__all__ = ["SECURE_USERS", "SHAPES", "KafkaSandbox", "SandboxError", "Shape"]
+__all__ = [
+    "OPS_GRANTS",
+    "SECURE_USERS",
+    "SHAPES",
+    "TLS_USERS",
+    "KafkaSandbox",
+    "SandboxError",
+    "Shape",
+]

@@ -14,6 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from reconciler.spec.issues import SpecIssue, SpecPath
+from reconciler.spec.limits import (
+    KAFKA_MAX_RECORDS_PER_REQUEST,
+    REDIS_DESIGN_MAX_NODES,
+    topic_creation_records,
+)
 from reconciler.spec.locating import Locator
 from reconciler.spec.models import (
     AclEntry,
@@ -29,7 +34,7 @@ from reconciler.spec.models import (
     SecurityProtocol,
     TopicSettings,
 )
-from reconciler.spec.resolving import DEFAULT_REPLICATION_FACTOR
+from reconciler.spec.resolving import DEFAULT_PARTITIONS, DEFAULT_REPLICATION_FACTOR
 from reconciler.spec.topic_configs import TOPIC_CONFIGS
 from reconciler.spec.units import normalize_topic_config
 
@@ -122,7 +127,7 @@ def address_problem(address: str) -> str | None:
     host, colon, port = address.rpartition(":")
     if not colon or not host:
         return f"{address!r} is not host:port"
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
+    if not port.isdigit() or len(port) > 5 or not 1 <= int(port) <= 65535:
         return f"{address!r}: the port must be a number from 1 to 65535"
     if host.startswith("[") and host.endswith("]"):
         try:
@@ -290,6 +295,60 @@ class _Checker:
                 )
             yield from self.settings(topic, path)
             yield from self.replication(kafka, index, conflicts_reported)
+            yield from self.creation_size(kafka, index, conflicts_reported)
+
+    def creation_size(
+        self, kafka: KafkaSpec, index: int, reported: set[tuple[str, str]]
+    ) -> Iterator[SpecIssue]:
+        """One topic must fit in one CreateTopics request: 1 + partitions + configs records."""
+        topic = kafka.topics[index]
+        profile = kafka.profiles.get(topic.profile) if topic.profile else None
+        layers: list[tuple[str, SpecPath, TopicSettings]] = [
+            ("defaults", ("kafka", "defaults"), kafka.defaults)
+        ]
+        if profile is not None:
+            layers.append(
+                (f"profile '{topic.profile}'", ("kafka", "profiles", str(topic.profile)), profile)
+            )
+        layers.append(("topic", self.topic_path(index), topic))
+        partitions, partitions_at = DEFAULT_PARTITIONS, -1
+        config_keys: set[str] = set()
+        config_at = -1
+        for position, (_, _, settings) in enumerate(layers):
+            if settings.partitions is not None:
+                partitions, partitions_at = settings.partitions, position
+            if settings.config:
+                config_keys.update(settings.config)
+                config_at = position
+        records = topic_creation_records(partitions, len(config_keys))
+        if records <= KAFKA_MAX_RECORDS_PER_REQUEST:
+            return
+        topic_layer = len(layers) - 1
+        cause = max(partitions_at, config_at)
+        if cause != topic_layer:
+            key = (layers[cause][0], "creation-size")
+            if key in reported:
+                return
+            reported.add(key)
+        if partitions_at == cause:
+            where: SpecPath = (*layers[cause][1], "partitions")
+        else:
+            where = (*layers[cause][1], "config")
+        source = layers[partitions_at][0] if partitions_at >= 0 else "the built-in default"
+        source = "the topic" if source == "topic" else source
+        subject = (
+            "creating this topic"
+            if cause == topic_layer
+            else f"creating topic '{topic.name}' (and any other with these settings)"
+        )
+        configs = len(config_keys)
+        yield self.error(
+            where,
+            f"{subject} takes {records} metadata records (1 for the topic, {partitions} "
+            f"partitions from {source}, {configs} config{'s' if configs != 1 else ''}); the "
+            f"Kafka controller writes at most {KAFKA_MAX_RECORDS_PER_REQUEST} per request",
+            at_key=partitions_at != cause,
+        )
 
     def replication(
         self, kafka: KafkaSpec, index: int, reported: set[tuple[str, str]]
@@ -482,6 +541,14 @@ class _Checker:
                 (*path, "cluster", "masters"),
                 f"a Redis Cluster needs at least {MIN_REDIS_MASTERS} masters, got {layout.masters}",
             )
+        if layout.node_count > REDIS_DESIGN_MAX_NODES:
+            yield self.warning(
+                (*path, "cluster"),
+                f"a layout of {layout.masters} masters × {1 + layout.replicas_per_master} = "
+                f"{layout.node_count} nodes is beyond the {REDIS_DESIGN_MAX_NODES} nodes "
+                "Redis Cluster is designed for",
+                at_key=True,
+            )
         if skip_connection:
             return
         connection = redis.connection
@@ -531,7 +598,7 @@ class _Checker:
             elif address in seen:
                 yield self.error((*path, index), f"address {address} is listed twice")
             seen.add(address)
-        if len(addresses) < needed:
+        if len(addresses) < needed and needed <= REDIS_DESIGN_MAX_NODES:
             yield self.warning(
                 path,
                 f"{len(addresses)} address(es) for a layout of {masters} masters × "

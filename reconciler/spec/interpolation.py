@@ -107,6 +107,8 @@ def interpolate(
 
     def walk(value: Any, path: SpecPath) -> Any:
         if isinstance(value, str):
+            if "$" not in value:
+                return value  # nothing to interpolate (most values: fast path for large specs)
             text, found = _substitute(value, environ, path, result.problems)
             if found:
                 result.substituted.add(path)

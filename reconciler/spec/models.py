@@ -22,7 +22,29 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from reconciler.spec.limits import (
+    INT32_MAX,
+    KAFKA_MAX_PARTITIONS_PER_REQUEST,
+    KAFKA_MAX_REPLICATION_FACTOR,
+    MAX_READY_TIMEOUT_SECONDS,
+    REDIS_HASH_SLOTS,
+    REDIS_MAX_REPLICAS_PER_MASTER,
+)
+
 ConfigScalar = str | int | float | bool
+
+
+class Why:
+    """Field metadata: why a bound exists; the validation error quotes it after the bound."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Why({self.reason!r})"
+
+
+_INT32 = Why("a 32-bit integer in Kafka's protocol")
 
 _ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -162,7 +184,7 @@ class KafkaConnection(SpecModel):
     bootstrap_servers: str | list[str]
     """``host:port`` list, or one comma-separated string (handy with ``${VAR}``)."""
     security: KafkaSecurity = KafkaSecurity()
-    request_timeout_ms: int = Field(default=30_000, gt=0)
+    request_timeout_ms: Annotated[int, _INT32] = Field(default=30_000, gt=0, le=INT32_MAX)
 
     @property
     def bootstrap_list(self) -> list[str]:
@@ -175,8 +197,13 @@ class KafkaConnection(SpecModel):
 class TopicSettings(SpecModel):
     """Settings a topic, a profile or the defaults may give; unset fields inherit."""
 
-    partitions: int | None = Field(default=None, ge=1)
-    replication_factor: int | None = Field(default=None, ge=1)
+    partitions: Annotated[
+        int | None,
+        Why("the Kafka controller creates at most 10000 partitions per request"),
+    ] = Field(default=None, ge=1, le=KAFKA_MAX_PARTITIONS_PER_REQUEST)
+    replication_factor: Annotated[
+        int | None, Why("a 16-bit integer in Kafka's CreateTopics request")
+    ] = Field(default=None, ge=1, le=KAFKA_MAX_REPLICATION_FACTOR)
     config: dict[str, ConfigValue] = Field(default_factory=dict)
     """Kafka topic-level configs by Kafka's own key; ms and bytes accept units (7d, 1GiB)."""
 
@@ -347,7 +374,7 @@ class KafkaSpec(SpecModel):
     topics: list[TopicSpec] = Field(default_factory=list)
     acls: list[AclRule] = Field(default_factory=list)
     ownership: KafkaOwnership = KafkaOwnership()
-    expected_brokers: int | None = Field(default=None, ge=1)
+    expected_brokers: Annotated[int | None, _INT32] = Field(default=None, ge=1, le=INT32_MAX)
     """Broker count the cluster should have (checked by verify; bounds replicationFactor)."""
 
 
@@ -364,7 +391,9 @@ class KubernetesTarget(SpecModel):
     port: int = Field(default=6379, ge=1, le=65535)
     context: str | None = None
     kubeconfig: str | None = None
-    ready_timeout_seconds: int = Field(default=300, ge=1)
+    ready_timeout_seconds: Annotated[int, Why("one day")] = Field(
+        default=300, ge=1, le=MAX_READY_TIMEOUT_SECONDS
+    )
     pod_password_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     """Name of the environment variable of the Redis container that holds the password
     (e.g. ``REDIS_PASSWORD``, which the common charts set). redis-cli then takes the password
@@ -455,8 +484,12 @@ PlacementField = Annotated[Placement, _enum_by_value(Placement)]
 class RedisClusterLayout(SpecModel):
     """The Redis Cluster shape: masters, replicas of each, and where replicas may sit."""
 
-    masters: int = Field(default=3, ge=1)
-    replicas_per_master: int = Field(default=1, ge=0)
+    masters: Annotated[
+        int, Why(f"a master serves at least one of Redis Cluster's {REDIS_HASH_SLOTS} hash slots")
+    ] = Field(default=3, ge=1, le=REDIS_HASH_SLOTS)
+    replicas_per_master: Annotated[int, Why("Redis Cluster is designed for at most 1000 nodes")] = (
+        Field(default=1, ge=0, le=REDIS_MAX_REPLICAS_PER_MASTER)
+    )
     placement: PlacementField = Placement.SPREAD_HOSTS
 
     @property

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-INT32_MAX = 2**31 - 1
-INT64_MAX = 2**63 - 1
+from reconciler.spec.limits import INT32_MAX, INT64_MAX
+
+#: Kafka's ConfigDef type of each bound: an ``int`` (32 bits) or a ``long`` (64 bits).
+KAFKA_TYPE_OF_MAXIMUM = {INT32_MAX: "int", INT64_MAX: "long"}
 
 
 class ConfigKind(StrEnum):

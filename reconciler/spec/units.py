@@ -11,7 +11,12 @@ import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
-from reconciler.spec.topic_configs import TOPIC_CONFIGS, ConfigKind, TopicConfigDef
+from reconciler.spec.topic_configs import (
+    KAFKA_TYPE_OF_MAXIMUM,
+    TOPIC_CONFIGS,
+    ConfigKind,
+    TopicConfigDef,
+)
 
 DURATION_UNITS_MS: dict[str, int] = {
     "ms": 1,
@@ -90,11 +95,14 @@ def _whole_number(value: object, parse_unit: Callable[[str], int], help_text: st
 def _check_range(definition: TopicConfigDef, number: int | float, written: object) -> None:
     if number in definition.also_allowed:
         return
-    shown = f"{written!r} = {number}" if str(written) != str(number) else str(number)
+    text = str(number) if len(str(number)) <= 40 else f"a {len(str(number))}-digit number"
+    shown = f"{written!r} = {text}" if str(written) != str(number) else text
     if definition.minimum is not None and number < definition.minimum:
         raise ValueError(f"{shown} is below the minimum {definition.minimum}")
     if definition.maximum is not None and number > definition.maximum:
-        raise ValueError(f"{shown} is above the maximum {definition.maximum}")
+        kafka_type = KAFKA_TYPE_OF_MAXIMUM.get(int(definition.maximum))
+        why = f" ({definition.key} is a Kafka {kafka_type})" if kafka_type else ""
+        raise ValueError(f"{shown} is above the maximum {definition.maximum}{why}")
 
 
 def _normalize_number(definition: TopicConfigDef, value: object) -> str:

@@ -105,6 +105,7 @@ class _Walk:
     data_path: list[PathPart]
     owner: type[BaseModel] | None  # the model that owns the last loc part
     found: bool  # the whole loc exists in the data
+    field: FieldInfo | None = None  # the model field the loc ends at, if it ends at one
 
 
 def _walk(root: type[BaseModel], loc: Sequence[PathPart], data: Any) -> _Walk:
@@ -112,6 +113,7 @@ def _walk(root: type[BaseModel], loc: Sequence[PathPart], data: Any) -> _Walk:
     value: Any = data
     data_path: list[PathPart] = []
     owner: type[BaseModel] | None = None
+    last_field: FieldInfo | None = None
     found = True
     for part in loc:
         annotation = _without_none(annotation)
@@ -121,10 +123,12 @@ def _walk(root: type[BaseModel], loc: Sequence[PathPart], data: Any) -> _Walk:
             if chosen is not None:
                 annotation = chosen  # a tag or a member's type name: not a key in the data
                 continue
+        last_field = None
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             owner = annotation
             named = _model_field(annotation, part)
             annotation = named[1].annotation if named else Any
+            last_field = named[1] if named else None
         else:
             origin = get_origin(annotation)
             args = get_args(annotation)
@@ -151,7 +155,22 @@ def _walk(root: type[BaseModel], loc: Sequence[PathPart], data: Any) -> _Walk:
         else:
             found = False
             value = None
-    return _Walk(data_path, owner, found)
+    return _Walk(data_path, owner, found, last_field)
+
+
+def _bound_reason(info: FieldInfo | None) -> str:
+    """`` (why)`` for a field whose bound carries a :class:`~reconciler.spec.models.Why`."""
+    for meta in info.metadata if info is not None else ():
+        reason = getattr(meta, "reason", None)
+        if type(meta).__name__ == "Why" and isinstance(reason, str):
+            return f" ({reason})"
+    return ""
+
+
+def shown_number(value: Any) -> str:
+    """A number as written, or how long it is when it is absurdly long."""
+    text = str(value)
+    return text if len(text) <= 40 else f"a {len(text)}-digit number"
 
 
 def _suggestion(key: str, candidates: Sequence[str]) -> str:
@@ -200,7 +219,8 @@ def _map_error(root: type[BaseModel], error: Any, data: Any, substituted: set[Sp
             "less_than": "less than",
         }[kind]
         bound = next(iter(ctx.values()), "?")
-        message = f"must be {words} {bound}, got {value}"
+        reason = _bound_reason(walked.field) if kind.startswith("less") else ""
+        message = f"must be {words} {bound}{reason}, got {shown_number(value)}"
     elif kind == "union_tag_invalid":
         message = (
             f"unknown role {ctx.get('tag')} (expected producer or consumer; leave role out "

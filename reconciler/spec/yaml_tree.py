@@ -17,8 +17,9 @@ into a date). YAML merge keys (``<<: *defaults``) are supported.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from yaml.events import (
@@ -37,20 +38,37 @@ from yaml.nodes import ScalarNode
 
 from reconciler.spec.issues import PathPart, SpecIssue, SpecPath, format_path
 
-MAX_NODES = 100_000  # after alias expansion; a real spec has a few thousand at most
+MAX_NODES = 1_500_000
+"""Nodes after alias expansion: a 50,000-topic spec has about 850,000 (17 per topic)."""
+MAX_ALIAS_NODES = 100_000
+"""Nodes that aliases may add beyond this, unless the file itself has more nodes than that:
+a spec that reuses anchors per topic expands to a few times its own size; an anchor/alias
+bomb expands a few hundred nodes into billions."""
 MAX_DEPTH = 64  # a real spec nests about 8 levels deep
 
 _YAML_TAG = "tag:yaml.org,2002:"
+_INT_TAG = _YAML_TAG + "int"
+_STR_TAG = _YAML_TAG + "str"
 _SCALAR_TAGS_KEPT_AS_TEXT = {_YAML_TAG + "str", _YAML_TAG + "timestamp", _YAML_TAG + "merge"}
 _CONTAINER_TAGS = {None, "!", _YAML_TAG + "map", _YAML_TAG + "seq"}
 # libyaml's parser when PyYAML was built with it; positions are the same as the pure-Python one's.
 _FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Python refuses to convert longer digit strings (quadratic cost); no spec value comes close.
+_MAX_INT_TEXT = 4_000
+# First characters with which no implicit type of the safe loader (bool, null, int, float,
+# timestamp, merge, value) starts: such a plain scalar is a string without asking the
+# resolver (a fifth of the reading time of a large spec).
+_IMPLICIT_FIRST = yaml.SafeLoader.yaml_implicit_resolvers
+_ALWAYS_TEXT_START = (
+    frozenset()
+    if None in _IMPLICIT_FIRST
+    else frozenset(chr(c) for c in range(33, 127)) - frozenset(_IMPLICIT_FIRST)
+)
 _TAB_IN_INDENT = re.compile(r"^[ ]*\t", re.MULTILINE)
 
 
-@dataclass(frozen=True)
-class Mark:
-    """A 1-based line and column."""
+class Mark(NamedTuple):
+    """A 1-based line and column (a tuple: hundreds of thousands are made per large file)."""
 
     line: int
     column: int
@@ -62,7 +80,7 @@ class Mark:
         return cls(yaml_mark.line + 1, yaml_mark.column + 1)
 
 
-@dataclass
+@dataclass(slots=True)
 class PosNode:
     """Where one value of the document sits; ``children`` mirror its keys or indices."""
 
@@ -93,23 +111,20 @@ class YamlReadError(Exception):
         self.issues = issues
 
 
-@dataclass
+@dataclass(slots=True)
 class _Frame:
     value: dict[str, Any] | list[Any]
     pos: PosNode
     path: SpecPath
     anchor: str | None
     count_at_start: int
+    is_mapping: bool = False
     expecting_key: bool = True
     pending_key: str | None = None
     pending_key_mark: Mark | None = None
     pending_is_merge: bool = False
     key_marks: dict[str, Mark] = field(default_factory=dict)
     merge_sources: list[tuple[dict[str, Any], PosNode]] = field(default_factory=list)
-
-    @property
-    def is_mapping(self) -> bool:
-        return isinstance(self.value, dict)
 
 
 @dataclass
@@ -127,6 +142,7 @@ class _Builder:
         self.stack: list[_Frame] = []
         self.anchors: dict[str, _Anchored] = {}
         self.node_count = 0
+        self.alias_nodes = 0  # of node_count, added by aliases
         self.root: tuple[Any, PosNode] | None = None
         self.documents = 0
         self.aliases_used = False
@@ -143,9 +159,24 @@ class _Builder:
 
     def build(self, loader_class: Any = yaml.SafeLoader) -> YamlDocument:
         loader = loader_class(self.text)
+        handlers: dict[type, Callable[[Any, Any, Mark], None]] = {
+            ScalarEvent: self.scalar,
+            MappingStartEvent: self.start_container,
+            SequenceStartEvent: self.start_container,
+            MappingEndEvent: self.end_container,
+            SequenceEndEvent: self.end_container,
+            AliasEvent: self.alias,
+        }
+        get_event, check_event = loader.get_event, loader.check_event
         try:
-            while loader.check_event():
-                self.handle(loader, loader.get_event())
+            while check_event():
+                event = get_event()
+                handler = handlers.get(type(event))
+                if handler is not None:
+                    start = event.start_mark
+                    handler(loader, event, Mark(start.line + 1, start.column + 1))
+                else:
+                    self.handle(loader, event)
         finally:
             loader.dispose()
         if self.root is None:
@@ -167,38 +198,49 @@ class _Builder:
             raise self.fatal(
                 mark,
                 self.current_path(),
-                f"the document expands to more than {MAX_NODES} nodes{how}; a spec is far smaller",
+                f"the document expands to more than {MAX_NODES} nodes{how}; even a spec of "
+                "50,000 topics is smaller",
             )
 
+    def count_alias(self, amount: int, mark: Mark) -> None:
+        self.alias_nodes += amount
+        own_nodes = self.node_count - self.alias_nodes
+        limit = max(MAX_ALIAS_NODES, own_nodes)
+        if self.alias_nodes > limit:
+            raise self.fatal(
+                mark,
+                self.current_path(),
+                f"aliases expand the document to more than {limit} nodes beyond its own "
+                f"{own_nodes} (an anchor/alias bomb?); a spec is far smaller",
+            )
+        self.count(amount, mark)
+
     def handle(self, loader: yaml.SafeLoader, event: Any) -> None:
-        mark = Mark.of(event.start_mark)
+        """Events other than nodes: stream and document boundaries."""
         if isinstance(event, StreamStartEvent | StreamEndEvent | DocumentEndEvent):
             return
         if isinstance(event, DocumentStartEvent):
             self.documents += 1
             if self.documents > 1:
                 raise self.fatal(
-                    mark,
+                    Mark.of(event.start_mark),
                     (),
                     "a spec file holds exactly one YAML document "
                     "(found a second '---' document here)",
                 )
-            return
-        if isinstance(event, ScalarEvent):
-            self.scalar(loader, event, mark)
-        elif isinstance(event, MappingStartEvent | SequenceStartEvent):
-            self.start_container(event, mark)
-        elif isinstance(event, MappingEndEvent | SequenceEndEvent):
-            self.end_container()
-        elif isinstance(event, AliasEvent):
-            self.alias(event, mark)
 
     def scalar(self, loader: yaml.SafeLoader, event: ScalarEvent, mark: Mark) -> None:
-        self.count(1, mark)
+        self.node_count += 1
+        if self.node_count > MAX_NODES:
+            self.count(0, mark)
         frame = self.stack[-1] if self.stack else None
         tag = event.tag
         if tag is None or tag == "!":
-            tag = loader.resolve(ScalarNode, event.value, event.implicit)
+            value = event.value
+            if event.style or (value and value[0] in _ALWAYS_TEXT_START):
+                tag = _STR_TAG  # quoted, or no implicit type starts like this
+            else:
+                tag = loader.resolve(ScalarNode, value, event.implicit)
         if frame is not None and frame.is_mapping and frame.expecting_key:
             self.key(frame, event, tag, mark)
             return
@@ -233,11 +275,14 @@ class _Builder:
     def construct(self, loader: yaml.SafeLoader, event: ScalarEvent, tag: str, mark: Mark) -> Any:
         if tag in _SCALAR_TAGS_KEPT_AS_TEXT:
             return event.value
-        node = ScalarNode(tag, event.value, style=event.style or None)
+        value = event.value
+        if tag == _INT_TAG and value.isdigit() and value[0] != "0" and len(value) < 20:
+            return int(value)  # plain decimal: what PyYAML would build, without its regexes
+        node = ScalarNode(tag, value, style=event.style or None)
         constructors = {
             _YAML_TAG + "null": loader.construct_yaml_null,
             _YAML_TAG + "bool": loader.construct_yaml_bool,
-            _YAML_TAG + "int": loader.construct_yaml_int,
+            _INT_TAG: loader.construct_yaml_int,
             _YAML_TAG + "float": loader.construct_yaml_float,
         }
         construct = constructors.get(tag)
@@ -254,16 +299,25 @@ class _Builder:
         try:
             return construct(node)
         except (ValueError, TypeError, yaml.YAMLError):
+            kind = tag.rsplit(":", 1)[-1]
+            shown = (
+                f"{event.value!r}"
+                if len(event.value) <= 40
+                else f"{event.value[:20]!r}... ({len(event.value)} characters)"
+            )
+            why = (
+                ": far more digits than any number a spec takes"
+                if kind == "int" and len(event.value) > _MAX_INT_TEXT
+                else ""
+            )
             self.issues.append(
-                self.issue(
-                    mark,
-                    self.current_path(),
-                    f"{event.value!r} is not a valid {tag.rsplit(':', 1)[-1]}",
-                )
+                self.issue(mark, self.current_path(), f"{shown} is not a valid {kind}{why}")
             )
             return event.value
 
-    def start_container(self, event: MappingStartEvent | SequenceStartEvent, mark: Mark) -> None:
+    def start_container(
+        self, loader: Any, event: MappingStartEvent | SequenceStartEvent, mark: Mark
+    ) -> None:
         parent = self.stack[-1] if self.stack else None
         if parent is not None and parent.is_mapping and parent.expecting_key:
             raise self.fatal(
@@ -288,10 +342,11 @@ class _Builder:
                 path=self.current_path(),
                 anchor=event.anchor,
                 count_at_start=self.node_count,
+                is_mapping=isinstance(container, dict),
             )
         )
 
-    def end_container(self) -> None:
+    def end_container(self, loader: Any = None, event: Any = None, mark: Any = None) -> None:
         frame = self.stack.pop()
         if isinstance(frame.value, dict):
             self.apply_merge_keys(frame, frame.value)
@@ -311,7 +366,7 @@ class _Builder:
                     if child is not None:
                         frame.pos.children[key] = child
 
-    def alias(self, event: AliasEvent, mark: Mark) -> None:
+    def alias(self, loader: Any, event: AliasEvent, mark: Mark) -> None:
         name = event.anchor or ""
         anchored = self.anchors.get(name)
         frame = self.stack[-1] if self.stack else None
@@ -328,7 +383,7 @@ class _Builder:
                 mark, self.current_path(), f"alias '*{name}' has no anchor '&{name}' before it"
             )
         self.aliases_used = True
-        self.count(anchored.size, mark)
+        self.count_alias(anchored.size, mark)
         # Positions of the aliased content stay those of its anchor; only the key moves.
         self.attach(anchored.value, replace(anchored.pos), mark)
 

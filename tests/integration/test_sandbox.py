@@ -319,3 +319,65 @@ def test_cli_up_status_down(tmp_path: Path) -> None:
     assert not Path(state["kafka_workdir"]).exists()
     assert all(_state(pid) in ("gone", "Z") for pid in pids)
     assert run("status").returncode == 1
+
+
+# ----------------------------------------------------------------------------- Kubernetes
+
+
+def test_kubernetes_stop_leaves_no_process_or_directory() -> None:
+    from reconciler.sandbox.kubernetes import KubernetesSandbox
+
+    sandbox = KubernetesSandbox(nodes=1)
+    with sandbox:
+        pods = sandbox.redis_pods("lifecycle")
+        pods.add(2)
+        pids = list(sandbox.pids.values())
+        workdir = sandbox.workdir
+        assert len(pids) == 5 and workdir.is_dir()  # etcd, apiserver, kwok, 2 redis
+        version = sandbox.client.get("/version")
+        assert version["gitVersion"] == "v1.36.3"
+    assert not workdir.exists()
+    for pid in pids:
+        assert _state(pid) in ("gone", "Z")
+
+
+@pytest.mark.slow
+def test_cli_up_kubernetes_then_redis_init_and_verify(tmp_path: Path) -> None:
+    """What the README tells a user: ``make sandbox-up KUBERNETES=1``, then ``redis init -n``."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            args,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env or {**os.environ},
+        )
+
+    sandbox = [sys.executable, "-m", "reconciler.sandbox"]
+    up = run(*sandbox, "up", "--kubernetes", "--redis-nodes", "0", "--pods", "6")
+    assert up.returncode == 0, up.stderr
+    state = json.loads((tmp_path / ".sandbox" / "state.json").read_text())
+    try:
+        assert "export KUBECONFIG=" in up.stdout
+        assert "export LLM_ANALYTICS_NAMESPACE=llm-analytics-hub" in up.stdout
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_ANALYTICS_")}
+        for line in run(*sandbox, "env").stdout.splitlines():
+            if line.startswith("export "):
+                key, _, value = line[len("export ") :].partition("=")
+                env[key] = value.strip("'")
+        tool = [sys.executable, "-m", "reconciler.cli.main"]
+        init = run(*tool, "redis", "init", "-n", "llm-analytics-hub", "--yes", env=env)
+        assert init.returncode == 0, init.stdout + init.stderr
+        verify = run(*tool, "redis", "verify", "-n", "llm-analytics-hub", env=env)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        assert "Cluster verification passed" in verify.stdout + verify.stderr
+        assert run(*sandbox, "status").returncode == 0
+    finally:
+        down = run(*sandbox, "down")
+    assert down.returncode == 0, down.stderr
+    pids = [*state["kafka_pids"].values(), *state["kubernetes_pids"].values()]
+    assert len(state["kubernetes_pids"]) == 3 + 6
+    assert all(_state(pid) in ("gone", "Z") for pid in pids)
+    assert not Path(state["kubernetes_workdir"]).exists()

@@ -3,13 +3,14 @@ applies creations and deletions in batches, then waits until the brokers show th
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from reconciler.engine.diffing import differing_paths
 from reconciler.engine.plan import Action, Change, Notice, NoticeLevel
+from reconciler.engine.polling import wait_for
 from reconciler.engine.providers import (
     ApplyOptions,
     ChangeResult,
@@ -151,10 +152,12 @@ class KafkaAclsProvider:
             a.path: a.after if change.action is Action.CREATE else a.before
             for a in change.attributes
         }
-        if acl_address(binding) != change.address or shown != binding.to_dict():
+        differing = differing_paths(shown, binding.to_dict())
+        if acl_address(binding) != change.address or differing:
             raise SafetyRefusal(
-                f"{change.address}: what the plan shows differs from what it would execute; "
-                "the plan file was altered; nothing was changed",
+                f"{change.address}: what the plan shows differs from what it would execute "
+                f"({', '.join(differing) or 'address'}); the plan file was altered; nothing "
+                "was changed",
                 hint="plan again and apply the new plan file unmodified",
             )
         if change.action not in (Action.CREATE, Action.DELETE):
@@ -209,16 +212,16 @@ class KafkaAclsProvider:
         if not created and not deleted:
             return set()
         brokers = (await self.admin.cluster_state(with_configs=False, topics=[])).broker_ids
-        deadline = time.monotonic() + PROPAGATION_TIMEOUT_SECONDS
+        started = time.monotonic()
         pending: set[AclBinding] = set()
         for node_id in brokers:
-            while True:
-                live = set((await describe_acl_bindings(self.admin, node_id=node_id)).bindings)
-                pending_here = {b for b in created if b not in live} | {
-                    b for b in deleted if b in live
-                }
-                if not pending_here or time.monotonic() > deadline:
-                    pending |= pending_here
-                    break
-                await asyncio.sleep(PROPAGATION_POLL_SECONDS)
+
+            async def check(node: int = node_id) -> tuple[bool, set[AclBinding]]:
+                live = set((await describe_acl_bindings(self.admin, node_id=node)).bindings)
+                here = {b for b in created if b not in live} | {b for b in deleted if b in live}
+                return not here, here
+
+            remaining = max(0.0, PROPAGATION_TIMEOUT_SECONDS - (time.monotonic() - started))
+            polled = await wait_for(check, timeout=remaining, interval=PROPAGATION_POLL_SECONDS)
+            pending |= polled.value
         return pending

@@ -6,8 +6,12 @@ that ``--debug`` can show that a plan's request count does not grow with the top
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import random
 import ssl
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,10 +19,9 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import (
-    KafkaConnectionError,
     KafkaError,
+    NodeNotReadyError,
     NotControllerError,
-    UnrecognizedBrokerVersion,
     for_code,
 )
 from aiokafka.protocol.admin import (
@@ -31,7 +34,19 @@ from aiokafka.protocol.admin import (
 from aiokafka.protocol.api import Request, Response
 from aiokafka.protocol.metadata import MetadataRequest
 
-from reconciler.errors import ConnectionFailure
+from reconciler.errors import (
+    CONNECT_TIMEOUT_SECONDS,
+    ConnectionFailure,
+    ReconcilerError,
+    RequestFailed,
+)
+from reconciler.providers.kafka.diagnosis import (
+    IDEMPOTENT_APIS,
+    TRANSIENT_ERRORS,
+    describe_kafka_error,
+    explain_connect_failure,
+    probe_bootstrap,
+)
 from reconciler.providers.kafka.protocol import (
     AlterConfigOp,
     ConfigResourceKind,
@@ -65,6 +80,62 @@ class NewTopicRequest:
     config: Mapping[str, str]
 
 
+class TlsContext(ssl.SSLContext):
+    """An SSL context that remembers which files it was built from (for error messages)."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+
+
+def tls_context(
+    *,
+    ca_file: str | None = None,
+    cert_file: str | None = None,
+    key_file: str | None = None,
+    key_password: str | None = None,
+    check_hostname: bool = True,
+    what: str = "kafka TLS",
+) -> TlsContext:
+    """A client SSL context: verify the server against ``ca_file`` (default: the system
+    store), present ``cert_file``/``key_file`` for mutual TLS. File problems are named."""
+    context = TlsContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names
+    try:
+        if ca_file:
+            context.load_verify_locations(cafile=ca_file)
+        else:
+            context.load_default_certs()
+    except FileNotFoundError:
+        raise ReconcilerError(f"{what} CA file {ca_file}: no such file") from None
+    except (OSError, ssl.SSLError) as problem:
+        raise ReconcilerError(
+            f"{what} CA file {ca_file}: not a readable PEM certificate bundle "
+            f"({getattr(problem, 'reason', None) or problem})"
+        ) from None
+    if key_file and not cert_file:
+        raise ReconcilerError(f"{what}: keyFile {key_file} is given without certFile")
+    if cert_file:
+        try:
+            context.load_cert_chain(cert_file, key_file or None, password=key_password)
+        except FileNotFoundError:
+            missing = cert_file if not key_file else f"{cert_file} or {key_file}"
+            raise ReconcilerError(f"{what} client certificate: no such file ({missing})") from None
+        except (OSError, ssl.SSLError) as problem:
+            reason = getattr(problem, "reason", None) or str(problem)
+            hint = (
+                "the key does not belong to the certificate"
+                if "KEY_VALUES_MISMATCH" in str(problem).upper()
+                else "PEM certificate and (unencrypted, or keyPassword given) PEM key expected"
+            )
+            raise ReconcilerError(
+                f"{what} client certificate {cert_file}: cannot load it with its key ({reason})",
+                hint=hint,
+            ) from None
+    context.check_hostname = check_hostname
+    context.ca_file = ca_file
+    context.cert_file = cert_file
+    return context
+
+
 def connection_settings(
     connection: KafkaConnection | None, bootstrap_override: str | None = None
 ) -> dict[str, Any]:
@@ -84,16 +155,20 @@ def connection_settings(
     settings["security_protocol"] = security.protocol.value
     if security.protocol in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL):
         tls = security.tls
-        context = ssl.create_default_context(cafile=tls.ca_file if tls else None)
-        if tls is not None:
-            if tls.cert_file:
-                context.load_cert_chain(
-                    tls.cert_file,
-                    tls.key_file,
-                    password=resolve_secret(tls.key_password, what="kafka TLS key password"),
-                )
-            context.check_hostname = tls.check_hostname
-        settings["ssl_context"] = context
+        settings["ssl_context"] = tls_context(
+            ca_file=tls.ca_file if tls else None,
+            cert_file=tls.cert_file if tls else None,
+            key_file=tls.key_file if tls else None,
+            key_password=(
+                resolve_secret(tls.key_password, what="kafka TLS key password") if tls else None
+            ),
+            check_hostname=tls.check_hostname if tls else True,
+        )
+    elif security.tls is not None and (security.tls.cert_file or security.tls.ca_file):
+        log.warning(
+            "kafka.connection.security.tls is ignored: the security protocol %s has no TLS",
+            security.protocol.value,
+        )
     if security.protocol in (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL):
         if security.sasl is None:
             raise ConnectionFailure(
@@ -132,23 +207,32 @@ class KafkaAdmin:
         await self.close()
 
     async def start(self) -> None:
-        self._admin = AIOKafkaAdminClient(client_id="llm-analytics", **self.settings)
+        """Connect and authenticate within :data:`CONNECT_TIMEOUT_SECONDS`, or say why not.
+
+        Every bootstrap address is probed at once (:func:`probe_bootstrap`); the admin client
+        then bootstraps from the first that answered, so a dead or silent address costs
+        nothing and a failure names its cause.
+        """
+        deadline = time.monotonic() + CONNECT_TIMEOUT_SECONDS
+        servers = [s.strip() for s in self.endpoint.split(",") if s.strip()]
+        if not servers:
+            raise ConnectionFailure("Kafka", "no bootstrap servers")
+        working = await probe_bootstrap(servers, self.settings, timeout=CONNECT_TIMEOUT_SECONDS)
+        settings = {**self.settings, "bootstrap_servers": working}
+        self._admin = AIOKafkaAdminClient(client_id="llm-analytics", **settings)
+        timeout = max(1.0, deadline - time.monotonic())
         try:
-            await self._admin.start()
-        except (KafkaConnectionError, UnrecognizedBrokerVersion, OSError) as problem:
+            async with asyncio.timeout(timeout):
+                await self._admin.start()
+        except (KafkaError, OSError, TimeoutError) as problem:
             await self._close_quietly()
+            explained = explain_connect_failure(problem, self.settings, timeout=timeout)
             raise ConnectionFailure(
-                self.endpoint,
-                str(problem) or type(problem).__name__,
-                hint="check that the brokers are up and reachable from here, the listener "
-                "and security protocol, and (for SASL) the username and password",
-            ) from None
-        except KafkaError as problem:
-            await self._close_quietly()
-            raise ConnectionFailure(
-                self.endpoint,
-                f"{type(problem).__name__}: {problem}",
-                hint="check the security protocol, SASL mechanism and credentials",
+                working,
+                explained.reason,
+                hint=explained.hint,
+                reached=explained.reached,
+                kind=explained.kind,
             ) from None
 
     async def _close_quietly(self) -> None:
@@ -173,24 +257,151 @@ class KafkaAdmin:
     async def send(
         self, request: Request[Any], *, controller: bool = False, node_id: int | None = None
     ) -> Response:
-        """Send one request (to the controller, a node, or any broker) and count it."""
-        self.requests[type(request).__name__.removesuffix("Request")] += 1
-        admin = self._client
-        try:
-            if controller:
-                return await admin._send_to_controller(request)
-            if node_id is not None:
-                return await admin._send_request_to_node(node_id, request)
-            return await admin._send_request(request)
-        except NotControllerError:
-            await admin._client.force_metadata_update()
-            return await admin._send_to_controller(request)
-        except (TimeoutError, KafkaConnectionError) as problem:
+        """Send one request (to the controller, a node, or any broker) and count it.
+
+        A broker whose connection cannot be made within the connect deadline has not been
+        sent anything, so any request moves on to the next broker. A request that was sent
+        and then failed (timed out, connection dropped) is sent again to another broker only
+        when it is idempotent (:data:`IDEMPOTENT_APIS`); a write is never repeated, and its
+        error says that it may or may not have been carried out. Every failure leaves as a
+        :class:`ReconcilerError` that names the brokers tried and the causes.
+        """
+        api = type(request).__name__.removesuffix("Request")
+        idempotent = api in IDEMPOTENT_APIS
+        if controller:
+            return await self._send_to_controller(request, api, idempotent)
+        if node_id is not None:
+            return await self._attempt(node_id, request, api)
+        candidates = self._broker_ids()
+        if not candidates:
             raise ConnectionFailure(
-                self.endpoint,
-                str(problem) or type(problem).__name__,
-                hint="the cluster stopped answering; check broker health",
+                self.endpoint, f"{api}: the cluster metadata lists no broker", reached=True
+            )
+        tried: list[tuple[int | None, BaseException]] = []
+        for index, target in enumerate(candidates):
+            last = index == len(candidates) - 1
+            try:
+                return await self._attempt(target, request, api, raw=True)
+            except TRANSIENT_ERRORS as problem:
+                tried.append((target, problem))
+                sent = not isinstance(problem, NodeNotReadyError)
+                if last or (sent and not idempotent):
+                    raise self._request_failure(api, tried, idempotent) from None
+                log.warning(
+                    "%s to broker %s failed (%s); %s on broker %s",
+                    api,
+                    target,
+                    describe_kafka_error(problem),
+                    "retrying" if sent else "sending it",
+                    candidates[index + 1],
+                )
+        raise AssertionError("unreachable")
+
+    def _broker_ids(self) -> list[int]:
+        """Known broker ids, a random one first (spreads the load like aiokafka does)."""
+        ids = sorted(b.nodeId for b in self._client._client.cluster.brokers())
+        if ids:
+            start = random.randrange(len(ids))
+            ids = ids[start:] + ids[:start]
+        return ids
+
+    def _address(self, node_id: int | None) -> str:
+        if node_id is None:
+            return self.endpoint
+        broker = self._client._client.cluster.broker_metadata(node_id)
+        return f"{broker.host}:{broker.port}" if broker is not None else self.endpoint
+
+    async def _attempt(
+        self, node_id: int, request: Request[Any], api: str, *, raw: bool = False
+    ) -> Response:
+        """One request to one node: its connection within the connect deadline, then the
+        request (counted once sent). ``raw``: let transient errors through (the caller
+        decides about another broker); otherwise they become a ConnectionFailure."""
+        client = self._client._client
+        try:
+            try:
+                async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
+                    while not await client.ready(node_id):
+                        await asyncio.sleep(client._retry_backoff)
+            except TimeoutError:
+                raise NodeNotReadyError(
+                    f"no connection to broker {node_id} within {CONNECT_TIMEOUT_SECONDS:g}s"
+                ) from None
+            self.requests[api] += 1
+            return await client.send(node_id, request)
+        except TRANSIENT_ERRORS as problem:
+            if raw:
+                raise
+            raise self._request_failure(api, [(node_id, problem)], False) from None
+        except KafkaError as problem:
+            if raw and isinstance(problem, NotControllerError):
+                raise
+            raise RequestFailed(
+                f"{api} request to {self._address(node_id)}: {describe_kafka_error(problem)}"
             ) from None
+
+    async def _refresh_metadata(self) -> None:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
+                await self._client._client.force_metadata_update()
+
+    async def _send_to_controller(
+        self, request: Request[Any], api: str, idempotent: bool
+    ) -> Response:
+        """To the controller the metadata names (KRaft: a broker that forwards to it). Once
+        more after a metadata refresh when it is not the controller, when the request was
+        not sent, or (idempotent requests) when it failed."""
+        cluster = self._client._client.cluster
+        tried: list[tuple[int | None, BaseException]] = []
+        for attempt in (1, 2):
+            if cluster.controller is None:
+                await self._refresh_metadata()
+            controller = cluster.controller
+            if controller is None:
+                raise ConnectionFailure(
+                    self.endpoint, f"{api}: the cluster metadata names no controller", reached=True
+                )
+            try:
+                return await self._attempt(controller.nodeId, request, api, raw=True)
+            except NotControllerError as problem:
+                tried.append((controller.nodeId, problem))
+                retry = True
+            except TRANSIENT_ERRORS as problem:
+                tried.append((controller.nodeId, problem))
+                retry = idempotent or isinstance(problem, NodeNotReadyError)
+            if attempt == 2 or not retry:
+                raise self._request_failure(api, tried, idempotent)
+            log.warning(
+                "%s to the controller (broker %s) failed (%s); refreshing metadata and retrying",
+                api,
+                controller.nodeId,
+                describe_kafka_error(tried[-1][1]),
+            )
+            await self._refresh_metadata()
+        raise AssertionError("unreachable")
+
+    def _request_failure(
+        self, api: str, tried: Sequence[tuple[int | None, BaseException]], idempotent: bool
+    ) -> ConnectionFailure:
+        """Which brokers failed a request, and how; whether it may have been applied."""
+        parts = []
+        for node_id, problem in tried:
+            who = (
+                f"broker {node_id} ({self._address(node_id)})"
+                if node_id is not None
+                else ("the cluster")
+            )
+            parts.append(f"{who}: {describe_kafka_error(problem)}")
+        reason = f"{api} request failed on " + "; ".join(parts)
+        sent = any(not isinstance(p, NodeNotReadyError) for _, p in tried)
+        if idempotent or not sent:
+            hint = "no broker tried could answer; check broker health"
+        else:
+            hint = (
+                "the request changes the cluster and is not repeated automatically: it may "
+                "or may not have been carried out; run plan again to see the live state"
+            )
+        return ConnectionFailure(self.endpoint, reason, hint=hint, reached=True, kind="request")
 
     # ------------------------------------------------------------------ reading
 
@@ -294,7 +505,9 @@ class KafkaAdmin:
             controller=True,
         )
         if response.error_code:
-            raise KafkaError(_error(response.error_code, response.error_message))
+            raise RequestFailed(
+                f"ListPartitionReassignments: {_error(response.error_code, response.error_message)}"
+            )
         ongoing: dict[TopicPartition, tuple[list[int], list[int], list[int]]] = {}
         for topic in response.topics:
             name, partitions = topic[0], topic[1]

@@ -112,33 +112,20 @@ def spec_drift(desired: Sequence[DesiredTopic], state: KafkaClusterState) -> dic
     return dict(sorted(drift.items()))
 
 
-def judge_health(
-    state: KafkaClusterState,
-    expected_topics: Sequence[str],
-    *,
-    expected_brokers: int | None = None,
-    topics_label: str = "LLM Analytics",
-    drift: Mapping[str, Sequence[str]] | None = None,
-) -> HealthReport:
-    """Judge the cluster: brokers, controller, expected topics, partitions, spec drift.
-
-    ``drift`` is given only when checking against a spec (see :func:`spec_drift`).
-    """
-    checks: list[Check] = [Check("reachable", True, "Kafka brokers are reachable")]
-
+def _broker_checks(
+    state: KafkaClusterState, expected_brokers: int | None
+) -> tuple[list[Check], str]:
     broker_ids = state.broker_ids
     brokers = len(broker_ids)
     if expected_brokers is None:
-        checks.append(Check("brokers", brokers > 0, f"Found {_plural(brokers, 'broker')}"))
-        broker_value = str(brokers)
+        checks = [Check("brokers", brokers > 0, f"Found {_plural(brokers, 'broker')}")]
+        value = str(brokers)
     else:
         ok = brokers >= expected_brokers
         message = f"Found {_plural(brokers, 'broker')}, expected {expected_brokers}"
         if not ok:
             message += f" (live: {', '.join(map(str, broker_ids)) or 'none'})"
-        checks.append(Check("brokers", ok, message))
-        broker_value = f"{brokers}/{expected_brokers}"
-
+        checks, value = [Check("brokers", ok, message)], f"{brokers}/{expected_brokers}"
     has_controller = state.controller_id >= 0
     checks.append(
         Check(
@@ -149,28 +136,23 @@ def judge_health(
             else "No active controller",
         )
     )
+    return checks, value
 
-    user_topics = [name for name, t in state.topics.items() if not t.internal]
-    checks.append(Check("topics", True, f"Found {len(user_topics)} total topics"))
 
-    expected = list(dict.fromkeys(expected_topics))
+def _topic_check(state: KafkaClusterState, expected: Sequence[str], label: str) -> Check:
     missing = [name for name in expected if name not in state.topics]
-    present = len(expected) - len(missing)
     if missing:
-        checks.append(
-            Check(
-                "expected_topics",
-                False,
-                f"Missing {len(missing)} of {len(expected)} {topics_label} topics: "
-                f"{listed(missing)}",
-            )
+        return Check(
+            "expected_topics",
+            False,
+            f"Missing {len(missing)} of {len(expected)} {label} topics: {listed(missing)}",
         )
-    else:
-        checks.append(Check("expected_topics", True, f"Found {present} {topics_label} topics"))
+    return Check("expected_topics", True, f"Found {len(expected)} {label} topics")
 
-    problems = partition_problems(state)
+
+def _partition_checks(problems: PartitionProblems) -> list[Check]:
     # (check, problems, how many are wrong, message when none are)
-    for name, found, count, fine in (
+    table = (
         (
             "under_replicated",
             problems.under_replicated,
@@ -189,35 +171,76 @@ def judge_health(
             f"{_plural(len(problems.below_min_isr), 'partition')} below min.insync.replicas",
             "No partitions below min.insync.replicas",
         ),
-    ):
-        checks.append(
-            Check(name, False, f"{count}: {listed(found)}") if found else Check(name, True, fine)
-        )
+    )
+    return [
+        Check(name, False, f"{count}: {listed(found)}") if found else Check(name, True, fine)
+        for name, found, count, fine in table
+    ]
 
-    if drift is not None:
-        if drift:
-            described = [f"{topic} ({', '.join(paths)})" for topic, paths in drift.items()]
-            checks.append(
-                Check(
-                    "spec_drift",
-                    False,
-                    f"{_plural(len(drift), 'topic')} "
-                    f"{'differs' if len(drift) == 1 else 'differ'} from the spec: "
-                    f"{listed(described)}",
-                )
-            )
-        else:
-            checks.append(Check("spec_drift", True, "Live topic settings match the spec"))
 
+def _drift_check(drift: Mapping[str, Sequence[str]]) -> Check:
+    if not drift:
+        return Check("spec_drift", True, "Live topic settings match the spec")
+    described = [f"{topic} ({', '.join(paths)})" for topic, paths in drift.items()]
+    return Check(
+        "spec_drift",
+        False,
+        f"{_plural(len(drift), 'topic')} {'differs' if len(drift) == 1 else 'differ'} from "
+        f"the spec: {listed(described)}",
+    )
+
+
+def judge_health(
+    state: KafkaClusterState,
+    expected_topics: Sequence[str],
+    *,
+    expected_brokers: int | None = None,
+    topics_label: str = "LLM Analytics",
+    drift: Mapping[str, Sequence[str]] | None = None,
+) -> HealthReport:
+    """Judge the cluster: brokers, controller, expected topics, partitions, spec drift.
+
+    ``drift`` is given only when checking against a spec (see :func:`spec_drift`).
+    """
+    expected = list(dict.fromkeys(expected_topics))
+    missing = [name for name in expected if name not in state.topics]
+    user_topics = [name for name, t in state.topics.items() if not t.internal]
+    problems = partition_problems(state)
+    broker_checks, broker_value = _broker_checks(state, expected_brokers)
+    checks = [
+        Check("reachable", True, "Kafka brokers are reachable"),
+        *broker_checks,
+        Check("topics", True, f"Found {len(user_topics)} total topics"),
+        _topic_check(state, expected, topics_label),
+        *_partition_checks(problems),
+        *([_drift_check(drift)] if drift is not None else []),
+    ]
+    return HealthReport(
+        checks=tuple(checks),
+        metrics=_metrics(state, expected_brokers, user_topics, expected, missing, problems, drift),
+        rows=_rows(state, broker_value, user_topics, expected, missing, problems, topics_label),
+    )
+
+
+def _metrics(
+    state: KafkaClusterState,
+    expected_brokers: int | None,
+    user_topics: Sequence[str],
+    expected: Sequence[str],
+    missing: Sequence[str],
+    problems: PartitionProblems,
+    drift: Mapping[str, Sequence[str]] | None,
+) -> dict[str, Any]:
+    has_controller = state.controller_id >= 0
     metrics: dict[str, Any] = {
-        "brokers": brokers,
-        "broker_ids": broker_ids,
+        "brokers": len(state.broker_ids),
+        "broker_ids": state.broker_ids,
         "expected_brokers": expected_brokers,
         "controller_id": state.controller_id if has_controller else None,
         "topics": len(user_topics),
         "expected_topics": len(expected),
-        "expected_topics_present": present,
-        "missing_topics": missing,
+        "expected_topics_present": len(expected) - len(missing),
+        "missing_topics": list(missing),
         "under_replicated_partitions": len(problems.under_replicated),
         "offline_partitions": len(problems.offline),
         "below_min_isr_partitions": len(problems.below_min_isr),
@@ -227,16 +250,28 @@ def judge_health(
     }
     if drift is not None:
         metrics["drifted_topics"] = {topic: list(paths) for topic, paths in drift.items()}
+    return metrics
+
+
+def _rows(
+    state: KafkaClusterState,
+    broker_value: str,
+    user_topics: Sequence[str],
+    expected: Sequence[str],
+    missing: Sequence[str],
+    problems: PartitionProblems,
+    topics_label: str,
+) -> tuple[tuple[str, str], ...]:
     short_label = (
         "LLM Topics" if topics_label == "LLM Analytics" else f"{topics_label.capitalize()} Topics"
     )
-    rows = (
+    controller = str(state.controller_id) if state.controller_id >= 0 else "none"
+    return (
         ("Brokers", broker_value),
-        ("Controller", str(state.controller_id) if has_controller else "none"),
+        ("Controller", controller),
         ("Topics", str(len(user_topics))),
-        (short_label, f"{present}/{len(expected)}"),
+        (short_label, f"{len(expected) - len(missing)}/{len(expected)}"),
         ("Under-Replicated Partitions", str(len(problems.under_replicated))),
         ("Offline Partitions", str(len(problems.offline))),
         ("Below Min ISR", str(len(problems.below_min_isr))),
     )
-    return HealthReport(checks=tuple(checks), metrics=metrics, rows=rows)

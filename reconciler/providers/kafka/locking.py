@@ -13,6 +13,9 @@ The lock is the classic group ``llm-analytics-apply-lock`` (protocol type
   assignment repeats the holder's; DescribeGroups shows both to a waiting run without it
   joining the group (so waiting never disturbs the holder).
 - **Fencing token**: the group generation in which the holder got the lock.
+- **Takeover of a dead holder**: a waiting run on the holder's host that proves it dead
+  (:func:`reconciler.engine.locking.holder_is_provably_dead`) removes exactly that member
+  with LeaveGroup (by member id) and joins, instead of waiting for its session timeout.
 
 A waiting run only joins when the group is Empty/Dead. Two runs that join at the same moment
 end up in one generation (or two consecutive ones); the leader's rule keeps the lock with a
@@ -31,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +78,8 @@ GROUP_AUTHORIZATION_FAILED = 30
 MEMBER_ID_REQUIRED = 79
 FENCED_INSTANCE_ID = 82
 _COORDINATOR_MOVED = {COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR}
+# How long a group coordinator that is moving or still loading is waited for.
+COORDINATOR_WAIT_SECONDS = 60.0
 _MEMBER_GONE = {UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID}
 
 # The broker accepts session timeouts between group.min.session.timeout.ms (default 6 s)
@@ -81,6 +87,7 @@ _MEMBER_GONE = {UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID}
 MIN_TTL_SECONDS = 6.0
 MAX_TTL_SECONDS = 1800.0
 _JOIN_ATTEMPTS = 20
+_TAKEOVER_POLLS = 25
 
 
 def _error_name(code: int) -> str:
@@ -186,23 +193,36 @@ class GroupView:
     protocol_type: str
     holder: LockOwner | None
     members: int
+    holder_member_id: str = ""  # the holder's member id, when the group is Stable
+    member_ids: tuple[str, ...] = ()
 
 
 def group_view(
-    state: str, protocol_type: str, members: Sequence[tuple[bytes | None, bytes | None]]
+    state: str,
+    protocol_type: str,
+    members: Sequence[tuple[bytes | None, bytes | None]],
+    member_ids: Sequence[str] = (),
 ) -> GroupView:
     """The holder from members' (metadata, assignment): the assignment names it once the
-    group is Stable; before that, a lone member's own claim is the best guess."""
+    group is Stable; before that, a lone member's own claim is the best guess.
+    ``member_ids`` (in the order of ``members``) let the view name the holder's member."""
     holder: LockOwner | None = None
+    holder_member_id = ""
     for _, assignment in members:
         decision = decode_decision(assignment)
         if decision is not None and decision.owner is not None:
             holder = decision.owner
+            holder_member_id = decision.holder_member_id
             break
     if holder is None and len(members) == 1:
         claim = decode_claim(members[0][0])
         holder = claim.owner if claim is not None else None
-    return GroupView(state or "", protocol_type or "", holder, len(members))
+        holder_member_id = member_ids[0] if member_ids and holder is not None else ""
+    if holder_member_id and member_ids and holder_member_id not in member_ids:
+        holder_member_id = ""  # the assignment names a member that has left
+    return GroupView(
+        state or "", protocol_type or "", holder, len(members), holder_member_id, tuple(member_ids)
+    )
 
 
 # --------------------------------------------------------------------------- the backend
@@ -281,7 +301,8 @@ class KafkaGroupLock:
 
     async def _find_coordinator(self) -> int:
         admin = await self._client()
-        for _ in range(40):
+        deadline = time.monotonic() + COORDINATOR_WAIT_SECONDS
+        while time.monotonic() < deadline:
             response = await admin.send(FindCoordinatorRequest(self.group, 0))
             if not response.error_code:
                 return int(response.coordinator_id)
@@ -307,14 +328,32 @@ class KafkaGroupLock:
         )
 
     async def _send(self, request: Any) -> Any:
+        """A request to the group coordinator. When the coordinator's connection fails
+        (broker down, connection dropped), the coordinator is looked up again once (another
+        broker takes the group over) and the request goes there, as after NOT_COORDINATOR."""
         admin = await self._client()
         if self._coordinator is None:
             self._coordinator = await self._find_coordinator()
-        return await admin.send(request, node_id=self._coordinator)
+        try:
+            return await admin.send(request, node_id=self._coordinator)
+        except ConnectionFailure as problem:
+            if problem.kind != "request":
+                raise
+            log.warning(
+                "the lock group's coordinator (broker %s) failed: %s; looking it up again",
+                self._coordinator,
+                problem.reason,
+            )
+            self._coordinator = await self._find_coordinator()
+            return await admin.send(request, node_id=self._coordinator)
 
     async def describe(self) -> GroupView:
-        """The lock group as DescribeGroups shows it (no membership needed)."""
-        for _ in range(10):
+        """The lock group as DescribeGroups shows it (no membership needed).
+
+        A fresh cluster creates ``__consumer_offsets`` on the first group request and loads
+        it for a while (COORDINATOR_LOAD_IN_PROGRESS): that is waited out, bounded."""
+        deadline = time.monotonic() + COORDINATOR_WAIT_SECONDS
+        while time.monotonic() < deadline:
             response = await self._send(DescribeGroupsRequest([self.group]))
             for entry in response.groups:
                 error_code, state, protocol_type, members = entry[0], entry[2], entry[3], entry[5]
@@ -327,7 +366,9 @@ class KafkaGroupLock:
                     return GroupView("Dead", "", None, 0)
                 if error_code:
                     raise ReconcilerError(f"DescribeGroups {self.group}: {_error_name(error_code)}")
-                return group_view(state, protocol_type, [(m[3], m[4]) for m in members])
+                return group_view(
+                    state, protocol_type, [(m[3], m[4]) for m in members], [m[0] for m in members]
+                )
             await asyncio.sleep(0.25)
         raise ConnectionFailure(self.endpoint, f"cannot describe the lock group {self.group}")
 
@@ -433,7 +474,10 @@ class KafkaGroupLock:
             )
         if view.state == "Stable" and view.members:
             return LockAttempt(
-                False, holder=view.holder, detail="" if view.holder else "holder not readable"
+                False,
+                holder=view.holder,
+                detail="" if view.holder else "holder not readable",
+                observed=view.holder_member_id or None,
             )
         if view.state in ("PreparingRebalance", "CompletingRebalance"):
             return LockAttempt(False, holder=view.holder, detail="the lock group is rebalancing")
@@ -443,6 +487,33 @@ class KafkaGroupLock:
             return LockAttempt(True, token=decision.token)
         await self._leave()
         return LockAttempt(False, holder=decision.owner)
+
+    async def take_over(self, owner: LockOwner, stale: LockAttempt) -> LockAttempt:
+        """Remove a provably dead holder from the group (LeaveGroup naming its member id,
+        which the coordinator accepts from any client), then take the lock as usual.
+
+        Only that member is removed; if it already left, or someone else got the lock
+        first, the group protocol decides as always and we wait.
+        """
+        member_id = stale.observed
+        if not isinstance(member_id, str) or not member_id:
+            return stale
+        response = await self._send(LeaveGroupRequest(self.group, member_id))
+        code = response.error_code
+        if code == GROUP_AUTHORIZATION_FAILED:
+            raise self._denied()
+        if code in _COORDINATOR_MOVED:
+            self._coordinator = None
+            return LockAttempt(False, holder=stale.holder, detail="the coordinator moved")
+        if code and code != UNKNOWN_MEMBER_ID:
+            raise ReconcilerError(f"LeaveGroup {self.group} (takeover): {_error_name(code)}")
+        attempt = stale
+        for _ in range(_TAKEOVER_POLLS):
+            attempt = await self.try_acquire(owner)
+            if attempt.acquired or attempt.detail != "the lock group is rebalancing":
+                return attempt
+            await asyncio.sleep(0.2)  # the coordinator is completing the dead member's exit
+        return attempt
 
     async def renew(self) -> None:
         if self._token is None or self._owner is None:

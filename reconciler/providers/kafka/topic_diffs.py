@@ -247,14 +247,41 @@ def _config_changes(
     return config
 
 
+def _kept_notice(name: str, change: Change | None, found: Sequence[Notice]) -> Notice:
+    differing = [a.path for a in change.attributes] if change is not None else []
+    differing += [n.attribute for n in found if n.level is NoticeLevel.ERROR and n.attribute]
+    message = "exists; kept as it is"
+    if differing:
+        message += f" (differs from the spec in {', '.join(differing)}: apply -f SPEC changes it)"
+    return Notice(level=NoticeLevel.INFO, address=topic_address(name), kind="note", message=message)
+
+
+def missing_topic_notices(names: Sequence[str], state: KafkaClusterState) -> list[Notice]:
+    """Errors for topics a command names that do not exist."""
+    return [
+        Notice(
+            level=NoticeLevel.ERROR,
+            address=topic_address(name),
+            kind="refused",
+            message="no such topic",
+        )
+        for name in names
+        if name not in state.topics
+    ]
+
+
 def diff_topics(
     desired: Sequence[DesiredTopic],
     state: KafkaClusterState,
     ownership: TopicOwnership,
     *,
     allow_delete: bool,
+    create_only: bool = False,
 ) -> ProviderPlan:
-    """The changes that make ``state`` match ``desired``, within ``ownership``."""
+    """The changes that make ``state`` match ``desired``, within ``ownership``.
+
+    ``create_only`` (``kafka topics create``): existing topics are kept as they are; how
+    they differ from ``desired`` is reported, not changed."""
     changes: list[Change] = []
     notices: list[Notice] = []
     load = broker_load(state.topics)
@@ -264,9 +291,14 @@ def diff_topics(
         if live is None:
             changes.append(_create(topic))
             continue
-        change = _update(topic, live, state, ownership, load, notices)  # type: ignore[arg-type]
-        if change is not None:
-            changes.append(change)
+        found: list[Notice] = []
+        change = _update(topic, live, state, ownership, load, found)
+        if create_only:
+            notices.append(_kept_notice(topic.name, change, found))
+        else:
+            notices.extend(found)
+            if change is not None:
+                changes.append(change)
 
     for name in sorted(state.topics):
         live = state.topics[name]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from reconciler.engine.interrupts import raise_if_interrupted, request_in_flight
 from reconciler.engine.payloads import check_payload, parse_payload
 from reconciler.engine.plan import Action, Change, Notice, NoticeLevel
+from reconciler.engine.polling import StallWatch, wait_for
 from reconciler.engine.providers import (
     ApplyOptions,
     ChangeResult,
@@ -20,9 +21,14 @@ from reconciler.engine.providers import (
     identity_key,
 )
 from reconciler.errors import PlanRefused
-from reconciler.providers.kafka.client import KafkaAdmin, NewTopicRequest
+from reconciler.providers.kafka.client import KafkaAdmin, NewTopicRequest, TopicPartition
 from reconciler.providers.kafka.state import KafkaClusterState
-from reconciler.providers.kafka.topic_diffs import PROVIDER, diff_topics, topic_address
+from reconciler.providers.kafka.topic_diffs import (
+    PROVIDER,
+    diff_topics,
+    missing_topic_notices,
+    topic_address,
+)
 from reconciler.providers.kafka.topic_payloads import (
     PAYLOAD_BY_ACTION,
     TopicCreate,
@@ -32,7 +38,11 @@ from reconciler.spec.models import TopicOwnership
 from reconciler.spec.resolving import DesiredTopic
 
 REASSIGNMENT_POLL_SECONDS = 1.0
-REASSIGNMENT_TIMEOUT_SECONDS = 3600.0
+# A reassignment that makes no progress for this long is reported as stuck (the apply
+# fails, releasing the lock; a rerun resumes). A throttled move that advances never stalls.
+STALL_ENV = "LLM_ANALYTICS_STALL_TIMEOUT"
+DEFAULT_STALL_SECONDS = 180.0
+PROGRESS_EVERY_SECONDS = 10.0
 # Brokers create a log per new partition before metadata lists the topic: allow time in
 # proportion to the work (a loaded 2-core machine manages a few dozen partitions a second).
 PROPAGATION_TIMEOUT_SECONDS = 60.0
@@ -57,6 +67,17 @@ def _topic_fingerprint(state: KafkaClusterState, name: str, desired_keys: Sequen
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def stall_seconds() -> float:
+    """``$LLM_ANALYTICS_STALL_TIMEOUT`` in seconds, or three minutes."""
+    import os
+
+    raw = os.environ.get(STALL_ENV, "").strip().removesuffix("s")
+    try:
+        return float(raw) if raw else DEFAULT_STALL_SECONDS
+    except ValueError:
+        return DEFAULT_STALL_SECONDS
+
+
 def cluster_identity(state: KafkaClusterState) -> dict[str, str]:
     """The ``@kafka`` fingerprint: the cluster id Metadata reports."""
     return {identity_key("kafka"): state.cluster_id or "unknown"}
@@ -76,11 +97,21 @@ class KafkaTopicsProvider:
     resource_types: tuple[str, ...] = (PROVIDER,)
 
     def __init__(
-        self, admin: KafkaAdmin, desired: Sequence[DesiredTopic], ownership: TopicOwnership
+        self,
+        admin: KafkaAdmin,
+        desired: Sequence[DesiredTopic],
+        ownership: TopicOwnership,
+        *,
+        create_only: bool = False,
+        required: Sequence[str] = (),
     ) -> None:
+        """``create_only``: plan creations only, keep existing topics as they are;
+        ``required``: topics that must exist (an error notice for each one that does not)."""
         self.admin = admin
         self.desired = list(desired)
         self.ownership = ownership
+        self.create_only = create_only
+        self.required = list(required)
         # Only these keys (and the topics' own overrides) are decoded from DescribeConfigs.
         self.config_keys = frozenset(key for topic in self.desired for key in topic.config)
 
@@ -96,9 +127,13 @@ class KafkaTopicsProvider:
     async def plan(self, options: PlanOptions) -> ProviderPlan:
         state = await self.read()
         planned = diff_topics(
-            self.desired, state, self.ownership, allow_delete=options.allow_delete
+            self.desired,
+            state,
+            self.ownership,
+            allow_delete=options.allow_delete,
+            create_only=self.create_only,
         )
-        notices = list(planned.notices)
+        notices = [*planned.notices, *missing_topic_notices(self.required, state)]
         if options.validate:
             notices.extend(await self.validate_changes(planned.changes))
         return ProviderPlan(
@@ -177,7 +212,15 @@ class KafkaTopicsProvider:
         for what, phase in phases:
             if failed():
                 break
-            record(await phase(changes, options), what)
+            raise_if_interrupted(
+                done=[c.address for c in changes if _phases(c) <= ran and not errors[c.address]],
+                not_done=[c.address for c in changes if not _phases(c) <= ran],
+            )
+            if what == "reassign":  # a long wait: it has safe points of its own
+                record(await phase(changes, options), what)
+            else:
+                async with request_in_flight():  # one batched write: never abandoned half-way
+                    record(await phase(changes, options), what)
             ran.add(what)
         # A change is skipped when a phase it needs did not run (stopped at a failure).
         skipped = {c.address for c in changes if not errors[c.address] and _phases(c) - ran}
@@ -220,12 +263,14 @@ class KafkaTopicsProvider:
                 expected[change.name] = None
         expected.update(_partition_increases(changes))
         work = sum(count or 1 for count in expected.values())
-        deadline = time.monotonic() + max(
-            PROPAGATION_TIMEOUT_SECONDS, work * PROPAGATION_SECONDS_PER_PARTITION
-        )
+        timeout = max(PROPAGATION_TIMEOUT_SECONDS, work * PROPAGATION_SECONDS_PER_PARTITION)
         by_name = {c.name: c for c in changes}
         total = len(expected)
-        while expected:
+
+        async def check() -> tuple[bool, dict[str, int | None]]:
+            nonlocal expected
+            # Everything was sent: stopping here only skips the wait for metadata.
+            raise_if_interrupted(done=[c.address for c in changes])
             state = await self.admin.cluster_state(with_configs=False, topics=list(expected))
             expected = {
                 name: count
@@ -236,14 +281,17 @@ class KafkaTopicsProvider:
                     and any(p.leader < 0 for p in state.topics[name].partitions)
                 )
             }
-            if not expected or time.monotonic() > deadline:
-                break
+            return not expected, expected
+
+        def report(unseen: dict[str, int | None], _: float) -> None:
             if total > 100:
-                first = by_name[next(iter(expected))]
                 options.progress.advanced(
-                    first, f"waiting for broker metadata: {total - len(expected)}/{total} visible"
+                    by_name[next(iter(unseen))],
+                    f"waiting for broker metadata: {total - len(unseen)}/{total} visible",
                 )
-            await asyncio.sleep(0.5)
+
+        if expected:
+            await wait_for(check, timeout=timeout, interval=0.5, on_wait=report)
         return [topic_address(name) for name in expected]
 
     async def _apply_creates(
@@ -282,26 +330,82 @@ class KafkaTopicsProvider:
             for partition, replicas in update.reassignment.items()
         }
         results: dict[str, str | None] = {}
-        for (name, partition), error in (await self.admin.alter_reassignments(assignments)).items():
+        async with request_in_flight():
+            altered = await self.admin.alter_reassignments(assignments)
+        for (name, partition), error in altered.items():
             if error:
                 results[name] = f"partition {partition}: {error}"
-        waiting = {key for key in assignments if key[0] not in results}
-        deadline = time.monotonic() + REASSIGNMENT_TIMEOUT_SECONDS
-        total = len(waiting)
-        while waiting:
-            ongoing = await self.admin.list_reassignments()
-            waiting &= set(ongoing)
-            done = total - len(waiting)
-            for change in planned.values():
-                options.progress.advanced(change, f"reassignment {done}/{total} partitions done")
-            if not waiting:
-                break
-            if time.monotonic() > deadline:
-                for name, _ in waiting:
-                    results[name] = "reassignment still running after the timeout"
-                break
-            await asyncio.sleep(REASSIGNMENT_POLL_SECONDS)
+        waiting = {key: assignments[key] for key in assignments if key[0] not in results}
+        results.update(await self._await_reassignments(waiting, planned, options))
         return results
+
+    async def _await_reassignments(
+        self,
+        waiting: dict[TopicPartition, list[int]],
+        planned: dict[str, Change],
+        options: ApplyOptions,
+    ) -> dict[str, str | None]:
+        """Wait while the reassignments advance (a replica caught up or a partition done);
+        stop when nothing advanced for the stall time, naming the stuck partitions."""
+        total = len(waiting)
+        watch = StallWatch(stall=stall_seconds(), report_every=PROGRESS_EVERY_SECONDS)
+        ongoing: dict[TopicPartition, tuple[list[int], list[int], list[int]]] = {}
+
+        async def check() -> tuple[bool, int]:
+            nonlocal ongoing
+            # The reassignment goes on in the cluster; a rerun waits for it (resumes).
+            raise_if_interrupted(done=[c.address for c in planned.values()])
+            ongoing = await self.admin.list_reassignments()
+            for key in [k for k in waiting if k not in ongoing]:
+                del waiting[key]
+            # Remaining work: partitions not done, plus replicas still to catch up.
+            watch.observe(len(waiting) + sum(len(ongoing[k][1]) for k in waiting))
+            return not waiting or watch.stalled, total - len(waiting)
+
+        def report(done: int, _: float) -> None:
+            if watch.report_due():
+                for change in planned.values():
+                    options.progress.advanced(
+                        change, f"reassignment {done}/{total} partitions done"
+                    )
+
+        await wait_for(
+            check, timeout=float("inf"), interval=REASSIGNMENT_POLL_SECONDS, on_wait=report
+        )
+        for change in planned.values():
+            options.progress.advanced(
+                change, f"reassignment {total - len(waiting)}/{total} partitions done"
+            )
+        if not waiting:
+            return {}
+        return await self._stalled(waiting, ongoing, watch.stalled_for)
+
+    async def _stalled(
+        self,
+        waiting: dict[TopicPartition, list[int]],
+        ongoing: dict[TopicPartition, tuple[list[int], list[int], list[int]]],
+        seconds: float,
+    ) -> dict[str, str | None]:
+        """Why each stuck partition is stuck (a target broker offline, or still copying)."""
+        live = {
+            b.node_id
+            for b in (await self.admin.cluster_state(with_configs=False, topics=[])).brokers
+        }
+        by_topic: dict[str, list[str]] = {}
+        for (name, partition), target in sorted(waiting.items()):
+            adding = ongoing.get((name, partition), ([], [], []))[1]
+            offline = sorted(set(target) - live)
+            why = (
+                f"target broker(s) {', '.join(map(str, offline))} offline"
+                if offline
+                else f"replica(s) {', '.join(map(str, adding)) or '?'} not yet in sync"
+            )
+            by_topic.setdefault(name, []).append(f"partition {partition} ({why})")
+        return {
+            name: f"reassignment made no progress for {seconds:.0f}s: {'; '.join(stuck)}; it "
+            "goes on in the cluster — run apply again once the brokers are back to resume"
+            for name, stuck in by_topic.items()
+        }
 
     async def _apply_deletes(
         self, changes: Sequence[Change], _: ApplyOptions

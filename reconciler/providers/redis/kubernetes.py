@@ -166,7 +166,8 @@ class KubernetesTransport:
         if isinstance(problem, ApiException):
             reason = f"HTTP {problem.status} {problem.reason}"
             hint = (
-                "check the credentials in the kubeconfig and RBAC (get/list pods, create pods/exec)"
+                "check the credentials in the kubeconfig and RBAC (get/list pods, get and create "
+                "pods/exec)"
                 if problem.status in (401, 403)
                 else "check the namespace and the API server address"
             )
@@ -368,7 +369,7 @@ class KubernetesTransport:
                 raise NodeUnreachable(
                     pod,
                     f"exec failed: HTTP {problem.status} {problem.reason}",
-                    hint="check RBAC (create pods/exec) and that the pod is running",
+                    hint="check RBAC (get and create on pods/exec) and that the pod is running",
                 ) from None
             except (TimeoutError, OSError) as problem:
                 raise NodeUnreachable(pod, f"exec failed: {problem}") from None

@@ -10,6 +10,9 @@ One key, ``{llm-analytics}:apply-lock``, taken with ``SET key value NX PX ttl``:
 - **Safe release**: a compare-and-``DEL`` script (Lua) deletes the key only while it still
   holds this run's value, never a lock another run took after ours expired.
 - **Named holder**: the value is JSON with the :class:`LockOwner`; waiting runs ``GET`` it.
+- **Takeover of a dead holder**: a waiting run on the holder's host that proves it dead
+  (see :func:`reconciler.engine.locking.holder_is_provably_dead`) swaps the value it read
+  for its own in one script (compare-and-``SET``), instead of waiting for the TTL.
 
 Both keys share the hash tag ``{llm-analytics}``, so in a Redis Cluster they live in one
 slot on one master; commands follow ``MOVED``/``ASK`` redirections, so the lock keeps
@@ -60,6 +63,14 @@ return 0
 RELEASE_SCRIPT = """\
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+# KEYS[1] = lock key, ARGV[1] = the dead holder's value, ARGV[2] = ours, ARGV[3] = TTL ms.
+TAKEOVER_SCRIPT = """\
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
 end
 return 0
 """
@@ -218,9 +229,29 @@ class RedisLock:
                 continue  # it expired between SET and GET: try again at once
             holder, _ = decode_value(current)
             return LockAttempt(
-                False, holder=holder, detail="" if holder else "the lock value is not readable"
+                False,
+                holder=holder,
+                detail="" if holder else "the lock value is not readable",
+                observed=current,
             )
         return LockAttempt(False, detail="the lock changed hands while we looked")
+
+    async def take_over(self, owner: LockOwner, stale: LockAttempt) -> LockAttempt:
+        """Replace the dead holder's value seen in ``stale`` by ours, in one script: if the
+        key holds anything else by then (renewed, expired, taken), nothing changes."""
+        if not isinstance(stale.observed, bytes | str):
+            return stale
+        token = int(await self._run("INCR", self.token_key))  # type: ignore[arg-type]
+        value = encode_value(owner, token)
+        swapped = await self._run(
+            "EVAL", TAKEOVER_SCRIPT, 1, self.key, stale.observed, value, self._ttl_ms
+        )
+        if swapped == 1:
+            self._value, self._token = value, token
+            return LockAttempt(True, token=token)
+        current = await self._run("GET", self.key)
+        holder, _ = decode_value(current) if current is not None else (None, None)
+        return LockAttempt(False, holder=holder, detail="the lock changed hands meanwhile")
 
     async def renew(self) -> None:
         if self._value is None:
@@ -248,6 +279,7 @@ __all__ = [
     "LOCK_KEY",
     "RELEASE_SCRIPT",
     "RENEW_SCRIPT",
+    "TAKEOVER_SCRIPT",
     "TOKEN_KEY",
     "RedisLock",
     "decode_value",

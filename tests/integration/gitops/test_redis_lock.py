@@ -178,3 +178,43 @@ def test_bootstrapping_a_redis_cluster_goes_on_without_its_lock(
     assert result.code == 0, result.output
     assert "going on without the apply lock (Redis key" in result.stderr
     assert "serves no hash slot" in result.stderr
+
+
+async def test_redis_init_waits_for_the_lock_then_exits_3_naming_the_holder(cluster: Any) -> None:
+    """``redis init`` on a formed cluster runs the engine's workflow: under the apply lock."""
+    addresses = cluster.addresses
+    holder = lock(addresses, ttl=30.0)
+    attempt = await holder.try_acquire(owner("ops"))
+    assert attempt.acquired
+    try:
+        refused = await asyncio.to_thread(
+            run_cli,
+            "redis", "init", "--addresses", ",".join(addresses), "--nodes", "3",
+            "--replicas", "0", "-y", "--lock-timeout", "2s",
+        )  # fmt: skip
+    finally:
+        await holder.release()
+        await holder.close()
+    assert refused.code == 3, refused.output
+    assert "Waiting for the apply lock" in refused.stderr
+    assert "held by ops@host-ops (pid 100)" in refused.stderr
+    done = await asyncio.to_thread(
+        run_cli, "redis", "init", "--addresses", ",".join(addresses), "--nodes", "3",
+        "--replicas", "0", "-y",
+    )  # fmt: skip
+    assert done.code == 0, done.output
+    assert "Acquired the apply lock" in done.stderr or "Nothing to apply" in done.stdout
+
+
+def test_redis_init_dry_run_of_an_impossible_layout_exits_1_with_one_message(
+    redis_factory: Callable[..., Any],
+) -> None:
+    bare = redis_factory(nodes=6)
+    result = run_cli(
+        "redis", "init", "--addresses", ",".join(bare.addresses), "--nodes", "9",
+        "--replicas", "2", "--dry-run",
+    )  # fmt: skip
+    assert result.code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    assert "No changes" not in result.stdout and "nothing to do" not in result.output

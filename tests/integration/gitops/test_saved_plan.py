@@ -74,7 +74,8 @@ def test_out_of_band_change_makes_the_saved_plan_stale(
     )
     assert planned.code == 0, planned.output
     saved = json.loads(planfile.read_text())
-    assert set(saved["fingerprints"]) == {f"kafka_topic.{first}", f"kafka_topic.{second}"}
+    # The touched topics, and the identity of the cluster the plan was made against.
+    assert set(saved["fingerprints"]) == {f"kafka_topic.{first}", f"kafka_topic.{second}", "@kafka"}
     assert saved["spec"]["sha256"] and saved["tool_version"]
 
     # Someone changes one of the topics by hand after the review.

@@ -1,63 +1,17 @@
-"""Fixtures for the Redis integration tests: the Kubernetes API simulator and its pods.
+"""Fixtures for the Redis integration tests.
 
-Direct-mode tests use ``redis_factory`` / ``redis_cluster`` from tests/integration/conftest.py.
+Direct-mode tests use ``redis_factory`` / ``redis_cluster``, Kubernetes ones ``redis_pods``
+(Redis pods on the sandbox's real kube-apiserver, KUBECONFIG holding a ServiceAccount token
+bound to the examples' Role), all from tests/integration/conftest.py.
 """
 
 from __future__ import annotations
 
-import itertools
 import subprocess
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.k8s_simulator import KubeSimulator, RedisPods
-
 pytestmark = pytest.mark.integration
-
-_namespaces = itertools.count(1)
-
-
-@pytest.fixture(scope="session")
-def k8s_simulator() -> Iterator[KubeSimulator]:
-    simulator = KubeSimulator().start()
-    try:
-        yield simulator
-    finally:
-        simulator.stop()
-
-
-@pytest.fixture
-def kubeconfig(
-    k8s_simulator: KubeSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    """A kubeconfig pointing at the simulator, exported as KUBECONFIG."""
-    path = k8s_simulator.write_kubeconfig(tmp_path / "kubeconfig")
-    monkeypatch.setenv("KUBECONFIG", str(path))
-    return path
-
-
-@pytest.fixture
-def redis_pods(
-    k8s_simulator: KubeSimulator, kubeconfig: Path
-) -> Iterator[Callable[..., RedisPods]]:
-    """``redis_pods(count, password=None)``: pods in a fresh namespace, stopped afterwards."""
-    made: list[RedisPods] = []
-
-    def make(count: int = 6, password: str | None = None) -> RedisPods:
-        pods = RedisPods(
-            k8s_simulator, namespace=f"redis-test-{next(_namespaces)}", password=password
-        )
-        made.append(pods)
-        pods.add(count)
-        return pods
-
-    try:
-        yield make
-    finally:
-        for pods in made:
-            pods.stop()
 
 
 def cluster_check(address: str, password: str | None = None) -> str:

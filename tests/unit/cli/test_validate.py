@@ -97,10 +97,10 @@ def test_environment_option(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(cli, ["validate", "-f", str(EXAMPLE), "--env", "local"]) == 0
     out = capsys.readouterr().out
     assert "(14 topics, " in out and "redis 3×1, env local)" in out
-    assert run_cli(cli, ["validate", "-f", str(EXAMPLE), "--env", "prod", "-o", "json"]) == 1
+    assert run_cli(cli, ["validate", "-f", str(EXAMPLE), "--env", "staging", "-o", "json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    assert report["env"] == "prod"
-    assert "unknown environment 'prod' (known: local)" in report["errors"][0]["message"]
+    assert report["env"] == "staging"
+    assert "unknown environment 'staging' (known: local, prod)" in report["errors"][0]["message"]
 
 
 def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -109,7 +109,7 @@ def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert f"{missing}: cannot read the file" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("env", [None, "local"])
+@pytest.mark.parametrize("env", [None, "local", "prod"])
 def test_example_is_valid_through_the_installed_command(env: str | None) -> None:
     script = Path(sys.executable).with_name("llm-analytics")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "reconciler.cli.main"]

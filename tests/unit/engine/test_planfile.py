@@ -15,6 +15,7 @@ from reconciler import __version__
 from reconciler.engine.plan import Action, AttributeChange, Change, Plan
 from reconciler.engine.planfile import (
     PlanFileError,
+    checksum,
     parse_planfile,
     planfile_document,
     read_planfile,
@@ -264,3 +265,33 @@ def test_apply_needs_a_spec_or_a_plan_file(capsys: Any) -> None:
         main(["apply"])
     assert stopped.value.code == 1
     assert "PLANFILE" in capsys.readouterr().err
+
+
+def test_a_truncated_plan_file_is_refused_for_safety(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    write_planfile(path, document_for(Plan(changes=(topic_change("a"),))))
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+    with pytest.raises(SafetyRefusal, match="truncated") as caught:
+        read_planfile(path)
+    assert caught.value.exit_code == EXIT_REFUSED
+
+
+def test_signed_plans(tmp_path: Path) -> None:
+    key = b"ci-signing-key"
+    plan = Plan(changes=(topic_change("a"),))
+    path = tmp_path / "plan.json"
+    write_planfile(path, document_for(plan, signing_key=key))
+    assert read_planfile(path, signing_key=key).signed
+    # One byte altered (and the public checksum recomputed): the signature no longer matches.
+    document = json.loads(path.read_text())
+    document["created_at"] = document["created_at"].replace("2024", "2025")
+    document["checksum"] = checksum(document)
+    with pytest.raises(SafetyRefusal, match="signature does not match"):
+        parse_planfile(document, signing_key=key)
+    with pytest.raises(SafetyRefusal, match="another key"):
+        read_planfile(path, signing_key=b"other")
+    unsigned = document_for(plan)
+    with pytest.raises(SafetyRefusal, match="not signed"):
+        parse_planfile(unsigned, signing_key=key)
+    assert not parse_planfile(unsigned).signed

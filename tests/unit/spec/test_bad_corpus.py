@@ -103,7 +103,7 @@ def test_fifty_megabyte_file_is_refused_in_process(fifty_megabytes: Path) -> Non
     assert time.perf_counter() - started < 1.0
     issue = raised.value.issues[0]
     assert (issue.line, issue.column) == (1, 1)
-    assert "the file is 50.0 MB; a spec may be at most 5 MB" in issue.message
+    assert "the file is 50.0 MB; a spec may be at most 16 MB" in issue.message
 
 
 def test_fifty_megabyte_file_through_the_command(fifty_megabytes: Path) -> None:

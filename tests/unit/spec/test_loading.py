@@ -172,11 +172,11 @@ def test_oversized_file_is_refused_before_reading(tmp_path: Path) -> None:
         stream.truncate(MAX_SPEC_BYTES + 1)  # sparse: nothing to read if the size check works
     with pytest.raises(SpecError) as raised:
         load_spec(path)
-    assert_at(raised.value.issues[0], 1, 1, "at most 5 MB")
+    assert_at(raised.value.issues[0], 1, 1, "at most 16 MB")
 
 
 def test_oversized_text_is_refused() -> None:
-    with pytest.raises(SpecError, match="at most 5 MB"):
+    with pytest.raises(SpecError, match="at most 16 MB"):
         load_spec_text("a" * (MAX_SPEC_BYTES + 1))
 
 
@@ -538,7 +538,9 @@ def test_unselected_overlays_are_checked_too() -> None:
 def test_too_many_nodes_without_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(yaml_tree, "MAX_NODES", 12)
     issue = single_error(doc("x: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"))
-    assert_at(issue, 4, 8, "more than 12 nodes; a spec is far smaller")  # keys count too
+    assert_at(
+        issue, 4, 8, "more than 12 nodes; even a spec of 50,000 topics is smaller"
+    )  # keys count too
     assert "alias" not in issue.message
 
 
