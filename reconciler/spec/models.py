@@ -394,13 +394,44 @@ class KubernetesTarget(SpecModel):
     ready_timeout_seconds: Annotated[int, Why("one day")] = Field(
         default=300, ge=1, le=MAX_READY_TIMEOUT_SECONDS
     )
+    pod_password_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """Name of the environment variable of the Redis container that holds the password
+    (e.g. ``REDIS_PASSWORD``, which the common charts set). redis-cli then takes the password
+    from the pod's own environment and ``connection.password`` is not needed: the secret never
+    crosses the Kubernetes API. Without it, ``connection.password`` is sent on the exec's
+    stdin (never in the exec URL or the pod's process list)."""
+
+
+class RedisTlsPodFiles(SpecModel):
+    """TLS files as paths inside the Redis pods (what redis-cli uses over Kubernetes exec)."""
+
+    ca_file: str | None = None
+    """CA bundle in the pod (``redis-cli --cacert``)."""
+    cert_file: str | None = None
+    """Client certificate in the pod (``redis-cli --cert``), for ``tls-auth-clients yes``."""
+    key_file: str | None = None
+    """Its private key in the pod (``redis-cli --key``)."""
 
 
 class RedisTls(SpecModel):
+    """TLS to the nodes. ``caFile``/``certFile``/``keyFile`` are local paths (direct
+    connections and the Redis apply lock); ``inPod`` gives the paths inside the pods for the
+    Kubernetes transport, where redis-cli runs."""
+
     enabled: bool = True
     ca_file: str | None = None
+    """Local CA bundle that signed the nodes' certificates (default: the system store)."""
     cert_file: str | None = None
+    """Local client certificate (needs keyFile), for ``tls-auth-clients yes``."""
     key_file: str | None = None
+    """Local private key of the client certificate."""
+    in_pod: RedisTlsPodFiles | None = None
+    """The same files as paths inside the Redis pods (Kubernetes transport only)."""
+    check_hostname: bool = False
+    """Also check that a node's certificate names the address it is reached at. Off by
+    default, like redis-cli and the nodes themselves (cluster bus, replication), which verify
+    the chain only: nodes are addressed by IP (CLUSTER NODES, MOVED), which few certificates
+    list."""
 
 
 def _split_addresses(value: Any) -> Any:

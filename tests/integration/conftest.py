@@ -5,9 +5,12 @@ Fixtures:
                                               the Kafka version; default 4.4.0)
   kafka_tls, kafka_mtls, kafka_scram          TLS shapes: server-auth SSL, mutual TLS (principal
                                               User:CN=<user>), SASL_SSL + SCRAM-SHA-512
-  redis_factory(nodes=6, formed=False, password=None, replicas=1)
+  redis_factory(nodes=6, formed=False, password=None, replicas=1, **options)
                                               a new started RedisSandbox, stopped at session end
-                                              (tests that reshape a cluster take their own)
+                                              (tests that reshape a cluster take their own);
+                                              options: acl_users=, admin_user=,
+                                              replication_user=, tls=True, plain_port=,
+                                              tls_auth_clients=, server="valkey"
   redis_cluster                               a shared formed 6-node cluster (3 masters x 1 replica)
                                               for read-mostly tests
   kubernetes                                  one KubernetesSandbox (etcd + kube-apiserver 1.36 +
@@ -107,9 +110,15 @@ def redis_factory() -> Iterator[Callable[..., RedisSandbox]]:
     made: list[RedisSandbox] = []
 
     def factory(
-        nodes: int = 6, formed: bool = False, password: str | None = None, replicas: int = 1
+        nodes: int = 6,
+        formed: bool = False,
+        password: str | None = None,
+        replicas: int = 1,
+        **options: Any,
     ) -> RedisSandbox:
-        sandbox = RedisSandbox(nodes, formed=formed, password=password, replicas=replicas)
+        sandbox = RedisSandbox(
+            nodes, formed=formed, password=password, replicas=replicas, **options
+        )
         made.append(sandbox)
         _made_for[_current[0]].append(sandbox)
         sandbox.start()

@@ -17,6 +17,7 @@ from reconciler.engine.payloads import parse_payload
 from reconciler.engine.plan import Change
 from reconciler.engine.providers import ApplyOptions, ChangeResult, ResultStatus
 from reconciler.errors import ApplyFailed, ConnectionFailure, PlanRefused
+from reconciler.providers.redis.auth import check_replication_auth
 from reconciler.providers.redis.state import ClusterObservation, NodeView
 from reconciler.providers.redis.steps import (
     AnyStep,
@@ -213,6 +214,12 @@ class Applier:
             view = await self.view(member.node_id)
             if not view.is_bare or view.dbsize:
                 raise ApplyFailed(f"{member.address} is no longer a bare empty node; plan again")
+        for replica in step.replicas:  # before any slot is assigned: refuse, do not half-create
+            await check_replication_auth(
+                self.transport,
+                self.endpoint(replica.node.node_id),
+                self.endpoint(replica.master.node_id),
+            )
         for master in step.masters:
             await self._add_slots(master.node.node_id, master.slots)
         for epoch, member in enumerate(everyone, start=1):
@@ -258,6 +265,10 @@ class Applier:
             return
         if view.myself.is_master and view.myself.slots:
             raise ApplyFailed(f"{view.address} serves slots and cannot become a replica")
+        # A replica that cannot log in to its master would never sync: refuse, say what to set.
+        await check_replication_auth(
+            self.transport, self.endpoint(node_id), self.endpoint(master_id)
+        )
         await self.exec(node_id, "CLUSTER", "REPLICATE", master_id)
 
         async def settled() -> bool:

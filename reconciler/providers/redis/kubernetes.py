@@ -11,6 +11,21 @@ Pipelines run in one exec of ``sh -c 'printf ... | redis-cli'`` so that they sha
 connection (ASKING applies to the next command) and cost one round trip; a container
 without ``sh`` falls back to one exec per command.
 
+Secrets never travel in the exec URL (which API-server audit logs record) nor in a process
+list inside the pod:
+
+- with ``connection.password`` the password is written to the exec's **stdin**: the
+  command is ``sh -c 'IFS= read -r REDISCLI_AUTH; export REDISCLI_AUTH; ...'`` and the
+  pipeline script (which may hold ``MIGRATE ... AUTH2 user pass``) follows on stdin too,
+  read with ``head -c LENGTH`` (the exec protocol cannot close stdin, so lengths, not EOF,
+  end the input);
+- with ``kubernetes.podPasswordEnv`` the pod's own environment variable supplies it
+  (``REDISCLI_AUTH="$REDIS_PASSWORD"``) and this process never knows it; ``MIGRATE``'s
+  ``AUTH`` argument is a placeholder that the shell in the pod replaces line by line.
+
+TLS: ``--tls`` with ``--cacert``/``--cert``/``--key`` from ``tls.inPod`` (paths inside the
+pod, not the local ones).
+
 A node's address is the pod IP (``status.podIP``), which is what the other nodes use and
 what CLUSTER MEET needs; its placement identity is ``spec.nodeName`` and the node's
 ``topology.kubernetes.io/zone`` label when the node object is readable.
@@ -20,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -36,6 +52,7 @@ from reconciler.providers.redis.clitext import (
     forced_raw,
     parse_replies,
     parse_reply,
+    quote_arg,
 )
 from reconciler.providers.redis.transports import (
     Arg,
@@ -45,12 +62,30 @@ from reconciler.providers.redis.transports import (
     NodeUnreachable,
     Reply,
     command_name,
+    migrate_auth_args,
 )
-from reconciler.spec.models import KubernetesTarget
+from reconciler.spec.models import KubernetesTarget, RedisTlsPodFiles
 
 ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
 # Linux limits one argv string to 128 KiB; stay well below it per pipeline exec.
 MAX_PIPELINE_BYTES = 96 * 1024
+# Stands for the pod's password in a command (podPasswordEnv); quoted by command_line as
+# "\x00llm-analytics:pod-password\x00", which no real argument of ours contains.
+POD_PASSWORD = b"\x00llm-analytics:pod-password\x00"
+
+# stdin: the password line, the script's length, the script. `read` takes one byte at a
+# time from a pipe, so `head -c` gets exactly the script; no EOF is needed.
+_STDIN_AUTH = "IFS= read -r REDISCLI_AUTH; export REDISCLI_AUTH; "
+_STDIN_SCRIPT = 'IFS= read -r n; head -c "$n" | '
+# podPasswordEnv: the script comes on stdin; every placeholder token ($1, quoted as redis-cli
+# reads it) is replaced by the pod's password, escaped the same way, before redis-cli reads it.
+_SUBSTITUTE = (
+    r"""esc=$(printf '%s' "$REDISCLI_AUTH" | sed 's/[\\"]/\\&/g'); tok=$1; """
+    r"""IFS= read -r n; head -c "$n" | { while IFS= read -r line || [ -n "$line" ]; do """
+    r"""while case $line in *"$tok"*) true;; *) false;; esac; do """
+    r"""line="${line%%"$tok"*}\"$esc\"${line#*"$tok"}"; done; """
+    r"""printf '%s\n' "$line"; done; } | """
+)
 
 
 class ExecResult:
@@ -86,6 +121,7 @@ class KubernetesTransport:
         username: str | None = None,
         password: str | None = None,
         tls: bool = False,
+        tls_files: RedisTlsPodFiles | None = None,
         progress: Callable[[str], None] | None = None,
         exec_concurrency: int = 16,
         require_all_ready: bool = True,
@@ -97,6 +133,13 @@ class KubernetesTransport:
         self._username = username
         self._password = password
         self._tls = tls
+        self._tls_files = tls_files
+        self._pod_password_env = target.pod_password_env if not password else None
+        if password is not None and ("\n" in password or "\r" in password):
+            raise ConnectionFailure(
+                f"kubernetes namespace {target.namespace}",
+                "the Redis password contains a line break and cannot be sent to redis-cli",
+            )
         self._progress = progress
         self._api_client: k8s_client.ApiClient | None = None
         self._ws_client: WsApiClient | None = None
@@ -220,18 +263,55 @@ class KubernetesTransport:
 
     # ------------------------------------------------------------------ exec
 
+    @property
+    def _secret(self) -> bool:
+        """Whether redis-cli must log in (the password from stdin or from the pod)."""
+        return bool(self._password or self._pod_password_env)
+
     def _cli(self, endpoint: NodeEndpoint) -> list[str]:
+        """redis-cli's argv: never a password (it comes in REDISCLI_AUTH)."""
         argv = ["redis-cli", "-h", endpoint.ip, "-p", str(endpoint.port)]
         if self._username:
             argv += ["--user", self._username]
-        if self._password:
-            argv += ["-a", self._password, "--no-auth-warning"]
+        if self._secret:
+            argv += ["--no-auth-warning"]
         if self._tls:
             argv += ["--tls"]
+            files = self._tls_files
+            if files is not None:
+                for flag, path in (
+                    ("--cacert", files.ca_file),
+                    ("--cert", files.cert_file),
+                    ("--key", files.key_file),
+                ):
+                    if path:
+                        argv += [flag, path]
         return argv
 
-    async def exec(self, pod: str, command: Sequence[str]) -> ExecResult:
-        """Run ``command`` in ``pod``; returns stdout, stderr and the exit code."""
+    def _auth_prefix(self) -> str:
+        """Shell that sets REDISCLI_AUTH: from stdin's first line, or the pod's variable."""
+        if self._password:
+            return _STDIN_AUTH
+        if self._pod_password_env:
+            return f'REDISCLI_AUTH="${{{self._pod_password_env}}}"; export REDISCLI_AUTH; '
+        return ""
+
+    def _auth_stdin(self) -> bytes:
+        return (self._password + "\n").encode() if self._password else b""
+
+    def _no_shell_refusal(self, endpoint: NodeEndpoint) -> ConnectionFailure:
+        return ConnectionFailure(
+            endpoint.id,
+            "the Redis container has no sh, so the password cannot be handed to redis-cli "
+            "without putting it on its command line (the exec URL)",
+            hint="use an image with a shell (every common Redis image has one)",
+        )
+
+    async def exec(
+        self, pod: str, command: Sequence[str], stdin: bytes | None = None
+    ) -> ExecResult:
+        """Run ``command`` in ``pod`` (writing ``stdin`` to it); returns stdout, stderr and
+        the exit code."""
         if pod in self._not_ready:
             raise NodeUnreachable(
                 pod,
@@ -239,12 +319,14 @@ class KubernetesTransport:
                 hint="check `kubectl describe pod` and its events",
             )
         try:
-            return await self._exec(pod, command)
+            return await self._exec(pod, command, stdin)
         except NodeUnreachable:
             self._endpoints = None  # its IP may have changed: list the pods again next time
             raise
 
-    async def _exec(self, pod: str, command: Sequence[str]) -> ExecResult:
+    async def _exec(
+        self, pod: str, command: Sequence[str], stdin: bytes | None = None
+    ) -> ExecResult:
         _, ws_core = await self._apis()
         kwargs: dict[str, Any] = {}
         if self.target.container:
@@ -260,13 +342,17 @@ class KubernetesTransport:
                     self.target.namespace,
                     command=list(command),  # type: ignore[arg-type]
                     stderr=True,
-                    stdin=False,
+                    stdin=stdin is not None,
                     stdout=True,
                     tty=False,
                     _preload_content=False,
                     **kwargs,
                 )
                 async with await request as ws:
+                    if stdin is not None:
+                        # channel 0; in frames well below the API server's limits
+                        for start in range(0, len(stdin), 32 * 1024):
+                            await ws.send_bytes(b"\x00" + stdin[start : start + 32 * 1024])
                     async for message in ws:
                         data = message.data
                         if isinstance(data, str):
@@ -322,6 +408,18 @@ class KubernetesTransport:
         return out
 
     async def execute(self, endpoint: NodeEndpoint, *args: Arg) -> Reply:
+        if self._secret and self._no_shell:
+            raise self._no_shell_refusal(endpoint)
+        if (
+            self._secret
+            and not forced_raw(args)
+            and any(self._holds_secret(a) or _unsafe(a) for a in args)
+        ):
+            # A secret (MIGRATE ... AUTH) never goes into argv: the stdin pipeline form.
+            reply = (await self.pipeline(endpoint, [args]))[0]
+            if isinstance(reply, CommandError):
+                raise reply
+            return reply
         if not self._no_shell and not forced_raw(args) and any(_unsafe(a) for a in args):
             # argv travels as UTF-8 text in the exec URL; binary arguments go through the
             # escaped stdin form instead.
@@ -330,9 +428,15 @@ class KubernetesTransport:
                 raise reply
             return reply
         self._counts[command_name(args)] += 1
-        argv = [*self._cli(endpoint), "--no-raw"]
-        argv += [a.decode("latin-1") if isinstance(a, bytes) else str(a) for a in args]
-        result = await self.exec(self._pods.get(endpoint.id, endpoint.id), argv)
+        words = [a.decode("latin-1") if isinstance(a, bytes) else str(a) for a in args]
+        stdin: bytes | None = None
+        if self._secret:
+            cli = " ".join(shlex.quote(a) for a in self._cli(endpoint))
+            argv = ["sh", "-c", f'{self._auth_prefix()}exec {cli} --no-raw "$@"', "sh", *words]
+            stdin = self._auth_stdin() or None
+        else:
+            argv = [*self._cli(endpoint), "--no-raw", *words]
+        result = await self.exec(self._pods.get(endpoint.id, endpoint.id), argv, stdin)
         out = self._check(endpoint, result)
         if forced_raw(args):
             text = out[:-1] if out.endswith("\n") else out
@@ -353,6 +457,8 @@ class KubernetesTransport:
         for args in commands:
             self._counts[command_name(args)] += 1
         if self._no_shell:
+            if self._secret:
+                raise self._no_shell_refusal(endpoint)
             return await self._sequential(endpoint, commands)
         out: list[Reply | CommandError] = []
         chunk: list[Command] = []
@@ -372,9 +478,27 @@ class KubernetesTransport:
         self, endpoint: NodeEndpoint, commands: Sequence[Command]
     ) -> list[Reply | CommandError]:
         script = "\n".join(command_line(c) for c in commands) + "\n"
-        cli = " ".join(_sh_quote(a) for a in self._cli(endpoint))
-        argv = ["sh", "-c", f'printf "%s" "$1" | exec {cli} --no-raw', "sh", script]
-        result = await self.exec(self._pods.get(endpoint.id, endpoint.id), argv)
+        cli = " ".join(shlex.quote(a) for a in self._cli(endpoint))
+        stdin: bytes | None = None
+        if self._password:
+            # The password and the script (which may hold MIGRATE ... AUTH) go on stdin.
+            data = script.encode("latin-1")
+            stdin = self._auth_stdin() + f"{len(data)}\n".encode() + data
+            argv = ["sh", "-c", f"{_STDIN_AUTH}{_STDIN_SCRIPT}exec {cli} --no-raw"]
+        elif self._pod_password_env:
+            token = quote_arg(POD_PASSWORD)
+            data = script.encode("latin-1")
+            stdin = f"{len(data)}\n".encode() + data
+            argv = [
+                "sh",
+                "-c",
+                f"{self._auth_prefix()}{_SUBSTITUTE}exec {cli} --no-raw",
+                "sh",
+                token,
+            ]
+        else:
+            argv = ["sh", "-c", f'printf "%s" "$1" | exec {cli} --no-raw', "sh", script]
+        result = await self.exec(self._pods.get(endpoint.id, endpoint.id), argv, stdin)
         if result.exit_code in (126, 127) and not result.stdout:
             self._no_shell = True  # no shell in this image: one exec per command
             return await self._sequential(endpoint, commands)
@@ -404,6 +528,20 @@ class KubernetesTransport:
     def request_counts(self) -> dict[str, int]:
         return dict(self._counts)
 
+    def migrate_auth(self) -> tuple[Arg, ...]:
+        if self._password:
+            return migrate_auth_args(self._username, self._password)
+        if self._pod_password_env:
+            # The shell in the pod puts the pod's password in place of the placeholder.
+            return migrate_auth_args(self._username, POD_PASSWORD.decode("latin-1"))
+        return ()
+
+    def _holds_secret(self, arg: Arg) -> bool:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        if self._password and data == self._password.encode():
+            return True
+        return data == POD_PASSWORD
+
     async def close(self) -> None:
         for api in (self._api_client, self._ws_client):
             if api is not None:
@@ -428,7 +566,3 @@ def _unsafe(arg: Arg) -> bool:
     """An argument that would not survive the trip as a UTF-8 URL parameter unchanged."""
     data = arg if isinstance(arg, bytes) else str(arg).encode()
     return any(b < 0x20 or b > 0x7E for b in data)
-
-
-def _sh_quote(text: str) -> str:
-    return "'" + text.replace("'", "'\"'\"'") + "'"

@@ -163,6 +163,7 @@ class RedisLock:
             tls_ca_file=tls.ca_file if tls else None,
             tls_cert_file=tls.cert_file if tls else None,
             tls_key_file=tls.key_file if tls else None,
+            tls_check_hostname=bool(tls and tls.check_hostname),
         )
         where = nodes[0] + (f" (+{len(nodes) - 1} more)" if len(nodes) > 1 else "")
         return cls(transport, ttl_seconds=ttl_seconds, where=where)

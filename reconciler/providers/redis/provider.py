@@ -131,6 +131,7 @@ class RedisClusterProvider:
                 tls_ca_file=tls.ca_file if tls else None,
                 tls_cert_file=tls.cert_file if tls else None,
                 tls_key_file=tls.key_file if tls else None,
+                tls_check_hostname=bool(tls and tls.check_hostname),
             )
             name = cluster_name or "redis"
         else:
@@ -148,6 +149,7 @@ class RedisClusterProvider:
                 username=connection.username,
                 password=password,
                 tls=bool(connection.tls and connection.tls.enabled),
+                tls_files=connection.tls.in_pod if connection.tls else None,
                 progress=progress,
                 require_all_ready=wait_for_pods,
             )

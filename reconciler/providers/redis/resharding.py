@@ -12,6 +12,11 @@ once, one ``MIGRATE`` per slot with up to ``batch_keys`` keys, all pipelined). S
 and several source→target moves run concurrently. ``redis-cli`` does one slot and ten keys
 per round trip.
 
+``MIGRATE`` logs in on the target with the transport's credentials (``AUTH2 user pass`` for
+an ACL user, ``AUTH pass`` for ``requirepass``): the source node opens that connection, and a
+target with a password refuses unauthenticated ``RESTORE`` commands (``NOAUTH``). On TLS clusters
+(``tls-cluster yes``) the source connects to the target over TLS by itself.
+
 ``MIGRATE`` never uses ``REPLACE`` by default: when the target already holds a key
 (``BUSYKEY``), both copies are compared with ``DUMP``; identical copies are resolved with a
 single-key ``REPLACE``, different ones stop the move with :class:`MigrationConflict` and the
@@ -26,7 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from reconciler.errors import ApplyFailed
+from reconciler.errors import ApplyFailed, ConnectionFailure
 from reconciler.providers.redis.transports import (
     Command,
     CommandError,
@@ -34,6 +39,9 @@ from reconciler.providers.redis.transports import (
     NodeTransport,
     Reply,
 )
+
+_SOURCE_RETRIES = 12  # x 0.5 s: how long a source may take to turn into a replica
+_NOREPLICAS_RETRIES = 20  # x 0.5 s: Valkey 8 replicas slow to acknowledge a SETSLOT
 
 
 class MigrationError(ApplyFailed):
@@ -74,6 +82,23 @@ class Resharder:
     settings: ReshardSettings = field(default_factory=ReshardSettings)
     on_progress: Callable[[str], None] | None = None
 
+    def _migrate(
+        self, target: NodeEndpoint, keys: Sequence[bytes], *, replace: bool = False
+    ) -> Command:
+        """``MIGRATE host port "" 0 timeout [REPLACE] [AUTH ...|AUTH2 ...] KEYS k ...``."""
+        return (
+            "MIGRATE",
+            target.ip,
+            target.port,
+            "",
+            0,
+            self.settings.migrate_timeout_ms,
+            *(("REPLACE",) if replace else ()),
+            *self.transport.migrate_auth(),
+            "KEYS",
+            *keys,
+        )
+
     def _endpoint(self, node_id: str) -> NodeEndpoint:
         try:
             return self.endpoints[node_id]
@@ -84,11 +109,28 @@ class Resharder:
         return await self.transport.pipeline(self._endpoint(node_id), commands)
 
     async def _pipe_ok(self, node_id: str, commands: Sequence[Command], what: str) -> None:
-        for reply in await self._pipe(node_id, commands):
-            if isinstance(reply, CommandError):
+        """Pipelined SETSLOTs that must all succeed.
+
+        Valkey 8 replicates SETSLOT to the node's replicas and answers ``NOREPLICAS`` when
+        they do not acknowledge in time (a busy machine); the slot state is then unchanged,
+        so those commands are sent again (SETSLOT is idempotent), a few times.
+        """
+        pending = list(commands)
+        for attempt in range(_NOREPLICAS_RETRIES + 1):
+            retry: list[Command] = []
+            for command, reply in zip(pending, await self._pipe(node_id, pending), strict=True):
+                if not isinstance(reply, CommandError):
+                    continue
+                if reply.code == "NOREPLICAS" and attempt < _NOREPLICAS_RETRIES:
+                    retry.append(command)
+                    continue
                 raise MigrationError(
                     f"{what} on {self._endpoint(node_id).address}: {reply.message}"
                 )
+            if not retry:
+                return
+            pending = retry
+            await asyncio.sleep(0.5)
 
     # ------------------------------------------------------------------ moves
 
@@ -135,12 +177,20 @@ class Resharder:
                     *(("CLUSTER", "GETKEYSINSLOT", s, batch) for s in slots),
                 ],
             )
-            for reply in replies[: len(slots)]:
+            again: list[Command] = []
+            for slot, reply in zip(slots, replies[: len(slots)], strict=True):
                 if isinstance(reply, CommandError):
+                    if reply.code == "NOREPLICAS":
+                        again.append(("CLUSTER", "SETSLOT", slot, "MIGRATING", target))
+                        continue
                     raise MigrationError(
                         f"SETSLOT MIGRATING on {self._endpoint(source).address}: {reply.message}"
                     )
             first = replies[len(slots) :]
+            if again:
+                # Those listings ran before their slot was MIGRATING: list again afterwards.
+                await self._pipe_ok(source, again, "SETSLOT MIGRATING")
+                first = None
         moved = await self.drain(source, target, slots, first=first)
         stats.keys += moved.keys
         stats.replaced_identical += moved.replaced_identical
@@ -186,18 +236,7 @@ class Resharder:
             for _slot, keys in work:
                 if asking:
                     commands.append(("ASKING",))
-                commands.append(
-                    (
-                        "MIGRATE",
-                        tgt.ip,
-                        tgt.port,
-                        "",
-                        0,
-                        self.settings.migrate_timeout_ms,
-                        "KEYS",
-                        *keys,
-                    )
-                )
+                commands.append(self._migrate(tgt, keys))
             results = await self._pipe(source, commands)
             if asking:
                 results = results[1::2]
@@ -235,22 +274,7 @@ class Resharder:
         replaced = 0
         for key in [k for k in (reply or []) if isinstance(k, bytes)]:  # type: ignore[union-attr]
             prefix: list[Command] = [("ASKING",)] if asking else []
-            first = await self._pipe(
-                source,
-                [
-                    *prefix,
-                    (
-                        "MIGRATE",
-                        tgt.ip,
-                        tgt.port,
-                        "",
-                        0,
-                        self.settings.migrate_timeout_ms,
-                        "KEYS",
-                        key,
-                    ),
-                ],
-            )
+            first = await self._pipe(source, [*prefix, self._migrate(tgt, [key])])
             result = first[-1]
             if not isinstance(result, CommandError) or "NOKEY" in result.message:
                 continue
@@ -265,25 +289,9 @@ class Resharder:
                     "the move stopped and the slot is left open. Decide which copy wins (delete "
                     "the other), then run apply again"
                 )
-            last = (
-                await self._pipe(
-                    source,
-                    [
-                        *prefix,
-                        (
-                            "MIGRATE",
-                            tgt.ip,
-                            tgt.port,
-                            "",
-                            0,
-                            self.settings.migrate_timeout_ms,
-                            "REPLACE",
-                            "KEYS",
-                            key,
-                        ),
-                    ],
-                )
-            )[-1]
+            last = (await self._pipe(source, [*prefix, self._migrate(tgt, [key], replace=True)]))[
+                -1
+            ]
             if isinstance(last, CommandError) and "NOKEY" not in last.message:
                 raise MigrationError(f"MIGRATE REPLACE of {key!r} (slot {slot}): {last.message}")
             replaced += 1
@@ -302,17 +310,35 @@ class Resharder:
             await telling
 
     async def _source_gives_up(self, source: str, commands: list[Command]) -> None:
-        for reply in await self._pipe(source, commands):
-            if not isinstance(reply, CommandError):
-                continue
-            # A master that just gave away its last slot turns into a replica of the new
-            # owner (cluster-allow-replica-migration) as soon as it hears of the target's
-            # claim; the slot is already the target's then.
-            if "only with masters" in reply.message:
-                break
-            raise MigrationError(
-                f"SETSLOT NODE on {self._endpoint(source).address}: {reply.message}"
-            )
+        """SETSLOT NODE on the source, once the owner has the slots.
+
+        A master that just gave away its last slot turns into a replica of the new owner
+        (cluster-allow-replica-migration) as soon as it hears of the owner's claim; the slot
+        is the owner's then. Valkey 8 also replicates SETSLOT to the source's replicas and
+        waits for them: while the source turns into a replica it answers ``NOREPLICAS`` or
+        closes the connection. Both are retried for a few seconds (the owner's claim, with a
+        higher epoch, already wins; the retry only closes the source's migrating state).
+        """
+        attempts = 0
+        while True:
+            try:
+                replies = await self._pipe(source, commands)
+            except ConnectionFailure:
+                replies = None
+                if attempts >= _SOURCE_RETRIES:
+                    raise
+            problems = [r for r in replies or [] if isinstance(r, CommandError)]
+            if replies is not None and not problems:
+                return
+            if any("only with masters" in p.message for p in problems):
+                return
+            if attempts >= _SOURCE_RETRIES or any(p.code != "NOREPLICAS" for p in problems):
+                first = problems[0]
+                raise MigrationError(
+                    f"SETSLOT NODE on {self._endpoint(source).address}: {first.message}"
+                )
+            attempts += 1
+            await asyncio.sleep(0.5)
 
     async def _tell_others(self, owner: str, source: str | None, commands: list[Command]) -> None:
         if not self.settings.notify_masters:
@@ -328,9 +354,15 @@ class Resharder:
         await asyncio.gather(*(tell(m) for m in others))
 
     async def stabilise(self, node_id: str, slots: Sequence[int]) -> None:
-        await self._pipe_ok(
-            node_id, [("CLUSTER", "SETSLOT", s, "STABLE") for s in slots], "SETSLOT STABLE"
-        )
+        """SETSLOT STABLE. Valkey 8 replicas show their primary's open slots too but refuse
+        SETSLOT ("only with masters"): they follow their primary by replication."""
+        try:
+            await self._pipe_ok(
+                node_id, [("CLUSTER", "SETSLOT", s, "STABLE") for s in slots], "SETSLOT STABLE"
+            )
+        except MigrationError as problem:
+            if "only with masters" not in str(problem):
+                raise
 
 
 async def estimate_keys(

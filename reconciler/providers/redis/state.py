@@ -359,6 +359,8 @@ class ClusterObservation:
         found: list[OpenSlot] = []
         for view in self.members:
             me = view.myself
+            if me.is_replica:  # Valkey 8 replicas mirror their primary's open slots
+                continue
             found += [OpenSlot(slot, me.id, "migrating", other) for slot, other in me.migrating]
             found += [OpenSlot(slot, me.id, "importing", other) for slot, other in me.importing]
         return sorted(found, key=lambda o: (o.slot, o.kind, o.node_id))

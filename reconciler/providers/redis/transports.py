@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -97,7 +98,21 @@ class NodeTransport(Protocol):
         """Commands sent so far, by command name."""
         ...
 
+    def migrate_auth(self) -> tuple[Arg, ...]:
+        """What ``MIGRATE`` needs to log in on the target node with the same credentials:
+        ``("AUTH2", user, password)``, ``("AUTH", password)`` or ``()``."""
+        ...
+
     async def close(self) -> None: ...
+
+
+def migrate_auth_args(username: str | None, password: str | None) -> tuple[Arg, ...]:
+    """``AUTH2 user pass`` with an ACL user, ``AUTH pass`` for the default user, else ()."""
+    if password is None or password == "":
+        return ()
+    if username and username != "default":
+        return ("AUTH2", username, password)
+    return ("AUTH", password)
 
 
 def command_name(args: Sequence[Arg]) -> str:
@@ -144,6 +159,7 @@ class DirectTransport:
         tls_ca_file: str | None = None,
         tls_cert_file: str | None = None,
         tls_key_file: str | None = None,
+        tls_check_hostname: bool = False,
         host_labels: Mapping[str, str] | None = None,
         zone_labels: Mapping[str, str] | None = None,
         timeout: float = 10.0,
@@ -155,6 +171,8 @@ class DirectTransport:
         self._password = password
         self._tls = tls
         self._tls_files = (tls_ca_file, tls_cert_file, tls_key_file)
+        self._tls_check_hostname = tls_check_hostname
+        self._ssl_context: ssl.SSLContext | None = None
         self._host_labels = dict(host_labels or {})
         self._zone_labels = dict(zone_labels or {})
         self._timeout = timeout
@@ -184,31 +202,70 @@ class DirectTransport:
         client = self._clients.get(endpoint.id)
         if client is None:
             host, port = split_address(endpoint.id)
-            ca, cert, key = self._tls_files
-            client = aioredis.Redis(
+            options: dict[str, object] = {}
+            if self._tls:
+                # One SSL context for every connection: redis-py would build one per
+                # connection, loading the system CA store each time (~0.3 s of CPU apiece,
+                # enough to time out connects to a dozen nodes on a busy machine).
+                options = {
+                    "connection_class": _shared_context_ssl_connection(),
+                    "shared_ssl_context": self._tls_context(endpoint),
+                }
+            pool = aioredis.ConnectionPool(
                 host=host,
                 port=port,
                 username=self._username,
                 password=self._password,
-                ssl=self._tls,
-                ssl_ca_certs=ca,
-                ssl_certfile=cert,
-                ssl_keyfile=key,
                 socket_timeout=self._timeout,
                 socket_connect_timeout=min(self._timeout, 5.0),
                 # Retrying hides a dead node behind back-off; we report it instead.
                 retry=Retry(NoBackoff(), 0),
                 protocol=2,
+                **options,  # type: ignore[arg-type]
             )
+            client = aioredis.Redis(connection_pool=pool, protocol=2)
             # Raw replies only: redis-py's per-command parsers would reshape CLUSTER NODES etc.
             client.response_callbacks.clear()
             self._clients[endpoint.id] = client
         return client
 
+    def _tls_context(self, endpoint: NodeEndpoint) -> ssl.SSLContext:
+        """The client SSL context: the CA (or the system store), the client certificate."""
+        if self._ssl_context is None:
+            ca, cert, key = self._tls_files
+            try:
+                context = ssl.create_default_context(cafile=ca)
+                context.check_hostname = self._tls_check_hostname
+                context.verify_mode = ssl.CERT_REQUIRED
+                if cert or key:
+                    context.load_cert_chain(certfile=cert or "", keyfile=key)
+            except (OSError, ssl.SSLError) as problem:
+                raise ConnectionFailure(
+                    endpoint.id,
+                    f"cannot load the TLS files ({problem})",
+                    hint="check connection.tls caFile / certFile / keyFile (local paths)",
+                ) from None
+            self._ssl_context = context
+        return self._ssl_context
+
     def _failure(self, endpoint: NodeEndpoint, problem: Exception) -> ConnectionFailure:
         import redis.exceptions as rex
 
         text = str(problem) or type(problem).__name__
+        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+            return ConnectionFailure(
+                endpoint.id,
+                f"TLS certificate not trusted ({text})",
+                hint="check connection.tls.caFile: it must be the CA that signed the nodes' "
+                "certificates (and checkHostname: the certificate must name the address)",
+            )
+        if isinstance(problem, ssl.SSLError) or "SSL" in text or "TLS" in text:
+            return NodeUnreachable(
+                endpoint.id,
+                f"TLS handshake failed ({text})",
+                hint="check that the node speaks TLS on this port (tls-port) and, with "
+                "tls-auth-clients yes, connection.tls certFile/keyFile",
+            )
         if isinstance(problem, rex.AuthenticationError) or "WRONGPASS" in text or "NOAUTH" in text:
             return ConnectionFailure(
                 endpoint.id,
@@ -270,6 +327,9 @@ class DirectTransport:
     def request_counts(self) -> dict[str, int]:
         return dict(self._counts)
 
+    def migrate_auth(self) -> tuple[Arg, ...]:
+        return migrate_auth_args(self._username, self._password)
+
     async def close(self) -> None:
         clients, self._clients = self._clients, {}
         for client in clients.values():
@@ -299,6 +359,27 @@ def _normalise(reply: object) -> Reply:
     if isinstance(reply, float):
         return repr(reply).encode()
     raise TypeError(f"unexpected reply type {type(reply).__name__}")
+
+
+_SSL_CONNECTION: type | None = None
+
+
+def _shared_context_ssl_connection() -> type:
+    """A redis-py asyncio connection class that uses a given SSL context (built once)."""
+    global _SSL_CONNECTION
+    if _SSL_CONNECTION is None:
+        import redis.asyncio as aioredis
+
+        class SharedContextSSLConnection(aioredis.Connection):
+            def __init__(self, *, shared_ssl_context: ssl.SSLContext, **kwargs: object):
+                self._shared_ssl_context = shared_ssl_context
+                super().__init__(**kwargs)  # type: ignore[arg-type]
+
+            def _connection_arguments(self) -> Mapping[str, object]:
+                return {**super()._connection_arguments(), "ssl": self._shared_ssl_context}
+
+        _SSL_CONNECTION = SharedContextSSLConnection
+    return _SSL_CONNECTION
 
 
 async def _resolve(host: str) -> str:
