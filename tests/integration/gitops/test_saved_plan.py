@@ -193,3 +193,24 @@ def test_saved_plan_with_a_new_topic_and_show(
         kafka_single.client_config(), "cluster_state", with_configs=False, topics=[third]
     )
     assert state.topics[third].partition_count == 3
+
+
+def test_a_saved_plan_is_refused_against_another_cluster(
+    kafka_single: Any, kafka_cluster: Any, tmp_path: Path, unique_name: Callable[[str], str]
+) -> None:
+    """The same topic names, absent on both clusters: only the cluster id tells them apart."""
+    prefix = unique_name("other-cluster")
+    spec = write_spec(tmp_path / "spec.yaml", [{"name": f"{prefix}-a", "partitions": 1}])
+    planfile = tmp_path / "plan.json"
+    made = run_cli(
+        "plan", "-f", str(spec), "--out", str(planfile), bootstrap=kafka_single.bootstrap_servers
+    )
+    assert made.code == 0, made.output
+    assert "@kafka" in json.loads(planfile.read_text())["fingerprints"]
+    elsewhere = run_cli("apply", str(planfile), bootstrap=kafka_cluster.bootstrap_servers)
+    assert elsewhere.code == 3, elsewhere.output
+    assert "another Kafka cluster" in elsewhere.stderr
+    state = admin_call(kafka_cluster.client_config(), "cluster_state", with_configs=False)
+    assert f"{prefix}-a" not in state.topics  # nothing changed there
+    here = run_cli("apply", str(planfile), bootstrap=kafka_single.bootstrap_servers)
+    assert here.code == 0, here.output
