@@ -241,19 +241,38 @@ def explain_connect_failure(
     """The cause of a failed connection setup (TLS, ApiVersions, SASL, first Metadata).
 
     ``after_handshake``: TLS, ApiVersions and SASL (if any) had succeeded; the first real
-    request failed.
+    request failed. Each layer is asked in turn, from the handshake up.
     """
     protocol = str(settings.get("security_protocol", "PLAINTEXT"))
     if after_handshake and not _uses_sasl(settings):
-        closed = _find(problem, Errors.KafkaConnectionError) or _find(problem, ConnectionError)
-        if closed is not None:
-            sasl = "SASL_SSL" if _uses_tls(settings) else "SASL_PLAINTEXT"
-            return ConnectProblem(
-                "sasl-required",
-                f"the broker closed the connection at the first request after the handshake: "
-                f"the listener requires SASL authentication, the client uses {protocol}",
-                f"use security protocol {sasl} with security.sasl (mechanism, username, password)",
-            )
+        required = _sasl_required(problem, settings, protocol)
+        if required is not None:
+            return required
+    for explain in (_tls_problem, _sasl_problem, _framing_problem):
+        found = explain(problem, settings, protocol)
+        if found is not None:
+            return found
+    return _late_problem(problem, settings, protocol, timeout)
+
+
+def _sasl_required(
+    problem: BaseException, settings: Mapping[str, Any], protocol: str
+) -> ConnectProblem | None:
+    closed = _find(problem, Errors.KafkaConnectionError) or _find(problem, ConnectionError)
+    if closed is None:
+        return None
+    sasl = "SASL_SSL" if _uses_tls(settings) else "SASL_PLAINTEXT"
+    return ConnectProblem(
+        "sasl-required",
+        f"the broker closed the connection at the first request after the handshake: "
+        f"the listener requires SASL authentication, the client uses {protocol}",
+        f"use security protocol {sasl} with security.sasl (mechanism, username, password)",
+    )
+
+
+def _tls_problem(
+    problem: BaseException, settings: Mapping[str, Any], protocol: str
+) -> ConnectProblem | None:
     verify = _find(problem, ssl.SSLCertVerificationError)
     if verify is not None:
         message = getattr(verify, "verify_message", None) or str(verify)
@@ -272,47 +291,54 @@ def explain_connect_failure(
             "the brokers' certificates",
         )
     tls_error = _find(problem, ssl.SSLError)
-    if tls_error is not None:
-        text = str(tls_error)
-        upper = text.upper()
-        if any(
-            alert in upper
-            for alert in (
-                "ALERT_BAD_CERTIFICATE",
-                "CERTIFICATE_REQUIRED",
-                "ALERT_UNKNOWN_CA",
-                "ALERT_CERTIFICATE_UNKNOWN",
-                "ALERT_HANDSHAKE_FAILURE",
-                "ALERT_ACCESS_DENIED",
-            )
-        ):
-            alert = getattr(tls_error, "reason", None) or text
-            if _has_client_cert(settings) is False:
-                return ConnectProblem(
-                    "tls-client-cert",
-                    f"TLS: the broker requires a client certificate (mutual TLS) and none "
-                    f"was given (alert: {alert})",
-                    "set security.tls.certFile and keyFile (or LLM_ANALYTICS_SSL_CERTFILE "
-                    "and LLM_ANALYTICS_SSL_KEYFILE)",
-                )
-            return ConnectProblem(
-                "tls-client-cert",
-                f"TLS: the broker refused the client certificate (alert: {alert})",
-                "the broker requires a client certificate signed by a CA it trusts; check "
-                "certFile/keyFile (a missing certificate gives this too)",
-            )
-        if any(
-            marker in upper
-            for marker in ("WRONG_VERSION_NUMBER", "UNEXPECTED_EOF", "RECORD_LAYER", "PACKET")
-        ) or isinstance(tls_error, ssl.SSLEOFError | ssl.SSLZeroReturnError):
-            return _tls_to_plaintext(protocol)
+    if tls_error is None:
+        return None
+    upper = str(tls_error).upper()
+    if any(alert in upper for alert in _CLIENT_CERT_ALERTS):
+        return _client_cert_problem(tls_error, settings)
+    if any(
+        marker in upper
+        for marker in ("WRONG_VERSION_NUMBER", "UNEXPECTED_EOF", "RECORD_LAYER", "PACKET")
+    ) or isinstance(tls_error, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        return _tls_to_plaintext(protocol)
+    return ConnectProblem(
+        "tls", f"TLS handshake failed: {getattr(tls_error, 'reason', None) or tls_error}"
+    )
+
+
+_CLIENT_CERT_ALERTS = (
+    "ALERT_BAD_CERTIFICATE",
+    "CERTIFICATE_REQUIRED",
+    "ALERT_UNKNOWN_CA",
+    "ALERT_CERTIFICATE_UNKNOWN",
+    "ALERT_HANDSHAKE_FAILURE",
+    "ALERT_ACCESS_DENIED",
+)
+
+
+def _client_cert_problem(tls_error: ssl.SSLError, settings: Mapping[str, Any]) -> ConnectProblem:
+    alert = getattr(tls_error, "reason", None) or str(tls_error)
+    if _has_client_cert(settings) is False:
         return ConnectProblem(
-            "tls", f"TLS handshake failed: {getattr(tls_error, 'reason', None) or text}"
+            "tls-client-cert",
+            f"TLS: the broker requires a client certificate (mutual TLS) and none "
+            f"was given (alert: {alert})",
+            "set security.tls.certFile and keyFile (or LLM_ANALYTICS_SSL_CERTFILE "
+            "and LLM_ANALYTICS_SSL_KEYFILE)",
         )
-    if isinstance(problem, Errors.SaslAuthenticationFailed) or _find(
-        problem, Errors.SaslAuthenticationFailed
-    ):
-        error = _find(problem, Errors.SaslAuthenticationFailed)
+    return ConnectProblem(
+        "tls-client-cert",
+        f"TLS: the broker refused the client certificate (alert: {alert})",
+        "the broker requires a client certificate signed by a CA it trusts; check "
+        "certFile/keyFile (a missing certificate gives this too)",
+    )
+
+
+def _sasl_problem(
+    problem: BaseException, settings: Mapping[str, Any], protocol: str
+) -> ConnectProblem | None:
+    error = _find(problem, Errors.SaslAuthenticationFailed)
+    if isinstance(problem, Errors.SaslAuthenticationFailed) or error is not None:
         detail = _detail(error) or "the broker refused the credentials"
         return ConnectProblem(
             "authentication",
@@ -328,24 +354,37 @@ def explain_connect_failure(
             f"({_sasl_identity(settings)})",
             f"use security protocol {plain} (without sasl) for this listener",
         )
+    return None
+
+
+def _framing_problem(
+    problem: BaseException, settings: Mapping[str, Any], protocol: str
+) -> ConnectProblem | None:
     read = _find(problem, asyncio.IncompleteReadError)
-    if read is not None:
-        framing = _framing(read)
-        if framing == "tls" and not _uses_tls(settings):
-            tls = "SASL_SSL" if _uses_sasl(settings) else "SSL"
-            return ConnectProblem(
-                "tls-expected",
-                f"the listener speaks TLS, the client {protocol} (it answered with a TLS alert)",
-                f"use security protocol {tls} with the CA of the brokers (security.tls.caFile "
-                "or LLM_ANALYTICS_SSL_CAFILE)",
-            )
-        if framing is not None and framing.startswith("text"):
-            return ConnectProblem(
-                "not-kafka",
-                f"the peer is not a Kafka broker (it answered {framing[5:]}..., e.g. an "
-                "HTTP server)",
-                "check the host and port of the bootstrap servers",
-            )
+    if read is None:
+        return None
+    framing = _framing(read)
+    if framing == "tls" and not _uses_tls(settings):
+        tls = "SASL_SSL" if _uses_sasl(settings) else "SSL"
+        return ConnectProblem(
+            "tls-expected",
+            f"the listener speaks TLS, the client {protocol} (it answered with a TLS alert)",
+            f"use security protocol {tls} with the CA of the brokers (security.tls.caFile "
+            "or LLM_ANALYTICS_SSL_CAFILE)",
+        )
+    if framing is not None and framing.startswith("text"):
+        return ConnectProblem(
+            "not-kafka",
+            f"the peer is not a Kafka broker (it answered {framing[5:]}..., e.g. an HTTP server)",
+            "check the host and port of the bootstrap servers",
+        )
+    return None
+
+
+def _late_problem(
+    problem: BaseException, settings: Mapping[str, Any], protocol: str, timeout: float
+) -> ConnectProblem:
+    """Timeouts, versions and closed connections: what is left after the handshake layers."""
     if isinstance(problem, TimeoutError | Errors.KafkaTimeoutError | Errors.RequestTimedOutError):
         stage = (
             "the TLS handshake or the first Kafka request"
@@ -431,7 +470,12 @@ async def probe_address(
     ``deadline`` is a ``time.monotonic()`` value.
     """
     host, port = _split(address)
-    timeout = max(0.1, deadline - time.monotonic())
+    await _probe_tcp(host, port, max(0.1, deadline - time.monotonic()))
+    await _probe_kafka(address, host, port, settings, deadline, total)
+
+
+async def _probe_tcp(host: str, port: int, timeout: float) -> None:
+    """A bare TCP connection first: no answer, DNS and refusals are told apart here."""
     try:
         async with asyncio.timeout(timeout):
             _, writer = await asyncio.open_connection(host, port)
@@ -439,43 +483,45 @@ async def probe_address(
         with contextlib.suppress(Exception):
             await writer.wait_closed()
     except TimeoutError:
-        raise _Failed(
-            ConnectProblem(
-                "no-tcp",
-                f"no TCP connection within {timeout:.3g}s (host down, or packets dropped by a "
-                "firewall)",
-                "check the address and the network path to the brokers",
-                reached=False,
-            )
+        raise _unreached(
+            "no-tcp",
+            f"no TCP connection within {timeout:.3g}s (host down, or packets dropped by a "
+            "firewall)",
+            "check the address and the network path to the brokers",
         ) from None
     except socket.gaierror as problem:
-        raise _Failed(
-            ConnectProblem(
-                "dns",
-                f"cannot resolve host {host!r}: {problem.strerror}",
-                "check the bootstrap servers",
-                reached=False,
-            )
+        raise _unreached(
+            "dns",
+            f"cannot resolve host {host!r}: {problem.strerror}",
+            "check the bootstrap servers",
         ) from None
     except ConnectionRefusedError:
-        raise _Failed(
-            ConnectProblem(
-                "refused",
-                f"connection refused (nothing listens on {host}:{port})",
-                "check that the brokers are up and that this is their port",
-                reached=False,
-            )
+        raise _unreached(
+            "refused",
+            f"connection refused (nothing listens on {host}:{port})",
+            "check that the brokers are up and that this is their port",
         ) from None
     except OSError as problem:
-        raise _Failed(
-            ConnectProblem(
-                "refused",
-                problem.strerror or str(problem) or type(problem).__name__,
-                "check that the brokers are up and that this is their port",
-                reached=False,
-            )
+        raise _unreached(
+            "refused",
+            problem.strerror or str(problem) or type(problem).__name__,
+            "check that the brokers are up and that this is their port",
         ) from None
 
+
+def _unreached(kind: str, reason: str, hint: str) -> _Failed:
+    return _Failed(ConnectProblem(kind, reason, hint, reached=False))
+
+
+async def _probe_kafka(
+    address: str,
+    host: str,
+    port: int,
+    settings: Mapping[str, Any],
+    deadline: float,
+    total: float | None,
+) -> None:
+    """TLS, ApiVersions, SASL and one Metadata request through aiokafka's connection."""
     timeout = max(0.1, deadline - time.monotonic())
     conn = None
     try:
@@ -491,22 +537,7 @@ async def probe_address(
             if not conn.connected():  # closed right after answering
                 raise Errors.KafkaConnectionError(f"Connection at {address} closed")
     except Errors.UnsupportedSaslMechanismError:
-        wanted = settings.get("sasl_mechanism")
-        try:
-            async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
-                enabled = await _enabled_mechanisms(host, port, settings)
-        except Exception:
-            enabled = []
-        listed = ", ".join(enabled) if enabled else "others"
-        raise _Failed(
-            ConnectProblem(
-                "sasl-mechanism",
-                f"SASL mechanism mismatch: the client uses {wanted} "
-                f"(as {settings.get('sasl_plain_username')}), the listener enables {listed}",
-                f"set security.sasl.mechanism (or LLM_ANALYTICS_SASL_MECHANISM) to "
-                f"{enabled[0] if enabled else 'a mechanism the listener enables'}",
-            )
-        ) from None
+        raise _Failed(await _mechanism_mismatch(host, port, settings, deadline)) from None
     except (Errors.KafkaError, OSError, asyncio.IncompleteReadError, TimeoutError) as problem:
         raise _Failed(
             explain_connect_failure(
@@ -519,6 +550,25 @@ async def probe_address(
     finally:
         if conn is not None:
             conn.close()
+
+
+async def _mechanism_mismatch(
+    host: str, port: int, settings: Mapping[str, Any], deadline: float
+) -> ConnectProblem:
+    wanted = settings.get("sasl_mechanism")
+    try:
+        async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
+            enabled = await _enabled_mechanisms(host, port, settings)
+    except Exception:
+        enabled = []
+    listed = ", ".join(enabled) if enabled else "others"
+    return ConnectProblem(
+        "sasl-mechanism",
+        f"SASL mechanism mismatch: the client uses {wanted} "
+        f"(as {settings.get('sasl_plain_username')}), the listener enables {listed}",
+        f"set security.sasl.mechanism (or LLM_ANALYTICS_SASL_MECHANISM) to "
+        f"{enabled[0] if enabled else 'a mechanism the listener enables'}",
+    )
 
 
 class _Failed(Exception):
