@@ -274,6 +274,7 @@ def init(
         dry_run=dry_run,
         output=fmt,
         prompt="Apply these changes? Only 'yes' will be accepted",
+        nothing_message="The Redis cluster already matches the layout; nothing to do.",
         done_message=lambda plan: (
             f"Applied {len(plan.actionable)} change(s); the Redis cluster matches "
             f"{masters} masters × {replicas_per} replica(s)."

@@ -45,6 +45,7 @@ class ChangeRequest:
     output: str = "text"
     prompt: str = DEFAULT_PROMPT
     done_message: Callable[[Plan], str] | None = None
+    nothing_message: str = "Nothing to apply."
     # How this command spells a consent, when not as the flag itself (``--force``).
     consent_names: dict[str, str] = field(default_factory=dict)
     # Plan deletions whatever the consents (a command that asks for them: topics delete).
@@ -154,7 +155,7 @@ def render_outcome(result: RunResult, request: ChangeRequest, app: AppContext) -
         emit_json(outcome_json(result))
         return code
     if result.outcome is Outcome.NO_CHANGES:
-        echo("Nothing to apply.")
+        echo(request.nothing_message)
     elif result.outcome is Outcome.PLANNED:
         echo("Dry run: nothing was changed.", err=True)
     elif result.unfinished:
