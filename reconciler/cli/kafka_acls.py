@@ -6,18 +6,18 @@ apply), so it shows exactly what it adds and is a no-op the second time. It neve
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from reconciler.cli.common import (
     app_context,
     emit_json,
-    kafka_connection_options,
     output_option,
     resolve_output,
     run,
 )
+from reconciler.cli.kafka import spec_connection_options
 from reconciler.cli.kafka_verify import load_optional_spec
 from reconciler.cli.locks import LockRequest, lock_options
 from reconciler.cli.planning import auto_approve_option
@@ -28,23 +28,6 @@ if TYPE_CHECKING:
     from reconciler.spec.roles import AclBinding
 
 ACLS_FORMAT_VERSION = "1.0"
-
-
-def _spec_connection_options(func: Any) -> Any:
-    """``-f SPEC [--env E]``: take the connection (bootstrap, SASL, TLS) from a spec."""
-    func = click.option(
-        "--env", default=None, envvar="LLM_ANALYTICS_ENV", help="Environment overlay of the spec."
-    )(func)
-    return click.option(
-        "-f",
-        "--file",
-        "spec_path",
-        type=click.Path(dir_okay=False),
-        default=None,
-        envvar="LLM_ANALYTICS_SPEC",
-        help="Connect with this spec's kafka.connection (e.g. SASL credentials); its ACL "
-        "rules are not used here (apply -f does that).",
-    )(func)
 
 
 @click.group()
@@ -100,8 +83,7 @@ async def _create(
 @auto_approve_option
 @lock_options
 @output_option(("text", "json", "markdown"))
-@_spec_connection_options
-@kafka_connection_options
+@spec_connection_options
 def create(
     namespace: str,
     dry_run: bool,
@@ -154,8 +136,7 @@ async def _read(spec: ClusterSpec | None, bootstrap_servers: str | None) -> tupl
     help="Only this principal's bindings (repeatable; 'alice' means User:alice).",
 )
 @output_option()
-@_spec_connection_options
-@kafka_connection_options
+@spec_connection_options
 def list_acls(
     principals: tuple[str, ...],
     output: str,
