@@ -1,0 +1,170 @@
+"""Node configs: the spec's ``redis.config`` vs ``CONFIG GET`` on every node (pure).
+
+Values are compared as the server reports them: memory sizes in bytes (``100mb`` →
+``104857600``, ``1g`` → ``1000000000``, as Redis' ``memtoull`` reads them), booleans as
+``yes``/``no``, numbers as decimal text, the enumerated parameters in lower case. A value
+changed by hand on one node is a difference on that node only.
+
+Parameters that ``CONFIG SET`` cannot change (they need a restart), protected ones
+(``enable-protected-configs``) and credentials (which belong to ``redis.users`` and to the
+replicas' own configuration) are refused at plan time, as are names the server does not
+know.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+#: CONFIG SET refuses these: the server reads them only at start-up (Redis 7.0–7.2, Valkey 8).
+RESTART_ONLY = frozenset(
+    {
+        "aclfile",
+        "always-show-logo",
+        "bind-source-addr",
+        "cluster-config-file",
+        "cluster-enabled",
+        "cluster-port",
+        "daemonize",
+        "databases",
+        "disable-thp",
+        "enable-debug-command",
+        "enable-module-command",
+        "enable-protected-configs",
+        "io-threads",
+        "io-threads-do-reads",
+        "locale-collate",
+        "logfile",
+        "pidfile",
+        "set-proc-title",
+        "supervised",
+        "syslog-enabled",
+        "syslog-facility",
+        "syslog-ident",
+        "tcp-backlog",
+        "unixsocket",
+        "unixsocketgroup",
+        "unixsocketperm",
+    }
+)
+#: Changeable only with ``enable-protected-configs`` (off by default, and for good reason).
+PROTECTED = frozenset({"dir", "dbfilename", "appenddirname"})
+#: Credentials: never through redis.config (they would show in plans).
+CREDENTIALS = frozenset({"requirepass", "masterauth", "masteruser", "tls-key-file-pass"})
+#: Parameters whose value is a keyword, reported in lower case.
+ENUMERATED = frozenset(
+    {
+        "maxmemory-policy",
+        "appendfsync",
+        "loglevel",
+        "repl-diskless-load",
+        "cluster-preferred-endpoint-type",
+        "propagation-error-behavior",
+        "sanitize-dump-payload",
+        "oom-score-adj",
+        "shutdown-on-sigterm",
+        "shutdown-on-sigint",
+        "tls-auth-clients",
+    }
+)
+_MEMORY = re.compile(r"^(\d+)(b|k|kb|m|mb|g|gb)$", re.IGNORECASE)
+_UNITS = {
+    "b": 1,
+    "k": 1000,
+    "kb": 1024,
+    "m": 1000**2,
+    "mb": 1024**2,
+    "g": 1000**3,
+    "gb": 1024**3,
+}
+
+
+def refusal(name: str) -> str | None:
+    """Why a parameter cannot be managed through ``redis.config`` (None: it can)."""
+    if any(c in name for c in "*?[]") or name != name.strip() or not name:
+        return "a parameter name, not a pattern, is needed"
+    if name in RESTART_ONLY:
+        return f"{name} cannot be changed with CONFIG SET: it needs a restart of every node"
+    if name in PROTECTED:
+        return (
+            f"{name} is a protected config (enable-protected-configs); set it in the "
+            "servers' configuration files"
+        )
+    if name in CREDENTIALS:
+        return (
+            f"{name} is a credential: manage users with redis.users and set masteruser/"
+            "masterauth in the servers' configuration"
+        )
+    return None
+
+
+def _word(word: str) -> str:
+    match = _MEMORY.match(word)
+    if match:
+        return str(int(match.group(1)) * _UNITS[match.group(2).lower()])
+    return word
+
+
+def normalise(name: str, value: str | int | float | bool) -> str:
+    """A spec value as ``CONFIG GET`` reports it."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    text = " ".join(_word(w) for w in str(value).split())
+    if name in ENUMERATED or text.lower() in ("yes", "no"):
+        text = text.lower()
+    return text
+
+
+def normalise_live(name: str, value: str) -> str:
+    """A live value, in the same form (spaces collapsed, enumerations lower-cased)."""
+    text = " ".join(value.split())
+    return text.lower() if name in ENUMERATED else text
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """What one node reported for the spec's parameters (absent: it does not know it)."""
+
+    name: str
+    values: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ConfigDiff:
+    name: str
+    value: str
+    nodes: tuple[str, ...]  # where it differs
+    before: Mapping[str, str | None]  # node name → live value
+
+
+@dataclass
+class ConfigsDiff:
+    changes: list[ConfigDiff] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # parameter, why
+
+
+def diff_config(
+    desired: Mapping[str, str | int | float | bool], nodes: Sequence[NodeConfig]
+) -> ConfigsDiff:
+    """Per parameter (in spec order): the nodes whose value differs from the spec's."""
+    out = ConfigsDiff()
+    for name, raw in desired.items():
+        why = refusal(name)
+        if why is None and nodes and all(name not in n.values for n in nodes):
+            why = f"{name} is not a parameter this server knows (CONFIG GET returns nothing)"
+        if why is not None:
+            out.refused.append((name, why))
+            continue
+        value = normalise(name, raw)
+        before = {n.name: n.values.get(name) for n in nodes}
+        differing = tuple(
+            n for n, live in before.items() if live is None or normalise_live(name, live) != value
+        )
+        if differing:
+            out.changes.append(ConfigDiff(name, value, differing, before))
+    return out
