@@ -345,13 +345,19 @@ class RedisUsersProvider(_EveryNode):
                     )
                 )
                 continue
-            notices.append(
-                unmanaged_notice(
-                    address,
-                    deletion_allowed=self.deletion is DeletionPolicy.ALLOW,
-                    kept_because=f"not in the spec (on {len(holders)} node(s))",
+            if self.deletion is DeletionPolicy.ALLOW:  # the spec owns every user: drift
+                notices.append(
+                    unmanaged_notice(address, deletion_allowed=True, kept_because="not in the spec")
                 )
-            )
+            else:
+                notices.append(
+                    Notice(
+                        level=NoticeLevel.INFO,
+                        address=address,
+                        message=f"not in the spec (on {len(holders)} node(s)); left alone "
+                        "(redis.ownership.users.deletion: never)",
+                    )
+                )
         return ProviderPlan(
             changes=tuple(changes),
             notices=tuple(notices),
