@@ -28,6 +28,7 @@ from reconciler.engine.providers import (
     ApplyOptions,
     ChangeResult,
     PlanOptions,
+    Provider,
     ProviderPlan,
     ResultStatus,
 )
@@ -520,11 +521,11 @@ def _config_fingerprints(addresses: Sequence[str], nodes: Sequence[NodeConfig]) 
 
 def access_providers(
     transport: NodeTransport, redis: RedisSpec, *, cluster_name: str = "redis"
-) -> list[RedisUsersProvider | RedisConfigProvider]:
+) -> list[Provider]:
     """The providers of the spec's ``redis.users`` and ``redis.config`` (those it has)."""
     from reconciler.secrets import resolve_secret
 
-    providers: list[RedisUsersProvider | RedisConfigProvider] = []
+    providers: list[Provider] = []
     connection = redis.connection
     if redis.users or redis.ownership.users.deletion is DeletionPolicy.ALLOW:
         pod_env = connection.kubernetes.pod_password_env if connection.kubernetes else None

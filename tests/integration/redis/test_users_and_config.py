@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from reconciler.engine.providers import ApplyOptions, ChangeResult, PlanOptions,
 from reconciler.sandbox import RedisSandbox
 from reconciler.sandbox.redis import standard_acl_users
 from reconciler.spec.models import ClusterSpec
-from tests.integration.redis.security import PASSWORD_ENV, connection, password_env, run_cli
+from tests.integration.redis.security import connection, password_env, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -132,9 +133,9 @@ def test_users_and_config_on_every_node(server: str, redis_factory: Any, tmp_pat
     assert again.code == 0, again.output
 
     host, port = sandbox.addresses[0].rsplit(":", 1)
-    with redis.Redis(host=host, port=int(port), username="denied", password=DENIED_PASSWORD) as c:
-        with pytest.raises(redis.exceptions.NoPermissionError):  # NOPERM
-            c.get("anything")
+    denied = redis.Redis(host=host, port=int(port), username="denied", password=DENIED_PASSWORD)
+    with denied, pytest.raises(redis.exceptions.NoPermissionError):  # NOPERM
+        denied.get("anything")
     with redis.Redis(host=host, port=int(port), username="app", password=APP_PASSWORD) as c:
         assert c.config_get("maxmemory") == {"maxmemory": str(64 << 20)}
 
@@ -258,22 +259,16 @@ async def test_scale_out_prepares_new_nodes_before_slots(
     assert len(set(acl_lists(sandbox).values())) == 1
 
 
-async def test_users_and_config_over_kubernetes_exec(
-    redis_pods: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Bare pods (no cluster needed): the users and configs go through exec, the password
-    rules on stdin, never in an exec URL."""
-    password = "pods-pw-0b77e1"
-    pods = redis_pods(3, password=password)
-    env = {PASSWORD_ENV: password, **SECRETS}
+async def test_users_and_config_over_kubernetes_exec(redis_pods: Any, tmp_path: Path) -> None:
+    """Bare pods without a password (no cluster needed): users and configs go through exec;
+    the password rules (``#<sha256>``) on stdin, never in an exec URL."""
+    from tests.integration.redis.test_exec_secrets import ExecUrls
+
+    pods = redis_pods(3)
+    recorder = ExecUrls(tmp_path / "recorder")
+    env = {**SECRETS, **recorder.env}
     body = document(
-        {
-            "kubernetes": {
-                "namespace": pods.namespace,
-                "selector": "app.kubernetes.io/name=redis-cluster",
-            },
-            "password": {"fromEnv": PASSWORD_ENV},
-        },
+        {"kubernetes": {"namespace": pods.namespace}},
         config={"maxmemory-policy": "volatile-lru", "maxmemory": "32mb"},
     )
     spec = write(tmp_path / "k8s.yaml", body)
@@ -287,12 +282,18 @@ async def test_users_and_config_over_kubernetes_exec(
         run_cli, "plan", "-f", str(spec), *targets, "--detailed-exitcode", env=env
     )
     assert again.code == 0, again.output
+    urls = [urllib.parse.unquote(u) for u in recorder.urls()]
+    assert any("CONFIG" in u for u in urls), urls[:3]
+    for url in urls:
+        assert _sha(APP_PASSWORD) not in url and "SETUSER" not in url.upper(), url
     for name, pod in pods.pods.items():
-        with redis.Redis(host=pod.ip, port=6379, password=password) as client:
+        with redis.Redis(host=pod.ip, port=6379) as client:
             assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "volatile-lru"
             assert any(line.startswith("user app on") for line in client.acl_list()), name
-        with redis.Redis(
-            host=pod.ip, port=6379, username="denied", password=DENIED_PASSWORD
-        ) as client:
-            with pytest.raises(redis.exceptions.NoPermissionError):
-                client.get("x")
+        with (
+            redis.Redis(
+                host=pod.ip, port=6379, username="denied", password=DENIED_PASSWORD
+            ) as client,
+            pytest.raises(redis.exceptions.NoPermissionError),
+        ):
+            client.get("x")
