@@ -91,7 +91,8 @@ async def open_kafka_admin(
 async def open_providers(
     spec: ClusterSpec, targets: Sequence[str], overrides: ConnectionOverrides
 ) -> AsyncIterator[list[Provider]]:
-    """Providers for the targets, in dependency order (topics, ACLs, Redis)."""
+    """Providers for the targets, in dependency order (topics, ACLs, Redis users and
+    configs, Redis layout)."""
     providers: list[Provider] = []
     async with AsyncExitStack() as stack:
         if "kafka" in targets and spec.kafka is not None:

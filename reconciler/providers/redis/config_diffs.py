@@ -17,41 +17,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-#: CONFIG SET refuses these: the server reads them only at start-up (Redis 7.0–7.2, Valkey 8).
-RESTART_ONLY = frozenset(
-    {
-        "aclfile",
-        "always-show-logo",
-        "bind-source-addr",
-        "cluster-config-file",
-        "cluster-enabled",
-        "cluster-port",
-        "daemonize",
-        "databases",
-        "disable-thp",
-        "enable-debug-command",
-        "enable-module-command",
-        "enable-protected-configs",
-        "io-threads",
-        "io-threads-do-reads",
-        "locale-collate",
-        "logfile",
-        "pidfile",
-        "set-proc-title",
-        "supervised",
-        "syslog-enabled",
-        "syslog-facility",
-        "syslog-ident",
-        "tcp-backlog",
-        "unixsocket",
-        "unixsocketgroup",
-        "unixsocketperm",
-    }
-)
-#: Changeable only with ``enable-protected-configs`` (off by default, and for good reason).
-PROTECTED = frozenset({"dir", "dbfilename", "appenddirname"})
-#: Credentials: never through redis.config (they would show in plans).
-CREDENTIALS = frozenset({"requirepass", "masterauth", "masteruser", "tls-key-file-pass"})
+from reconciler.spec.redis_config_rules import config_refusal as refusal
+
 #: Parameters whose value is a keyword, reported in lower case.
 ENUMERATED = frozenset(
     {
@@ -78,25 +45,6 @@ _UNITS = {
     "g": 1000**3,
     "gb": 1024**3,
 }
-
-
-def refusal(name: str) -> str | None:
-    """Why a parameter cannot be managed through ``redis.config`` (None: it can)."""
-    if any(c in name for c in "*?[]") or name != name.strip() or not name:
-        return "a parameter name, not a pattern, is needed"
-    if name in RESTART_ONLY:
-        return f"{name} cannot be changed with CONFIG SET: it needs a restart of every node"
-    if name in PROTECTED:
-        return (
-            f"{name} is a protected config (enable-protected-configs); set it in the "
-            "servers' configuration files"
-        )
-    if name in CREDENTIALS:
-        return (
-            f"{name} is a credential: manage users with redis.users and set masteruser/"
-            "masterauth in the servers' configuration"
-        )
-    return None
 
 
 def _word(word: str) -> str:
