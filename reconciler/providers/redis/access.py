@@ -333,37 +333,38 @@ class RedisUsersProvider(_EveryNode):
             )
             for name, why in refused.items()
         ]
-        for name, holders in diff.unmanaged:
-            address = f"{USERS_PROVIDER}.{name}"
-            if delete and name in protected:
-                notices.append(
-                    Notice(
-                        level=NoticeLevel.ERROR,
-                        address=address,
-                        kind="refused",
-                        message=f"not in the spec, but it is {protected[name]}: it is never "
-                        "deleted through the spec; list it in redis.users",
-                    )
-                )
-                continue
-            if self.deletion is DeletionPolicy.ALLOW:  # the spec owns every user: drift
-                notices.append(
-                    unmanaged_notice(address, deletion_allowed=True, kept_because="not in the spec")
-                )
-            else:
-                notices.append(
-                    Notice(
-                        level=NoticeLevel.INFO,
-                        address=address,
-                        message=f"not in the spec (on {len(holders)} node(s)); left alone "
-                        "(redis.ownership.users.deletion: never)",
-                    )
-                )
+        notices += [
+            self._unlisted(name, holders, protected.get(name), delete)
+            for name, holders in diff.unmanaged
+        ]
         return ProviderPlan(
             changes=tuple(changes),
             notices=tuple(notices),
             fingerprints=_user_fingerprints([c.address for c in changes], nodes),
         )
+
+    def _unlisted(
+        self, name: str, holders: tuple[str, ...], protected: str | None, delete: bool
+    ) -> Notice:
+        """The notice of a user on the nodes that the spec does not list."""
+        address = f"{USERS_PROVIDER}.{name}"
+        if self.deletion is not DeletionPolicy.ALLOW:
+            return Notice(
+                level=NoticeLevel.INFO,
+                address=address,
+                message=f"not in the spec (on {len(holders)} node(s)); left alone "
+                "(redis.ownership.users.deletion: never)",
+            )
+        if protected is not None:  # refused when it would be deleted, else a warning
+            return Notice(
+                level=NoticeLevel.ERROR if delete else NoticeLevel.WARNING,
+                address=address,
+                kind="refused" if delete else "note",
+                message=f"not in the spec, but it is {protected}: it is never deleted "
+                "through the spec; list it in redis.users",
+            )
+        # The spec owns every user: one it does not list is drift.
+        return unmanaged_notice(address, deletion_allowed=True, kept_because="not in the spec")
 
     def _lockouts(
         self,
