@@ -193,3 +193,12 @@ def test_spec_models() -> None:
         RedisSpec.model_validate(
             {"connection": {"addresses": ["a:1"]}, "users": [{"name": "x"}, {"name": "x"}]}
         )
+
+
+def test_password_rules_are_credentials() -> None:
+    from reconciler.providers.redis.transports import carries_credentials
+
+    assert carries_credentials(("ACL", "SETUSER", "app", "reset", "#" + "0" * 64))
+    assert carries_credentials((b"acl", b"setuser", b"app", b">plain"))
+    assert not carries_credentials(("ACL", "SETUSER", "app", "reset", "on", "~*"))
+    assert not carries_credentials(("CONFIG", "SET", "maxmemory", "#1"))
