@@ -32,7 +32,7 @@ from reconciler.engine.providers import (
     ProviderPlan,
     ResultStatus,
 )
-from reconciler.errors import ApplyFailed, ConnectionFailure, SafetyRefusal
+from reconciler.errors import ApplyFailed, ConnectionFailure, PlanRefused, SafetyRefusal
 from reconciler.providers.redis.access_steps import (
     CONFIG_PROVIDER,
     USERS_PROVIDER,
@@ -82,6 +82,7 @@ class _EveryNode:
 
     family = "redis"
     name: str
+    read_hint = ""
 
     def __init__(self, transport: NodeTransport, cluster_name: str = "redis") -> None:
         self.transport = transport
@@ -101,6 +102,11 @@ class _EveryNode:
                 return await read(endpoint)
             except NodeUnreachable as problem:
                 return problem
+            except CommandError as problem:
+                raise PlanRefused(
+                    f"{endpoint.id}: cannot read its {self.name} settings ({problem.message})",
+                    hint=self.read_hint,
+                ) from None
 
         results = await asyncio.gather(*(one(e) for e in endpoints))
         found: dict[str, Any] = {}
@@ -227,6 +233,10 @@ class RedisUsersProvider(_EveryNode):
 
     name = USERS_PROVIDER
     resource_types: tuple[str, ...] = (USERS_PROVIDER,)
+    read_hint = (
+        "the connection user needs +acl (users, getuser, cat, setuser, save) and "
+        "+config|get to manage redis.users"
+    )
 
     def __init__(
         self,
@@ -443,6 +453,7 @@ class RedisConfigProvider(_EveryNode):
 
     name = CONFIG_PROVIDER
     resource_types: tuple[str, ...] = (CONFIG_PROVIDER,)
+    read_hint = "the connection user needs +config (get, set, rewrite) to manage redis.config"
 
     def __init__(
         self,
