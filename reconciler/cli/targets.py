@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from reconciler.engine.locking import LockBackend
     from reconciler.engine.providers import Provider
     from reconciler.providers.kafka.client import KafkaAdmin
+    from reconciler.providers.redis.provider import RedisClusterProvider
     from reconciler.spec.models import KafkaConnection, RedisSpec
 
 TARGETS = ("kafka", "redis")
@@ -90,7 +91,8 @@ async def open_kafka_admin(
 async def open_providers(
     spec: ClusterSpec, targets: Sequence[str], overrides: ConnectionOverrides
 ) -> AsyncIterator[list[Provider]]:
-    """Providers for the targets, in dependency order (topics, ACLs, Redis)."""
+    """Providers for the targets, in dependency order (topics, ACLs, Redis users and
+    configs, Redis layout)."""
     providers: list[Provider] = []
     async with AsyncExitStack() as stack:
         if "kafka" in targets and spec.kafka is not None:
@@ -106,8 +108,11 @@ async def open_providers(
         if "redis" in targets and spec.redis is not None:
             from reconciler.providers.redis.provider import RedisClusterProvider
 
-            redis_provider = RedisClusterProvider.from_spec(redis_spec(spec.redis, overrides))
+            resolved = redis_spec(spec.redis, overrides)
+            redis_provider = RedisClusterProvider.from_spec(resolved)
             stack.push_async_callback(redis_provider.close)
+            # Users and configs first: nodes a layout change adds have them before any slot.
+            providers += _redis_access(redis_provider, resolved)
             providers.append(redis_provider)
         yield providers
 
@@ -117,6 +122,13 @@ def _acl_provider(admin: KafkaAdmin, spec: ClusterSpec) -> Provider:
 
     assert spec.kafka is not None
     return KafkaAclsProvider.from_spec(admin, spec.kafka)
+
+
+def _redis_access(layout: RedisClusterProvider, redis: RedisSpec) -> list[Provider]:
+    """``redis.users`` / ``redis.config`` providers on the layout provider's transport."""
+    from reconciler.providers.redis.access import access_providers
+
+    return access_providers(layout.transport, redis, cluster_name=layout.cluster_name)
 
 
 def lock_backends(

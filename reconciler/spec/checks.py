@@ -34,6 +34,7 @@ from reconciler.spec.models import (
     SecurityProtocol,
     TopicSettings,
 )
+from reconciler.spec.redis_config_rules import config_refusal
 from reconciler.spec.resolving import DEFAULT_PARTITIONS, DEFAULT_REPLICATION_FACTOR
 from reconciler.spec.topic_configs import TOPIC_CONFIGS
 from reconciler.spec.units import normalize_topic_config
@@ -549,6 +550,10 @@ class _Checker:
                 "Redis Cluster is designed for",
                 at_key=True,
             )
+        for name in redis.config:
+            why = config_refusal(name)
+            if why is not None:
+                yield self.error((*path, "config", name), why, at_key=True)
         if skip_connection:
             return
         connection = redis.connection

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -498,9 +499,26 @@ class RedisClusterLayout(SpecModel):
         return self.masters * (1 + self.replicas_per_master)
 
 
+from reconciler.spec.redis_access import (  # noqa: E402  (they build on the models above)
+    RedisOwnership as RedisOwnership,
+)
+from reconciler.spec.redis_access import (  # noqa: E402
+    RedisUser as RedisUser,
+)
+from reconciler.spec.redis_access import (  # noqa: E402
+    RedisUserOwnership as RedisUserOwnership,
+)
+from reconciler.spec.redis_access import check_users  # noqa: E402
+
+
 class RedisSpec(SpecModel):
     connection: RedisConnection
     cluster: RedisClusterLayout = RedisClusterLayout()
+    users: Annotated[list[RedisUser], AfterValidator(check_users)] = Field(default_factory=list)
+    """ACL users kept identical on every node (docs/spec.md, "Redis users")."""
+    config: dict[str, ConfigValue] = Field(default_factory=dict)
+    """``CONFIG SET`` parameters every node must have (docs/spec.md, "Redis config")."""
+    ownership: RedisOwnership = RedisOwnership()
 
 
 # --------------------------------------------------------------------------- document

@@ -61,6 +61,7 @@ from reconciler.providers.redis.transports import (
     NodeEndpoint,
     NodeUnreachable,
     Reply,
+    carries_credentials,
     command_name,
     migrate_auth_args,
 )
@@ -408,7 +409,7 @@ class KubernetesTransport:
         return out
 
     async def execute(self, endpoint: NodeEndpoint, *args: Arg) -> Reply:
-        if self._secret and self._no_shell:
+        if self._no_shell and (self._secret or carries_credentials(args)):
             raise self._no_shell_refusal(endpoint)
         if (
             self._secret
@@ -420,7 +421,9 @@ class KubernetesTransport:
             if isinstance(reply, CommandError):
                 raise reply
             return reply
-        if not self._no_shell and not forced_raw(args) and any(_unsafe(a) for a in args):
+        if not self._no_shell and (
+            carries_credentials(args) or (not forced_raw(args) and any(_unsafe(a) for a in args))
+        ):
             # argv travels as UTF-8 text in the exec URL; binary arguments go through the
             # escaped stdin form instead.
             reply = (await self.pipeline(endpoint, [args]))[0]
@@ -496,6 +499,11 @@ class KubernetesTransport:
                 "sh",
                 token,
             ]
+        elif any(carries_credentials(c) for c in commands):
+            # ACL SETUSER ... #<sha256>: never in the exec URL either; the script on stdin.
+            data = script.encode("latin-1")
+            stdin = f"{len(data)}\n".encode() + data
+            argv = ["sh", "-c", f"{_STDIN_SCRIPT}exec {cli} --no-raw"]
         else:
             argv = ["sh", "-c", f'printf "%s" "$1" | exec {cli} --no-raw', "sh", script]
         result = await self.exec(self._pods.get(endpoint.id, endpoint.id), argv, stdin)

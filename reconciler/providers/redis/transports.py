@@ -115,6 +115,18 @@ def migrate_auth_args(username: str | None, password: str | None) -> tuple[Arg, 
     return ("AUTH", password)
 
 
+def carries_credentials(args: Sequence[Arg]) -> bool:
+    """``ACL SETUSER`` with a password rule (``>pass``, ``<pass``, ``#sha``, ``!sha``): its
+    arguments must not travel where they are recorded (an exec URL, a process list)."""
+
+    def text(value: Arg) -> str:
+        return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+    if len(args) < 3 or text(args[0]).upper() != "ACL" or text(args[1]).upper() != "SETUSER":
+        return False
+    return any(text(a)[:1] in (">", "<", "#", "!") for a in args[3:])
+
+
 def command_name(args: Sequence[Arg]) -> str:
     """``CLUSTER SETSLOT`` for container commands, ``MIGRATE`` otherwise (for counters)."""
 
