@@ -20,8 +20,8 @@ from typing import Any
 
 import kopf
 
-from reconciler.operator.reconciling import SecretReader, check_resource
 from reconciler.errors import ReconcilerError
+from reconciler.operator.reconciling import SecretReader, check_resource
 from reconciler.operator.resources import (
     DEFAULT_INTERVAL_SECONDS,
     GROUP,

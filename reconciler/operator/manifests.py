@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     if check:
         current = target.read_text(encoding="utf-8") if target.exists() else ""
         if current != text:
-            print(f"{target} is stale: run python -m reconciler.operator.manifests", file=sys.stderr)
+            print(
+                f"{target} is stale: run python -m reconciler.operator.manifests", file=sys.stderr
+            )
             return 1
         return 0
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 from reconciler.engine.locking import utc_now_iso
 from reconciler.engine.plan import Change, Plan
-from reconciler.engine.providers import ChangeResult, SilentProgress
+from reconciler.engine.providers import ChangeResult, Progress, SilentProgress
 from reconciler.errors import ReconcilerError, SafetyRefusal
 from reconciler.operator.resources import (
     ReconcileMode,
@@ -60,7 +60,7 @@ class OperatorUI:
     """The workflow's UI for an unattended run: log lines, consent by the resource only."""
 
     def __init__(self, name: str) -> None:
-        self.progress = LogProgress(name)
+        self.progress: Progress = LogProgress(name)
         self._name = name
 
     def planned(self, plan: Plan) -> None:

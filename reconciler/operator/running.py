@@ -81,7 +81,8 @@ class KubernetesAccess:
                 PLURAL,
                 metadata.get("name"),
                 {"status": status},
-                _content_type="application/merge-patch+json",
+                # Custom resources take no strategic merge patch, the client's default.
+                _content_type="application/merge-patch+json",  # type: ignore[call-arg]
             )
         except ApiException as problem:
             if problem.status != 404:  # deleted meanwhile: nothing to tell
@@ -103,9 +104,7 @@ async def run_operator(options: OperatorOptions, stop: asyncio.Event | None = No
 
     access = await KubernetesAccess.connect()
     metrics = FleetMetrics.start(options.metrics_port)
-    fleet = Fleet(
-        options.checks, access.read_secret, access.write_status, observe=metrics.observe
-    )
+    fleet = Fleet(options.checks, access.read_secret, access.write_status, observe=metrics.observe)
     registry = kopf.OperatorRegistry()
     register(registry, fleet)
     settings = kopf.OperatorSettings()

@@ -25,7 +25,12 @@ def kafka_section(connection: dict[str, Any], prefix: str, topic: str) -> dict[s
         "connection": connection,
         "ownership": {"topics": {"prefixes": [prefix]}},
         "topics": [
-            {"name": topic, "partitions": 1, "replicationFactor": 1, "config": {"retention.ms": "1d"}}
+            {
+                "name": topic,
+                "partitions": 1,
+                "replicationFactor": 1,
+                "config": {"retention.ms": "1d"},
+            }
         ],
     }
 
@@ -57,7 +62,9 @@ def test_plan_only_reports_drift_apply_reverts_it_and_deletion_keeps_everything(
         {
             "reconcile": "apply",
             "intervalSeconds": 10,
-            "kafka": kafka_section({"bootstrapServers": kafka_single.bootstrap_servers}, prefix, applied),
+            "kafka": kafka_section(
+                {"bootstrapServers": kafka_single.bootstrap_servers}, prefix, applied
+            ),
         },
     )
     ns.create(
@@ -96,8 +103,10 @@ def test_plan_only_reports_drift_apply_reverts_it_and_deletion_keeps_everything(
     checked = ns.get("applied")["status"]["lastCheckTime"]
     ns.wait_for(
         "applied",
-        lambda r: r["status"]["lastCheckTime"] != checked
-        and topic_configs(config, [applied])[applied]["retention.ms"] == DAY_MS,
+        lambda r: (
+            r["status"]["lastCheckTime"] != checked
+            and topic_configs(config, [applied])[applied]["retention.ms"] == DAY_MS
+        ),
         timeout=45,
     )
     assert planned not in topic_names(kafka_scram.client_config())
@@ -110,7 +119,9 @@ def test_plan_only_reports_drift_apply_reverts_it_and_deletion_keeps_everything(
     # Deleting a ClusterSpec deletes nothing and nothing blocks it: no finalizer, ever.
     for name in ("applied", "planned", "redis"):
         assert not ns.get(name)["metadata"].get("finalizers")
-    ns.client.request("DELETE", f"/apis/llm-analytics.io/v1/namespaces/{ns.name}/clusterspecs/applied")
+    ns.client.request(
+        "DELETE", f"/apis/llm-analytics.io/v1/namespaces/{ns.name}/clusterspecs/applied"
+    )
     time.sleep(1)
     assert applied in topic_names(config)
     logs = operator.text()
@@ -129,7 +140,9 @@ def test_two_replicas_one_active_and_handover_when_it_dies(
         "shared",
         {
             "intervalSeconds": 10,
-            "kafka": kafka_section({"bootstrapServers": kafka_single.bootstrap_servers}, prefix, topic),
+            "kafka": kafka_section(
+                {"bootstrapServers": kafka_single.bootstrap_servers}, prefix, topic
+            ),
         },
     )
     lifetime = "10"
@@ -137,12 +150,14 @@ def test_two_replicas_one_active_and_handover_when_it_dies(
     ns.wait_for("shared", lambda r: bool(r.get("status", {}).get("lastCheckTime")))
     low = ns.start_operator("--priority", "50", "--peering-lifetime", lifetime)
     time.sleep(15)
+    assert "Pausing operations in favour of" in low.text(), low.log_tail()
     assert f"{ns.name}/shared:" not in low.text()
     assert f"{ns.name}/shared:" in high.text()
 
     high.kill()
     killed = time.monotonic()
     deadline = killed + 60
+    # The dead replica's peering record expires after its lifetime; the other resumes.
     while f"{ns.name}/shared:" not in low.text():
         assert time.monotonic() < deadline, low.log_tail()
         time.sleep(0.5)
