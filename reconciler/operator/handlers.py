@@ -20,6 +20,7 @@ from typing import Any
 
 import kopf
 
+from reconciler.engine.plan import Plan
 from reconciler.errors import ReconcilerError
 from reconciler.operator.reconciling import SecretReader, check_resource
 from reconciler.operator.resources import (
@@ -121,13 +122,7 @@ async def _watch(fleet: Fleet, stopped: kopf.DaemonStopped, uid: str, body: kopf
         async with fleet.semaphore:
             if stopped or uid in fleet.gone:
                 return
-            report = await check_resource(
-                resource,
-                fleet.read_secret,
-                timeout=fleet.settings.check_timeout,
-                lock_ttl=fleet.settings.lock_ttl,
-                lock_timeout=fleet.settings.lock_timeout,
-            )
+            report = await _check_once(fleet, resource)
         if uid in fleet.gone:
             return
         failures = failures + 1 if report.outcome is CheckOutcome.FAILED else 0
@@ -138,6 +133,29 @@ async def _watch(fleet: Fleet, stopped: kopf.DaemonStopped, uid: str, body: kopf
         await fleet.write_status(resource, report)
         _post_event(fleet, uid, body, report)
         await _sleep(fleet, stopped, uid, _next_delay(resource, failures))
+
+
+async def _check_once(fleet: Fleet, resource: dict[str, Any]) -> CheckReport:
+    async def applying(plan: Plan) -> None:
+        await fleet.write_status(resource, applying_report(resource, plan))
+
+    log.info("%s: checking", resource_name(resource))
+    return await check_resource(
+        resource,
+        fleet.read_secret,
+        timeout=fleet.settings.check_timeout,
+        lock_ttl=fleet.settings.lock_ttl,
+        lock_timeout=fleet.settings.lock_timeout,
+        applying=applying,
+    )
+
+
+def applying_report(resource: Mapping[str, Any], plan: Plan) -> CheckReport:
+    """The report written while an apply runs (``Applying`` true)."""
+    from reconciler.engine.locking import utc_now_iso
+
+    generation = resource.get("metadata", {}).get("generation")
+    return CheckReport(CheckOutcome.APPLYING, generation, utc_now_iso(), plan=plan)
 
 
 def _snapshot(body: kopf.Body) -> dict[str, Any]:

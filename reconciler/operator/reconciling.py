@@ -38,6 +38,12 @@ log = logging.getLogger(__name__)
 
 #: ``read_secret(namespace, ref)`` → the value of one key of one Secret.
 SecretReader = Callable[[str, SecretKeyRef], Awaitable[str]]
+#: Told the plan an apply is about to carry out (the status says ``Applying``).
+ApplyingHook = Callable[[Plan], Awaitable[None]]
+
+
+async def _nothing(plan: Plan) -> None:
+    return None
 
 
 class LogProgress(SilentProgress):
@@ -59,15 +65,17 @@ class LogProgress(SilentProgress):
 class OperatorUI:
     """The workflow's UI for an unattended run: log lines, consent by the resource only."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, applying: ApplyingHook = _nothing) -> None:
         self.progress: Progress = LogProgress(name)
         self._name = name
+        self._applying = applying
 
     def planned(self, plan: Plan) -> None:
         log.info("%s: %d change(s) to apply", self._name, len(plan.actionable))
 
     async def confirm(self, plan: Plan) -> None:
-        return None  # the resource's `reconcile: apply` is the approval
+        # The resource's `reconcile: apply` is the approval; the status tells it starts.
+        await self._applying(plan)
 
     def note(self, text: str) -> None:
         log.info("%s: %s", self._name, text)
@@ -80,6 +88,7 @@ async def check_resource(
     timeout: float,
     lock_ttl: float = 900.0,
     lock_timeout: float = 60.0,
+    applying: ApplyingHook = _nothing,
 ) -> CheckReport:
     """Check one resource within ``timeout`` seconds; never raises for a cluster's problem
     (the report says ``Failed`` and why)."""
@@ -88,7 +97,7 @@ async def check_resource(
     started = time.monotonic()
     try:
         async with asyncio.timeout(timeout):
-            report = await _check(resource, read_secret, lock_ttl, lock_timeout)
+            report = await _check(resource, read_secret, lock_ttl, lock_timeout, applying)
     except TimeoutError:
         report = _failed(generation, f"the check did not finish within {timeout:.0f}s")
     except ReconcilerError as problem:
@@ -107,7 +116,11 @@ async def check_resource(
 
 
 async def _check(
-    resource: Mapping[str, Any], read_secret: SecretReader, lock_ttl: float, lock_timeout: float
+    resource: Mapping[str, Any],
+    read_secret: SecretReader,
+    lock_ttl: float,
+    lock_timeout: float,
+    applying: ApplyingHook,
 ) -> CheckReport:
     from reconciler.logging_redaction import mask_secrets
 
@@ -117,7 +130,8 @@ async def _check(
         files = await _write_secrets(resource, namespace, read_secret, Path(private))
         spec = _load(resource, files)
         try:
-            return await _run(spec, settings, resource_name(resource), lock_ttl, lock_timeout)
+            ui = OperatorUI(resource_name(resource), applying)
+            return await _run(spec, settings, ui, lock_ttl, lock_timeout)
         except SafetyRefusal as refusal:
             # A destructive change the resource did not opt into: reported, never applied.
             return CheckReport(
@@ -158,7 +172,7 @@ def _load(resource: Mapping[str, Any], files: Mapping[SecretKeyRef, str]) -> Any
 
 
 async def _run(
-    spec: Any, settings: ResourceSettings, name: str, lock_ttl: float, lock_timeout: float
+    spec: Any, settings: ResourceSettings, ui: OperatorUI, lock_ttl: float, lock_timeout: float
 ) -> CheckReport:
     from reconciler.cli.targets import (
         ConnectionOverrides,
@@ -185,7 +199,7 @@ async def _run(
             backends = spec_lock_backends(spec, targets, overrides, lock_ttl)
             return LockSet(backends, LockOwner.current(), timeout=lock_timeout)
 
-        workflow = Workflow(providers, locks=locks, ui=OperatorUI(name))
+        workflow = Workflow(providers, locks=locks, ui=ui)
         result = await workflow.apply(options)
     if result.outcome is Outcome.NO_CHANGES:
         return _planned(result.plan)

@@ -162,3 +162,46 @@ def test_two_replicas_one_active_and_handover_when_it_dies(
         assert time.monotonic() < deadline, low.log_tail()
         time.sleep(0.5)
     assert time.monotonic() - killed < 60
+
+
+def test_a_round_of_twenty_cluster_specs_with_bounded_concurrency(
+    operator_namespace: OperatorNamespace,
+    kafka_single: Any,
+    redis_cluster: Any,
+    unique_name: Callable[[str], str],
+) -> None:
+    ns = operator_namespace
+    prefix = unique_name("fleet")
+    names = [f"cluster-{i:02}" for i in range(20)]
+    for index, name in enumerate(names):
+        if index % 4 == 3:
+            section = {
+                "redis": {
+                    "connection": {"addresses": list(redis_cluster.addresses)},
+                    "cluster": {"masters": 3, "replicasPerMaster": 1, "placement": "none"},
+                }
+            }
+        else:
+            connection = {"bootstrapServers": kafka_single.bootstrap_servers}
+            section = {
+                "kafka": kafka_section(connection, f"{prefix}-{index}", f"{prefix}-{index}-t")
+            }
+        ns.create(name, {"intervalSeconds": 3600, **section})
+    started = time.monotonic()
+    operator = ns.start_operator("--standalone", "--concurrency", "4")
+    for name in names:
+        ns.wait_for(name, lambda r: bool(r.get("status", {}).get("lastCheckTime")), timeout=120)
+    round_seconds = time.monotonic() - started
+    in_flight, most = 0, 0
+    for line in operator.text().splitlines():
+        if line.endswith(": checking"):
+            in_flight += 1
+            most = max(most, in_flight)
+        elif " in " in line and f"{ns.name}/cluster-" in line and line.rstrip().endswith("s"):
+            in_flight -= 1
+    assert 1 < most <= 4, operator.log_tail()
+    statuses = [ns.get(name)["status"]["outcome"] for name in names]
+    assert statuses.count("Drifted") == 15 and statuses.count("InSync") == 5
+    print(
+        f"\none round of 20 ClusterSpecs at concurrency 4: {round_seconds:.1f}s (operator start included)"
+    )
