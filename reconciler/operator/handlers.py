@@ -58,6 +58,7 @@ class Fleet:
     read_secret: SecretReader
     write_status: StatusWriter
     observe: Callable[[Mapping[str, Any], CheckReport], None] = lambda resource, report: None
+    write_plan: StatusWriter | None = None
     gone: set[str] = field(default_factory=set)
     told: dict[str, tuple[str, str]] = field(default_factory=dict)  # uid → last Event
     _wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
@@ -130,6 +131,8 @@ async def _watch(fleet: Fleet, stopped: kopf.DaemonStopped, uid: str, body: kopf
             "%s: %s in %.1fs", resource_name(resource), report.outcome, report.duration_seconds
         )
         fleet.observe(resource, report)
+        if fleet.write_plan is not None:
+            await fleet.write_plan(resource, report)
         await fleet.write_status(resource, report)
         _post_event(fleet, uid, body, report)
         await _sleep(fleet, stopped, uid, _next_delay(resource, failures))

@@ -8,13 +8,13 @@ import base64
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from reconciler.errors import ConnectionFailure, ReconcilerError
 from reconciler.operator.handlers import CheckSettings, Fleet, register
 from reconciler.operator.metrics import FleetMetrics
 from reconciler.operator.resources import GROUP, PLURAL, VERSION, SecretKeyRef
-from reconciler.operator.statuses import CheckReport, status_patch
+from reconciler.operator.statuses import CheckReport, plan_config_map, status_patch
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class KubernetesAccess:
         from kubernetes_asyncio.client.exceptions import ApiException
 
         metadata = resource.get("metadata", {})
-        status = status_patch(report, resource.get("status"))
+        status = status_patch(report, resource)
         try:
             await client.CustomObjectsApi(self._api).patch_namespaced_custom_object_status(
                 GROUP,
@@ -94,6 +94,35 @@ class KubernetesAccess:
                     problem.reason,
                 )
 
+    async def write_plan(self, resource: Mapping[str, Any], report: CheckReport) -> None:
+        """The whole plan in the ConfigMap ``plan_config_map(...)`` (owned by the resource,
+        so it goes with it); the status holds only its summary."""
+        from kubernetes_asyncio import client
+        from kubernetes_asyncio.client.exceptions import ApiException
+
+        if report.plan is None:
+            return
+        metadata = resource.get("metadata", {})
+        namespace = metadata.get("namespace")
+        body = plan_config_map(resource, report.plan)
+        api = client.CoreV1Api(self._api)
+        name = body["metadata"]["name"]
+        try:
+            try:
+                await api.replace_namespaced_config_map(name, namespace, cast(Any, body))
+            except ApiException as problem:
+                if problem.status != 404:
+                    raise
+                await api.create_namespaced_config_map(namespace, cast(Any, body))
+        except ApiException as problem:
+            log.warning(
+                "cannot write the plan ConfigMap %s/%s: %s %s",
+                namespace,
+                name,
+                problem.status,
+                problem.reason,
+            )
+
     async def close(self) -> None:
         await self._api.close()
 
@@ -104,7 +133,13 @@ async def run_operator(options: OperatorOptions, stop: asyncio.Event | None = No
 
     access = await KubernetesAccess.connect()
     metrics = FleetMetrics.start(options.metrics_port)
-    fleet = Fleet(options.checks, access.read_secret, access.write_status, observe=metrics.observe)
+    fleet = Fleet(
+        options.checks,
+        access.read_secret,
+        access.write_status,
+        observe=metrics.observe,
+        write_plan=access.write_plan,
+    )
     registry = kopf.OperatorRegistry()
     register(registry, fleet)
     settings = kopf.OperatorSettings()

@@ -14,7 +14,10 @@ from enum import StrEnum
 from typing import Any
 
 from reconciler.engine.plan import Plan
+from reconciler.operator.resources import GROUP, KIND, VERSION
 
+#: A ConfigMap holds at most 1 MiB; the plan's JSON is left out above this (text stays).
+MAX_PLAN_JSON_CHARS = 900_000
 #: Changes listed by address in the status; the count says how many there are in all.
 MAX_LISTED_CHANGES = 20
 MAX_MESSAGE_CHARS = 1_000
@@ -49,21 +52,63 @@ class CheckReport:
     leftover: Sequence[str] = field(default_factory=tuple)
 
 
-def status_patch(report: CheckReport, previous: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The ``status`` to write for ``report`` (conditions keep their transition times)."""
+def status_patch(report: CheckReport, resource: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``status`` of ``resource`` to write for ``report`` (conditions keep their
+    transition times)."""
+    previous = resource.get("status") or {}
+    name = str(resource.get("metadata", {}).get("name", ""))
     status: dict[str, Any] = {
         "observedGeneration": report.generation,
         "lastCheckTime": report.checked_at,
         "lastCheckSeconds": round(report.duration_seconds, 3),
         "outcome": report.outcome.value,
-        "conditions": _conditions(report, (previous or {}).get("conditions") or []),
+        "conditions": _conditions(report, previous.get("conditions") or []),
     }
     if report.plan is not None:
         status["summary"] = summary(report.plan)
         status["changes"] = listed_changes(report.plan)
+        status["planConfigMap"] = plan_config_map_name(name)
     if report.outcome is CheckOutcome.APPLIED:
         status["lastApplyTime"] = report.checked_at
     return status
+
+
+def plan_config_map_name(resource_name: str) -> str:
+    """``llm-analytics-plan-NAME`` (the ConfigMap holding a resource's last plan)."""
+    return f"llm-analytics-plan-{resource_name}"[:253]
+
+
+def plan_config_map(resource: Mapping[str, Any], plan: Plan) -> dict[str, Any]:
+    """The ConfigMap of a resource's last plan: text and JSON (redacted), owned by the
+    resource so that it is deleted with it."""
+    import json
+
+    from reconciler.logging_redaction import mask_secrets
+    from reconciler.rendering import redact_plan_dict, render
+
+    metadata = resource.get("metadata", {})
+    body = redact_plan_dict(plan.to_json_dict())
+    data = {"plan.txt": mask_secrets(render(body, "text"))}
+    text = mask_secrets(json.dumps(body, indent=1, sort_keys=True))
+    if len(text) <= MAX_PLAN_JSON_CHARS:
+        data["plan.json"] = text
+    owner = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "name": metadata.get("name"),
+        "uid": metadata.get("uid"),
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": plan_config_map_name(str(metadata.get("name"))),
+            "namespace": metadata.get("namespace"),
+            "labels": {"app.kubernetes.io/managed-by": "llm-analytics"},
+            "ownerReferences": [owner],
+        },
+        "data": data,
+    }
 
 
 def summary(plan: Plan) -> dict[str, int]:

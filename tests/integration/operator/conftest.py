@@ -85,6 +85,12 @@ class OperatorNamespace:
         items = self.client.get(f"/api/v1/namespaces/{self.name}/events")["items"]
         return [e for e in items if e["involvedObject"].get("name") == name]
 
+    def config_map(self, name: str, operator: OperatorProcess) -> dict[str, Any]:
+        try:
+            return dict(self.client.get(f"/api/v1/namespaces/{self.name}/configmaps/{name}"))
+        except KubeApiError as problem:
+            raise AssertionError(f"{problem}\noperator log:\n{operator.log_tail()}") from None
+
     def wait_for(
         self, name: str, check: Callable[[dict[str, Any]], bool], timeout: float = 60
     ) -> dict[str, Any]:

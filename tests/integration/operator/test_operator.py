@@ -97,6 +97,9 @@ def test_plan_only_reports_drift_apply_reverts_it_and_deletion_keeps_everything(
     ]
     ns.wait_for("redis", lambda r: condition(r, "Ready") == "True")
     assert any(e["reason"] == "Drifted" for e in ns.events("planned"))
+    whole = ns.config_map("llm-analytics-plan-planned", operator)
+    assert f"kafka_topic.{planned}" in whole["data"]["plan.txt"]
+    assert kafka_scram.users[SUPER_USER] not in str(whole)
 
     # Out of band: the applied topic's retention cut, a topic made where plan-only looks.
     admin_call(config, "alter_topic_configs", {applied: {"retention.ms": "3600000"}})
@@ -149,8 +152,15 @@ def test_two_replicas_one_active_and_handover_when_it_dies(
     high = ns.start_operator("--priority", "100", "--peering-lifetime", lifetime)
     ns.wait_for("shared", lambda r: bool(r.get("status", {}).get("lastCheckTime")))
     low = ns.start_operator("--priority", "50", "--peering-lifetime", lifetime)
-    time.sleep(15)
-    assert "Pausing operations in favour of" in low.text(), low.log_tail()
+    peering = f"/apis/kopf.dev/v1/namespaces/{ns.name}/kopfpeerings/llm-analytics"
+    deadline = time.monotonic() + 60
+    while sorted(p.get("priority") for p in ns.client.get(peering).get("status", {}).values()) != [
+        50,
+        100,
+    ]:
+        assert time.monotonic() < deadline, (ns.client.get(peering), low.log_tail())
+        time.sleep(0.5)
+    time.sleep(12)  # a check interval: the paused replica checks nothing
     assert f"{ns.name}/shared:" not in low.text()
     assert f"{ns.name}/shared:" in high.text()
 
