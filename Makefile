@@ -78,6 +78,7 @@ lint: venv ## ruff, ruff format --check, mypy, import-linter
 
 schema: venv ## regenerate schemas/ from the spec models
 	$(BIN)/python -m reconciler.spec.schema
+	$(BIN)/python -m reconciler.operator.manifests
 
 demo: venv redis-server prefetch ## sandbox up (SHAPE=single) + validate -> plan -> apply -> verify; leaves it running
 	@$(MAKE) sandbox-up SHAPE=$(SHAPE) >/dev/null

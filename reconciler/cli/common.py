@@ -88,6 +88,16 @@ def resolve_output(output: str, json_alias: bool) -> str:
 
 def spec_options(func: F) -> F:
     """``-f/--file SPEC`` and ``--env NAME``."""
+    return _spec_options(func, directories=False)
+
+
+def specs_options(func: F) -> F:
+    """``-f/--file SPEC|DIRECTORY`` and ``--env NAME``: one spec, or every spec of a
+    directory (``plan``, ``drift``: :mod:`reconciler.cli.fleet`)."""
+    return _spec_options(func, directories=True)
+
+
+def _spec_options(func: F, *, directories: bool) -> F:
     func = click.option(
         "--env",
         "env",
@@ -101,8 +111,9 @@ def spec_options(func: F) -> F:
         "spec_path",
         required=True,
         envvar="LLM_ANALYTICS_SPEC",
-        type=click.Path(dir_okay=False),
-        help="The cluster spec (YAML).",
+        type=click.Path(dir_okay=directories),
+        help="The cluster spec (YAML)"
+        + (", or a directory: every *.yaml in it, one document." if directories else "."),
     )(func)
     return func
 

@@ -29,7 +29,7 @@ from reconciler.cli.common import (
     redis_connection_options,
     resolve_output,
     run,
-    spec_options,
+    specs_options,
 )
 from reconciler.cli.output import echo
 from reconciler.cli.planning import (
@@ -118,7 +118,7 @@ def metric_labels(spec_path: str, env: str | None) -> dict[str, str]:
 
 
 @click.command()
-@spec_options
+@specs_options
 @target_options
 @output_option(("text", "json"))
 @click.option(
@@ -143,10 +143,16 @@ def drift(
     namespace: str | None,
     redis_addresses: str | None,
 ) -> int:
-    """Report resources changed outside the spec: exit 0 none, 2 drift, 1 error."""
+    """Report resources changed outside the spec: exit 0 none, 2 drift, 1 error.
+
+    -f DIRECTORY checks every spec in it concurrently: one report, one metrics file (a
+    ``spec`` label per file), one exit code.
+    """
     request = RunRequest(
         spec_path, env, target, bootstrap_servers, redis_addresses, namespace, exclude=exclude
     )
+    if Path(spec_path).is_dir():
+        return _drift_fleet(request, resolve_output(output, json_alias), metrics_file)
     labels = metric_labels(spec_path, env)
     started_wall, started = time.time(), time.monotonic()
     try:
@@ -191,6 +197,64 @@ def drift(
     if app_context().debug:
         echo(f"drift check took {time.monotonic() - started:.2f}s", err=True)
     return EXIT_FOUND if report.drifted else EXIT_OK
+
+
+async def _timed_check(request: RunRequest) -> tuple[DriftReport, float, float]:
+    started_wall, started = time.time(), time.monotonic()
+    report = await check_drift(request)
+    return report, started_wall, time.monotonic() - started
+
+
+def _fleet_metrics(
+    results: list[tuple[str, tuple[DriftReport, float, float] | None, str | None]],
+    env: str | None,
+) -> str:
+    from reconciler.engine.drifts import merged_metrics_text
+
+    texts = []
+    for name, timed, _ in results:
+        labels = metric_labels(name, env)
+        if timed is None:
+            texts.append(
+                metrics_text(None, success=False, timestamp=time.time(), duration=0, labels=labels)
+            )
+            continue
+        report, wall, took = timed
+        texts.append(
+            metrics_text(
+                None if report.errors else report,
+                success=not report.errors,
+                timestamp=wall,
+                duration=took,
+                labels=labels,
+            )
+        )
+    return merged_metrics_text(texts)
+
+
+def _drift_fleet(request: RunRequest, fmt: str, metrics_file: str | None) -> int:
+    import json
+
+    from reconciler.cli.fleet import fleet_exit_code, for_each_spec
+
+    results = run(for_each_spec(request, _timed_check))
+    if metrics_file:
+        write_metrics(metrics_file, _fleet_metrics(results, request.env))
+    if fmt == "json":
+        reports = [
+            {"spec": name, "report": timed[0].to_json()}
+            if timed is not None
+            else {"spec": name, "error": error}
+            for name, timed, error in results
+        ]
+        echo(json.dumps({"format_version": DRIFT_FORMAT_VERSION, "reports": reports}, indent=2))
+    else:
+        for name, timed, error in results:
+            body = report_text(timed[0]) if timed is not None else f"Error: {error}\n"
+            echo(f"=== {name} ===\n{body}")
+    if any(timed is not None and timed[0].errors for _, timed, _ in results):
+        return EXIT_ERROR
+    return fleet_exit_code(results, found=lambda timed: timed[0].drifted)  # type: ignore[index]
 
 
 __all__ = [

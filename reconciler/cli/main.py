@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "drift": "reconciler.cli.drift:drift",
     "export": "reconciler.cli.export:export",
     "kafka": "reconciler.cli.kafka:kafka",
+    "operator": "reconciler.cli.operator:operator",
     "redis": "reconciler.cli.redis:redis",
 }
 
@@ -36,6 +37,7 @@ COMMAND_HELP: dict[str, str] = {
     "drift": "Report resources changed outside the spec (for schedules).",
     "export": "Write the live Kafka topics as spec YAML.",
     "kafka": "Imperative Kafka commands: topics, ACLs, verify.",
+    "operator": "Kubernetes operator: reconcile ClusterSpec resources (kopf).",
     "redis": "Imperative Redis Cluster commands: init, verify.",
 }
 

@@ -29,7 +29,7 @@ from reconciler.cli.common import (
     redis_connection_options,
     resolve_output,
     run,
-    spec_options,
+    specs_options,
 )
 from reconciler.cli.locks import LockRequest, lock_options
 from reconciler.cli.locks import parse_duration_seconds as parse_duration_seconds
@@ -253,7 +253,7 @@ def auto_approve_option(func: F) -> F:
 
 
 @click.command()
-@spec_options
+@specs_options
 @target_options
 @output_option(("text", "json", "markdown"))
 @click.option(
@@ -291,7 +291,8 @@ def plan(
 
     \b
     -o markdown draws a pull-request comment (at most 60,000 characters, destructive
-    changes first). --out PLANFILE saves the plan for `apply PLANFILE`.
+    changes first). --out PLANFILE saves the plan for `apply PLANFILE`. -f DIRECTORY
+    plans every spec in it concurrently: one document, one exit code.
     """
     request = RunRequest(
         spec_path,
@@ -304,6 +305,10 @@ def plan(
         allow_data_loss,
         exclude,
     )
+    if Path(spec_path).is_dir():
+        if out:
+            raise click.UsageError("--out saves one plan: give one spec file, not a directory")
+        return _plan_fleet(request, resolve_output(output, json_alias), detailed_exitcode)
     result = run(plan_to_file(request, out) if out else compute_plan(request))
     echo_plan(result, resolve_output(output, json_alias), app_context())
     if result.has_errors:
@@ -311,6 +316,25 @@ def plan(
     if detailed_exitcode and result.has_changes:
         return EXIT_FOUND
     return EXIT_OK
+
+
+def _plan_fleet(request: RunRequest, fmt: str, detailed_exitcode: bool) -> int:
+    from reconciler.cli.fleet import fleet_exit_code, for_each_spec
+    from reconciler.rendering import redact_plan_dict
+    from reconciler.rendering.fleet import FleetEntry, render_fleet
+
+    results = run(for_each_spec(request, compute_plan))
+    entries = [
+        FleetEntry(name, redact_plan_dict(plan.to_json_dict()) if plan else None, error)
+        for name, plan, error in results
+    ]
+    app = app_context()
+    echo(render_fleet(entries, fmt, color=app.color_enabled and fmt == "text"), nl=False)
+    if any(plan is not None and plan.has_errors for _, plan, _ in results):
+        return EXIT_ERROR
+    return fleet_exit_code(
+        results, found=lambda plan: detailed_exitcode and getattr(plan, "has_changes", False)
+    )
 
 
 # --------------------------------------------------------------------------- apply

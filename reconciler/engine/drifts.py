@@ -13,7 +13,7 @@ and attributes), never from its prose. The resource types come from the provider
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,4 +182,22 @@ def metrics_text(
         f"# TYPE {METRIC_DURATION} gauge",
         f"{METRIC_DURATION}{_labels(labels)} {duration:.3f}",
     ]
+    return "\n".join(lines) + "\n"
+
+
+def merged_metrics_text(texts: Sequence[str]) -> str:
+    """Several checks' metrics in one exposition: each metric's ``# HELP``/``# TYPE`` once,
+    then every check's samples of it (labels tell the checks apart)."""
+    headers: dict[str, list[str]] = {}
+    samples: dict[str, list[str]] = {}
+    for text in texts:
+        for line in text.splitlines():
+            if line.startswith("# "):
+                name = line.split()[2]
+                if len(headers.setdefault(name, [])) < 2:
+                    headers[name].append(line)
+                samples.setdefault(name, [])
+            elif line:
+                samples.setdefault(line.split("{", 1)[0].split(" ", 1)[0], []).append(line)
+    lines = [line for name in samples for line in (*headers.get(name, ()), *samples[name])]
     return "\n".join(lines) + "\n"

@@ -183,6 +183,14 @@ _RESOURCES = {
     "CronJob": ("/apis/batch/v1", "cronjobs", True),
     "Job": ("/apis/batch/v1", "jobs", True),
     "Lease": ("/apis/coordination.k8s.io/v1", "leases", True),
+    "CustomResourceDefinition": (
+        "/apis/apiextensions.k8s.io/v1",
+        "customresourcedefinitions",
+        False,
+    ),
+    "ClusterSpec": ("/apis/llm-analytics.io/v1", "clusterspecs", True),
+    "KopfPeering": ("/apis/kopf.dev/v1", "kopfpeerings", True),
+    "Event": ("/api/v1", "events", True),
 }
 
 

@@ -1,0 +1,50 @@
+"""The operator's CRD file, generated from the spec models like ``schemas/``.
+
+``python -m reconciler.operator.manifests`` writes ``examples/operator/crd.yaml`` (or the path
+given); ``--check`` exits 1 when the committed file differs from the models (``make schema``
+runs both generators; a test checks both files).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from reconciler.operator.resources import crd_manifest
+
+DEFAULT_CRD_PATH = Path("examples/operator/crd.yaml")
+HEADER = (
+    "# Generated from the spec models by `python -m reconciler.operator.manifests`\n"
+    "# (make schema): do not edit. docs/operator.md describes the resource.\n"
+)
+
+
+def crd_yaml() -> str:
+    """The CRD's exact text (stable key order)."""
+    import yaml
+
+    return HEADER + yaml.safe_dump(crd_manifest(), sort_keys=False, width=100)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    check = "--check" in args
+    paths = [arg for arg in args if arg != "--check"]
+    target = Path(paths[0]) if paths else DEFAULT_CRD_PATH
+    text = crd_yaml()
+    if check:
+        current = target.read_text(encoding="utf-8") if target.exists() else ""
+        if current != text:
+            print(
+                f"{target} is stale: run python -m reconciler.operator.manifests", file=sys.stderr
+            )
+            return 1
+        return 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
