@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from reconciler.engine.polling import retries
+
 T = TypeVar("T")
 
 HOST = "127.0.0.1"
@@ -198,9 +200,9 @@ def terminate_pids(pids: Iterable[int], grace: float = 10.0) -> None:
     pids = [pid for pid in pids if pid_alive(pid)]
     for pid in pids:
         signal_group(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(pid_alive(pid) for pid in pids):
-        time.sleep(0.1)
+    for _ in retries(timeout=grace, interval=0.1):
+        if not any(pid_alive(pid) for pid in pids):
+            break
     for pid in pids:
         if pid_alive(pid):
             signal_group(pid, signal.SIGKILL)
@@ -361,11 +363,8 @@ def wait_for(
     on_timeout: Callable[[], str] = lambda: "",
 ) -> None:
     """Poll ``check`` until it returns True; raise :class:`SandboxError` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
+    for _ in retries(timeout=timeout, interval=interval):
         if check():
             return
-        if time.monotonic() >= deadline:
-            detail = on_timeout()
-            raise SandboxError(f"timed out after {timeout:.0f}s waiting for {what}\n{detail}")
-        time.sleep(interval)
+    detail = on_timeout()
+    raise SandboxError(f"timed out after {timeout:.0f}s waiting for {what}\n{detail}")

@@ -28,7 +28,6 @@ object is garbage collected.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import os
@@ -42,6 +41,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, get_args
 
+from reconciler.engine.polling import retries
 from reconciler.sandbox import _process as proc
 from reconciler.sandbox._process import HOST, SandboxError
 from reconciler.sandbox.jars import (
@@ -708,14 +708,14 @@ class KafkaSandbox:
 
         async def poll() -> None:
             proc.quiet_probe_logs("aiokafka")
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and not dead():
+            async for _ in retries(timeout=timeout, interval=0.25):
+                if dead():
+                    return
                 asked = [n for n in self._nodes.values() if self._running(n.node_id)]
                 for node in asked:
                     views[node.node_id] = await view_of(node)
                 if asked and all(ok(views[n.node_id]) for n in asked):
                     return
-                await asyncio.sleep(0.25)
 
         proc.run_async(poll)
         if dead():
