@@ -86,18 +86,13 @@ async def _run_topics(
     locking: Any,
 ) -> int:
     """Run the engine's workflow with the topics provider ``build(admin)`` returns."""
-    from reconciler.cli.locks import lock_factory
+    from reconciler.cli.locks import kafka_lock_factory
     from reconciler.cli.running import run_changes
-    from reconciler.cli.targets import kafka_connection, lock_backends, open_kafka_admin
+    from reconciler.cli.targets import open_kafka_admin
 
     app = app_context()
     overrides = _overrides(bootstrap_servers)
-    connection = kafka_connection(spec, overrides)
-    locks = lock_factory(
-        lambda ttl: lock_backends(overrides, ttl, kafka=True, kafka_connection=connection),
-        locking,
-        app,
-    )
+    locks = kafka_lock_factory(spec, overrides, locking, app)
     async with open_kafka_admin(spec, overrides) as admin:
         return await run_changes([build(admin)], locks, change, app)
 

@@ -44,25 +44,15 @@ async def _create(
 ) -> int:
     """The namespace's standard set as the desired state, through the engine's workflow."""
     from reconciler.catalog import LLM_TOPIC_NAMES
-    from reconciler.cli.locks import lock_factory
+    from reconciler.cli.locks import kafka_lock_factory
     from reconciler.cli.running import run_changes
-    from reconciler.cli.targets import (
-        ConnectionOverrides,
-        kafka_connection,
-        lock_backends,
-        open_kafka_admin,
-    )
+    from reconciler.cli.targets import ConnectionOverrides, open_kafka_admin
     from reconciler.providers.kafka.acls import KafkaAclsProvider
     from reconciler.spec.roles import namespace_acl_set
 
     app = app_context()
     overrides = ConnectionOverrides(bootstrap_servers)
-    connection = kafka_connection(spec, overrides)
-    locks = lock_factory(
-        lambda ttl: lock_backends(overrides, ttl, kafka=True, kafka_connection=connection),
-        locking,
-        app,
-    )
+    locks = kafka_lock_factory(spec, overrides, locking, app)
     async with open_kafka_admin(spec, overrides) as admin:
         provider = KafkaAclsProvider.from_pairs(
             admin, namespace_acl_set(namespace, LLM_TOPIC_NAMES)
