@@ -7,7 +7,8 @@ their own modules and are loaded on demand.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,6 +24,13 @@ from reconciler.cli.locks import lock_options
 from reconciler.cli.main import LazyGroup
 from reconciler.cli.planning import auto_approve_option
 from reconciler.errors import ReconcilerError, SafetyRefusal
+
+if TYPE_CHECKING:
+    from reconciler.cli.locks import LockRequest
+    from reconciler.cli.running import ChangeRequest
+    from reconciler.engine.providers import Provider
+    from reconciler.providers.kafka.client import KafkaAdmin
+    from reconciler.spec.models import ClusterSpec
 
 KAFKA_COMMANDS = {
     "verify": "reconciler.cli.kafka_verify:verify",
@@ -78,14 +86,16 @@ def spec_connection_options(func: Any) -> Any:
     )(func)
 
 
-async def _run_topics(
-    spec: Any,
+async def run_kafka_changes(
+    spec: ClusterSpec | None,
     bootstrap_servers: str | None,
-    build: Any,
-    change: Any,
-    locking: Any,
+    build: Callable[[KafkaAdmin], Provider],
+    change: ChangeRequest,
+    locking: LockRequest,
 ) -> int:
-    """Run the engine's workflow with the topics provider ``build(admin)`` returns."""
+    """A command that changes the Kafka cluster alone (``kafka topics``, ``kafka acls``):
+    the engine's workflow with the provider ``build(admin)`` returns, under the Kafka lock,
+    on the connection the command uses."""
     from reconciler.cli.locks import kafka_lock_factory
     from reconciler.cli.running import run_changes
     from reconciler.cli.targets import open_kafka_admin
@@ -152,7 +162,7 @@ def create_topics(
         done_message=lambda plan: f"Done: {plan.summary()['add']} topic(s) created.",
     )
     return run(
-        _run_topics(
+        run_kafka_changes(
             spec,
             bootstrap_servers,
             lambda admin: KafkaTopicsProvider(admin, desired, TopicOwnership(), create_only=True),
@@ -224,7 +234,7 @@ def delete_topics(
     )
     scope = TopicOwnership(names=wanted, deletion=DeletionPolicy.ALLOW)
     return run(
-        _run_topics(
+        run_kafka_changes(
             _spec_or_none(spec_path, env),
             bootstrap_servers,
             lambda admin: KafkaTopicsProvider(admin, [], scope, required=wanted),
