@@ -26,7 +26,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from types import TracebackType
+from typing import Protocol, Self, TypeVar
 
 from reconciler.engine.polling import retries
 
@@ -217,6 +218,11 @@ def tail(path: Path, lines: int) -> str:
         return ""
 
 
+def log_tails(paths: Iterable[Path], lines: int) -> str:
+    """The last ``lines`` lines of each log file, each under a ``==> PATH <==`` header."""
+    return "\n".join(f"==> {path} <==\n{tail(path, lines)}" for path in paths)
+
+
 def run_async(factory: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine to completion on a private event loop in a helper thread.
 
@@ -344,6 +350,52 @@ def register(sandbox: Stoppable, resources: Resources) -> weakref.finalize:
 
 def unregister(sandbox: Stoppable) -> None:
     _live.discard(sandbox)
+
+
+class Sandbox:
+    """What every sandbox shares: a working directory and the processes in it, released by
+    :meth:`stop`, at interpreter exit or when the sandbox is garbage collected; ``with``
+    starts and stops it."""
+
+    workdir: Path
+    _started: bool
+
+    def _own(self, prefix: str, workdir: Path | None) -> None:
+        """Take ``workdir`` (kept afterwards) or a fresh temporary one named ``prefix*``."""
+        self.workdir, remove = make_workdir(prefix, workdir)
+        self._resources = Resources(self.workdir, remove_workdir=remove)
+        self._finalizer = register(self, self._resources)
+        self._started = False
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop every process (SIGTERM, then SIGKILL) and remove the temporary directory."""
+        self._started = False
+        self._resources.release()
+        unregister(self)
+
+    def detach(self) -> None:
+        """Let the processes outlive this object and interpreter (CLI ``up``); call before start.
+
+        Only an explicit :meth:`stop` (or ``python -m reconciler.sandbox down``) ends them.
+        """
+        self._resources.detached = True
+        self._finalizer.detach()
+        unregister(self)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 @atexit.register
