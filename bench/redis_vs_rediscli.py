@@ -33,11 +33,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _procs import Run, cpu_count, llm_analytics_argv, loadavg, median, run
+from _procs import Run, cpu_count, llm_analytics_argv, load_keys, loadavg, median, publish, run
 
 from reconciler.sandbox import RedisSandbox
 
@@ -55,52 +56,24 @@ def client(address: str):  # type: ignore[no-untyped-def]
     return Redis(host=host, port=int(port), socket_timeout=10)
 
 
-def load(address: str, count: int, value_size: int) -> dict[str, str]:
-    from redis.cluster import RedisCluster
-
-    host, port = address.split(":")
-    cluster = RedisCluster(host=host, port=int(port))
-    rng = random.Random(7)
-    values: dict[str, str] = {}
-    pipe = cluster.pipeline()
-    for i in range(count):
-        key = f"{KEY_PREFIX}{i}:session"
-        value = f"{i}-" + "".join(rng.choices("abcdefghij", k=value_size))
-        values[key] = value
-        pipe.set(key, value)
-        if len(pipe) >= 5000:
-            pipe.execute()
-    pipe.execute()
-    cluster.close()
-    return values
+def _command(address: str, *args: str) -> Any:
+    """One command on one node, on a connection of its own (bytes replies decoded)."""
+    conn = client(address)
+    try:
+        reply = conn.execute_command(*args)
+    finally:
+        conn.close()
+    return reply.decode() if isinstance(reply, bytes) else reply
 
 
 def raw_nodes(address: str) -> list[list[str]]:
     """CLUSTER NODES as split lines, read with redis-cli's parser-free connection."""
-    from redis import Redis
-
-    host, port = address.split(":")
-    conn = Redis(host=host, port=int(port), socket_timeout=10)
-    try:
-        reply = conn.execute_command("CLUSTER", "NODES")
-    finally:
-        conn.close()
-    if isinstance(reply, bytes):
-        reply = reply.decode()
+    reply = _command(address, "CLUSTER", "NODES")
     return [line.split() for line in str(reply).splitlines() if line.strip()]
 
 
 def cluster_state(address: str) -> str:
-    from redis import Redis
-
-    host, port = address.split(":")
-    conn = Redis(host=host, port=int(port), socket_timeout=10)
-    try:
-        reply = conn.execute_command("CLUSTER", "INFO")
-    finally:
-        conn.close()
-    if isinstance(reply, bytes):
-        reply = reply.decode()
+    reply = _command(address, "CLUSTER", "INFO")
     if isinstance(reply, dict):
         return str(reply.get("cluster_state", ""))
     for line in str(reply).splitlines():
@@ -220,7 +193,7 @@ def prepare(keys: int, value_size: int) -> tuple[RedisSandbox, list[str], dict[s
     sandbox = RedisSandbox(6, formed=True, replicas=1)
     sandbox.start()
     try:
-        values = load(sandbox.addresses[0], keys, value_size)
+        values = load_keys(sandbox.addresses[0], keys, value_size, KEY_PREFIX)
         sandbox.add_nodes(2)
     except BaseException:
         sandbox.stop()
@@ -360,9 +333,7 @@ def main() -> None:
         f"({cli_median / ours_median:.1f}× faster; goal ≥ 3×)",
     ]
     text = "\n".join(lines)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

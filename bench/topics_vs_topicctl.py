@@ -51,6 +51,7 @@ from _procs import (
     llm_analytics_argv,
     loadavg,
     median,
+    publish,
     run,
     topicctl_path,
 )
@@ -613,9 +614,7 @@ def main() -> None:
         f"total bench time {time.monotonic() - started:.0f} s",
     ]
     text = "\n".join(out)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":
