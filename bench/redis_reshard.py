@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _procs import load_keys
 
+from reconciler.engine.polling import retries
 from reconciler.engine.providers import ApplyOptions, PlanOptions, ResultStatus
 from reconciler.providers.redis.layout import DesiredLayout
 from reconciler.providers.redis.provider import RedisClusterProvider
@@ -102,9 +103,8 @@ def verify(address: str, values: dict[str, str]) -> None:
 def settle(address: str, everyone: list[str] | None = None, timeout: float = 30) -> None:
     """Wait until every node knows every other and all agree (what redis-cli's rebalance
     needs: run earlier, it fails with 'Unknown node' or CLUSTERDOWN mid-move)."""
-    deadline = time.monotonic() + timeout
     everyone = everyone or []
-    while time.monotonic() < deadline:
+    for _ in retries(timeout=timeout, interval=0.3):
         check = subprocess.run(
             ["redis-cli", "--cluster", "check", address], capture_output=True, text=True
         )
@@ -127,7 +127,6 @@ def settle(address: str, everyone: list[str] | None = None, timeout: float = 30)
             views_ok = views_ok and joined >= len(everyone) and "cluster_state:ok" in info
         if "[ERR]" not in check.stdout and "[WARNING]" not in check.stdout and views_ok:
             return
-        time.sleep(0.3)
     raise SystemExit("cluster did not settle:\n" + check.stdout[-2000:])
 
 

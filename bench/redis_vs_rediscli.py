@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _procs import Run, cpu_count, llm_analytics_argv, load_keys, loadavg, median, publish, run
 
+from reconciler.engine.polling import retries
 from reconciler.sandbox import RedisSandbox
 
 KEY_PREFIX = "user:"
@@ -117,11 +118,10 @@ def agreed(addresses: list[str], *, slots_too: bool = False) -> bool:
 
 def wait_agreed(addresses: list[str], timeout: float = 120, *, slots_too: bool = False) -> float:
     started = time.monotonic()
-    while not agreed(addresses, slots_too=slots_too):
-        if time.monotonic() - started > timeout:
-            raise SystemExit(f"nodes did not agree within {timeout} s: {addresses}")
-        time.sleep(0.1)
-    return time.monotonic() - started
+    for _ in retries(timeout=timeout, interval=0.1):
+        if agreed(addresses, slots_too=slots_too):
+            return time.monotonic() - started
+    raise SystemExit(f"nodes did not agree within {timeout} s: {addresses}")
 
 
 def masters(addresses: list[str]) -> dict[str, tuple[str, int]]:
