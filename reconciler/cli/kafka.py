@@ -107,6 +107,22 @@ async def run_kafka_changes(
         return await run_changes([build(admin)], locks, change, app)
 
 
+def _read_topics(
+    spec_path: str | None, env: str | None, bootstrap_servers: str | None, **read: Any
+) -> Any:
+    """One read of the cluster's topics (``KafkaAdmin.cluster_state(**read)``), on the
+    command's connection."""
+    from reconciler.cli.targets import open_kafka_admin
+
+    spec = _spec_or_none(spec_path, env)
+
+    async def fetch() -> Any:
+        async with open_kafka_admin(spec, _overrides(bootstrap_servers)) as admin:
+            return await admin.cluster_state(**read)
+
+    return run(fetch())
+
+
 @topics.command("create")
 @spec_connection_options
 @click.option(
@@ -260,15 +276,8 @@ def list_topics(
 ) -> None:
     """List topics with partitions, replication factor and health."""
     from reconciler.catalog import LLM_TOPIC_NAMES
-    from reconciler.cli.targets import open_kafka_admin
 
-    spec = _spec_or_none(spec_path, env)
-
-    async def fetch() -> Any:
-        async with open_kafka_admin(spec, _overrides(bootstrap_servers)) as admin:
-            return await admin.cluster_state(with_configs=False)
-
-    state = run(fetch())
+    state = _read_topics(spec_path, env, bootstrap_servers, with_configs=False)
     rows = []
     for name in sorted(state.topics):
         topic = state.topics[name]
@@ -318,15 +327,7 @@ def describe_topic(
     bootstrap_servers: str | None,
 ) -> None:
     """Partitions (leader, replicas, ISR) and configs (with their source) of TOPIC."""
-    from reconciler.cli.targets import open_kafka_admin
-
-    spec = _spec_or_none(spec_path, env)
-
-    async def fetch() -> Any:
-        async with open_kafka_admin(spec, _overrides(bootstrap_servers)) as admin:
-            return await admin.cluster_state(with_configs=True, topics=[topic])
-
-    state = run(fetch())
+    state = _read_topics(spec_path, env, bootstrap_servers, with_configs=True, topics=[topic])
     live = state.topics.get(topic)
     if live is None:
         raise ReconcilerError(f"no such topic: {topic}")
