@@ -1,5 +1,5 @@
-"""Shared helpers of the side-by-side benchmarks: whole processes timed with ``os.wait4``,
-medians, the load average, the topicctl build cache.
+"""Shared helpers of the benchmarks: whole processes timed with ``os.wait4``, medians, the
+load average, the topicctl build cache, Markdown tables, the report file, test keys.
 
 Not a product module: nothing under ``reconciler/`` imports it.
 """
@@ -13,8 +13,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 TOPICCTL_VERSION = "v1.17.0"
 TOPICCTL_MODULE = "github.com/segmentio/topicctl"
@@ -97,6 +99,47 @@ def loadavg() -> str:
 
 def cpu_count() -> int:
     return os.cpu_count() or 1
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Rows (one dict each, the first one's keys as headers) as a Markdown table."""
+    headers = list(rows[0])
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        cells = [f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def publish(text: str, out: str | None) -> None:
+    """Print a benchmark's report, and write it to ``out`` (``--out``) when given."""
+    print(text)
+    if out:
+        Path(out).write_text(text + "\n", encoding="utf-8")
+
+
+def load_keys(address: str, count: int, value_size: int, prefix: str = "user:") -> dict[str, str]:
+    """Write ``count`` keys ``PREFIX<i>:session`` (reproducible values) into the Redis
+    cluster at ``address``; returns them with their values, to verify later."""
+    import random
+
+    from redis.cluster import RedisCluster
+
+    host, port = address.split(":")
+    cluster = RedisCluster(host=host, port=int(port))
+    rng = random.Random(7)
+    values: dict[str, str] = {}
+    pipe = cluster.pipeline()
+    for i in range(count):
+        key = f"{prefix}{i}:session"
+        value = f"{i}-" + "".join(rng.choices("abcdefghij", k=value_size))
+        values[key] = value
+        pipe.set(key, value)
+        if len(pipe) >= 5000:
+            pipe.execute()
+    pipe.execute()
+    cluster.close()
+    return values
 
 
 def llm_analytics_argv() -> list[str]:

@@ -17,6 +17,8 @@ import statistics
 import time
 from typing import Any
 
+from _procs import markdown_table, publish
+
 from reconciler.engine.applying import apply_plan
 from reconciler.engine.planning import build_plan
 from reconciler.engine.providers import ApplyOptions, PlanOptions, ResultStatus
@@ -108,15 +110,6 @@ async def measure(settings: dict[str, Any], sizes: list[int], repeat: int) -> li
     return rows
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    headers = list(rows[0])
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for row in rows:
-        cells = [f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -137,11 +130,7 @@ def main() -> None:
 
     with KafkaSandbox("secure") as sandbox:
         rows = asyncio.run(measure(sandbox.client_config(), sizes, args.repeat))
-    text = table(rows)
-    print(text)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+    publish(markdown_table(rows), args.out)
 
 
 if __name__ == "__main__":

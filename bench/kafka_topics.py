@@ -16,6 +16,8 @@ import time
 import uuid
 from collections.abc import Iterator
 
+from _procs import markdown_table, publish
+
 from reconciler.engine.applying import apply_plan
 from reconciler.engine.planning import build_plan
 from reconciler.engine.providers import ApplyOptions, PlanOptions, ResultStatus
@@ -81,15 +83,6 @@ async def measure(servers: str, size: int) -> dict[str, object]:
     }
 
 
-def table(rows: list[dict[str, object]]) -> str:
-    headers = list(rows[0])
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for row in rows:
-        cells = [f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="14,1000,5000")
@@ -98,11 +91,7 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     with bootstrap() as servers:
         rows = [asyncio.run(measure(servers, size)) for size in sizes]
-    text = table(rows)
-    print(text)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+    publish(markdown_table(rows), args.out)
 
 
 if __name__ == "__main__":

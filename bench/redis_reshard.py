@@ -23,7 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _procs import load_keys
+
+from reconciler.engine.polling import retries
 from reconciler.engine.providers import ApplyOptions, PlanOptions, ResultStatus
 from reconciler.providers.redis.layout import DesiredLayout
 from reconciler.providers.redis.provider import RedisClusterProvider
@@ -44,26 +48,6 @@ class Row:
     @property
     def rate(self) -> float:
         return self.keys / self.seconds if self.seconds else 0.0
-
-
-def load(address: str, count: int, value_size: int) -> dict[str, str]:
-    from redis.cluster import RedisCluster
-
-    host, port = address.split(":")
-    client = RedisCluster(host=host, port=int(port))
-    rng = random.Random(7)
-    values = {}
-    pipe = client.pipeline()
-    for i in range(count):
-        key = f"user:{i}:session"
-        value = f"{i}-" + "".join(rng.choices("abcdefghij", k=value_size))
-        values[key] = value
-        pipe.set(key, value)
-        if len(pipe) >= 5000:
-            pipe.execute()
-    pipe.execute()
-    client.close()
-    return values
 
 
 def masters(address: str) -> dict[str, tuple[str, int]]:
@@ -119,9 +103,8 @@ def verify(address: str, values: dict[str, str]) -> None:
 def settle(address: str, everyone: list[str] | None = None, timeout: float = 30) -> None:
     """Wait until every node knows every other and all agree (what redis-cli's rebalance
     needs: run earlier, it fails with 'Unknown node' or CLUSTERDOWN mid-move)."""
-    deadline = time.monotonic() + timeout
     everyone = everyone or []
-    while time.monotonic() < deadline:
+    for _ in retries(timeout=timeout, interval=0.3):
         check = subprocess.run(
             ["redis-cli", "--cluster", "check", address], capture_output=True, text=True
         )
@@ -144,14 +127,13 @@ def settle(address: str, everyone: list[str] | None = None, timeout: float = 30)
             views_ok = views_ok and joined >= len(everyone) and "cluster_state:ok" in info
         if "[ERR]" not in check.stdout and "[WARNING]" not in check.stdout and views_ok:
             return
-        time.sleep(0.3)
     raise SystemExit("cluster did not settle:\n" + check.stdout[-2000:])
 
 
 def prepare(keys: int, value_size: int) -> tuple[RedisSandbox, str, dict[str, str]]:
     sandbox = RedisSandbox(6, formed=True, replicas=1)
     sandbox.start()
-    values = load(sandbox.addresses[0], keys, value_size)
+    values = load_keys(sandbox.addresses[0], keys, value_size)
     (new,) = sandbox.add_nodes(1)
     subprocess.run(
         ["redis-cli", "--cluster", "add-node", new, sandbox.addresses[0]],

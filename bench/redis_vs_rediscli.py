@@ -33,12 +33,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _procs import Run, cpu_count, llm_analytics_argv, loadavg, median, run
+from _procs import Run, cpu_count, llm_analytics_argv, load_keys, loadavg, median, publish, run
 
+from reconciler.engine.polling import retries
 from reconciler.sandbox import RedisSandbox
 
 KEY_PREFIX = "user:"
@@ -55,52 +57,24 @@ def client(address: str):  # type: ignore[no-untyped-def]
     return Redis(host=host, port=int(port), socket_timeout=10)
 
 
-def load(address: str, count: int, value_size: int) -> dict[str, str]:
-    from redis.cluster import RedisCluster
-
-    host, port = address.split(":")
-    cluster = RedisCluster(host=host, port=int(port))
-    rng = random.Random(7)
-    values: dict[str, str] = {}
-    pipe = cluster.pipeline()
-    for i in range(count):
-        key = f"{KEY_PREFIX}{i}:session"
-        value = f"{i}-" + "".join(rng.choices("abcdefghij", k=value_size))
-        values[key] = value
-        pipe.set(key, value)
-        if len(pipe) >= 5000:
-            pipe.execute()
-    pipe.execute()
-    cluster.close()
-    return values
+def _command(address: str, *args: str) -> Any:
+    """One command on one node, on a connection of its own (bytes replies decoded)."""
+    conn = client(address)
+    try:
+        reply = conn.execute_command(*args)
+    finally:
+        conn.close()
+    return reply.decode() if isinstance(reply, bytes) else reply
 
 
 def raw_nodes(address: str) -> list[list[str]]:
     """CLUSTER NODES as split lines, read with redis-cli's parser-free connection."""
-    from redis import Redis
-
-    host, port = address.split(":")
-    conn = Redis(host=host, port=int(port), socket_timeout=10)
-    try:
-        reply = conn.execute_command("CLUSTER", "NODES")
-    finally:
-        conn.close()
-    if isinstance(reply, bytes):
-        reply = reply.decode()
+    reply = _command(address, "CLUSTER", "NODES")
     return [line.split() for line in str(reply).splitlines() if line.strip()]
 
 
 def cluster_state(address: str) -> str:
-    from redis import Redis
-
-    host, port = address.split(":")
-    conn = Redis(host=host, port=int(port), socket_timeout=10)
-    try:
-        reply = conn.execute_command("CLUSTER", "INFO")
-    finally:
-        conn.close()
-    if isinstance(reply, bytes):
-        reply = reply.decode()
+    reply = _command(address, "CLUSTER", "INFO")
     if isinstance(reply, dict):
         return str(reply.get("cluster_state", ""))
     for line in str(reply).splitlines():
@@ -144,11 +118,10 @@ def agreed(addresses: list[str], *, slots_too: bool = False) -> bool:
 
 def wait_agreed(addresses: list[str], timeout: float = 120, *, slots_too: bool = False) -> float:
     started = time.monotonic()
-    while not agreed(addresses, slots_too=slots_too):
-        if time.monotonic() - started > timeout:
-            raise SystemExit(f"nodes did not agree within {timeout} s: {addresses}")
-        time.sleep(0.1)
-    return time.monotonic() - started
+    for _ in retries(timeout=timeout, interval=0.1):
+        if agreed(addresses, slots_too=slots_too):
+            return time.monotonic() - started
+    raise SystemExit(f"nodes did not agree within {timeout} s: {addresses}")
 
 
 def masters(addresses: list[str]) -> dict[str, tuple[str, int]]:
@@ -220,7 +193,7 @@ def prepare(keys: int, value_size: int) -> tuple[RedisSandbox, list[str], dict[s
     sandbox = RedisSandbox(6, formed=True, replicas=1)
     sandbox.start()
     try:
-        values = load(sandbox.addresses[0], keys, value_size)
+        values = load_keys(sandbox.addresses[0], keys, value_size, KEY_PREFIX)
         sandbox.add_nodes(2)
     except BaseException:
         sandbox.stop()
@@ -360,9 +333,7 @@ def main() -> None:
         f"({cli_median / ours_median:.1f}× faster; goal ≥ 3×)",
     ]
     text = "\n".join(lines)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

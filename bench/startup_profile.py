@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _procs import llm_analytics_argv, loadavg, median, run
+from _procs import llm_analytics_argv, loadavg, median, publish, run
 
 ROOT = Path(__file__).resolve().parent.parent
 IMPORT_LINE = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
@@ -224,9 +224,7 @@ def main() -> None:
         run(child, env=env).check(0, 2)
         parts.append(report_profile(prof, args.top))
     text = "\n\n".join(parts)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

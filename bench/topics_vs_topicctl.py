@@ -51,10 +51,12 @@ from _procs import (
     llm_analytics_argv,
     loadavg,
     median,
+    publish,
     run,
     topicctl_path,
 )
 
+from reconciler.engine.polling import retries
 from reconciler.sandbox import KafkaSandbox
 
 RETENTION_MS = 86_400_000  # 1 day = 1440 minutes
@@ -153,14 +155,12 @@ class Tools:
             # metadata (seen with 5,000 topics under load 30). Recorded, not fatal: wait until
             # a plan shows no changes, so the next measurements start from the full cluster.
             log("llm-analytics apply exited 1: created, not yet visible in metadata; waiting")
-            deadline = time.monotonic() + 900
-            while time.monotonic() < deadline:
+            for _ in retries(timeout=900, interval=5):
                 again = run(
                     [*self.llm, "plan", "-f", str(spec), "--detailed-exitcode"], env=self.env
                 )
                 if again.rc == 0:
                     break
-                time.sleep(5)
             else:
                 done.check()
             done.note = "exit 1: apply's verify timed out waiting for metadata"
@@ -441,16 +441,16 @@ def warm_up(tools: Tools, target: Target, timeout: float = 180) -> None:
     apply creates ``__consumer_offsets`` for the lock group, which under load may time out."""
     spec = target.workdir / "spec-warmup.yaml"
     write_llm_spec(spec, target.servers, ["bench-warmup"])
-    deadline = time.monotonic() + timeout
     tries = 0
-    while True:
+    for attempt in retries(timeout=timeout, interval=2):
         tries += 1
         done = run([*tools.llm, "apply", "-f", str(spec), "-y"], env=tools.env)
         if done.rc == 0:
             break
-        if time.monotonic() > deadline or "not a valid spec" in done.stderr:
+        if attempt.remaining <= 0 or "not a valid spec" in done.stderr:
             done.check()
-        time.sleep(2)
+    else:
+        done.check()
     if tries > 1:
         log(f"warm-up apply on {target.servers} needed {tries} tries: {done.stderr.strip()[:200]}")
     if tools.topicctl is not None:
@@ -613,9 +613,7 @@ def main() -> None:
         f"total bench time {time.monotonic() - started:.0f} s",
     ]
     text = "\n".join(out)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

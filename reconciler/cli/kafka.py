@@ -7,7 +7,8 @@ their own modules and are loaded on demand.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,6 +24,13 @@ from reconciler.cli.locks import lock_options
 from reconciler.cli.main import LazyGroup
 from reconciler.cli.planning import auto_approve_option
 from reconciler.errors import ReconcilerError, SafetyRefusal
+
+if TYPE_CHECKING:
+    from reconciler.cli.locks import LockRequest
+    from reconciler.cli.running import ChangeRequest
+    from reconciler.engine.providers import Provider
+    from reconciler.providers.kafka.client import KafkaAdmin
+    from reconciler.spec.models import ClusterSpec
 
 KAFKA_COMMANDS = {
     "verify": "reconciler.cli.kafka_verify:verify",
@@ -78,28 +86,41 @@ def spec_connection_options(func: Any) -> Any:
     )(func)
 
 
-async def _run_topics(
-    spec: Any,
+async def run_kafka_changes(
+    spec: ClusterSpec | None,
     bootstrap_servers: str | None,
-    build: Any,
-    change: Any,
-    locking: Any,
+    build: Callable[[KafkaAdmin], Provider],
+    change: ChangeRequest,
+    locking: LockRequest,
 ) -> int:
-    """Run the engine's workflow with the topics provider ``build(admin)`` returns."""
-    from reconciler.cli.locks import lock_factory
+    """A command that changes the Kafka cluster alone (``kafka topics``, ``kafka acls``):
+    the engine's workflow with the provider ``build(admin)`` returns, under the Kafka lock,
+    on the connection the command uses."""
+    from reconciler.cli.locks import kafka_lock_factory
     from reconciler.cli.running import run_changes
-    from reconciler.cli.targets import kafka_connection, lock_backends, open_kafka_admin
+    from reconciler.cli.targets import open_kafka_admin
 
     app = app_context()
     overrides = _overrides(bootstrap_servers)
-    connection = kafka_connection(spec, overrides)
-    locks = lock_factory(
-        lambda ttl: lock_backends(overrides, ttl, kafka=True, kafka_connection=connection),
-        locking,
-        app,
-    )
+    locks = kafka_lock_factory(spec, overrides, locking, app)
     async with open_kafka_admin(spec, overrides) as admin:
         return await run_changes([build(admin)], locks, change, app)
+
+
+def _read_topics(
+    spec_path: str | None, env: str | None, bootstrap_servers: str | None, **read: Any
+) -> Any:
+    """One read of the cluster's topics (``KafkaAdmin.cluster_state(**read)``), on the
+    command's connection."""
+    from reconciler.cli.targets import open_kafka_admin
+
+    spec = _spec_or_none(spec_path, env)
+
+    async def fetch() -> Any:
+        async with open_kafka_admin(spec, _overrides(bootstrap_servers)) as admin:
+            return await admin.cluster_state(**read)
+
+    return run(fetch())
 
 
 @topics.command("create")
@@ -157,7 +178,7 @@ def create_topics(
         done_message=lambda plan: f"Done: {plan.summary()['add']} topic(s) created.",
     )
     return run(
-        _run_topics(
+        run_kafka_changes(
             spec,
             bootstrap_servers,
             lambda admin: KafkaTopicsProvider(admin, desired, TopicOwnership(), create_only=True),
@@ -229,7 +250,7 @@ def delete_topics(
     )
     scope = TopicOwnership(names=wanted, deletion=DeletionPolicy.ALLOW)
     return run(
-        _run_topics(
+        run_kafka_changes(
             _spec_or_none(spec_path, env),
             bootstrap_servers,
             lambda admin: KafkaTopicsProvider(admin, [], scope, required=wanted),
@@ -255,15 +276,8 @@ def list_topics(
 ) -> None:
     """List topics with partitions, replication factor and health."""
     from reconciler.catalog import LLM_TOPIC_NAMES
-    from reconciler.cli.targets import open_kafka_admin
 
-    spec = _spec_or_none(spec_path, env)
-
-    async def fetch() -> Any:
-        async with open_kafka_admin(spec, _overrides(bootstrap_servers)) as admin:
-            return await admin.cluster_state(with_configs=False)
-
-    state = run(fetch())
+    state = _read_topics(spec_path, env, bootstrap_servers, with_configs=False)
     rows = []
     for name in sorted(state.topics):
         topic = state.topics[name]
@@ -313,15 +327,7 @@ def describe_topic(
     bootstrap_servers: str | None,
 ) -> None:
     """Partitions (leader, replicas, ISR) and configs (with their source) of TOPIC."""
-    from reconciler.cli.targets import open_kafka_admin
-
-    spec = _spec_or_none(spec_path, env)
-
-    async def fetch() -> Any:
-        async with open_kafka_admin(spec, _overrides(bootstrap_servers)) as admin:
-            return await admin.cluster_state(with_configs=True, topics=[topic])
-
-    state = run(fetch())
+    state = _read_topics(spec_path, env, bootstrap_servers, with_configs=True, topics=[topic])
     live = state.topics.get(topic)
     if live is None:
         raise ReconcilerError(f"no such topic: {topic}")

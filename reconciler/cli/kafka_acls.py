@@ -17,7 +17,7 @@ from reconciler.cli.common import (
     resolve_output,
     run,
 )
-from reconciler.cli.kafka import spec_connection_options
+from reconciler.cli.kafka import run_kafka_changes, spec_connection_options
 from reconciler.cli.kafka_verify import load_optional_spec
 from reconciler.cli.locks import LockRequest, lock_options
 from reconciler.cli.planning import auto_approve_option
@@ -44,30 +44,17 @@ async def _create(
 ) -> int:
     """The namespace's standard set as the desired state, through the engine's workflow."""
     from reconciler.catalog import LLM_TOPIC_NAMES
-    from reconciler.cli.locks import lock_factory
-    from reconciler.cli.running import run_changes
-    from reconciler.cli.targets import (
-        ConnectionOverrides,
-        kafka_connection,
-        lock_backends,
-        open_kafka_admin,
-    )
     from reconciler.providers.kafka.acls import KafkaAclsProvider
     from reconciler.spec.roles import namespace_acl_set
 
-    app = app_context()
-    overrides = ConnectionOverrides(bootstrap_servers)
-    connection = kafka_connection(spec, overrides)
-    locks = lock_factory(
-        lambda ttl: lock_backends(overrides, ttl, kafka=True, kafka_connection=connection),
+    pairs = namespace_acl_set(namespace, LLM_TOPIC_NAMES)
+    return await run_kafka_changes(
+        spec,
+        bootstrap_servers,
+        lambda admin: KafkaAclsProvider.from_pairs(admin, pairs),
+        change,
         locking,
-        app,
     )
-    async with open_kafka_admin(spec, overrides) as admin:
-        provider = KafkaAclsProvider.from_pairs(
-            admin, namespace_acl_set(namespace, LLM_TOPIC_NAMES)
-        )
-        return await run_changes([provider], locks, change, app)
 
 
 @acls.command("create")

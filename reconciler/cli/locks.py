@@ -17,8 +17,10 @@ from reconciler.errors import ReconcilerError
 
 if TYPE_CHECKING:
     from reconciler.cli.common import AppContext
+    from reconciler.cli.targets import ConnectionOverrides
     from reconciler.engine.locking import LockAttempt, LockBackend, LockOwner
     from reconciler.engine.workflow import Guard
+    from reconciler.spec.models import ClusterSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -175,3 +177,21 @@ def lock_factory(
         )
 
     return make
+
+
+def kafka_lock_factory(
+    spec: ClusterSpec | None,
+    overrides: ConnectionOverrides,
+    locking: LockRequest,
+    app: AppContext,
+) -> Callable[[], AbstractAsyncContextManager[Guard]]:
+    """The lock of a command that changes the Kafka cluster alone (``kafka topics``,
+    ``kafka acls``): the lock group, reached with the connection the command uses."""
+    from reconciler.cli.targets import kafka_connection, lock_backends
+
+    connection = kafka_connection(spec, overrides)
+    return lock_factory(
+        lambda ttl: lock_backends(overrides, ttl, kafka=True, kafka_connection=connection),
+        locking,
+        app,
+    )

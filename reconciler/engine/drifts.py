@@ -7,7 +7,9 @@
   spec (the plan's ``unmanaged`` notices: topics, ACLs, config keys set by hand).
 
 Everything is read from the plan's structured data (actions, attribute paths, notice kinds
-and attributes), never from its prose. The resource types come from the providers
+and attributes), never from its prose; a changed resource lists the attributes whose before
+and after differ (:func:`reconciler.engine.diffing.changed_paths`), not those shown for
+context. The resource types come from the providers
 (``Provider.resource_types``), so that every type's metric series exists at 0.
 """
 
@@ -17,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.engine.diffing import changed_paths
 from reconciler.engine.plan import Action, NoticeLevel, Plan
 
 DRIFT_FORMAT_VERSION = "1.0"
@@ -101,7 +104,7 @@ def drift_report(plan: Plan, *, checked_at: str, resource_types: Iterable[str] =
 
     for change in plan.actionable:
         kind = {Action.CREATE: "missing", Action.DELETE: "unmanaged"}.get(change.action, "changed")
-        note(change.address, change.resource_type, kind, [a.path for a in change.attributes])
+        note(change.address, change.resource_type, kind, changed_paths(change.attributes))
     errors: list[str] = []
     for notice in plan.notices:
         if notice.kind == "unmanaged":

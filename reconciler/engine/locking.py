@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from reconciler.engine.polling import retries
 from reconciler.errors import ApplyFailed, ReconcilerError, SafetyRefusal
 
 log = logging.getLogger(__name__)
@@ -450,22 +451,20 @@ async def acquire(
     notice, when the backend supports it (:class:`TakeoverBackend`).
     """
     report = reporter or SilentReporter()
-    deadline = clock() + max(0.0, timeout)
     reported = False
     last_holder: str | None = None
-    while True:
+    attempt: LockAttempt | None = None
+    passes = retries(timeout=max(0.0, timeout), interval=poll_interval, clock=clock, sleep=sleep)
+    async for turn in passes:
         attempt = await backend.try_acquire(owner)
         if not attempt.acquired:
             attempt = await _take_over_if_dead(backend, owner, attempt, processes, report)
         if attempt.acquired:
             report.acquired(backend, attempt)
             return attempt
-        now = clock()
-        remaining = deadline - now
+        remaining = turn.remaining
         if remaining <= 0:
-            raise held_message(
-                backend, attempt, timeout if configured_timeout is None else configured_timeout
-            )
+            break
         # Report the first wait and every new holder; an unknown holder in between (say,
         # during a Kafka rebalance) is not news.
         holder = attempt.holder.run_id if attempt.holder is not None else None
@@ -473,7 +472,10 @@ async def acquire(
             reported = True
             last_holder = holder
             report.waiting(backend, attempt, remaining)
-        await sleep(min(poll_interval, remaining))
+    assert attempt is not None  # the first pass always runs
+    raise held_message(
+        backend, attempt, timeout if configured_timeout is None else configured_timeout
+    )
 
 
 async def _take_over_if_dead(

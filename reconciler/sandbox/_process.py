@@ -26,7 +26,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from types import TracebackType
+from typing import Protocol, Self, TypeVar
+
+from reconciler.engine.polling import retries
 
 T = TypeVar("T")
 
@@ -198,9 +201,9 @@ def terminate_pids(pids: Iterable[int], grace: float = 10.0) -> None:
     pids = [pid for pid in pids if pid_alive(pid)]
     for pid in pids:
         signal_group(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(pid_alive(pid) for pid in pids):
-        time.sleep(0.1)
+    for _ in retries(timeout=grace, interval=0.1):
+        if not any(pid_alive(pid) for pid in pids):
+            break
     for pid in pids:
         if pid_alive(pid):
             signal_group(pid, signal.SIGKILL)
@@ -213,6 +216,11 @@ def tail(path: Path, lines: int) -> str:
             return "".join(deque(handle, maxlen=lines))
     except OSError:
         return ""
+
+
+def log_tails(paths: Iterable[Path], lines: int) -> str:
+    """The last ``lines`` lines of each log file, each under a ``==> PATH <==`` header."""
+    return "\n".join(f"==> {path} <==\n{tail(path, lines)}" for path in paths)
 
 
 def run_async(factory: Callable[[], Awaitable[T]]) -> T:
@@ -344,6 +352,52 @@ def unregister(sandbox: Stoppable) -> None:
     _live.discard(sandbox)
 
 
+class Sandbox:
+    """What every sandbox shares: a working directory and the processes in it, released by
+    :meth:`stop`, at interpreter exit or when the sandbox is garbage collected; ``with``
+    starts and stops it."""
+
+    workdir: Path
+    _started: bool
+
+    def _own(self, prefix: str, workdir: Path | None) -> None:
+        """Take ``workdir`` (kept afterwards) or a fresh temporary one named ``prefix*``."""
+        self.workdir, remove = make_workdir(prefix, workdir)
+        self._resources = Resources(self.workdir, remove_workdir=remove)
+        self._finalizer = register(self, self._resources)
+        self._started = False
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop every process (SIGTERM, then SIGKILL) and remove the temporary directory."""
+        self._started = False
+        self._resources.release()
+        unregister(self)
+
+    def detach(self) -> None:
+        """Let the processes outlive this object and interpreter (CLI ``up``); call before start.
+
+        Only an explicit :meth:`stop` (or ``python -m reconciler.sandbox down``) ends them.
+        """
+        self._resources.detached = True
+        self._finalizer.detach()
+        unregister(self)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
 @atexit.register
 def stop_all() -> None:
     """Stop every sandbox still running in this interpreter."""
@@ -361,11 +415,8 @@ def wait_for(
     on_timeout: Callable[[], str] = lambda: "",
 ) -> None:
     """Poll ``check`` until it returns True; raise :class:`SandboxError` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
+    for _ in retries(timeout=timeout, interval=interval):
         if check():
             return
-        if time.monotonic() >= deadline:
-            detail = on_timeout()
-            raise SandboxError(f"timed out after {timeout:.0f}s waiting for {what}\n{detail}")
-        time.sleep(interval)
+    detail = on_timeout()
+    raise SandboxError(f"timed out after {timeout:.0f}s waiting for {what}\n{detail}")

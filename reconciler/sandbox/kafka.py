@@ -28,7 +28,6 @@ object is garbage collected.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import os
@@ -39,9 +38,9 @@ import time
 import uuid
 from importlib import resources
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal, get_args
 
+from reconciler.engine.polling import retries
 from reconciler.sandbox import _process as proc
 from reconciler.sandbox._process import HOST, SandboxError
 from reconciler.sandbox.jars import (
@@ -142,7 +141,7 @@ class _Node:
         return f"{HOST}:{self.port}"
 
 
-class KafkaSandbox:
+class KafkaSandbox(proc.Sandbox):
     """Real Kafka nodes on 127.0.0.1, in a temporary directory, on free ports."""
 
     def __init__(
@@ -156,9 +155,7 @@ class KafkaSandbox:
             raise ValueError(f"unknown Kafka sandbox shape {shape!r}; expected one of {SHAPES}")
         self.shape: str = shape
         self.version: str = version or default_version()
-        self.workdir, remove = proc.make_workdir(f"{proc.TEMP_PREFIX}kafka-{shape}-", workdir)
-        self._resources = proc.Resources(self.workdir, remove_workdir=remove)
-        self._finalizer = proc.register(self, self._resources)
+        self._own(f"{proc.TEMP_PREFIX}kafka-{shape}-", workdir)
         self.users: dict[str, str] = dict(SECURE_USERS) if shape == "secure" else {}
         if shape == "scram":  # fresh passwords per sandbox: nothing can be hard-coded to them
             self.users = {name: f"{name}-{secrets.token_urlsafe(12)}" for name in TLS_USERS}
@@ -178,7 +175,6 @@ class KafkaSandbox:
         self._dist: KafkaDistribution | None = None
         self._java: Path | None = None
         self.startup_seconds: float | None = None
-        self._started = False
 
     # ------------------------------------------------------------------ public API
 
@@ -204,24 +200,6 @@ class KafkaSandbox:
             raise
         self._started = True
         self.startup_seconds = time.monotonic() - began
-
-    def stop(self) -> None:
-        """Stop every process (SIGTERM, then SIGKILL) and remove the temporary directory."""
-        self._started = False
-        self._resources.release()
-        proc.unregister(self)
-
-    def __enter__(self) -> KafkaSandbox:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def stop_broker(self, node_id: int) -> None:
         """Stop one node gracefully (SIGTERM, wait) and wait until metadata no longer lists it."""
@@ -388,10 +366,7 @@ class KafkaSandbox:
 
     def log_tail(self, lines: int = 80) -> str:
         """The last lines of every node's log file."""
-        parts = []
-        for node in self._nodes.values():
-            parts.append(f"==> {node.log_file} <==\n{proc.tail(node.log_file, lines)}")
-        return "\n".join(parts)
+        return proc.log_tails((node.log_file for node in self._nodes.values()), lines)
 
     # ------------------------------------------------------------------ extras
 
@@ -403,15 +378,6 @@ class KafkaSandbox:
             for node_id in self.node_ids
             if (process := self._resources.procs.get(f"node-{node_id}")) and process.poll() is None
         }
-
-    def detach(self) -> None:
-        """Let the processes outlive this object and interpreter (CLI ``up``); call before start.
-
-        Only an explicit :meth:`stop` (or ``python -m reconciler.sandbox down``) ends them.
-        """
-        self._resources.detached = True
-        self._finalizer.detach()
-        proc.unregister(self)
 
     def __repr__(self) -> str:
         return (
@@ -708,14 +674,14 @@ class KafkaSandbox:
 
         async def poll() -> None:
             proc.quiet_probe_logs("aiokafka")
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and not dead():
+            async for _ in retries(timeout=timeout, interval=0.25):
+                if dead():
+                    return
                 asked = [n for n in self._nodes.values() if self._running(n.node_id)]
                 for node in asked:
                     views[node.node_id] = await view_of(node)
                 if asked and all(ok(views[n.node_id]) for n in asked):
                     return
-                await asyncio.sleep(0.25)
 
         proc.run_async(poll)
         if dead():

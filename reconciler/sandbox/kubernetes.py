@@ -36,9 +36,9 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import yaml
@@ -58,101 +58,114 @@ REDIS_LABELS = {
 }
 ZONE_LABEL = "topology.kubernetes.io/zone"
 
+KWOK_API = "kwok.x-k8s.io/v1alpha1"
+
+
+def manifest(kind: str, name: str, api: str = "v1", **fields: Any) -> dict[str, Any]:
+    """A Kubernetes object: ``apiVersion``, ``kind``, ``metadata.name`` and ``fields``
+    (``metadata`` in ``fields`` is merged with the name)."""
+    metadata = {"name": name, **fields.pop("metadata", {})}
+    return {"apiVersion": api, "kind": kind, "metadata": metadata, **fields}
+
+
+def _stage(name: str, kind: str, match: list[dict[str, Any]], then: dict[str, Any]) -> dict:
+    """A kwok Stage: what kwok does to the ``kind`` objects that ``match``."""
+    spec = {
+        "resourceRef": {"apiGroup": "v1", "kind": kind},
+        "selector": {"matchExpressions": match},
+        "next": then,
+    }
+    return manifest("Stage", name, KWOK_API, spec=spec)
+
+
+_NODE_STATUS = """\
+{{ $now := Now }}
+conditions:
+- type: Ready
+  status: "True"
+  reason: KubeletReady
+  message: kwok plays the kubelet
+  lastHeartbeatTime: {{ $now | Quote }}
+  lastTransitionTime: {{ $now | Quote }}
+addresses:
+- {type: InternalIP, address: {{ NodeIP | Quote }}}
+- {type: Hostname, address: {{ .metadata.name | Quote }}}
+daemonEndpoints:
+  kubeletEndpoint:
+    Port: {{ NodePort }}
+allocatable: {cpu: "64", memory: 256Gi, pods: "250"}
+capacity: {cpu: "64", memory: 256Gi, pods: "250"}
+nodeInfo:
+  architecture: amd64
+  operatingSystem: linux
+  kubeletVersion: {{ printf "kwok-%s" Version | Quote }}
+  kubeProxyVersion: ""
+phase: Running
+"""
+_POD_STATUS = """\
+{{ $now := Now }}
+{{ $ip := index .metadata.annotations "@POD_IP_ANNOTATION@" }}
+conditions:
+- {type: Initialized, status: "True", lastTransitionTime: {{ $now | Quote }}}
+- {type: Ready, status: "True", lastTransitionTime: {{ $now | Quote }}}
+- {type: ContainersReady, status: "True", lastTransitionTime: {{ $now | Quote }}}
+- {type: PodScheduled, status: "True", lastTransitionTime: {{ $now | Quote }}}
+containerStatuses:
+{{ range .spec.containers }}
+- image: {{ .image | Quote }}
+  name: {{ .name | Quote }}
+  ready: true
+  restartCount: 0
+  started: true
+  state:
+    running: {startedAt: {{ $now | Quote }}}
+{{ end }}
+hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
+podIP: {{ $ip | Quote }}
+podIPs:
+- ip: {{ $ip | Quote }}
+phase: Running
+startTime: {{ $now | Quote }}
+""".replace("@POD_IP_ANNOTATION@", POD_IP_ANNOTATION)
+_NOT_DELETED = {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"}
+
 # kwok's behaviour, written for this sandbox: node Ready, pod Running+Ready on the chosen IP,
 # deleted pods removed, exec runs locally.
-_NODE_STAGE = """\
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata: {name: sandbox-node-ready}
-spec:
-  resourceRef: {apiGroup: v1, kind: Node}
-  selector:
-    matchExpressions:
-    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
-      operator: NotIn
-      values: ['True']
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      conditions:
-      - type: Ready
-        status: "True"
-        reason: KubeletReady
-        message: kwok plays the kubelet
-        lastHeartbeatTime: {{ $now | Quote }}
-        lastTransitionTime: {{ $now | Quote }}
-      addresses:
-      - {type: InternalIP, address: {{ NodeIP | Quote }}}
-      - {type: Hostname, address: {{ .metadata.name | Quote }}}
-      daemonEndpoints:
-        kubeletEndpoint:
-          Port: {{ NodePort }}
-      allocatable: {cpu: "64", memory: 256Gi, pods: "250"}
-      capacity: {cpu: "64", memory: 256Gi, pods: "250"}
-      nodeInfo:
-        architecture: amd64
-        operatingSystem: linux
-        kubeletVersion: {{ printf "kwok-%s" Version | Quote }}
-        kubeProxyVersion: ""
-      phase: Running
-"""
-_POD_STAGE = """\
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata: {name: sandbox-pod-ready}
-spec:
-  resourceRef: {apiGroup: v1, kind: Pod}
-  selector:
-    matchExpressions:
-    - {key: '.metadata.deletionTimestamp', operator: DoesNotExist}
-    - {key: '.status.podIP', operator: DoesNotExist}
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      {{ $ip := index .metadata.annotations "@POD_IP_ANNOTATION@" }}
-      conditions:
-      - {type: Initialized, status: "True", lastTransitionTime: {{ $now | Quote }}}
-      - {type: Ready, status: "True", lastTransitionTime: {{ $now | Quote }}}
-      - {type: ContainersReady, status: "True", lastTransitionTime: {{ $now | Quote }}}
-      - {type: PodScheduled, status: "True", lastTransitionTime: {{ $now | Quote }}}
-      containerStatuses:
-      {{ range .spec.containers }}
-      - image: {{ .image | Quote }}
-        name: {{ .name | Quote }}
-        ready: true
-        restartCount: 0
-        started: true
-        state:
-          running: {startedAt: {{ $now | Quote }}}
-      {{ end }}
-      hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
-      podIP: {{ $ip | Quote }}
-      podIPs:
-      - ip: {{ $ip | Quote }}
-      phase: Running
-      startTime: {{ $now | Quote }}
-""".replace("@POD_IP_ANNOTATION@", POD_IP_ANNOTATION)
-_POD_DELETE_STAGE = """\
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata: {name: sandbox-pod-delete}
-spec:
-  resourceRef: {apiGroup: v1, kind: Pod}
-  selector:
-    matchExpressions:
-    - {key: '.metadata.deletionTimestamp', operator: Exists}
-  next:
-    finalizers: {empty: true}
-    delete: true
-"""
-_CLUSTER_EXEC = """\
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: ClusterExec
-metadata: {name: sandbox-local-exec}
-spec:
-  execs:
-  - local: {}
-"""
+KWOK_CONFIG: list[dict[str, Any]] = [
+    _stage(
+        "sandbox-node-ready",
+        "Node",
+        [
+            {
+                "key": '.status.conditions.[] | select( .type == "Ready" ) | .status',
+                "operator": "NotIn",
+                "values": ["True"],
+            }
+        ],
+        {"statusTemplate": _NODE_STATUS},
+    ),
+    _stage(
+        "sandbox-pod-ready",
+        "Pod",
+        [_NOT_DELETED, {"key": ".status.podIP", "operator": "DoesNotExist"}],
+        {"statusTemplate": _POD_STATUS},
+    ),
+    _stage(
+        "sandbox-pod-delete",
+        "Pod",
+        [{"key": ".metadata.deletionTimestamp", "operator": "Exists"}],
+        {"finalizers": {"empty": True}, "delete": True},
+    ),
+    manifest("ClusterExec", "sandbox-local-exec", KWOK_API, spec={"execs": [{"local": {}}]}),
+]
+
+
+def is_ready(status: dict[str, Any] | None) -> bool:
+    """Whether an object's status has the condition ``Ready`` at ``True``."""
+    return any(
+        c["type"] == "Ready" and c["status"] == "True"
+        for c in (status or {}).get("conditions") or []
+    )
 
 
 class KubeApiError(SandboxError):
@@ -252,6 +265,16 @@ class KubeClient:
             if problem.status != 404:
                 raise
 
+    def create_if_absent(self, obj: dict[str, Any], namespace: str | None = None) -> Any:
+        """Create ``obj`` unless an object of its kind and name exists already (then
+        ``None``)."""
+        try:
+            return self.create(obj, namespace)
+        except KubeApiError as problem:
+            if problem.status != 409:
+                raise
+            return None
+
     def exists(self, kind: str, name: str, namespace: str | None = None) -> bool:
         try:
             self.get(f"{collection_path(kind, namespace)}/{name}")
@@ -281,16 +304,14 @@ def kubeconfig_text(server: str, ca_file: Path, token: str, namespace: str | Non
     return yaml.safe_dump(config, sort_keys=False)
 
 
-class KubernetesSandbox:
+class KubernetesSandbox(proc.Sandbox):
     """etcd + kube-apiserver + kwok on 127.0.0.1, with ``nodes`` kwok nodes across zones."""
 
     def __init__(self, *, nodes: int = 3, workdir: Path | None = None) -> None:
         if nodes < 1:
             raise ValueError("a Kubernetes sandbox needs at least one node")
         self.node_names = [f"node-{i}" for i in range(nodes)]
-        self.workdir, remove = proc.make_workdir(f"{proc.TEMP_PREFIX}k8s-", workdir)
-        self._resources = proc.Resources(self.workdir, remove_workdir=remove)
-        self._finalizer = proc.register(self, self._resources)
+        self._own(f"{proc.TEMP_PREFIX}k8s-", workdir)
         self.etcd_port, self.etcd_peer_port, self.apiserver_port, self.kwok_port = proc.free_ports(
             4
         )
@@ -302,7 +323,6 @@ class KubernetesSandbox:
         self.startup_seconds = 0.0
         self._client: KubeClient | None = None
         self._pods: list[RedisPods] = []
-        self._started = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -316,35 +336,25 @@ class KubernetesSandbox:
         try:
             self._write_pki()
             self._spawn_etcd()
-            proc.wait_for(
-                self._etcd_healthy,
-                timeout=max(5.0, deadline - time.monotonic()),
-                what=f"etcd on port {self.etcd_port}",
-                on_timeout=lambda: self._tail("etcd"),
-            )
+            self._wait(self._etcd_healthy, f"etcd on port {self.etcd_port}", "etcd", deadline)
             self._spawn_apiserver()
-            proc.wait_for(
+            self._wait(
                 self._apiserver_ready,
-                timeout=max(5.0, deadline - time.monotonic()),
+                f"kube-apiserver /readyz on port {self.apiserver_port}",
+                "kube-apiserver",
+                deadline,
                 interval=0.3,
-                what=f"kube-apiserver /readyz on port {self.apiserver_port}",
-                on_timeout=lambda: self._tail("kube-apiserver"),
             )
             self.write_kubeconfig(self.kubeconfig)
             self._spawn_kwok()
-            proc.wait_for(
+            self._wait(
                 lambda: proc.port_open(self.kwok_port),
-                timeout=max(5.0, deadline - time.monotonic()),
-                what=f"kwok on port {self.kwok_port}",
-                on_timeout=lambda: self._tail("kwok"),
+                f"kwok on port {self.kwok_port}",
+                "kwok",
+                deadline,
             )
             self._create_nodes()
-            proc.wait_for(
-                self._nodes_ready,
-                timeout=max(5.0, deadline - time.monotonic()),
-                what="the kwok nodes to become Ready",
-                on_timeout=lambda: self._tail("kwok"),
-            )
+            self._wait(self._nodes_ready, "the kwok nodes to become Ready", "kwok", deadline)
         except BaseException:
             self.stop()
             raise
@@ -363,26 +373,7 @@ class KubernetesSandbox:
             process = procs.pop(name, None)
             if process is not None:
                 proc.terminate([process], grace=10)
-        self._resources.release()
-        proc.unregister(self)
-
-    def __enter__(self) -> KubernetesSandbox:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def detach(self) -> None:
-        """Let the processes outlive this object and interpreter (CLI ``up``); call before start."""
-        self._resources.detached = True
-        self._finalizer.detach()
-        proc.unregister(self)
+        super().stop()
 
     @property
     def pids(self) -> dict[str, int]:
@@ -394,8 +385,9 @@ class KubernetesSandbox:
         }
 
     def log_tail(self, lines: int = 40) -> str:
-        names = ["etcd", "kube-apiserver", "kwok"]
-        return "\n".join(self._tail(name, lines) for name in names)
+        return proc.log_tails(
+            (self._log(name) for name in ("etcd", "kube-apiserver", "kwok")), lines
+        )
 
     def __repr__(self) -> str:
         return f"KubernetesSandbox(server={self.server!r}, nodes={self.node_names!r})"
@@ -429,18 +421,8 @@ class KubernetesSandbox:
 
     def ensure_namespace(self, name: str) -> None:
         """Create the namespace and its ``default`` ServiceAccount (no controller does it)."""
-        for obj, namespace in (
-            ({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, None),
-            (
-                {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}},
-                name,
-            ),
-        ):
-            try:
-                self.client.create(obj, namespace)
-            except KubeApiError as problem:
-                if problem.status != 409:
-                    raise
+        self.client.create_if_absent(manifest("Namespace", name))
+        self.client.create_if_absent(manifest("ServiceAccount", "default"), name)
 
     def apply_manifests(self, text: str, namespace: str) -> list[dict[str, Any]]:
         """Create every document of a YAML manifest, moved into ``namespace``.
@@ -469,11 +451,13 @@ class KubernetesSandbox:
                     moved = True
             if moved and not namespaced:
                 meta["name"] = f"{meta['name']}-{namespace}"
-            try:
-                created.append(self.client.create(doc, namespace if namespaced else None))
-            except KubeApiError as problem:
-                if namespaced or problem.status != 409:
-                    raise
+            made = (
+                self.client.create(doc, namespace)
+                if namespaced
+                else self.client.create_if_absent(doc)
+            )
+            if made is not None:
+                created.append(made)
         return created
 
     def service_account_token(
@@ -517,8 +501,26 @@ class KubernetesSandbox:
     def _log(self, name: str) -> Path:
         return self.workdir / "logs" / f"{name}.log"
 
+    def _wait(
+        self,
+        check: Callable[[], bool],
+        what: str,
+        log: str,
+        deadline: float,
+        *,
+        interval: float = 0.2,
+    ) -> None:
+        """Wait for ``check`` until ``deadline`` (5 s at least); then show the ``log``."""
+        proc.wait_for(
+            check,
+            timeout=max(5.0, deadline - time.monotonic()),
+            interval=interval,
+            what=what,
+            on_timeout=lambda: self._tail(log),
+        )
+
     def _tail(self, name: str, lines: int = 40) -> str:
-        return f"==> {self._log(name)} <==\n{proc.tail(self._log(name), lines)}"
+        return proc.log_tails([self._log(name)], lines)
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         self._resources.procs[name] = proc.spawn(
@@ -648,10 +650,7 @@ class KubernetesSandbox:
     def _spawn_kwok(self) -> None:
         assert self.binaries is not None
         config = self.workdir / "kwok.yaml"
-        config.write_text(
-            "\n---\n".join((_NODE_STAGE, _POD_STAGE, _POD_DELETE_STAGE, _CLUSTER_EXEC)),
-            encoding="utf-8",
-        )
+        config.write_text(yaml.safe_dump_all(KWOK_CONFIG, sort_keys=False), encoding="utf-8")
         self._spawn(
             "kwok",
             [
@@ -668,36 +667,18 @@ class KubernetesSandbox:
 
     def _create_nodes(self) -> None:
         for index, name in enumerate(self.node_names):
-            node = {
-                "apiVersion": "v1",
-                "kind": "Node",
-                "metadata": {
-                    "name": name,
-                    "labels": {
-                        "kubernetes.io/hostname": name,
-                        "kubernetes.io/os": "linux",
-                        "type": "kwok",
-                        ZONE_LABEL: f"zone-{chr(ord('a') + index % 26)}",
-                    },
-                    "annotations": {"kwok.x-k8s.io/node": "fake"},
-                },
+            labels = {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "type": "kwok",
+                ZONE_LABEL: f"zone-{chr(ord('a') + index % 26)}",
             }
-            try:
-                self.client.create(node)
-            except KubeApiError as problem:
-                if problem.status != 409:
-                    raise
+            metadata = {"labels": labels, "annotations": {"kwok.x-k8s.io/node": "fake"}}
+            self.client.create_if_absent(manifest("Node", name, metadata=metadata))
 
     def _nodes_ready(self) -> bool:
         nodes = self.client.get("/api/v1/nodes")["items"]
-        ready = {
-            n["metadata"]["name"]
-            for n in nodes
-            if any(
-                c["type"] == "Ready" and c["status"] == "True"
-                for c in (n.get("status") or {}).get("conditions") or []
-            )
-        }
+        ready = {n["metadata"]["name"] for n in nodes if is_ready(n.get("status"))}
         return set(self.node_names) <= ready
 
 
@@ -855,10 +836,7 @@ class RedisPods:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def log_tail(self, lines: int = 20) -> str:
-        return "\n".join(
-            f"==> {p.workdir / 'redis.log'} <==\n{proc.tail(p.workdir / 'redis.log', lines)}"
-            for p in self.pods.values()
-        )
+        return proc.log_tails((p.workdir / "redis.log" for p in self.pods.values()), lines)
 
     # ------------------------------------------------------------------ internals
 
@@ -904,15 +882,15 @@ class RedisPods:
         )
 
     def _create_pod(self, pod: RedisPod) -> None:
-        body = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": pod.name,
-                "labels": {**self.labels, "statefulset.kubernetes.io/pod-name": pod.name},
-                "annotations": {POD_IP_ANNOTATION: pod.ip},
-            },
-            "spec": {
+        metadata = {
+            "labels": {**self.labels, "statefulset.kubernetes.io/pod-name": pod.name},
+            "annotations": {POD_IP_ANNOTATION: pod.ip},
+        }
+        body = manifest(
+            "Pod",
+            pod.name,
+            metadata=metadata,
+            spec={
                 "nodeName": pod.node_name,
                 "automountServiceAccountToken": False,
                 "containers": [
@@ -926,7 +904,7 @@ class RedisPods:
                     }
                 ],
             },
-        }
+        )
         self.client.create(body, self.namespace)
 
     def _wait_pod_ready(self, pod: RedisPod, timeout: float) -> None:
@@ -934,10 +912,7 @@ class RedisPods:
 
         def ready() -> bool:
             status = self.client.get(path).get("status") or {}
-            return status.get("podIP") == pod.ip and any(
-                c["type"] == "Ready" and c["status"] == "True"
-                for c in status.get("conditions") or []
-            )
+            return status.get("podIP") == pod.ip and is_ready(status)
 
         proc.wait_for(
             ready,

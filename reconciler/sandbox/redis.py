@@ -33,7 +33,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
 from reconciler.sandbox import _process as proc
@@ -126,7 +125,7 @@ def parse_info(text: str) -> dict[str, str]:
     return fields
 
 
-class RedisSandbox:
+class RedisSandbox(proc.Sandbox):
     """Redis Cluster nodes on 127.0.0.1, in a temporary directory, on free ports."""
 
     def __init__(
@@ -183,9 +182,7 @@ class RedisSandbox:
         self.tls_enabled = tls
         self.tls_auth_clients = tls_auth_clients
         self.tls: RedisTlsFiles | None = None
-        self.workdir, remove = proc.make_workdir(f"{proc.TEMP_PREFIX}redis-", workdir)
-        self._resources = proc.Resources(self.workdir, remove_workdir=remove)
-        self._finalizer = proc.register(self, self._resources)
+        self._own(f"{proc.TEMP_PREFIX}redis-", workdir)
         # With TLS the ports given out (addresses) are the TLS ports: the cluster bus is
         # tls-port + 10000 (tls-cluster yes), so that one needs the room.
         self.ports: list[int] = proc.free_ports(nodes, bus_offset=CLUSTER_BUS_OFFSET)
@@ -193,7 +190,6 @@ class RedisSandbox:
         self.plain_ports: dict[int, int] = (
             dict(zip(self.ports, proc.free_ports(nodes), strict=True)) if tls and plain_port else {}
         )
-        self._started = False
 
     # ------------------------------------------------------------------ public API
 
@@ -220,24 +216,6 @@ class RedisSandbox:
             self.stop()
             raise
         self._started = True
-
-    def stop(self) -> None:
-        """Stop every node and remove the temporary directory."""
-        self._started = False
-        self._resources.release()
-        proc.unregister(self)
-
-    def __enter__(self) -> RedisSandbox:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def kill_node(self, port: int) -> None:
         """SIGKILL one node, as a crash would."""
@@ -271,10 +249,7 @@ class RedisSandbox:
 
     def log_tail(self, lines: int = 50) -> str:
         """The last lines of every node's log file."""
-        return "\n".join(
-            f"==> {self._log_file(port)} <==\n{proc.tail(self._log_file(port), lines)}"
-            for port in self.ports
-        )
+        return proc.log_tails((self._log_file(port) for port in self.ports), lines)
 
     # ------------------------------------------------------------------ extras
 
@@ -349,15 +324,6 @@ class RedisSandbox:
     def cluster_info(self, port: int) -> dict[str, str]:
         """``CLUSTER INFO`` of one node as a dict."""
         return parse_info(self.command(port, "CLUSTER", "INFO"))
-
-    def detach(self) -> None:
-        """Let the processes outlive this object and interpreter (CLI ``up``); call before start.
-
-        Only an explicit :meth:`stop` (or ``python -m reconciler.sandbox down``) ends them.
-        """
-        self._resources.detached = True
-        self._finalizer.detach()
-        proc.unregister(self)
 
     def __repr__(self) -> str:
         extras = "".join(

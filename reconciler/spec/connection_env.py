@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -167,16 +167,44 @@ def _validated(model: type[Any], data: dict[str, Any], names: list[str]) -> Any:
         ) from None
 
 
+def _variables_set(variables: Iterable[str], environ: Mapping[str, str] | None) -> list[str]:
+    env = os.environ if environ is None else environ
+    return [name for name in variables if _get(env, name) is not None]
+
+
 def kafka_variables_set(environ: Mapping[str, str] | None = None) -> list[str]:
     """The Kafka connection variables that are set (names only, never values)."""
-    env = os.environ if environ is None else environ
-    return [name for name in KAFKA_VARIABLES if _get(env, name) is not None]
+    return _variables_set(KAFKA_VARIABLES, environ)
 
 
 def redis_variables_set(environ: Mapping[str, str] | None = None) -> list[str]:
     """The Redis connection variables that are set (names only, never values)."""
-    env = os.environ if environ is None else environ
-    return [name for name in REDIS_VARIABLES if _get(env, name) is not None]
+    return _variables_set(REDIS_VARIABLES, environ)
+
+
+def _put(target: dict[str, Any], **values: Any) -> dict[str, Any]:
+    """``target`` with the values that are set (not ``None``) put over it."""
+    target.update({key: value for key, value in values.items() if value is not None})
+    return target
+
+
+def _tls_files(env: Mapping[str, str], ca: str, cert: str, key: str) -> dict[str, str]:
+    """``caFile``, ``certFile``, ``keyFile`` from the variables of those that are set."""
+    named = {"caFile": ca, "certFile": cert, "keyFile": key}
+    return _put({}, **{field: _get(env, variable) for field, variable in named.items()})
+
+
+def _not_with(
+    variables: Iterable[str], names: list[str], effective: str, layer: str, hint: str
+) -> EnvironmentConnectionError | None:
+    """The error for ``layer`` (SASL, TLS) variables set under a protocol without it."""
+    stray = [n for n in variables if n in names]
+    if not stray:
+        return None
+    return EnvironmentConnectionError(
+        f"{', '.join(stray)} set, but the security protocol is {effective} (no {layer})",
+        hint=f"set {SECURITY_PROTOCOL}={hint}",
+    )
 
 
 def kafka_connection_from_env(
@@ -212,79 +240,65 @@ def kafka_connection_from_env(
         data["requestTimeoutMs"] = int(timeout)
 
     security: dict[str, Any] = dict(data.get("security") or {})
-    protocol = _choice(env, SECURITY_PROTOCOL, [p.value for p in SecurityProtocol])
-    if protocol is not None:
-        security["protocol"] = protocol
+    _put(security, protocol=_choice(env, SECURITY_PROTOCOL, [p.value for p in SecurityProtocol]))
     effective = security.get("protocol", SecurityProtocol.PLAINTEXT.value)
-
-    sasl: dict[str, Any] = dict(security.get("sasl") or {})
-    mechanism = _choice(env, SASL_MECHANISM, [m.value for m in SaslMechanism])
-    if mechanism is not None:
-        sasl["mechanism"] = mechanism
-    username = _get(env, SASL_USERNAME)
-    if username is not None:
-        sasl["username"] = username
-    password = _secret_ref(env, SASL_PASSWORD_ENV, SASL_PASSWORD_FILE)
-    if password is not None:
-        sasl["password"] = password
-    sasl_vars = [
-        n
-        for n in (SASL_MECHANISM, SASL_USERNAME, SASL_PASSWORD_ENV, SASL_PASSWORD_FILE)
-        if n in names
-    ]
-    if effective.startswith("SASL_"):
-        missing = [
-            variable
-            for key, variable in (("username", SASL_USERNAME), ("password", SASL_PASSWORD_ENV))
-            if key not in sasl
-        ]
-        if missing:
-            raise EnvironmentConnectionError(
-                f"security protocol {effective} needs SASL credentials: set "
-                + " and ".join(missing),
-                hint="or give kafka.connection.security.sasl in the spec",
-            )
-        security["sasl"] = sasl
-    elif sasl_vars:
-        raise EnvironmentConnectionError(
-            f"{', '.join(sasl_vars)} set, but the security protocol is {effective} (no SASL)",
-            hint=f"set {SECURITY_PROTOCOL}=SASL_SSL (or SASL_PLAINTEXT)",
-        )
-
-    tls: dict[str, Any] = dict(security.get("tls") or {})
-    for variable, key in (
-        (SSL_CAFILE, "caFile"),
-        (SSL_CERTFILE, "certFile"),
-        (SSL_KEYFILE, "keyFile"),
-    ):
-        value = _get(env, variable)
-        if value is not None:
-            tls[key] = value
-    key_password = _secret_ref(env, SSL_KEY_PASSWORD_ENV, None)
-    if key_password is not None:
-        tls["keyPassword"] = key_password
-    check = _flag(env, SSL_CHECK_HOSTNAME)
-    if check is not None:
-        tls["checkHostname"] = check
-    tls_vars = [
-        n
-        for n in (SSL_CAFILE, SSL_CERTFILE, SSL_KEYFILE, SSL_KEY_PASSWORD_ENV, SSL_CHECK_HOSTNAME)
-        if n in names
-    ]
-    if effective in ("SSL", "SASL_SSL"):
-        if tls:
-            security["tls"] = tls
-    elif tls_vars:
-        raise EnvironmentConnectionError(
-            f"{', '.join(tls_vars)} set, but the security protocol is {effective} (no TLS)",
-            hint=f"set {SECURITY_PROTOCOL}=SSL (or SASL_SSL)",
-        )
-    # A PEM holding both the certificate and its key is valid; a key alone is not.
-    if "keyFile" in tls and "certFile" not in tls:
-        raise EnvironmentConnectionError(f"{SSL_KEYFILE} is set without {SSL_CERTFILE}")
+    _kafka_sasl(env, names, security, effective)
+    _kafka_tls(env, names, security, effective)
     data["security"] = security
     connection: KafkaConnection = _validated(KafkaConnection, data, names)
     return connection
+
+
+def _kafka_sasl(
+    env: Mapping[str, str], names: list[str], security: dict[str, Any], effective: str
+) -> None:
+    """``security.sasl`` from the variables, checked against the protocol."""
+    sasl = _put(
+        dict(security.get("sasl") or {}),
+        mechanism=_choice(env, SASL_MECHANISM, [m.value for m in SaslMechanism]),
+        username=_get(env, SASL_USERNAME),
+        password=_secret_ref(env, SASL_PASSWORD_ENV, SASL_PASSWORD_FILE),
+    )
+    if not effective.startswith("SASL_"):
+        sasl_vars = (SASL_MECHANISM, SASL_USERNAME, SASL_PASSWORD_ENV, SASL_PASSWORD_FILE)
+        stray = _not_with(sasl_vars, names, effective, "SASL", "SASL_SSL (or SASL_PLAINTEXT)")
+        if stray is not None:
+            raise stray
+        return
+    missing = [
+        variable
+        for key, variable in (("username", SASL_USERNAME), ("password", SASL_PASSWORD_ENV))
+        if key not in sasl
+    ]
+    if missing:
+        raise EnvironmentConnectionError(
+            f"security protocol {effective} needs SASL credentials: set " + " and ".join(missing),
+            hint="or give kafka.connection.security.sasl in the spec",
+        )
+    security["sasl"] = sasl
+
+
+def _kafka_tls(
+    env: Mapping[str, str], names: list[str], security: dict[str, Any], effective: str
+) -> None:
+    """``security.tls`` from the variables, checked against the protocol."""
+    tls = _put(
+        dict(security.get("tls") or {}),
+        **_tls_files(env, SSL_CAFILE, SSL_CERTFILE, SSL_KEYFILE),
+        keyPassword=_secret_ref(env, SSL_KEY_PASSWORD_ENV, None),
+        checkHostname=_flag(env, SSL_CHECK_HOSTNAME),
+    )
+    if effective in ("SSL", "SASL_SSL"):
+        if tls:
+            security["tls"] = tls
+    else:
+        tls_vars = (SSL_CAFILE, SSL_CERTFILE, SSL_KEYFILE, SSL_KEY_PASSWORD_ENV, SSL_CHECK_HOSTNAME)
+        stray = _not_with(tls_vars, names, effective, "TLS", "SSL (or SASL_SSL)")
+        if stray is not None:
+            raise stray
+    # A PEM holding both the certificate and its key is valid; a key alone is not.
+    if "keyFile" in tls and "certFile" not in tls:
+        raise EnvironmentConnectionError(f"{SSL_KEYFILE} is set without {SSL_CERTFILE}")
 
 
 def redis_connection_from_env(
@@ -322,25 +336,16 @@ def redis_connection_from_env(
                 hint=f"set {REDIS_ADDRESSES} or {NAMESPACE} (or give -f SPEC)",
             )
         return None
-    username = _get(env, REDIS_USERNAME)
-    if username is not None:
-        data["username"] = username
-    password = _secret_ref(env, REDIS_PASSWORD_ENV, REDIS_PASSWORD_FILE)
-    if password is not None:
-        data["password"] = password
+    _put(
+        data,
+        username=_get(env, REDIS_USERNAME),
+        password=_secret_ref(env, REDIS_PASSWORD_ENV, REDIS_PASSWORD_FILE),
+    )
     tls: dict[str, Any] = dict(data.get("tls") or {})
-    for variable, key in (
-        (REDIS_CAFILE, "caFile"),
-        (REDIS_CERTFILE, "certFile"),
-        (REDIS_KEYFILE, "keyFile"),
-    ):
-        value = _get(env, variable)
-        if value is not None:
-            tls[key] = value
-            tls.setdefault("enabled", True)
-    enabled = _flag(env, REDIS_TLS)
-    if enabled is not None:
-        tls["enabled"] = enabled
+    files = _tls_files(env, REDIS_CAFILE, REDIS_CERTFILE, REDIS_KEYFILE)
+    if files:
+        tls.setdefault("enabled", True)  # a file implies TLS
+    _put(tls, **files, enabled=_flag(env, REDIS_TLS))
     if tls:
         data["tls"] = tls
     connection: RedisConnection = _validated(RedisConnection, data, names)

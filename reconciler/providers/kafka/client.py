@@ -34,6 +34,7 @@ from aiokafka.protocol.admin import (
 from aiokafka.protocol.api import Request, Response
 from aiokafka.protocol.metadata import MetadataRequest
 
+from reconciler.engine.polling import retries
 from reconciler.errors import (
     CONNECT_TIMEOUT_SECONDS,
     ConnectionFailure,
@@ -326,8 +327,9 @@ class KafkaAdmin:
         try:
             try:
                 async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
-                    while not await client.ready(node_id):
-                        await asyncio.sleep(client._retry_backoff)
+                    async for _ in retries(interval=client._retry_backoff):
+                        if await client.ready(node_id):
+                            break
             except TimeoutError:
                 raise NodeNotReadyError(
                     f"no connection to broker {node_id} within {CONNECT_TIMEOUT_SECONDS:g}s"

@@ -31,10 +31,8 @@ alternatives (a lock topic created with CreateTopics).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +54,7 @@ from reconciler.engine.locking import (
     LockOwner,
     LockUnavailable,
 )
+from reconciler.engine.polling import retries
 from reconciler.errors import ConnectionFailure, ReconcilerError
 from reconciler.providers.kafka.client import KafkaAdmin, connection_settings
 from reconciler.spec.models import KafkaConnection
@@ -301,8 +300,7 @@ class KafkaGroupLock:
 
     async def _find_coordinator(self) -> int:
         admin = await self._client()
-        deadline = time.monotonic() + COORDINATOR_WAIT_SECONDS
-        while time.monotonic() < deadline:
+        async for _ in retries(timeout=COORDINATOR_WAIT_SECONDS, interval=0.25):
             response = await admin.send(FindCoordinatorRequest(self.group, 0))
             if not response.error_code:
                 return int(response.coordinator_id)
@@ -313,8 +311,7 @@ class KafkaGroupLock:
                     f"FindCoordinator for the lock group {self.group}: "
                     f"{_error_name(response.error_code)}"
                 )
-            # The coordinator (and __consumer_offsets) may still be starting.
-            await asyncio.sleep(0.25)
+            # The coordinator (and __consumer_offsets) may still be starting: try again.
         raise ConnectionFailure(
             self.endpoint,
             f"no group coordinator for {self.group} is available",
@@ -352,8 +349,7 @@ class KafkaGroupLock:
 
         A fresh cluster creates ``__consumer_offsets`` on the first group request and loads
         it for a while (COORDINATOR_LOAD_IN_PROGRESS): that is waited out, bounded."""
-        deadline = time.monotonic() + COORDINATOR_WAIT_SECONDS
-        while time.monotonic() < deadline:
+        async for _ in retries(timeout=COORDINATOR_WAIT_SECONDS, interval=0.25):
             response = await self._send(DescribeGroupsRequest([self.group]))
             for entry in response.groups:
                 error_code, state, protocol_type, members = entry[0], entry[2], entry[3], entry[5]
@@ -369,12 +365,11 @@ class KafkaGroupLock:
                 return group_view(
                     state, protocol_type, [(m[3], m[4]) for m in members], [m[0] for m in members]
                 )
-            await asyncio.sleep(0.25)
         raise ConnectionFailure(self.endpoint, f"cannot describe the lock group {self.group}")
 
     async def _join(self, owner: LockOwner) -> Decision:
         """Join (or rejoin) and return this generation's decision."""
-        for _ in range(_JOIN_ATTEMPTS):
+        async for attempt in retries(attempts=_JOIN_ATTEMPTS):
             claim = encode_claim(Claim(owner, self._token))
             join = await self._send(
                 JoinGroupRequest(
@@ -396,11 +391,11 @@ class KafkaGroupLock:
                 self._member_id = ""
                 continue
             if code == REBALANCE_IN_PROGRESS:
-                await asyncio.sleep(0.1)
+                attempt.retry_in(0.1)
                 continue
             if code in _COORDINATOR_MOVED:
                 self._coordinator = None
-                await asyncio.sleep(0.25)
+                attempt.retry_in(0.25)
                 continue
             if code == GROUP_AUTHORIZATION_FAILED:
                 raise self._denied()
@@ -508,11 +503,11 @@ class KafkaGroupLock:
         if code and code != UNKNOWN_MEMBER_ID:
             raise ReconcilerError(f"LeaveGroup {self.group} (takeover): {_error_name(code)}")
         attempt = stale
-        for _ in range(_TAKEOVER_POLLS):
+        # Until the coordinator has completed the dead member's exit, the group rebalances.
+        async for _ in retries(attempts=_TAKEOVER_POLLS, interval=0.2):
             attempt = await self.try_acquire(owner)
             if attempt.acquired or attempt.detail != "the lock group is rebalancing":
                 return attempt
-            await asyncio.sleep(0.2)  # the coordinator is completing the dead member's exit
         return attempt
 
     async def renew(self) -> None:

@@ -25,24 +25,31 @@ _TIMING = re.compile(r"^\(\d+\.\d+s\)$")  # printed after slow commands in stdin
 _ESCAPES = {"n": 10, "r": 13, "t": 9, "b": 8, "a": 7, "\\": 92, '"': 34}
 
 
+def _word(arg: Arg) -> bytes:
+    """An argument as redis-cli compares it: its bytes (UTF-8 for text), ASCII letters
+    folded to lower case (``strcasecmp``); any byte string is fine, binary keys included."""
+    return (arg if isinstance(arg, bytes) else str(arg).encode()).lower()
+
+
+_RAW_PAIRS = {
+    b"client": {b"list", b"info"},
+    b"memory": {b"malloc-stats", b"doctor"},
+    b"latency": {b"graph", b"doctor"},
+    b"debug": {b"htstats", b"htstats-key", b"client-eviction"},
+}
+
+
 def forced_raw(args: Sequence[Arg]) -> bool:
     """Commands whose reply redis-cli prints raw even with ``--no-raw``."""
-    words = [(a.decode() if isinstance(a, bytes) else str(a)).lower() for a in args[:2]]
-    if not words:
+    if not args:
         return False
-    first = words[0]
-    second = words[1] if len(words) > 1 else ""
-    if first in {"info", "lolwut"}:
+    first = _word(args[0])
+    second = _word(args[1]) if len(args) > 1 else b""
+    if first in {b"info", b"lolwut"}:
         return True
-    if first == "cluster" and len(args) == 2 and second in {"nodes", "info"}:
-        return True
-    if first == "client" and second in {"list", "info"}:
-        return True
-    if first == "memory" and second in {"malloc-stats", "doctor"}:
-        return True
-    if first == "latency" and second in {"graph", "doctor"}:
-        return True
-    return first == "debug" and second in {"htstats", "htstats-key", "client-eviction"}
+    if first == b"cluster":
+        return len(args) == 2 and second in {b"nodes", b"info"}
+    return second in _RAW_PAIRS.get(first, set())
 
 
 def unrepr(text: str) -> bytes:

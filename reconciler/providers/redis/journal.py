@@ -12,9 +12,9 @@ master (and its replicas); commands follow MOVED/ASK like the lock does.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 
+from reconciler.engine.polling import retries
 from reconciler.providers.redis.locking import redirect_target
 from reconciler.providers.redis.transports import (
     Arg,
@@ -71,7 +71,7 @@ class MoveJournal:
             raise JournalUnavailable("no Redis node found")
         endpoint: NodeEndpoint | None = None
         tried = 0
-        for _ in range(_REDIRECTS + len(candidates)):
+        async for attempt in retries(attempts=_REDIRECTS + len(candidates)):
             here = endpoint or candidates[tried % len(candidates)]
             try:
                 return await self.transport.execute(here, *args)
@@ -95,12 +95,12 @@ class MoveJournal:
                         return reply
                     if reply.code != "TRYAGAIN":
                         raise JournalUnavailable(reply.message) from None
-                    await asyncio.sleep(0.05)
+                    attempt.retry_in(0.05)
                 elif (
                     problem.code in ("TRYAGAIN", "CLUSTERDOWN")
                     and "not served" not in problem.message
                 ):
-                    await asyncio.sleep(0.1)
+                    attempt.retry_in(0.1)
                 else:
                     raise JournalUnavailable(problem.message) from None
         raise JournalUnavailable("too many redirections")

@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shlex
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -45,6 +44,7 @@ from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.stream import WsApiClient
 
+from reconciler.engine.polling import retries
 from reconciler.errors import ConnectionFailure
 from reconciler.providers.kubernetes_config import load_configuration
 from reconciler.providers.redis.clitext import (
@@ -189,11 +189,16 @@ class KubernetesTransport:
         """Forget discovered pods (their IPs may have changed)."""
         self._endpoints = None
 
-    async def _discover(self) -> list[NodeEndpoint]:
-        core, _ = await self._apis()
-        deadline = time.monotonic() + self.target.ready_timeout_seconds
+    async def _ready_pods(self, core: Any) -> list[Any]:
+        """The selector's pods once all are Ready, waiting up to the target's timeout;
+        after it, with ``require_all_ready`` off, whatever pods exist if some are Ready
+        (the others are then reported as unreachable nodes)."""
+        timeout = self.target.ready_timeout_seconds
+        interval = min(2.0, max(0.2, timeout / 100))
         announced = ""
-        while True:
+        items: list[Any] = []
+        waiting: list[str] = []
+        async for turn in retries(timeout=timeout, interval=interval):
             try:
                 pods = await core.list_namespaced_pod(
                     self.target.namespace, label_selector=self.target.selector
@@ -203,32 +208,29 @@ class KubernetesTransport:
             items = sorted(pods.items, key=lambda p: p.metadata.name)
             waiting = [p.metadata.name for p in items if not _ready(p)]
             if items and not waiting:
-                break
+                return items
             message = (
                 f"waiting for pods ({len(items) - len(waiting)}/{len(items)} ready): "
                 + ", ".join(waiting[:5])
                 if items
                 else f"waiting for pods matching {self.target.selector}"
             )
-            if (
-                time.monotonic() > deadline
-                and not self.require_all_ready
-                and len(waiting) < len(items)
-            ):
-                break  # report the pods that are not ready as unreachable nodes
-            if time.monotonic() > deadline:
-                raise ConnectionFailure(
-                    f"namespace {self.target.namespace}",
-                    message.replace("waiting for", "no")
-                    if not items
-                    else f"pods not ready after {self.target.ready_timeout_seconds}s: "
-                    + ", ".join(waiting),
-                    hint="check `kubectl get pods -n NS -l SELECTOR` and the pod events",
-                )
-            if self._progress and message != announced:
+            if self._progress and message != announced and turn.remaining > 0:
                 self._progress(message)
                 announced = message
-            await asyncio.sleep(min(2.0, max(0.2, self.target.ready_timeout_seconds / 100)))
+        if not self.require_all_ready and len(waiting) < len(items):
+            return items
+        raise ConnectionFailure(
+            f"namespace {self.target.namespace}",
+            f"no pods matching {self.target.selector}"
+            if not items
+            else f"pods not ready after {timeout}s: " + ", ".join(waiting),
+            hint="check `kubectl get pods -n NS -l SELECTOR` and the pod events",
+        )
+
+    async def _discover(self) -> list[NodeEndpoint]:
+        core, _ = await self._apis()
+        items = await self._ready_pods(core)
         zones: dict[str, str | None] = {}
         for pod in items:
             node_name = pod.spec.node_name or ""

@@ -24,7 +24,6 @@ When the Redis target is Kubernetes pods, the CLI uses a Kubernetes Lease instea
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from reconciler.engine.locking import (
     LockOwner,
     LockUnavailable,
 )
+from reconciler.engine.polling import retries
 from reconciler.errors import ReconcilerError
 from reconciler.providers.redis.transports import (
     CommandError,
@@ -180,7 +180,7 @@ class RedisLock:
         candidates = await self.transport.discover()
         tried = 0
         last: Exception | None = None
-        for _ in range(_REDIRECTS + len(candidates)):
+        async for attempt in retries(attempts=_REDIRECTS + len(candidates)):
             endpoint = self._endpoint or candidates[tried % len(candidates)]
             try:
                 return await self.transport.execute(endpoint, *args)
@@ -203,9 +203,9 @@ class RedisLock:
                         return reply
                     if reply.code != "TRYAGAIN":
                         raise ReconcilerError(f"Redis lock: {reply.message}") from None
-                    await asyncio.sleep(0.05)
+                    attempt.retry_in(0.05)
                 elif problem.code == "TRYAGAIN":
-                    await asyncio.sleep(0.05)  # a multi-key operation during a migration
+                    attempt.retry_in(0.05)  # a multi-key operation during a migration
                 elif problem.code == "CLUSTERDOWN" and "not served" in problem.message:
                     raise LockUnavailable(
                         f"the Redis cluster serves no hash slot for {self.key} yet (is it "

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from reconciler.engine.polling import retries
 from reconciler.errors import ApplyFailed, ConnectionFailure
 from reconciler.providers.redis.transports import (
     Command,
@@ -116,12 +117,12 @@ class Resharder:
         so those commands are sent again (SETSLOT is idempotent), a few times.
         """
         pending = list(commands)
-        for attempt in range(_NOREPLICAS_RETRIES + 1):
+        async for attempt in retries(attempts=_NOREPLICAS_RETRIES + 1, interval=0.5):
             retry: list[Command] = []
             for command, reply in zip(pending, await self._pipe(node_id, pending), strict=True):
                 if not isinstance(reply, CommandError):
                     continue
-                if reply.code == "NOREPLICAS" and attempt < _NOREPLICAS_RETRIES:
+                if reply.code == "NOREPLICAS" and attempt.number < _NOREPLICAS_RETRIES:
                     retry.append(command)
                     continue
                 raise MigrationError(
@@ -130,7 +131,6 @@ class Resharder:
             if not retry:
                 return
             pending = retry
-            await asyncio.sleep(0.5)
 
     # ------------------------------------------------------------------ moves
 
@@ -319,26 +319,23 @@ class Resharder:
         closes the connection. Both are retried for a few seconds (the owner's claim, with a
         higher epoch, already wins; the retry only closes the source's migrating state).
         """
-        attempts = 0
-        while True:
+        async for attempt in retries(attempts=_SOURCE_RETRIES + 1, interval=0.5):
             try:
                 replies = await self._pipe(source, commands)
             except ConnectionFailure:
                 replies = None
-                if attempts >= _SOURCE_RETRIES:
+                if attempt.number >= _SOURCE_RETRIES:
                     raise
             problems = [r for r in replies or [] if isinstance(r, CommandError)]
             if replies is not None and not problems:
                 return
             if any("only with masters" in p.message for p in problems):
                 return
-            if attempts >= _SOURCE_RETRIES or any(p.code != "NOREPLICAS" for p in problems):
+            if attempt.number >= _SOURCE_RETRIES or any(p.code != "NOREPLICAS" for p in problems):
                 first = problems[0]
                 raise MigrationError(
                     f"SETSLOT NODE on {self._endpoint(source).address}: {first.message}"
                 )
-            attempts += 1
-            await asyncio.sleep(0.5)
 
     async def _tell_others(self, owner: str, source: str | None, commands: list[Command]) -> None:
         if not self.settings.notify_masters:

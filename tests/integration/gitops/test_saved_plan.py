@@ -62,17 +62,23 @@ def respec(tmp_path: Path, prefix: str, first: str, second: str, retention: str)
     )
 
 
+def save_kafka_plan(tmp_path: Path, spec: Path, bootstrap: str) -> Path:
+    """``plan --target kafka --out`` into ``cluster.plan.json``; returns the plan file."""
+    planfile = tmp_path / "cluster.plan.json"
+    planned = run_cli(
+        "plan", "-f", str(spec), "--target", "kafka", "--out", str(planfile), bootstrap=bootstrap
+    )
+    assert planned.code == 0, planned.output
+    return planfile
+
+
 def test_out_of_band_change_makes_the_saved_plan_stale(
     kafka_single: Any, tmp_path: Path, topics: tuple[str, str, str]
 ) -> None:
     prefix, first, second = topics
     bootstrap = kafka_single.bootstrap_servers
     spec = respec(tmp_path, prefix, first, second, "2d")
-    planfile = tmp_path / "cluster.plan.json"
-    planned = run_cli(
-        "plan", "-f", str(spec), "--target", "kafka", "--out", str(planfile), bootstrap=bootstrap
-    )
-    assert planned.code == 0, planned.output
+    planfile = save_kafka_plan(tmp_path, spec, bootstrap)
     saved = json.loads(planfile.read_text())
     # The touched topics, and the identity of the cluster the plan was made against.
     assert set(saved["fingerprints"]) == {f"kafka_topic.{first}", f"kafka_topic.{second}", "@kafka"}
@@ -100,20 +106,7 @@ def test_unchanged_saved_plan_is_applied_exactly(
     prefix, first, second = topics
     bootstrap = kafka_single.bootstrap_servers
     spec = respec(tmp_path, prefix, first, second, "2d")
-    planfile = tmp_path / "cluster.plan.json"
-    assert (
-        run_cli(
-            "plan",
-            "-f",
-            str(spec),
-            "--target",
-            "kafka",
-            "--out",
-            str(planfile),
-            bootstrap=bootstrap,
-        ).code
-        == 0
-    )
+    planfile = save_kafka_plan(tmp_path, spec, bootstrap)
     # The apply runs from another directory, like a later CI job: -f gives the spec path.
     applied = run_cli(
         "apply", str(planfile), "-f", str(spec), bootstrap=bootstrap, cwd=tmp_path.parent
@@ -134,20 +127,7 @@ def test_spec_change_makes_the_saved_plan_stale(
     prefix, first, second = topics
     bootstrap = kafka_single.bootstrap_servers
     spec = respec(tmp_path, prefix, first, second, "2d")
-    planfile = tmp_path / "cluster.plan.json"
-    assert (
-        run_cli(
-            "plan",
-            "-f",
-            str(spec),
-            "--target",
-            "kafka",
-            "--out",
-            str(planfile),
-            bootstrap=bootstrap,
-        ).code
-        == 0
-    )
+    planfile = save_kafka_plan(tmp_path, spec, bootstrap)
     respec(tmp_path, prefix, first, second, "3d")
     refused = run_cli("apply", str(planfile), "-f", str(spec), bootstrap=bootstrap)
     assert refused.code == 3

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from reconciler.engine.polling import StallWatch, wait_for
+import time
+
+import pytest
+
+from reconciler.engine.polling import StallWatch, retries, wait_for
 
 
 class Clock:
@@ -41,3 +45,41 @@ def test_a_wait_that_advances_never_stalls_one_that_does_not_does() -> None:
     clock.now += 11
     assert watch.stalled and watch.stalled_for >= 60
     assert watch.report_due() and not watch.report_due()
+
+
+class FakeTime(Clock):
+    def __init__(self) -> None:
+        super().__init__()
+        self.slept: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+async def test_retries_stops_after_its_attempts_and_honours_retry_in() -> None:
+    clock = FakeTime()
+    numbers = []
+    async for attempt in retries(attempts=3, interval=0.5, clock=clock, sleep=clock.sleep):
+        numbers.append(attempt.number)
+        if attempt.number == 0:
+            attempt.retry_in(0.1)
+    assert numbers == [0, 1, 2]
+    assert clock.slept == [0.1, 0.5]  # no pause after the last attempt
+
+
+async def test_retries_never_sleeps_past_its_deadline_and_runs_a_last_pass_at_it() -> None:
+    clock = FakeTime()
+    passes = []
+    async for attempt in retries(timeout=1.0, interval=0.4, clock=clock, sleep=clock.sleep):
+        passes.append((clock.now, attempt.remaining))
+    assert [now for now, _ in passes] == pytest.approx([0.0, 0.4, 0.8, 1.0])
+    assert clock.slept[-1] == pytest.approx(0.2) and passes[-1][1] == pytest.approx(0.0)
+
+
+def test_retries_in_synchronous_code() -> None:
+    passes = [attempt.number for attempt in retries(attempts=4)]
+    assert passes == [0, 1, 2, 3]
+    started = time.monotonic()
+    assert len(list(retries(timeout=0.05, interval=0.01))) >= 3
+    assert time.monotonic() - started < 1

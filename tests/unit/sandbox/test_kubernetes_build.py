@@ -44,18 +44,12 @@ def test_the_kwok_patch_applies_once_and_wraps_exit_errors(tmp_path: Path) -> No
 
 
 def test_kwok_config_documents() -> None:
-    docs = [
-        yaml.safe_load(text)
-        for text in (
-            kubernetes._NODE_STAGE,
-            kubernetes._POD_STAGE,
-            kubernetes._POD_DELETE_STAGE,
-            kubernetes._CLUSTER_EXEC,
-        )
-    ]
+    # What kwok reads: the documents as written to its config file.
+    docs = list(yaml.safe_load_all(yaml.safe_dump_all(kubernetes.KWOK_CONFIG, sort_keys=False)))
     assert [d["kind"] for d in docs] == ["Stage", "Stage", "Stage", "ClusterExec"]
     assert kubernetes.POD_IP_ANNOTATION in docs[1]["spec"]["next"]["statusTemplate"]
-    assert "@POD_IP_ANNOTATION@" not in kubernetes._POD_STAGE
+    assert "@POD_IP_ANNOTATION@" not in docs[1]["spec"]["next"]["statusTemplate"]
+    assert {d["apiVersion"] for d in docs} == {kubernetes.KWOK_API}
 
 
 def test_kubeconfig_for_a_token(tmp_path: Path) -> None:

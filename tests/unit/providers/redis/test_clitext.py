@@ -91,3 +91,14 @@ def test_quote_arg_is_ascii_and_round_trips() -> None:
 def test_forced_raw_commands() -> None:
     assert forced_raw(["CLUSTER", "NODES"]) and forced_raw(["info", "server"])
     assert not forced_raw(["CLUSTER", "NODES", "x"]) and not forced_raw(["GET", "info"])
+    assert forced_raw([b"Client", b"LIST"]) and forced_raw(["DEBUG", "htstats-key", b"\xff"])
+    assert not forced_raw([]) and not forced_raw(["CLUSTER"])
+
+
+def test_forced_raw_takes_any_bytes_and_folds_ascii_only() -> None:
+    # Binary keys and values are not text: no UnicodeDecodeError, and not raw.
+    assert not forced_raw([b"GET", b"\xff\xfe"]) and not forced_raw([b"\xc3\x28", b"info"])
+    assert forced_raw([b"INFO", b"\x80"])
+    # redis-cli's strcasecmp folds ASCII letters only: KELVIN SIGN is not "k".
+    assert not forced_raw(["DEBUG", "htstats-\u212aey"])
+    assert not forced_raw([5, 6])
