@@ -30,6 +30,7 @@ from reconciler.spec.limits import (
     REDIS_HASH_SLOTS,
     REDIS_MAX_REPLICAS_PER_MASTER,
 )
+from reconciler.spec.policies import PolicyRule
 
 ConfigScalar = str | int | float | bool
 
@@ -521,5 +522,7 @@ class ClusterSpec(SpecModel):
     metadata: Metadata
     kafka: KafkaSpec | None = None
     redis: RedisSpec | None = None
+    policies: list[PolicyRule] = Field(default_factory=list)
+    """Rules every plan must pass (docs/spec.md, "Policies")."""
     environments: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Overlays chosen with ``--env``; kept verbatim here (neither merged nor interpolated)."""

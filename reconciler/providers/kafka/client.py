@@ -51,7 +51,9 @@ from reconciler.providers.kafka.protocol import (
     AlterConfigOp,
     ConfigResourceKind,
     DescribeConfigsRequest,
+    DescribeLogDirsRequest,
     IncrementalAlterConfigsRequest,
+    replica_sizes,
 )
 from reconciler.providers.kafka.state import (
     Broker,
@@ -500,6 +502,20 @@ class KafkaAdmin:
                 for key, value, read_only, source, sensitive in entries
             }
         return result
+
+    async def replica_sizes(
+        self, wanted: Mapping[int, dict[str, list[int]]]
+    ) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> bytes of the replica on the broker ``wanted`` names for it
+        (broker -> topic -> partitions): one DescribeLogDirs request per broker, together."""
+
+        async def ask(broker: int, topics: dict[str, list[int]]) -> dict[tuple[str, int], int]:
+            response = await self.send(DescribeLogDirsRequest(topics), node_id=broker)
+            found = replica_sizes(response)
+            return {k: v for k, v in found.items() if k[1] in topics.get(k[0], ())}
+
+        answers = await asyncio.gather(*(ask(b, t) for b, t in sorted(wanted.items())))
+        return {key: size for answer in answers for key, size in answer.items()}
 
     async def list_reassignments(
         self,

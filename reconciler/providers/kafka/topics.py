@@ -117,6 +117,8 @@ class KafkaTopicsProvider:
         self.ownership = ownership
         self.create_only = create_only
         self.required = list(required)
+        # The replication throttle (bytes/s) reassignments run at; None: none.
+        self.throttle: int | None = None
         # Only these keys (and the topics' own overrides) are decoded from DescribeConfigs.
         self.config_keys = frozenset(key for topic in self.desired for key in topic.config)
 
@@ -151,9 +153,34 @@ class KafkaTopicsProvider:
             # a moment ago, e.g. by an interrupted run): wait for them, then read again.
             await self._await_visible([n.address.removeprefix(f"{PROVIDER}.") for n in lagging])
         return ProviderPlan(
-            changes=planned.changes,
+            changes=await self._with_impact(planned.changes, state),
             notices=tuple(notices),
             fingerprints=self._fingerprints(state, [c.address for c in planned.changes]),
+        )
+
+    async def _with_impact(
+        self, changes: Sequence[Change], state: KafkaClusterState
+    ) -> tuple[Change, ...]:
+        """The changes with what they cost (``impact``): replica sizes from one
+        DescribeLogDirs request per leader broker concerned, when some change needs them."""
+        from reconciler.providers.kafka.impact import partitions_to_size, topic_impact
+
+        updates = [
+            (change, update, state.topics[change.name])
+            for change in changes
+            if (update := _update_of(change)) is not None and change.name in state.topics
+        ]
+        wanted = partitions_to_size(updates)
+        sizes = await self.admin.replica_sizes(wanted) if wanted else {}
+        impacts = {
+            change.address: topic_impact(update, live, sizes, self.throttle)
+            for change, update, live in updates
+        }
+        return tuple(
+            change.model_copy(update={"impact": impacts[change.address]})
+            if impacts.get(change.address)
+            else change
+            for change in changes
         )
 
     async def _await_visible(self, names: Sequence[str]) -> None:
