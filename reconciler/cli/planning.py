@@ -68,6 +68,7 @@ class RunRequest:
     exclude: tuple[str, ...] = field(default_factory=tuple)
     policy_files: tuple[str, ...] = field(default_factory=tuple)
     approvals: tuple[str, ...] = field(default_factory=tuple)
+    throttle: str | None = None
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -110,6 +111,21 @@ def policy_check(request: RunRequest, loaded: LoadedSpec) -> PolicyCheck | None:
             f"policy rule names must be unique; given more than once: {', '.join(twice)}"
         )
     return PolicyCheck(tuple(rules), loaded.env, approvals_from(request.approvals))
+
+
+def throttle_of(request: RunRequest, loaded: LoadedSpec) -> int | None:
+    """The replication throttle in bytes/s: ``--throttle``, else the spec's
+    ``kafka.reassignmentThrottle``, else none."""
+    from reconciler.spec.units import parse_rate
+
+    kafka = loaded.spec.kafka
+    text = request.throttle or (kafka.reassignment_throttle if kafka is not None else None)
+    if text is None:
+        return None
+    try:
+        return parse_rate(text)
+    except ValueError as problem:
+        raise ReconcilerError(f"--throttle: {problem}") from None
 
 
 def connection_overrides(request: RunRequest) -> ConnectionOverrides:
@@ -172,6 +188,7 @@ async def _planned_run(
         selection=request.selection,
         validate=validate,
         policy=policy_check(request, loaded),
+        throttle=throttle_of(request, loaded),
     )
     async with open_providers(loaded.spec, targets, connection_overrides(request)) as providers:
         workflow = Workflow(providers)
@@ -281,6 +298,14 @@ def policy_options(func: F) -> F:
         help="Let this policy rule's violations through (after review; repeatable, "
         "comma-separated; also $LLM_ANALYTICS_APPROVE).",
     )(func)
+    func = click.option(
+        "--throttle",
+        "throttle",
+        default=None,
+        metavar="RATE",
+        help="Replication throttle of partition reassignments, e.g. 50MiB/s (default: the "
+        "spec's kafka.reassignmentThrottle); set while data moves, cleared when it is done.",
+    )(func)
     return click.option(
         "--policy",
         "policy_files",
@@ -335,6 +360,7 @@ def plan(
     allow_data_loss: bool,
     policy_files: tuple[str, ...],
     approvals: tuple[str, ...],
+    throttle: str | None,
     detailed_exitcode: bool,
     bootstrap_servers: str | None,
     namespace: str | None,
@@ -359,6 +385,7 @@ def plan(
         exclude,
         policy_files,
         approvals,
+        throttle,
     )
     result = run(plan_to_file(request, out) if out else compute_plan(request))
     echo_plan(result, resolve_output(output, json_alias), app_context())
@@ -381,7 +408,9 @@ async def _apply_spec(request: RunRequest, change: Any, locking: LockRequest) ->
 
     app = app_context()
     loaded = load_protected(request.spec_path, request.env)
-    change = replace(change, policy=policy_check(request, loaded))
+    change = replace(
+        change, policy=policy_check(request, loaded), throttle=throttle_of(request, loaded)
+    )
     targets = selected_targets(loaded.spec, request.targets)
     overrides = connection_overrides(request)
     locks = lock_factory(
@@ -515,6 +544,7 @@ def apply(
     allow_data_loss: bool,
     policy_files: tuple[str, ...],
     approvals: tuple[str, ...],
+    throttle: str | None,
     continue_on_error: bool,
     locking: LockRequest,
     output: str,
@@ -544,6 +574,7 @@ def apply(
         exclude,
         policy_files,
         approvals,
+        throttle,
     )
     change = ChangeRequest(
         consents=request.consents,

@@ -52,6 +52,8 @@ class ChangeRequest:
     plan_deletions: bool = False
     # The policy rules the plan must pass (``engine.policies.PolicyCheck``), if any.
     policy: Any = None
+    # The replication throttle of data moves, bytes/s.
+    throttle: int | None = None
 
     def run_options(self) -> Any:
         from reconciler.engine.selection import Selection
@@ -65,6 +67,7 @@ class ChangeRequest:
             consent_names=self.consent_names,
             plan_deletions=self.plan_deletions,
             policy=self.policy,
+            throttle=self.throttle,
         )
 
 

@@ -90,11 +90,14 @@ class RunOptions:
     plan_deletions: bool = False
     # The policy rules the plan must pass (``None``: none in the spec or given).
     policy: PolicyCheck | None = None
+    # The replication throttle of data moves, bytes/s (``--throttle``, the spec's default).
+    throttle: int | None = None
 
     def plan_options(self, *, validate: bool | None = None) -> PlanOptions:
         return PlanOptions(
             allow_delete=self.plan_deletions or Consent.DELETE in self.consents,
             validate=self.validate if validate is None else validate,
+            throttle=self.throttle,
         )
 
 

@@ -66,6 +66,14 @@ def _scalar_config_value(value: Any) -> Any:
 ConfigValue = Annotated[ConfigScalar, BeforeValidator(_scalar_config_value)]
 
 
+def _rate(value: Any) -> Any:
+    from reconciler.spec.units import parse_rate
+
+    if isinstance(value, str):
+        parse_rate(value)  # raises ValueError with the reason
+    return value
+
+
 def _enum_by_value(enum_type: type[StrEnum]) -> BeforeValidator:
     """Accept an enum's value case-insensitively (``allow``, ``Allow``, ``ALLOW``; ``-``/``_``)."""
 
@@ -377,6 +385,8 @@ class KafkaSpec(SpecModel):
     ownership: KafkaOwnership = KafkaOwnership()
     expected_brokers: Annotated[int | None, _INT32] = Field(default=None, ge=1, le=INT32_MAX)
     """Broker count the cluster should have (checked by verify; bounds replicationFactor)."""
+    reassignment_throttle: Annotated[str, BeforeValidator(_rate)] | None = None
+    """Default replication throttle of reassignments (``50MiB/s``); ``--throttle`` overrides."""
 
 
 # --------------------------------------------------------------------------- redis

@@ -202,6 +202,24 @@ def normalize_topic_config(key: str, value: object) -> str:
     return str(value)
 
 
+def parse_rate(text: str) -> int:
+    """``50MiB/s`` (or ``50MiB``, or a number of bytes per second) → bytes per second."""
+    compact = text.strip()
+    compact = compact[:-2] if compact.lower().endswith("/s") else compact
+    if compact.isdigit():
+        rate = int(compact)
+    else:
+        try:
+            rate = parse_size_bytes(compact)
+        except ValueError:
+            raise ValueError(
+                f"cannot read {text!r} as a rate (expected bytes per second, e.g. 50MiB/s)"
+            ) from None
+    if rate <= 0:
+        raise ValueError(f"{text!r}: a throttle must be above 0 bytes per second")
+    return rate
+
+
 # --------------------------------------------------------------------------- humane display
 
 # Largest first; weeks are left out on purpose: "14d" reads better than "2w".

@@ -611,6 +611,27 @@ class KafkaAdmin:
                 results[entry[3]] = _error(entry[0], entry[1])
         return results
 
+    async def alter_broker_configs(
+        self, changes: Mapping[int, Mapping[str, str | None]]
+    ) -> dict[int, str | None]:
+        """Set (value) or delete (None) dynamic configs of individual brokers, each sent to
+        the broker itself: IncrementalAlterConfigs only."""
+        results: dict[int, str | None] = {}
+        for broker, keys in sorted(changes.items()):
+            entries = [
+                (key, int(AlterConfigOp.SET if value is not None else AlterConfigOp.DELETE), value)
+                for key, value in keys.items()
+            ]
+            response = await self.send(
+                IncrementalAlterConfigsRequest(
+                    [(int(ConfigResourceKind.BROKER), str(broker), entries)]
+                ),
+                node_id=broker,
+            )
+            for entry in response.responses:
+                results[broker] = _error(entry[0], entry[1])
+        return results
+
     async def delete_topics(
         self, names: Sequence[str], *, timeout_ms: int = 30_000
     ) -> dict[str, str | None]:
