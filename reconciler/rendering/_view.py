@@ -286,9 +286,9 @@ def _duration(seconds: float) -> str:
 def impact_lines(impact: Mapping[str, Any]) -> list[str]:
     """A change's ``impact`` (docs/plan-format.md) in words, one line per fact:
     ``data to copy: 1.2 GiB (broker 2: 600.0 MiB, broker 3: 600.0 MiB), ETA ~24s at 50.0 MiB/s``."""
-    lines: list[str] = []
+    lines: list[str] = _slot_move_lines(impact)
     moved = _number(impact.get("bytes_to_move"))
-    if moved is not None:
+    if moved is not None and not lines:
         line = f"data to copy: {approximate_size(moved)}"
         receiving = impact.get("receiving_brokers")
         if isinstance(receiving, Mapping) and receiving:
@@ -315,6 +315,31 @@ def impact_lines(impact: Mapping[str, Any]) -> list[str]:
     elif stored is not None:
         lines.append(
             f"data stored: {approximate_size(stored)} (what becomes eligible for deletion is not known)"
+        )
+    return lines
+
+
+def _slot_move_lines(impact: Mapping[str, Any]) -> list[str]:
+    """A Redis slot move: keys, sampled bytes, ETA, the receiving master's memory."""
+    keys = _number(impact.get("keys_to_move"))
+    if keys is None:
+        return []
+    line = f"keys to move: ~{keys:,.0f}"
+    moved = _number(impact.get("bytes_to_move"))
+    if moved is not None:
+        line += f" (~{approximate_size(moved)}, sampled MEMORY USAGE)"
+    eta = _number(impact.get("eta_seconds"))
+    if eta is not None:
+        line += f", ETA ~{_duration(eta)} at 5,000 keys/s"
+    lines = [line]
+    memory = _mapping(impact.get("target_memory"))
+    used, after = _number(memory.get("used")), _number(memory.get("after"))
+    limit = _number(memory.get("maxmemory"))
+    if used is not None and after is not None:
+        cap = f"of maxmemory {approximate_size(limit)}" if limit else "(no maxmemory set)"
+        lines.append(
+            f"receiving master memory: {approximate_size(used)} now, "
+            f"~{approximate_size(after)} after {cap}"
         )
     return lines
 
