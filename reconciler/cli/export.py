@@ -13,7 +13,13 @@ from reconciler.cli.kafka import spec_connection_options
 def live_topics_to_spec(
     state: Any, bootstrap_servers: str, prefixes: tuple[str, ...]
 ) -> dict[str, Any]:
-    """A spec document (plain data) describing the non-internal topics of ``state``."""
+    """A spec document (plain data) describing the non-internal topics of ``state``.
+
+    Durations and sizes are written in the spec's humane units where one divides them
+    exactly (``retention.ms: 7d``, ``segment.bytes: 1GiB``), so that the spec reads back the
+    same numbers."""
+    from reconciler.spec.units import humane_config_value
+
     topics = []
     for name in sorted(state.topics):
         topic = state.topics[name]
@@ -24,7 +30,11 @@ def live_topics_to_spec(
             "partitions": topic.partition_count,
             "replicationFactor": topic.replication_factor,
         }
-        overrides = {k: v for k, v in sorted(topic.overrides().items()) if v is not None}
+        overrides = {
+            k: humane_config_value(k, v) or v
+            for k, v in sorted(topic.overrides().items())
+            if v is not None
+        }
         if overrides:
             entry["config"] = overrides
         topics.append(entry)

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from reconciler.cli.targets import ConnectionOverrides
     from reconciler.engine.plan import Plan
     from reconciler.engine.planfile import SavedPlan
+    from reconciler.engine.policies import PolicyCheck
     from reconciler.engine.risk import Consent
     from reconciler.engine.selection import Selection
     from reconciler.spec.loading import LoadedSpec
@@ -65,6 +66,9 @@ class RunRequest:
     allow_delete: bool = False
     allow_data_loss: bool = False
     exclude: tuple[str, ...] = field(default_factory=tuple)
+    policy_files: tuple[str, ...] = field(default_factory=tuple)
+    approvals: tuple[str, ...] = field(default_factory=tuple)
+    throttle: str | None = None
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -85,6 +89,43 @@ class RunRequest:
         return granted_consents(
             allow_delete=self.allow_delete, allow_data_loss=self.allow_data_loss
         )
+
+
+def policy_check(request: RunRequest, loaded: LoadedSpec) -> PolicyCheck | None:
+    """The spec's ``policies:`` plus those of every ``--policy FILE``, with the run's
+    approvals (``--approve``, ``$LLM_ANALYTICS_APPROVE``); ``None`` when there is no rule."""
+    rules = list(loaded.spec.policies)
+    if request.policy_files:
+        from reconciler.spec.loading import load_policy_file
+
+        for path in request.policy_files:
+            rules += load_policy_file(path)
+    if not rules:
+        return None
+    from reconciler.engine.policies import PolicyCheck, approvals_from
+
+    names = [r.name for r in rules]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ReconcilerError(
+            f"policy rule names must be unique; given more than once: {', '.join(twice)}"
+        )
+    return PolicyCheck(tuple(rules), loaded.env, approvals_from(request.approvals))
+
+
+def throttle_of(request: RunRequest, loaded: LoadedSpec) -> int | None:
+    """The replication throttle in bytes/s: ``--throttle``, else the spec's
+    ``kafka.reassignmentThrottle``, else none."""
+    from reconciler.spec.units import parse_rate
+
+    kafka = loaded.spec.kafka
+    text = request.throttle or (kafka.reassignment_throttle if kafka is not None else None)
+    if text is None:
+        return None
+    try:
+        return parse_rate(text)
+    except ValueError as problem:
+        raise ReconcilerError(f"--throttle: {problem}") from None
 
 
 def connection_overrides(request: RunRequest) -> ConnectionOverrides:
@@ -142,7 +183,13 @@ async def _planned_run(
 
     loaded = load_protected(request.spec_path, request.env)
     targets = selected_targets(loaded.spec, request.targets)
-    options = RunOptions(consents=request.consents, selection=request.selection, validate=validate)
+    options = RunOptions(
+        consents=request.consents,
+        selection=request.selection,
+        validate=validate,
+        policy=policy_check(request, loaded),
+        throttle=throttle_of(request, loaded),
+    )
     async with open_providers(loaded.spec, targets, connection_overrides(request)) as providers:
         workflow = Workflow(providers)
         planned = await workflow.plan(options)
@@ -241,6 +288,34 @@ def consent_options(func: F) -> F:
     )(func)
 
 
+def policy_options(func: F) -> F:
+    """``--policy FILE`` and ``--approve RULE`` (docs/spec.md, "Policies")."""
+    func = click.option(
+        "--approve",
+        "approvals",
+        multiple=True,
+        metavar="RULE",
+        help="Let this policy rule's violations through (after review; repeatable, "
+        "comma-separated; also $LLM_ANALYTICS_APPROVE).",
+    )(func)
+    func = click.option(
+        "--throttle",
+        "throttle",
+        default=None,
+        metavar="RATE",
+        help="Replication throttle of partition reassignments, e.g. 50MiB/s (default: the "
+        "spec's kafka.reassignmentThrottle); set while data moves, cleared when it is done.",
+    )(func)
+    return click.option(
+        "--policy",
+        "policy_files",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        metavar="FILE",
+        help="Also check the plan against this file's `policies:` (repeatable).",
+    )(func)
+
+
 def auto_approve_option(func: F) -> F:
     return click.option(
         "--auto-approve",
@@ -265,6 +340,7 @@ def auto_approve_option(func: F) -> F:
     "`apply PLANFILE`.",
 )
 @consent_options
+@policy_options
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
@@ -282,6 +358,9 @@ def plan(
     out: str | None,
     allow_delete: bool,
     allow_data_loss: bool,
+    policy_files: tuple[str, ...],
+    approvals: tuple[str, ...],
+    throttle: str | None,
     detailed_exitcode: bool,
     bootstrap_servers: str | None,
     namespace: str | None,
@@ -292,7 +371,8 @@ def plan(
     \b
     -o markdown draws a pull-request comment (at most 60,000 characters, destructive
     changes first). --out PLANFILE saves the plan for `apply PLANFILE`. -f DIRECTORY
-    plans every spec in it concurrently: one document, one exit code.
+    plans every spec in it concurrently: one document, one exit code. A policy
+    violation that is not approved is a plan error (exit 1).
     """
     request = RunRequest(
         spec_path,
@@ -304,6 +384,9 @@ def plan(
         allow_delete,
         allow_data_loss,
         exclude,
+        policy_files,
+        approvals,
+        throttle,
     )
     if Path(spec_path).is_dir():
         if out:
@@ -341,12 +424,17 @@ def _plan_fleet(request: RunRequest, fmt: str, detailed_exitcode: bool) -> int:
 
 
 async def _apply_spec(request: RunRequest, change: Any, locking: LockRequest) -> int:
+    from dataclasses import replace
+
     from reconciler.cli.locks import lock_factory
     from reconciler.cli.running import run_changes
     from reconciler.cli.targets import open_providers, selected_targets, spec_lock_backends
 
     app = app_context()
     loaded = load_protected(request.spec_path, request.env)
+    change = replace(
+        change, policy=policy_check(request, loaded), throttle=throttle_of(request, loaded)
+    )
     targets = selected_targets(loaded.spec, request.targets)
     overrides = connection_overrides(request)
     locks = lock_factory(
@@ -426,6 +514,7 @@ async def _apply_saved(
     )
     change = replace(
         change,
+        policy=policy_check(request, loaded),
         consents=consents,
         selection=Selection.of(saved.target.split(",") if saved.target else (), saved.exclude),
     )
@@ -460,6 +549,7 @@ async def _apply_saved(
 @target_options
 @auto_approve_option
 @consent_options
+@policy_options
 @click.option(
     "--continue-on-error", is_flag=True, help="Go on with independent changes after one fails."
 )
@@ -476,6 +566,9 @@ def apply(
     auto_approve: bool,
     allow_delete: bool,
     allow_data_loss: bool,
+    policy_files: tuple[str, ...],
+    approvals: tuple[str, ...],
+    throttle: str | None,
     continue_on_error: bool,
     locking: LockRequest,
     output: str,
@@ -503,6 +596,9 @@ def apply(
         allow_delete,
         allow_data_loss,
         exclude,
+        policy_files,
+        approvals,
+        throttle,
     )
     change = ChangeRequest(
         consents=request.consents,

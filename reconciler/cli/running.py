@@ -50,6 +50,10 @@ class ChangeRequest:
     consent_names: dict[str, str] = field(default_factory=dict)
     # Plan deletions whatever the consents (a command that asks for them: topics delete).
     plan_deletions: bool = False
+    # The policy rules the plan must pass (``engine.policies.PolicyCheck``), if any.
+    policy: Any = None
+    # The replication throttle of data moves, bytes/s.
+    throttle: int | None = None
 
     def run_options(self) -> Any:
         from reconciler.engine.selection import Selection
@@ -62,6 +66,8 @@ class ChangeRequest:
             dry_run=self.dry_run,
             consent_names=self.consent_names,
             plan_deletions=self.plan_deletions,
+            policy=self.policy,
+            throttle=self.throttle,
         )
 
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.engine.diffing import changed_paths
-from reconciler.engine.plan import Action, NoticeLevel, Plan
+from reconciler.engine.plan import Action, AttributeChange, NoticeLevel, Plan
+from reconciler.spec.units import humane_config_value
 
 DRIFT_FORMAT_VERSION = "1.0"
 DRIFT_KINDS = ("changed", "missing", "unmanaged")
@@ -80,6 +81,24 @@ def _resource_type(address: str) -> str:
     return address.split(".", 1)[0] if "." in address else address
 
 
+def _config_detail(attribute: AttributeChange) -> str | None:
+    """``config.retention.ms: 14d in the cluster, 30d in the spec`` for a changed topic
+    config (humane units where the key takes them), ``None`` for anything else."""
+    if attribute.sensitive or not attribute.path.startswith("config."):
+        return None
+    key = attribute.path.removeprefix("config.")
+
+    def shown(value: Any, absent: str) -> str:
+        if value is None:
+            return absent
+        return humane_config_value(key, value) or str(value)
+
+    return (
+        f"{attribute.path}: {shown(attribute.before, 'unset')} in the cluster, "
+        f"{shown(attribute.after, 'the broker default')} in the spec"
+    )
+
+
 def drift_report(plan: Plan, *, checked_at: str, resource_types: Iterable[str] = ()) -> DriftReport:
     """Read a plan (made without deletions) as a drift report (pure)."""
     found: dict[str, DriftedResource] = {}
@@ -105,6 +124,9 @@ def drift_report(plan: Plan, *, checked_at: str, resource_types: Iterable[str] =
     for change in plan.actionable:
         kind = {Action.CREATE: "missing", Action.DELETE: "unmanaged"}.get(change.action, "changed")
         note(change.address, change.resource_type, kind, changed_paths(change.attributes))
+        if change.action is Action.UPDATE:
+            for attribute in change.attributes:
+                note(change.address, change.resource_type, kind, detail=_config_detail(attribute))
     errors: list[str] = []
     for notice in plan.notices:
         if notice.kind == "unmanaged":

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PLAN_FORMAT_VERSION = "1.0"
+PLAN_FORMAT_VERSION = "1.1"
 
 
 class Action(StrEnum):
@@ -72,6 +72,9 @@ class Change(_Frozen):
     risks: frozenset[Risk] = frozenset()
     reason: str | None = None
     steps: tuple[str, ...] = ()
+    # What the change costs the cluster, measured at plan time (docs/plan-format.md,
+    # "Impact"): bytes to copy, receiving brokers, an ETA, keys remapped... Empty: unknown.
+    impact: dict[str, Any] = Field(default_factory=dict)
     payload: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -93,12 +96,37 @@ class Notice(_Frozen):
     after: Any = None
 
 
+class PolicyResult(_Frozen):
+    """One rule's verdict on one change: ``violated`` (refused), or ``approved`` (a
+    violation let through by ``--approve RULE`` or ``$LLM_ANALYTICS_APPROVE``)."""
+
+    rule: str
+    address: str
+    status: str  # "violated" | "approved"
+    message: str
+
+
+class PolicyReport(_Frozen):
+    """What the policy check of a plan found: the rules that applied, the approvals the run
+    was given, and every violation (approved or not). No result: every rule passed."""
+
+    rules: tuple[str, ...] = ()
+    approvals: tuple[str, ...] = ()
+    results: tuple[PolicyResult, ...] = ()
+
+    @property
+    def violations(self) -> tuple[PolicyResult, ...]:
+        return tuple(r for r in self.results if r.status == "violated")
+
+
 class Plan(_Frozen):
     """An ordered set of changes and notices, as computed from (desired, live)."""
 
     format_version: str = PLAN_FORMAT_VERSION
     changes: tuple[Change, ...] = ()
     notices: tuple[Notice, ...] = ()
+    # ``None``: no policy applied (none in the spec, none given with --policy).
+    policy: PolicyReport | None = None
     request_counts: dict[str, int] = Field(default_factory=dict)
 
     @property
@@ -138,6 +166,7 @@ class Plan(_Frozen):
         return Plan(
             changes=self.changes + other.changes,
             notices=self.notices + other.notices,
+            policy=self.policy or other.policy,
             request_counts=counts,
         )
 

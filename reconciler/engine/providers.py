@@ -21,6 +21,7 @@ class PlanOptions:
 
     allow_delete: bool = False
     validate: bool = True  # ask the live system to validate creations (validateOnly)
+    throttle: int | None = None  # bytes/s that data moves (reassignments) are throttled to
 
 
 @dataclass(frozen=True)

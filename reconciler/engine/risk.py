@@ -4,6 +4,8 @@ Every refusal of a plan is decided here, with its exit code, so that ``apply``, 
 imperative commands and later policy checks all refuse the same way:
 
 - a plan error (a change the system cannot make, such as fewer partitions): exit 1;
+- a policy rule's violation the run did not approve (:mod:`reconciler.engine.policies`):
+  exit 1, naming the rule (``policy:NAME``);
 - a change whose risks need a consent the run was not given: exit 3 (refused for safety).
 
 Consents (docs/gitops.md, "Risks and consents"):
@@ -111,10 +113,19 @@ class Verdict:
 
         lines = "\n".join(f"  {r.address}: {spell(r.reason)}" for r in self.refusals)
         if self.exit_code == EXIT_ERROR:
-            return PlanRefused(
-                f"the plan has errors; nothing was changed:\n{lines}",
-                hint="fix the spec, or leave the resource out with --exclude ADDRESS",
+            rules = sorted(
+                {
+                    r.rule.removeprefix("policy:")
+                    for r in self.refusals
+                    if r.rule.startswith("policy:")
+                }
             )
+            hint = "fix the spec, or leave the resource out with --exclude ADDRESS"
+            if rules:
+                hint += (
+                    f"; a violation of an approvable policy rule passes with --approve {rules[0]}"
+                )
+            return PlanRefused(f"the plan has errors; nothing was changed:\n{lines}", hint=hint)
         flags = sorted(
             {names.get(r.rule, r.rule) for r in self.refusals if r.rule.startswith("--")}
         )
@@ -137,7 +148,11 @@ def gate(plan: Plan, granted: Iterable[Consent]) -> Verdict:
     refusals = [
         Refusal(n.address, n.message, EXIT_ERROR, "plan-error")
         for n in plan.notices
-        if n.level is NoticeLevel.ERROR
+        if n.level is NoticeLevel.ERROR and n.kind != "policy"
+    ]
+    refusals += [
+        Refusal(v.address, f"policy rule {v.rule!r}: {v.message}", EXIT_ERROR, f"policy:{v.rule}")
+        for v in (plan.policy.violations if plan.policy else ())
     ]
     for change in plan.actionable:
         for consent in sorted(missing_consents(change, given)):

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from reconciler.engine.applying import apply_plan
 from reconciler.engine.plan import Change, Plan
@@ -39,6 +39,9 @@ from reconciler.engine.providers import (
 from reconciler.engine.risk import Consent, gate
 from reconciler.engine.selection import Selection
 from reconciler.errors import ApplyFailed, PlanRefused
+
+if TYPE_CHECKING:
+    from reconciler.engine.policies import PolicyCheck
 
 T = TypeVar("T")
 
@@ -85,11 +88,16 @@ class RunOptions:
     # Plan the deletions the ownership policy allows even without the consent to apply
     # them, so that the gate refuses them visibly (a command whose point is deleting).
     plan_deletions: bool = False
+    # The policy rules the plan must pass (``None``: none in the spec or given).
+    policy: PolicyCheck | None = None
+    # The replication throttle of data moves, bytes/s (``--throttle``, the spec's default).
+    throttle: int | None = None
 
     def plan_options(self, *, validate: bool | None = None) -> PlanOptions:
         return PlanOptions(
             allow_delete=self.plan_deletions or Consent.DELETE in self.consents,
             validate=self.validate if validate is None else validate,
+            throttle=self.throttle,
         )
 
 
@@ -161,7 +169,7 @@ class Workflow:
             request_counts=merged_request_counts(self.providers),
         )
         fingerprints = {k: v for part in parts for k, v in part.fingerprints.items()}
-        return PlannedRun(options.selection.apply_to(plan), fingerprints)
+        return PlannedRun(_checked(options.selection.apply_to(plan), options), fingerprints)
 
     async def fingerprints(self, plan: Plan) -> dict[str, str]:
         """One read of the live state of what ``plan`` touches, with each cluster's identity
@@ -201,7 +209,7 @@ class Workflow:
             if reasons:
                 raise stale_refusal(saved.path, reasons)
             self._check_saved(saved.plan)
-            planned = saved.plan
+            planned = _checked(saved.plan, options, saved=True)
             if redacted_changes(planned, REDACTED):
                 # Secrets are never saved: take them from the spec (its references) now.
                 fresh = await lock.guard(self.plan(options, validate=False))
@@ -245,3 +253,19 @@ class Workflow:
         unfinished = tuple(c for c in after.actionable if c.address in touched)
         others = len(after.actionable) - len(unfinished)
         return RunResult(Outcome.APPLIED, planned, tuple(results), unfinished, others)
+
+
+def _checked(plan: Plan, options: RunOptions, *, saved: bool = False) -> Plan:
+    """``plan`` judged by the run's policy rules. A saved plan is judged again by the
+    rules of this run, with the approvals it was saved with as well as this run's; with no
+    rules now, it keeps the results it was saved with."""
+    if options.policy is None:
+        return plan
+    from dataclasses import replace
+
+    from reconciler.engine.policies import check_plan
+
+    policy = options.policy
+    if saved and plan.policy is not None:
+        policy = replace(policy, approvals=policy.approvals | frozenset(plan.policy.approvals))
+    return check_plan(plan, policy)

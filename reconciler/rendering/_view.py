@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.rendering.redaction import SENSITIVE_VALUE, is_sensitive_key, redact_value
+from reconciler.spec.units import approximate_size, humane_config_value
 
 ACTION_ORDER = ("create", "update", "delete", "replace")
 ACTION_SYMBOLS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+"}
@@ -106,8 +107,8 @@ class AttributeView:
         ``+`` (added), ``-`` (removed), ``~`` (changed) or a space (unchanged, shown for
         context)."""
         path = escape_controls(self.path) or "(unnamed)"
-        before = format_value(self.before, sensitive=self.sensitive)
-        after = format_value(self.after, sensitive=self.sensitive)
+        before = self.shown(self.before)
+        after = self.shown(self.after)
         if self.before is None and self.after is not None:
             return "+", f"{path} = {after}"
         if self.after is None and self.before is not None:
@@ -118,6 +119,16 @@ class AttributeView:
             return " ", f"{path} = {after}"
         return "~", f"{path} = {before} -> {after}"
 
+    def shown(self, value: Any) -> str:
+        """``value`` as a diff line shows it: a Kafka duration or size config in the spec's
+        humane units (``30d``, ``1GiB``; the raw value stays in the JSON), else
+        :func:`format_value`."""
+        if not self.sensitive and value is not None and self.path.startswith("config."):
+            humane = humane_config_value(self.path.removeprefix("config."), value)
+            if humane is not None:
+                return humane
+        return format_value(value, sensitive=self.sensitive)
+
 
 @dataclass(frozen=True)
 class ChangeView:
@@ -127,6 +138,12 @@ class ChangeView:
     risks: tuple[str, ...]  # in RISK_ORDER, unknown risks last
     reason: str
     steps: tuple[str, ...]
+    impact: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def impact_lines(self) -> list[str]:
+        """The change's impact in words (:func:`impact_lines`)."""
+        return impact_lines(self.impact)
 
     @property
     def symbol(self) -> str:
@@ -165,9 +182,41 @@ class NoticeView:
 
 
 @dataclass(frozen=True)
+class PolicyResultView:
+    rule: str
+    address: str
+    status: str  # "violated" | "approved"
+    message: str
+
+
+@dataclass(frozen=True)
+class PolicyView:
+    rules: tuple[str, ...]
+    approvals: tuple[str, ...]
+    results: tuple[PolicyResultView, ...]
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    def headline(self) -> str:
+        """``3 rules checked: 1 violation, 1 approved`` / ``2 rules checked: all passed``."""
+        head = f"{len(self.rules)} rule{'s' if len(self.rules) != 1 else ''} checked"
+        violated, approved = self.count("violated"), self.count("approved")
+        if not violated and not approved:
+            return f"{head}: all passed"
+        parts = []
+        if violated:
+            parts.append(f"{violated} violation{'s' if violated != 1 else ''}")
+        if approved:
+            parts.append(f"{approved} approved")
+        return f"{head}: {', '.join(parts)}"
+
+
+@dataclass(frozen=True)
 class PlanView:
     changes: tuple[ChangeView, ...]
     notices: tuple[NoticeView, ...]
+    policy: PolicyView | None = None
 
     @property
     def actionable(self) -> tuple[ChangeView, ...]:
@@ -216,6 +265,85 @@ def _attribute(raw: Mapping[str, Any]) -> AttributeView:
     )
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}min"
+    return f"{seconds / 3600:.1f}h"
+
+
+def impact_lines(impact: Mapping[str, Any]) -> list[str]:
+    """A change's ``impact`` (docs/plan-format.md) in words, one line per fact:
+    ``data to copy: 1.2 GiB (broker 2: 600.0 MiB, broker 3: 600.0 MiB), ETA ~24s at 50.0 MiB/s``."""
+    lines: list[str] = _slot_move_lines(impact)
+    moved = _number(impact.get("bytes_to_move"))
+    if moved is not None and not lines:
+        line = f"data to copy: {approximate_size(moved)}"
+        receiving = impact.get("receiving_brokers")
+        if isinstance(receiving, Mapping) and receiving:
+            shares = ", ".join(
+                f"broker {escape_controls(str(b))}: {approximate_size(n)}"
+                for b, n in receiving.items()
+                if _number(n) is not None
+            )
+            line += f" ({shares})"
+        eta = _number(impact.get("eta_seconds"))
+        if eta is not None:
+            rate = _number(impact.get("throttle_bytes_per_second"))
+            at = f"the throttle {approximate_size(rate)}/s" if rate else "50.0 MiB/s (no throttle)"
+            line += f", ETA ~{_duration(eta)} at {at}"
+        lines.append(line)
+    share = _number(impact.get("remapped_key_share"))
+    if share is not None:
+        lines.append(f"keys remapped: {share * 100:.1f}% of keys map to another partition")
+    eligible = _number(impact.get("bytes_eligible_for_deletion"))
+    stored = _number(impact.get("bytes_stored"))
+    if eligible is not None:
+        of = f" of {approximate_size(stored)} stored" if stored is not None else ""
+        lines.append(f"eligible for deletion: ~{approximate_size(eligible)}{of}")
+    elif stored is not None:
+        lines.append(
+            f"data stored: {approximate_size(stored)} (what becomes eligible for deletion is not known)"
+        )
+    return lines
+
+
+def _slot_move_lines(impact: Mapping[str, Any]) -> list[str]:
+    """A Redis slot move: keys, sampled bytes, ETA, the receiving master's memory."""
+    keys = _number(impact.get("keys_to_move"))
+    if keys is None:
+        return []
+    line = f"keys to move: ~{keys:,.0f}"
+    moved = _number(impact.get("bytes_to_move"))
+    if moved is not None:
+        line += f" (~{approximate_size(moved)}, sampled MEMORY USAGE)"
+    eta = _number(impact.get("eta_seconds"))
+    if eta is not None:
+        line += f", ETA ~{_duration(eta)} at 5,000 keys/s"
+    lines = [line]
+    memory = _mapping(impact.get("target_memory"))
+    used, after = _number(memory.get("used")), _number(memory.get("after"))
+    limit = _number(memory.get("maxmemory"))
+    if used is not None and after is not None:
+        cap = f"of maxmemory {approximate_size(limit)}" if limit else "(no maxmemory set)"
+        lines.append(
+            f"receiving master memory: {approximate_size(used)} now, "
+            f"~{approximate_size(after)} after {cap}"
+        )
+    return lines
+
+
 def _change(raw: Mapping[str, Any]) -> ChangeView:
     address = _text(raw.get("address"))
     if not address:
@@ -230,6 +358,7 @@ def _change(raw: Mapping[str, Any]) -> ChangeView:
         risks=_order_risks(raw.get("risks")),
         reason=_text(raw.get("reason")),
         steps=tuple(_text(s) for s in _items(raw.get("steps"))),
+        impact=_mapping(raw.get("impact")),
     )
 
 
@@ -239,6 +368,26 @@ def _notice(raw: Mapping[str, Any]) -> NoticeView:
         address=_text(raw.get("address")),
         message=_text(raw.get("message")),
         kind=_text(raw.get("kind"), "note"),
+    )
+
+
+def _policy(raw: Any) -> PolicyView | None:
+    if not isinstance(raw, Mapping):
+        return None
+    results = tuple(
+        PolicyResultView(
+            rule=_text(r.get("rule")),
+            address=_text(r.get("address")),
+            status=_text(r.get("status"), "violated"),
+            message=_text(r.get("message")),
+        )
+        for r in _items(raw.get("results"))
+        if isinstance(r, Mapping)
+    )
+    return PolicyView(
+        rules=tuple(_text(r) for r in _items(raw.get("rules"))),
+        approvals=tuple(_text(a) for a in _items(raw.get("approvals"))),
+        results=results,
     )
 
 
@@ -257,4 +406,5 @@ def view_plan(plan_dict: Mapping[str, Any]) -> PlanView:
     return PlanView(
         changes=tuple(_change(c) for c in _items(body.get("changes")) if isinstance(c, Mapping)),
         notices=tuple(_notice(n) for n in _items(body.get("notices")) if isinstance(n, Mapping)),
+        policy=_policy(body.get("policy")),
     )

@@ -15,7 +15,15 @@ from typing import Any
 from reconciler.rendering._view import unwrap, view_plan
 from reconciler.rendering.redaction import redact_plan_dict
 
-PLAN_KEYS = ("format_version", "changes", "notices", "request_counts", "summary", "has_changes")
+PLAN_KEYS = (
+    "format_version",
+    "changes",
+    "notices",
+    "policy",
+    "request_counts",
+    "summary",
+    "has_changes",
+)
 CHANGE_KEYS = (
     "address",
     "provider",
@@ -26,6 +34,7 @@ CHANGE_KEYS = (
     "risks",
     "reason",
     "steps",
+    "impact",
     "payload",
 )
 ATTRIBUTE_KEYS = ("path", "before", "after", "sensitive")

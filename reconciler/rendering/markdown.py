@@ -24,6 +24,8 @@ from reconciler.rendering._view import (
     RISK_DESCRIPTIONS,
     ChangeView,
     NoticeView,
+    PlanView,
+    PolicyResultView,
     escape_controls,
     view_plan,
 )
@@ -37,6 +39,8 @@ MIN_MAX_CHARS = 2_000
 _CAUTION_SHARE = 0.25
 _TABLE_SHARE = 0.40
 _NOTICES_SHARE = 0.15
+_POLICY_SHARE = 0.05
+_IMPACT_SHARE = 0.05
 _CAUTION_REASON_CHARS = 200
 
 _SEPARATOR = "\n\n"
@@ -117,6 +121,44 @@ def _risk_words(risks: tuple[str, ...]) -> str:
     return ", ".join(f"**{md_text(r)}**" if r in DESTRUCTIVE_RISKS else md_text(r) for r in risks)
 
 
+def _policy_block(view: PlanView, cap: int) -> str:
+    """``**Policy:** 3 rules checked: 1 violation`` and one line per violation or approval."""
+    policy = view.policy
+    assert policy is not None
+    head = f"**Policy:** {md_text(policy.headline())}"
+    if policy.approvals:
+        head += f" (approvals given: {', '.join(md_code(a) for a in policy.approvals)})"
+    ordered = sorted(policy.results, key=lambda r: r.status != "violated")
+
+    def item(result: PolicyResultView) -> str:
+        mark = "❌ violated" if result.status == "violated" else "✅ approved"
+        return (
+            f"- {mark}: {md_code(result.rule)} on {md_code(result.address)}: "
+            f"{md_text(result.message)}"
+        )
+
+    def more(left: int) -> str:
+        return f"- … and {left} more (see the full plan in the job log / JSON artifact)"
+
+    return _fit(head, (item(r) for r in ordered), len(ordered), cap, more)
+
+
+def _impact_block(changes: list[ChangeView], cap: int) -> str:
+    """``**Impact:**`` and one line per fact of every change that moves, remaps or ages
+    out data."""
+    head = "**Impact:**"
+    items = [
+        f"- {md_code(change.address)}: {md_text(line)}"
+        for change in changes
+        for line in change.impact_lines
+    ]
+
+    def more(left: int) -> str:
+        return f"- … and {left} more (see the full plan in the job log / JSON artifact)"
+
+    return _fit(head, items, len(items), cap, more)
+
+
 def _caution_block(changes: list[ChangeView], cap: int) -> str:
     count = len(changes)
     head = (
@@ -185,6 +227,10 @@ def _section(change: ChangeView) -> str:
                 for r in change.risks
             )
         )
+    if change.impact_lines:
+        parts.append(
+            "**Impact:**\n" + "\n".join(f"- {md_text(line)}" for line in change.impact_lines)
+        )
     parts.append(_diff_block(change))
     if change.steps:
         parts.append(
@@ -236,6 +282,11 @@ def render_markdown(plan_dict: Mapping[str, Any], *, max_chars: int = DEFAULT_MA
         head = [f"**{REFUSED_LINE}**"]
     else:
         head = [f"**Plan:** {NO_CHANGES_LINE}"]
+    if view.policy is not None:
+        head.append(_policy_block(view, int(budget * _POLICY_SHARE)))
+    costly = [c for c in actionable if c.impact_lines]
+    if costly:
+        head.append(_impact_block(costly, int(budget * _IMPACT_SHARE)))
     cautious = [c for c in actionable if c.needs_caution]
     if cautious:
         head.append(_caution_block(cautious, int(budget * _CAUTION_SHARE)))

@@ -89,6 +89,10 @@ def _change_block(change: ChangeView, style: _Style) -> list[str]:
         attr_symbol, body = attribute.diff()
         lines.append(f"      {style.symbol(attr_symbol)} {body}")
     lines.append("    }")
+    impact = change.impact_lines
+    if impact:
+        lines.append("    impact:")
+        lines.extend(f"      {line}" for line in impact)
     if change.steps:
         lines.append("    steps:")
         for number, step in enumerate(change.steps, start=1):
@@ -140,6 +144,8 @@ def render_text(plan_dict: Mapping[str, Any], *, color: bool = False) -> str:
     notices = _notices(view, style)
     if notices:
         sections.append(notices)
+    if view.policy is not None:
+        sections.append([f"Policy: {escape_controls(view.policy.headline())}."])
     if actionable:
         final = style.paint(f"Plan: {view.summary_phrase()}.", _BOLD)
     elif view.summary()["refused"]:

@@ -38,6 +38,7 @@ from reconciler.spec.models import (
     TopicSpec,
 )
 from reconciler.spec.overlays import FIXED_TOP_LEVEL_KEYS, merge
+from reconciler.spec.policies import PolicyRule
 from reconciler.spec.validation import describe_value, validate_model
 from reconciler.spec.yaml_tree import Mark, PosNode, YamlReadError, read_yaml
 
@@ -46,6 +47,7 @@ __all__ = [
     "LoadedSpec",
     "SpecIssue",
     "SpecValidationError",
+    "load_policy_file",
     "load_spec",
     "load_spec_text",
 ]
@@ -442,3 +444,30 @@ def _apply_environment(
     # The merged root keeps the base's own position and its untouched keys.
     merged_pos.mark = positions.mark
     return merged, merged_pos, []
+
+
+def load_policy_file(path: str | Path) -> list[PolicyRule]:
+    """The rules of a ``--policy FILE`` (``policies:`` and nothing else), with located
+    errors like a spec's."""
+    from reconciler.spec.policies import PolicyFile
+
+    filename = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as problem:
+        reason = getattr(problem, "strerror", None) or str(problem)
+        raise _fail(
+            filename, [SpecIssue(filename, 0, 0, "", f"cannot read the policy file: {reason}")]
+        ) from None
+    try:
+        document = read_yaml(text, filename)
+    except YamlReadError as problem:
+        raise _fail(filename, problem.issues) from None
+    locator = Locator(filename, document.positions)
+    data = document.data if document.data is not None else {}
+    if not isinstance(data, dict):
+        raise _fail(filename, [locator.issue((), "expected a mapping with `policies:`")])
+    model, issues = validate_model(PolicyFile, data, locator)
+    if model is None or any(i.level == "error" for i in issues):
+        raise _fail(filename, [i for i in issues if i.level == "error"])
+    return list(model.policies)

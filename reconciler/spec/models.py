@@ -31,6 +31,7 @@ from reconciler.spec.limits import (
     REDIS_HASH_SLOTS,
     REDIS_MAX_REPLICAS_PER_MASTER,
 )
+from reconciler.spec.policies import PolicyRule
 
 ConfigScalar = str | int | float | bool
 
@@ -64,6 +65,14 @@ def _scalar_config_value(value: Any) -> Any:
 
 
 ConfigValue = Annotated[ConfigScalar, BeforeValidator(_scalar_config_value)]
+
+
+def _rate(value: Any) -> Any:
+    from reconciler.spec.units import parse_rate
+
+    if isinstance(value, str):
+        parse_rate(value)  # raises ValueError with the reason
+    return value
 
 
 def _enum_by_value(enum_type: type[StrEnum]) -> BeforeValidator:
@@ -377,6 +386,8 @@ class KafkaSpec(SpecModel):
     ownership: KafkaOwnership = KafkaOwnership()
     expected_brokers: Annotated[int | None, _INT32] = Field(default=None, ge=1, le=INT32_MAX)
     """Broker count the cluster should have (checked by verify; bounds replicationFactor)."""
+    reassignment_throttle: Annotated[str, BeforeValidator(_rate)] | None = None
+    """Default replication throttle of reassignments (``50MiB/s``); ``--throttle`` overrides."""
 
 
 # --------------------------------------------------------------------------- redis
@@ -539,5 +550,7 @@ class ClusterSpec(SpecModel):
     metadata: Metadata
     kafka: KafkaSpec | None = None
     redis: RedisSpec | None = None
+    policies: list[PolicyRule] = Field(default_factory=list)
+    """Rules every plan must pass (docs/spec.md, "Policies")."""
     environments: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Overlays chosen with ``--env``; kept verbatim here (neither merged nor interpolated)."""

@@ -200,3 +200,90 @@ def normalize_topic_config(key: str, value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def parse_rate(text: str) -> int:
+    """``50MiB/s`` (or ``50MiB``, or a number of bytes per second) → bytes per second."""
+    compact = text.strip()
+    compact = compact[:-2] if compact.lower().endswith("/s") else compact
+    if compact.isdigit():
+        rate = int(compact)
+    else:
+        try:
+            rate = parse_size_bytes(compact)
+        except ValueError:
+            raise ValueError(
+                f"cannot read {text!r} as a rate (expected bytes per second, e.g. 50MiB/s)"
+            ) from None
+    if rate <= 0:
+        raise ValueError(f"{text!r}: a throttle must be above 0 bytes per second")
+    return rate
+
+
+# --------------------------------------------------------------------------- humane display
+
+# Largest first; weeks are left out on purpose: "14d" reads better than "2w".
+_DISPLAY_DURATIONS = (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000))
+_DISPLAY_SIZES = (
+    ("PiB", 1024**5),
+    ("TiB", 1024**4),
+    ("GiB", 1024**3),
+    ("MiB", 1024**2),
+    ("KiB", 1024),
+    ("PB", 1000**5),
+    ("TB", 1000**4),
+    ("GB", 1000**3),
+    ("MB", 1000**2),
+    ("KB", 1000),
+)
+
+
+def format_duration_ms(ms: int) -> str:
+    """604800000 → ``"7d"``, 5400000 → ``"90m"``, 1500 → ``"1500ms"``: the largest unit that
+    divides ``ms`` exactly, so that :func:`parse_duration_ms` reads back the same number."""
+    if ms == 0:
+        return "0ms"
+    for unit, size in _DISPLAY_DURATIONS:
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+def format_size_bytes(count: int) -> str:
+    """1073741824 → ``"1GiB"``, 1000000 → ``"1MB"``, 1000 → ``"1KB"``, 1234 → ``"1234B"``:
+    exact only (binary units first), so that :func:`parse_size_bytes` reads back the same."""
+    if count == 0:
+        return "0B"
+    for unit, size in _DISPLAY_SIZES:
+        if count % size == 0:
+            return f"{count // size}{unit}"
+    return f"{count}B"
+
+
+def approximate_size(count: int | float) -> str:
+    """A size for reading, not for reading back: ``1.5 GiB``, ``820 KiB``, ``12 B``."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"  # pragma: no cover - the loop returns
+
+
+def humane_config_value(key: str, value: object) -> str | None:
+    """The spec's humane form of a Kafka topic config value (``retention.ms`` "2592000000"
+    → ``"30d"``, ``segment.bytes`` "1073741824" → ``"1GiB"``), or ``None`` when the key takes
+    no unit, the value is not a whole number (``-1`` stays as it is) or no unit divides it
+    (``1048588`` stays as it is: a humane form must read back exactly)."""
+    definition = TOPIC_CONFIGS.get(key)
+    if definition is None or definition.kind not in (ConfigKind.MS, ConfigKind.BYTES):
+        return None
+    text = str(value).strip() if isinstance(value, str | int) else ""
+    if isinstance(value, bool) or not text.isdigit():
+        return None
+    number = int(text)
+    if definition.kind is ConfigKind.MS:
+        shown = format_duration_ms(number)
+        return None if shown.endswith("ms") else shown
+    shown = format_size_bytes(number)
+    return None if shown[-2].isdigit() else shown  # "1234B": no unit divides it

@@ -52,7 +52,9 @@ from reconciler.providers.kafka.protocol import (
     AlterConfigOp,
     ConfigResourceKind,
     DescribeConfigsRequest,
+    DescribeLogDirsRequest,
     IncrementalAlterConfigsRequest,
+    replica_sizes,
 )
 from reconciler.providers.kafka.state import (
     Broker,
@@ -503,6 +505,20 @@ class KafkaAdmin:
             }
         return result
 
+    async def replica_sizes(
+        self, wanted: Mapping[int, dict[str, list[int]]]
+    ) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> bytes of the replica on the broker ``wanted`` names for it
+        (broker -> topic -> partitions): one DescribeLogDirs request per broker, together."""
+
+        async def ask(broker: int, topics: dict[str, list[int]]) -> dict[tuple[str, int], int]:
+            response = await self.send(DescribeLogDirsRequest(topics), node_id=broker)
+            found = replica_sizes(response)
+            return {k: v for k, v in found.items() if k[1] in topics.get(k[0], ())}
+
+        answers = await asyncio.gather(*(ask(b, t) for b, t in sorted(wanted.items())))
+        return {key: size for answer in answers for key, size in answer.items()}
+
     async def list_reassignments(
         self,
     ) -> dict[TopicPartition, tuple[list[int], list[int], list[int]]]:
@@ -595,6 +611,27 @@ class KafkaAdmin:
             )
             for entry in response.responses:
                 results[entry[3]] = _error(entry[0], entry[1])
+        return results
+
+    async def alter_broker_configs(
+        self, changes: Mapping[int, Mapping[str, str | None]]
+    ) -> dict[int, str | None]:
+        """Set (value) or delete (None) dynamic configs of individual brokers, each sent to
+        the broker itself: IncrementalAlterConfigs only."""
+        results: dict[int, str | None] = {}
+        for broker, keys in sorted(changes.items()):
+            entries = [
+                (key, int(AlterConfigOp.SET if value is not None else AlterConfigOp.DELETE), value)
+                for key, value in keys.items()
+            ]
+            response = await self.send(
+                IncrementalAlterConfigsRequest(
+                    [(int(ConfigResourceKind.BROKER), str(broker), entries)]
+                ),
+                node_id=broker,
+            )
+            for entry in response.responses:
+                results[broker] = _error(entry[0], entry[1])
         return results
 
     async def delete_topics(

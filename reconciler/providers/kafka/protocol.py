@@ -22,6 +22,7 @@ from aiokafka.protocol.types import (
     Int8,
     Int16,
     Int32,
+    Int64,
     Schema,
     String,
     TaggedFields,
@@ -307,3 +308,77 @@ class DescribeConfigsRequest(Request[DescribeConfigsRequestStruct]):
         self, request_struct_class: type[DescribeConfigsRequestStruct]
     ) -> DescribeConfigsRequestStruct:
         return request_struct_class(self._resources, self._include_synonyms)
+
+
+# --------------------------------------------------------------------------- DescribeLogDirs
+#
+# API key 35, version 1 (every broker since 1.1; Kafka 4 dropped only v0). Sent to each
+# broker once: it answers for the replicas it hosts (size per partition and log dir).
+
+
+class DescribeLogDirsResponse_v1(Response):
+    API_KEY = 35
+    API_VERSION = 1
+    SCHEMA = Schema(
+        ("throttle_time_ms", Int32),
+        (
+            "results",
+            Array(
+                ("error_code", Int16),
+                ("log_dir", String("utf-8")),
+                (
+                    "topics",
+                    Array(
+                        ("name", String("utf-8")),
+                        (
+                            "partitions",
+                            Array(
+                                ("partition_index", Int32),
+                                ("partition_size", Int64),
+                                ("offset_lag", Int64),
+                                ("is_future_key", Boolean),
+                            ),
+                        ),
+                    ),
+                ),
+            ),
+        ),
+    )
+
+
+class DescribeLogDirsRequest_v1(RequestStruct):
+    API_KEY = 35
+    API_VERSION = 1
+    RESPONSE_TYPE = DescribeLogDirsResponse_v1
+    SCHEMA = Schema(
+        ("topics", Array(("topic", String("utf-8")), ("partitions", Array(Int32)))),
+    )
+
+
+class DescribeLogDirsRequest(Request[DescribeLogDirsRequest_v1]):
+    """The replicas a broker hosts and their sizes; ``topics`` None asks for every topic."""
+
+    API_KEY = 35
+
+    def __init__(self, topics: dict[str, list[int]] | None) -> None:
+        self._topics = topics
+
+    def build(
+        self, request_struct_class: type[DescribeLogDirsRequest_v1]
+    ) -> DescribeLogDirsRequest_v1:
+        topics = None if self._topics is None else list(self._topics.items())
+        return request_struct_class(topics)
+
+
+def replica_sizes(response: Any) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> bytes of the broker's current replica (future replicas, the
+    copies a reassignment is still making, are left out; several log dirs add up)."""
+    sizes: dict[tuple[str, int], int] = {}
+    for error_code, _log_dir, topics in response.results:
+        if error_code:
+            continue
+        for name, partitions in topics:
+            for index, size, _lag, is_future in partitions:
+                if not is_future:
+                    sizes[(name, index)] = sizes.get((name, index), 0) + size
+    return sizes

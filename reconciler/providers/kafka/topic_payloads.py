@@ -33,6 +33,8 @@ class TopicUpdate(Payload):
     partitions: int | None = Field(default=None, ge=1, le=INT32_MAX)
     reassignment: dict[int, list[int]] = Field(default_factory=dict)
     config: dict[str, str | None] = Field(default_factory=dict)
+    # The replication throttle (bytes/s) the reassignment runs at; None: unthrottled.
+    throttle: int | None = Field(default=None, gt=0)
 
     @property
     def replication_factor(self) -> int | None:

@@ -151,9 +151,41 @@ class KafkaTopicsProvider:
             # a moment ago, e.g. by an interrupted run): wait for them, then read again.
             await self._await_visible([n.address.removeprefix(f"{PROVIDER}.") for n in lagging])
         return ProviderPlan(
-            changes=planned.changes,
+            changes=await self._with_impact(planned.changes, state, options.throttle),
             notices=tuple(notices),
             fingerprints=self._fingerprints(state, [c.address for c in planned.changes]),
+        )
+
+    async def _with_impact(
+        self, changes: Sequence[Change], state: KafkaClusterState, throttle: int | None
+    ) -> tuple[Change, ...]:
+        """The changes with what they cost (``impact``): replica sizes from one
+        DescribeLogDirs request per leader broker concerned, when some change needs them.
+        A reassignment also carries the ``throttle`` it is to run at in its payload."""
+        from reconciler.providers.kafka.impact import partitions_to_size, topic_impact
+
+        updates = [
+            (change, update, state.topics[change.name])
+            for change in changes
+            if (update := _update_of(change)) is not None and change.name in state.topics
+        ]
+        wanted = partitions_to_size(updates)
+        sizes = await self.admin.replica_sizes(wanted) if wanted else {}
+        impacts = {
+            change.address: topic_impact(update, live, sizes, throttle)
+            for change, update, live in updates
+        }
+        throttled = {c.address for c, u, _ in updates if u.reassignment and throttle}
+        return tuple(
+            change.model_copy(
+                update={
+                    "impact": impacts.get(change.address, {}),
+                    "payload": {**change.payload, "throttle": throttle}
+                    if change.address in throttled
+                    else change.payload,
+                }
+            )
+            for change in changes
         )
 
     async def _await_visible(self, names: Sequence[str]) -> None:
@@ -379,6 +411,7 @@ class KafkaTopicsProvider:
             for partition, replicas in update.reassignment.items()
         }
         results: dict[str, str | None] = {}
+        throttled = await self._throttle(planned)
         async with request_in_flight():
             altered = await self.admin.alter_reassignments(assignments)
         for (name, partition), error in altered.items():
@@ -386,7 +419,44 @@ class KafkaTopicsProvider:
                 results[name] = f"partition {partition}: {error}"
         waiting = {key: assignments[key] for key in assignments if key[0] not in results}
         results.update(await self._await_reassignments(waiting, planned, options))
+        if throttled is not None and not any(results.values()):
+            await self._unthrottle(*throttled)
         return results
+
+    async def _throttle(self, planned: dict[str, Change]) -> tuple[list[str], list[int]] | None:
+        """Throttle the replicas about to move (at the payloads' ``throttle``); the topics and
+        brokers throttled, to clear afterwards. Topics whose spec sets the throttled-replica
+        lists itself keep them."""
+        from reconciler.providers.kafka.throttling import REPLICA_KEYS, throttle_settings
+
+        rates = {u.throttle for c in planned.values() if (u := _update_of(c)) and u.throttle}
+        if not rates:
+            return None
+        own = {t.name for t in self.desired if any(k in t.config for k in REPLICA_KEYS)}
+        moves = {
+            name: {
+                int(a.path.removeprefix("replicas.")): (list(a.before or []), list(a.after or []))
+                for a in change.attributes
+                if a.path.startswith("replicas.")
+            }
+            for name, change in planned.items()
+            if name not in own
+        }
+        topics, brokers = throttle_settings(moves, min(rates))
+        failed = {**await self.admin.alter_broker_configs(brokers)}
+        failed.update(await self.admin.alter_topic_configs(topics))  # type: ignore[arg-type]
+        problems = [f"{k}: {v}" for k, v in failed.items() if v]
+        if problems:
+            raise PlanRefused(f"cannot set the replication throttle: {'; '.join(problems)}")
+        return list(topics), list(brokers)
+
+    async def _unthrottle(self, topics: list[str], brokers: list[int]) -> None:
+        """Clear the throttle set by :meth:`_throttle` (the reassignment is done)."""
+        from reconciler.providers.kafka.throttling import cleared
+
+        topic_configs, broker_configs = cleared(topics, brokers)
+        await self.admin.alter_topic_configs(topic_configs)
+        await self.admin.alter_broker_configs(broker_configs)
 
     async def _await_reassignments(
         self,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from reconciler.engine.payloads import check_payload
-from reconciler.engine.plan import Change
+from reconciler.engine.plan import Change, Notice
 from reconciler.engine.providers import (
     ApplyOptions,
     ChangeResult,
@@ -336,10 +336,11 @@ class RedisClusterProvider:
         )
         endpoints = await self.endpoints_by_node(observation)
         changes = [await self._estimated(step, endpoints) for step in layout.steps]
+        changes, sized = await self._sized(changes, endpoints)
         digest = topology_digest(observation)
         return ProviderPlan(
             changes=tuple(changes),
-            notices=tuple(layout.notices),
+            notices=(*layout.notices, *sized),
             fingerprints={c.address: digest for c in changes} | cluster_identity(observation),
         )
 
@@ -354,6 +355,30 @@ class RedisClusterProvider:
                 keys = None
             step = step.model_copy(update={"estimated_keys": keys})
         return to_change(step)
+
+    async def _sized(
+        self, changes: list[Change], endpoints: dict[str, NodeEndpoint]
+    ) -> tuple[list[Change], list[Notice]]:
+        """Slot moves with their impact (keys, sampled bytes, ETA, the target's memory);
+        notices refusing moves that would push a master over its maxmemory."""
+        from reconciler.providers.redis.sizing import judge_moves, measure_moves
+
+        moves = [
+            (c, MoveSlots.model_validate(c.payload))
+            for c in changes
+            if c.payload.get("kind") == "move_slots"
+        ]
+        if not moves:
+            return changes, []
+        try:
+            impacts, memory = await measure_moves(self.transport, moves, endpoints)
+        except (NodeUnreachable, CommandError):
+            return changes, []
+        impacts, notices = judge_moves(moves, impacts, memory)
+        return [
+            c.model_copy(update={"impact": impacts[c.address]}) if c.address in impacts else c
+            for c in changes
+        ], notices
 
     def check_saved(self, change: Change, redacted: str) -> None:
         """Refuse (exit 3) a saved change whose payload is not a valid Redis step or does

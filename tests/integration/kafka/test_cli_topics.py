@@ -19,8 +19,15 @@ ROOT = Path(__file__).parents[3]
 EXAMPLE = ROOT / "cluster-spec.example.yaml"
 
 
-def cli(*args: str, bootstrap: str, check: int | None = 0) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LLM_ANALYTICS_BOOTSTRAP_SERVERS": bootstrap, "NO_COLOR": "1"}
+def cli(
+    *args: str, bootstrap: str, check: int | None = 0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "LLM_ANALYTICS_BOOTSTRAP_SERVERS": bootstrap,
+        "NO_COLOR": "1",
+        **(env or {}),
+    }
     result = subprocess.run(
         [sys.executable, "-m", "reconciler.cli.main", *args],
         capture_output=True,
@@ -133,7 +140,8 @@ def test_out_of_band_change_is_planned_with_values_and_reverted(
     ]
     assert any("max.message.bytes" in n["message"] for n in document["notices"])
     text = cli("plan", "-f", str(spec), bootstrap=bootstrap).stdout
-    assert '~ config.retention.ms = "60000" -> "86400000"' in text
+    # Human units in the text; the JSON above keeps Kafka's raw strings.
+    assert "~ config.retention.ms = 1m -> 1d" in text
     cli("apply", "-f", str(spec), "--auto-approve", bootstrap=bootstrap)
     overrides = admin_call(bootstrap, "cluster_state", topics=[name]).topics[name].overrides()
     assert overrides["retention.ms"] == "86400000"
@@ -175,12 +183,19 @@ def test_export_then_plan_shows_no_changes(
         tmp_path / "s.yaml",
         [
             {"name": f"{prefix}-a", "partitions": 3, "config": {"cleanup.policy": "compact"}},
-            {"name": f"{prefix}-b", "partitions": 1, "config": {"retention.ms": "2h"}},
+            {
+                "name": f"{prefix}-b",
+                "partitions": 1,
+                "config": {"retention.ms": "2h", "segment.bytes": 1073741824},
+            },
         ],
     )
     cli("apply", "-f", str(spec), "--auto-approve", bootstrap=bootstrap)
     exported = tmp_path / "exported.yaml"
     cli("export", "--prefix", prefix, "-o", str(exported), bootstrap=bootstrap)
+    # Durations and sizes in the units the spec accepts.
+    text = exported.read_text()
+    assert "retention.ms: 2h" in text and "segment.bytes: 1GiB" in text, text
     cli("plan", "-f", str(exported), "--detailed-exitcode", bootstrap=bootstrap, check=0)
 
 

@@ -244,3 +244,26 @@ def test_an_unreachable_cluster_exits_1_with_metrics(tmp_path: Path) -> None:
     code, out, _ = run_cli("drift", "-f", str(spec), "-o", "json", "--metrics-file", str(metrics))
     assert code == 1 and out == ""
     assert "llm_analytics_drift_last_check_success" in metrics.read_text()
+
+
+def test_changed_configs_are_detailed_in_humane_units() -> None:
+    plan = Plan(
+        changes=(
+            Change(
+                address="kafka_topic.t",
+                provider="kafka_topic",
+                resource_type="kafka_topic",
+                name="t",
+                action=Action.UPDATE,
+                attributes=(
+                    AttributeChange(
+                        path="config.retention.ms", before="1209600000", after="2592000000"
+                    ),
+                ),
+            ),
+        )
+    )
+    report = drift_report(plan, checked_at="2024-05-01T12:00:00Z")
+    assert report.resources[0].details == [
+        "config.retention.ms: 14d in the cluster, 30d in the spec"
+    ]

@@ -100,7 +100,7 @@ def test_layout() -> None:
 def test_diff_blocks_parse_as_diff_fences() -> None:
     fences = [t for t in parse(render(sample_plan(), "markdown")) if t.type == "fence"]
     assert [f.info for f in fences] == ["diff"] * 6
-    assert '~   config.retention.ms = "604800000" -> "86400000"' in fences[1].content
+    assert "~   config.retention.ms = 7d -> 1d" in fences[1].content
     assert '-   config.cleanup.policy = "compact" -> null' in fences[1].content
 
 
@@ -328,3 +328,32 @@ def test_plan_objects_render_like_their_saved_json(name: str, value: str, reason
     saved = json.loads(json.dumps(plan.to_json_dict()))
     for fmt in ("text", "json", "markdown"):
         assert render(plan, fmt) == render(saved, fmt)  # type: ignore[arg-type]
+
+
+def test_policy_results_are_at_the_top() -> None:
+    from reconciler.engine.plan import PolicyReport, PolicyResult
+
+    plan = {
+        "changes": [
+            {"address": "kafka_topic.a", "action": "create", "attributes": [], "risks": []}
+        ],
+        "notices": [],
+        "policy": PolicyReport(
+            rules=("rf-prod", "floor"),
+            approvals=("floor",),
+            results=(
+                PolicyResult(
+                    rule="floor", address="kafka_topic.a", status="approved", message="1h"
+                ),
+                PolicyResult(
+                    rule="rf-prod", address="kafka_topic.a", status="violated", message="rf 1"
+                ),
+            ),
+        ).model_dump(mode="json"),
+    }
+    text = render_markdown(plan)
+    lines = text.splitlines()
+    assert lines[0].startswith("**Plan:**")
+    assert lines[2].startswith("**Policy:** 2 rules checked: 1 violation, 1 approved")
+    assert "violated: `rf-prod` on `kafka_topic.a`" in lines[3]
+    assert "approved: `floor`" in lines[4]

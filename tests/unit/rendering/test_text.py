@@ -18,7 +18,7 @@ def test_terraform_like_lines() -> None:
         "      + partitions = 32",
         '      + config.compression.type = "lz4"',
         "  # kafka_topic.llm-metrics will be updated in-place",
-        '      ~ config.retention.ms = "604800000" -> "86400000"',
+        "      ~ config.retention.ms = 7d -> 1d",
         '      - config.cleanup.policy = "compact" -> null',
         "  # kafka_topic.llm-legacy will be destroyed",
         "  # kafka_topic.llm-audit will be replaced",
@@ -122,3 +122,21 @@ def test_unknown_future_values_still_render() -> None:
     assert "  # x.y will be changed (import)" in out
     assert "! WARNING: odd" in out
     assert "  - hm" in out
+
+
+def test_policy_line_and_humane_sizes() -> None:
+    plan = {
+        "changes": [
+            {
+                "address": "kafka_topic.a",
+                "action": "update",
+                "attributes": [
+                    {"path": "config.segment.bytes", "before": "1048588", "after": "1073741824"}
+                ],
+            }
+        ],
+        "policy": {"rules": ["r"], "approvals": [], "results": []},
+    }
+    text = render_text(plan)
+    assert '~ config.segment.bytes = "1048588" -> 1GiB' in text
+    assert "Policy: 1 rule checked: all passed." in text

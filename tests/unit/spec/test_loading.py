@@ -205,7 +205,8 @@ def test_unknown_top_level_field() -> None:
 def test_unknown_field_without_close_match_lists_the_allowed() -> None:
     issue = single_error(doc("zzz: 1\n"))
     assert (
-        "expected one of: apiVersion, kind, metadata, kafka, redis, environments" in issue.message
+        "expected one of: apiVersion, kind, metadata, kafka, redis, policies, environments"
+        in issue.message
     )
 
 

@@ -127,3 +127,25 @@ def test_the_table_knows_the_common_keys() -> None:
         assert key in TOPIC_CONFIGS
     for key, definition in TOPIC_CONFIGS.items():
         assert key.endswith(".ms") == (definition.kind is ConfigKind.MS), key
+
+
+@pytest.mark.parametrize(
+    ("key", "raw", "humane"),
+    [
+        ("retention.ms", "2592000000", "30d"),
+        ("retention.ms", "1209600000", "14d"),
+        ("segment.ms", "5400000", "90m"),
+        ("segment.bytes", "1073741824", "1GiB"),
+        ("retention.bytes", "1000000000", "1GB"),
+        ("retention.ms", "-1", None),
+        ("retention.ms", "1500", None),
+        ("max.message.bytes", "1048588", None),
+        ("cleanup.policy", "delete", None),
+    ],
+)
+def test_humane_config_values_read_back_exactly(key: str, raw: str, humane: str | None) -> None:
+    from reconciler.spec.units import humane_config_value
+
+    assert humane_config_value(key, raw) == humane
+    if humane is not None:
+        assert normalize_topic_config(key, humane) == raw
