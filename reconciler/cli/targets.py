@@ -103,6 +103,7 @@ async def open_providers(
             )
             if spec.kafka.acls or spec.kafka.ownership.acls.principals:
                 providers.append(_acl_provider(admin, spec))
+            providers += _identity_providers(admin, spec)
         if "redis" in targets and spec.redis is not None:
             from reconciler.providers.redis.provider import RedisClusterProvider
 
@@ -117,6 +118,27 @@ def _acl_provider(admin: KafkaAdmin, spec: ClusterSpec) -> Provider:
 
     assert spec.kafka is not None
     return KafkaAclsProvider.from_spec(admin, spec.kafka)
+
+
+def _identity_providers(admin: KafkaAdmin, spec: ClusterSpec) -> list[Provider]:
+    """Quotas and SCRAM users, when the spec lists or owns any."""
+    assert spec.kafka is not None
+    kafka, ownership = spec.kafka, spec.kafka.ownership
+    found: list[Provider] = []
+    if (
+        kafka.quotas
+        or ownership.quotas.users
+        or ownership.quotas.client_ids
+        or ownership.quotas.ips
+    ):
+        from reconciler.providers.kafka.quotas import KafkaQuotasProvider
+
+        found.append(KafkaQuotasProvider.from_spec(admin, kafka))
+    if kafka.users or ownership.users.names or ownership.users.prefixes:
+        from reconciler.providers.kafka.users import KafkaUsersProvider
+
+        found.append(KafkaUsersProvider.from_spec(admin, kafka))
+    return found
 
 
 def lock_backends(

@@ -21,6 +21,7 @@ class PlanOptions:
 
     allow_delete: bool = False
     validate: bool = True  # ask the live system to validate creations (validateOnly)
+    rotate_credentials: bool = False  # upsert SCRAM users' credentials (passwords unreadable)
 
 
 @dataclass(frozen=True)

@@ -386,6 +386,16 @@ class KafkaSandbox:
             security["tls"] = tls
         return {"bootstrapServers": self.bootstrap_servers, "security": security}
 
+    def run_tool(self, main: str, *args: str, timeout: float = 120) -> str:
+        """Run one of Kafka's own Java tools (e.g. ``org.apache.kafka.tools.ConfigCommand``)
+        from the sandbox's distribution; its stdout. Raises on a non-zero exit."""
+        node = self._node(min(self._nodes))
+        argv = self._java_argv(node, main, *args, jvm_opts=TOOL_JVM_OPTS)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=node.dir)
+        if done.returncode:
+            raise RuntimeError(f"{main} exited {done.returncode}: {done.stderr[-2000:]}")
+        return done.stdout
+
     def log_tail(self, lines: int = 80) -> str:
         """The last lines of every node's log file."""
         parts = []
