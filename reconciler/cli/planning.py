@@ -65,6 +65,7 @@ class RunRequest:
     allow_delete: bool = False
     allow_data_loss: bool = False
     exclude: tuple[str, ...] = field(default_factory=tuple)
+    rotate_credentials: bool = False
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -142,7 +143,12 @@ async def _planned_run(
 
     loaded = load_protected(request.spec_path, request.env)
     targets = selected_targets(loaded.spec, request.targets)
-    options = RunOptions(consents=request.consents, selection=request.selection, validate=validate)
+    options = RunOptions(
+        consents=request.consents,
+        selection=request.selection,
+        validate=validate,
+        rotate_credentials=request.rotate_credentials,
+    )
     async with open_providers(loaded.spec, targets, connection_overrides(request)) as providers:
         workflow = Workflow(providers)
         planned = await workflow.plan(options)
@@ -241,6 +247,15 @@ def consent_options(func: F) -> F:
     )(func)
 
 
+def rotate_option(func: F) -> F:
+    return click.option(
+        "--rotate-credentials",
+        is_flag=True,
+        help="Set every kafka.users password again from its reference (Kafka cannot show "
+        "whether a password changed).",
+    )(func)
+
+
 def auto_approve_option(func: F) -> F:
     return click.option(
         "--auto-approve",
@@ -270,6 +285,7 @@ def auto_approve_option(func: F) -> F:
     is_flag=True,
     help="Exit 0 when there are no changes, 2 when there are, 1 on error.",
 )
+@rotate_option
 @kafka_connection_options
 @redis_connection_options
 def plan(
@@ -283,6 +299,7 @@ def plan(
     allow_delete: bool,
     allow_data_loss: bool,
     detailed_exitcode: bool,
+    rotate_credentials: bool,
     bootstrap_servers: str | None,
     namespace: str | None,
     redis_addresses: str | None,
@@ -303,6 +320,7 @@ def plan(
         allow_delete,
         allow_data_loss,
         exclude,
+        rotate_credentials,
     )
     result = run(plan_to_file(request, out) if out else compute_plan(request))
     echo_plan(result, resolve_output(output, json_alias), app_context())
@@ -441,6 +459,7 @@ async def _apply_saved(
 )
 @lock_options
 @output_option(("text", "json"))
+@rotate_option
 @kafka_connection_options
 @redis_connection_options
 def apply(
@@ -456,6 +475,7 @@ def apply(
     locking: LockRequest,
     output: str,
     json_alias: bool,
+    rotate_credentials: bool,
     bootstrap_servers: str | None,
     namespace: str | None,
     redis_addresses: str | None,
@@ -486,6 +506,7 @@ def apply(
         auto_approve=auto_approve or planfile is not None,
         continue_on_error=continue_on_error,
         output=resolve_output(output, json_alias),
+        rotate_credentials=rotate_credentials,
     )
     if planfile is not None:
         return run(_apply_saved(planfile, request, change, locking))

@@ -50,6 +50,7 @@ class ChangeRequest:
     consent_names: dict[str, str] = field(default_factory=dict)
     # Plan deletions whatever the consents (a command that asks for them: topics delete).
     plan_deletions: bool = False
+    rotate_credentials: bool = False  # --rotate-credentials (kafka.users)
 
     def run_options(self) -> Any:
         from reconciler.engine.selection import Selection
@@ -62,6 +63,7 @@ class ChangeRequest:
             dry_run=self.dry_run,
             consent_names=self.consent_names,
             plan_deletions=self.plan_deletions,
+            rotate_credentials=self.rotate_credentials,
         )
 
 

@@ -85,11 +85,14 @@ class RunOptions:
     # Plan the deletions the ownership policy allows even without the consent to apply
     # them, so that the gate refuses them visibly (a command whose point is deleting).
     plan_deletions: bool = False
+    # Upsert every listed SCRAM user's credentials (Kafka cannot show a changed password).
+    rotate_credentials: bool = False
 
     def plan_options(self, *, validate: bool | None = None) -> PlanOptions:
         return PlanOptions(
             allow_delete=self.plan_deletions or Consent.DELETE in self.consents,
             validate=self.validate if validate is None else validate,
+            rotate_credentials=self.rotate_credentials,
         )
 
 

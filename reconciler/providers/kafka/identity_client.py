@@ -24,6 +24,7 @@ from reconciler.providers.kafka.identity_protocol import (
     DescribeUserScramCredentialsRequest,
     QuotaAlteration,
     QuotaEntity,
+    ScramDeletion,
     ScramUpsertion,
     quota_entries,
 )
@@ -126,19 +127,35 @@ async def alter_scram(
     deletions: Sequence[tuple[str, str]],
     upsertions: Sequence[ScramUpsertion],
 ) -> dict[str, str | None]:
-    """Delete (user, mechanism) and upsert credentials in batches; user -> error or None."""
-    coded = [(user, SCRAM_CODES[mechanism]) for user, mechanism in deletions]
+    """Delete (user, mechanism) and upsert credentials; user -> error or None.
+
+    Kafka refuses to alter a user's credentials twice in one request, so the k-th
+    alteration of every user goes into round k: a user has at most two mechanisms, so at
+    most two rounds (each in batches), whatever the number of users."""
+    rounds: list[tuple[list[ScramDeletion], list[ScramUpsertion]]] = []
+    seen: dict[str, int] = {}
+    for kind, item in [("d", (u, SCRAM_CODES[m])) for u, m in deletions] + [
+        ("u", u) for u in upsertions
+    ]:
+        index = seen.get(item[0], 0)
+        seen[item[0]] = index + 1
+        while len(rounds) <= index:
+            rounds.append(([], []))
+        if kind == "d":
+            rounds[index][0].append(item)  # type: ignore[arg-type]
+        else:
+            rounds[index][1].append(item)  # type: ignore[arg-type]
     results: dict[str, str | None] = {}
-    items: list[tuple[str, object]] = [("d", d) for d in coded] + [("u", u) for u in upsertions]
-    for start in range(0, len(items), BATCH):
-        batch = items[start : start + BATCH]
-        request = AlterUserScramCredentialsRequest(
-            [d for kind, d in batch if kind == "d"],  # type: ignore[misc]
-            [u for kind, u in batch if kind == "u"],  # type: ignore[misc]
-        )
-        response = await admin.send(request)
-        for user, code, message, _tags in response.results or ():
-            results[user] = results.get(user) or error_text(code, message)
+    for round_deletions, round_upsertions in rounds:
+        items = [(d, None) for d in round_deletions] + [(None, u) for u in round_upsertions]
+        for start in range(0, len(items), BATCH):
+            batch = items[start : start + BATCH]
+            request = AlterUserScramCredentialsRequest(
+                [d for d, _ in batch if d is not None], [u for _, u in batch if u is not None]
+            )
+            response = await admin.send(request)
+            for user, code, message, _tags in response.results or ():
+                results[user] = results.get(user) or error_text(code, message)
     return results
 
 

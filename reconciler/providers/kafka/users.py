@@ -147,7 +147,7 @@ class KafkaUsersProvider:
             )
         notices = list(planned.notices)
         for change in planned.changes:
-            missing = _missing_reference(parse_payload(change, UserPayload).password)
+            missing = _missing_reference(parse_payload(change, UserPayload).source)
             if missing:
                 notices.append(
                     Notice(
@@ -177,7 +177,7 @@ class KafkaUsersProvider:
             )
 
     def _upsertions(self, payload: UserPayload) -> list[ScramUpsertion]:
-        ref = SecretRef.model_validate(payload.password or {})
+        ref = SecretRef.model_validate(payload.source or {})
         password = resolve_secret(ref, what=f"kafka.users {payload.name} password")
         assert password is not None
         return [

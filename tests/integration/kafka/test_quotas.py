@@ -21,6 +21,7 @@ from aiokafka.protocol.produce import ProduceRequest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from reconciler.providers.kafka.client import KafkaAdmin, NewTopicRequest
+from reconciler.providers.kafka.identity_client import alter_quotas
 from reconciler.sandbox import KafkaSandbox
 
 pytestmark = pytest.mark.integration
@@ -48,42 +49,54 @@ def write_spec(path: Path, sandbox: KafkaSandbox, kafka: dict[str, Any]) -> Path
     return path
 
 
-def described(sandbox: KafkaSandbox, entity_type: str, *names: str) -> dict[str, float]:
-    """What ConfigCommand --describe shows for an entity: key -> value."""
-    args = ["--bootstrap-server", sandbox.bootstrap_servers, "--describe"]
-    for kind, name in zip(entity_type.split("+"), names, strict=True):
-        args += (
-            ["--entity-type", kind, "--entity-default"]
-            if name == "<default>"
-            else ["--entity-type", kind, "--entity-name", name]
-        )
-    out = sandbox.run_tool(CONFIG_COMMAND, *args)
-    found: dict[str, float] = {}
+def described(sandbox: KafkaSandbox, entity_type: str, *more: str) -> dict[str, dict[str, float]]:
+    """What ConfigCommand ``--describe --entity-type TYPE`` shows for every entity of that
+    type: its entity text (e.g. ``user-principal 'alice', client-id 'app'``) -> values."""
+    out = sandbox.run_tool(
+        CONFIG_COMMAND,
+        "--bootstrap-server",
+        sandbox.bootstrap_servers,
+        "--describe",
+        "--entity-type",
+        entity_type,
+        *more,
+    )
+    found: dict[str, dict[str, float]] = {}
     for line in out.splitlines():
-        if " are " in line:
-            for key, value in re.findall(r"(\w+)=([-0-9.E]+)", line.split(" are ", 1)[1]):
-                found[key] = float(value)
+        match = re.match(r"^Quota configs for (.*) are (.*)$", line.strip())
+        if match:
+            pairs = re.findall(r"(\w+)=([-0-9.E]+)", match.group(2))
+            found[match.group(1)] = {key: float(value) for key, value in pairs}
     return found
 
 
+def entry(found: dict[str, dict[str, float]], *names: str, parts: int = 1) -> dict[str, float]:
+    """The values of the one entity whose text names all of ``names`` (and no more parts)."""
+    hits = [
+        values
+        for text, values in found.items()
+        if all(name in text for name in names) and text.count(",") == parts - 1
+    ]
+    assert len(hits) == 1, (names, found)
+    return hits[0]
+
+
 async def produce_throttle_ms(sandbox: KafkaSandbox, topic: str, client_id: str) -> int:
-    """Send three 512 KiB batches as ``client_id``; the largest throttle_time_ms answered."""
+    """Send one 256 KiB batch as ``client_id``: the throttle_time_ms of its response (Kafka
+    answers an over-quota request with its throttle time at once, KIP-219)."""
     client = AIOKafkaClient(bootstrap_servers=sandbox.bootstrap_servers, client_id=client_id)
     await client.bootstrap()
     try:
-        await client._wait_on_metadata(topic)  # noqa: SLF001 - aiokafka's own metadata wait
+        await client._wait_on_metadata(topic)
         leader = client.cluster.leader_for_partition(
             __import__("aiokafka").structs.TopicPartition(topic, 0)
         )
-        throttles = []
-        for _ in range(3):
-            builder = DefaultRecordBatchBuilder(2, 0, False, -1, -1, -1, 2**21)
-            for index in range(8):
-                builder.append(index, int(time.time() * 1000), None, os.urandom(64 * 1024), [])
-            request = ProduceRequest(None, 1, 10_000, [(topic, [(0, bytes(builder.build()))])])
-            response = await client.send(leader, request)
-            throttles.append(int(response.throttle_time_ms))
-        return max(throttles)
+        builder = DefaultRecordBatchBuilder(2, 0, False, -1, -1, -1, 2**20)
+        for index in range(4):
+            builder.append(index, int(time.time() * 1000), None, os.urandom(64 * 1024), [])
+        request = ProduceRequest(None, 1, 10_000, [(topic, [(0, bytes(builder.build()))])])
+        response = await client.send(leader, request)
+        return int(response.throttle_time_ms)
     finally:
         await client.close()
 
@@ -101,7 +114,9 @@ async def test_quotas_match_config_command_are_enforced_and_removed_with_policy(
         {"ip": "<default>", "config": {"connection_creation_rate": 5000}},
     ]
     ownership = {"quotas": {"users": [user], "ips": ["<default>"], "deletion": "allow"}}
-    spec = write_spec(tmp_path / "spec.yaml", kafka_single, {"quotas": quotas, "ownership": ownership})
+    spec = write_spec(
+        tmp_path / "spec.yaml", kafka_single, {"quotas": quotas, "ownership": ownership}
+    )
 
     planned = cli("plan", "-f", str(spec), "-o", "json")
     assert planned.returncode == 0, planned.stderr
@@ -116,16 +131,25 @@ async def test_quotas_match_config_command_are_enforced_and_removed_with_policy(
     again = cli("plan", "-f", str(spec), "--detailed-exitcode")
     assert again.returncode == 0, again.stdout + again.stderr
 
-    assert described(kafka_single, "users", user) == {
+    users, clients, ips = (described(kafka_single, kind) for kind in ("users", "clients", "ips"))
+    assert entry(users, user) == {
         "producer_byte_rate": 10 * 1024 * 1024,
         "request_percentage": 50.0,
     }
-    assert described(kafka_single, "clients", client_id) == {"producer_byte_rate": 65536.0}
-    assert described(kafka_single, "users+clients", user, client_id) == {
-        "consumer_byte_rate": 2048000.0
-    }
-    assert described(kafka_single, "ips", ip) == {"connection_creation_rate": 20.0}
-    assert described(kafka_single, "ips", "<default>") == {"connection_creation_rate": 5000.0}
+    assert entry(clients, client_id) == {"producer_byte_rate": 65536.0}
+    both = described(
+        kafka_single,
+        "users",
+        "--entity-name",
+        user,
+        "--entity-type",
+        "clients",
+        "--entity-name",
+        client_id,
+    )
+    assert entry(both, user, client_id, parts=2) == {"consumer_byte_rate": 2048000.0}
+    assert entry(ips, ip) == {"connection_creation_rate": 20.0}
+    assert entry(ips, "default") == {"connection_creation_rate": 5000.0}
 
     topic = f"quota-{tag}"
     async with KafkaAdmin({"bootstrap_servers": kafka_single.bootstrap_servers}) as admin:
@@ -135,32 +159,39 @@ async def test_quotas_match_config_command_are_enforced_and_removed_with_policy(
 
     # An out-of-band change is drift; removing the default ip entity from the spec plans
     # its removal (in scope, policy allow) and needs --allow-delete.
-    kafka_single.run_tool(
-        CONFIG_COMMAND,
-        "--bootstrap-server",
-        kafka_single.bootstrap_servers,
-        "--alter",
-        "--entity-type",
-        "users",
-        "--entity-name",
-        user,
-        "--add-config",
-        "producer_byte_rate=1000",
-    )
+    async with KafkaAdmin({"bootstrap_servers": kafka_single.bootstrap_servers}) as admin:
+        changed = await alter_quotas(
+            admin, [((("user", user),), [("producer_byte_rate", 1000.0, False)])]
+        )
+        assert changed == {(("user", user),): None}
     write_spec(spec, kafka_single, {"quotas": quotas[:4], "ownership": ownership})
     drift = json.loads(cli("plan", "-f", str(spec), "-o", "json").stdout)
     by_address = {c["address"]: c for c in drift["changes"]}
     attrs = {a["path"]: a for a in by_address[f"kafka_quota.user={user}"]["attributes"]}
     assert attrs["producer_byte_rate"]["before"] == 1000.0
     assert "kafka_quota.ip=<default>" not in by_address  # without --allow-delete: a notice
-    refused = cli("apply", "-f", str(spec), "--auto-approve")
-    assert refused.returncode == 0  # the drift is fixed; the unlisted default is only reported
+    assert any(
+        n["address"] == "kafka_quota.ip=<default>" and n["kind"] == "unmanaged"
+        for n in drift["notices"]
+    )
     deleting = cli("apply", "-f", str(spec), "--auto-approve", "--allow-delete")
     assert deleting.returncode == 0, deleting.stdout + deleting.stderr
-    assert described(kafka_single, "ips", "<default>") == {}
-    assert described(kafka_single, "users", user)["producer_byte_rate"] == 10 * 1024 * 1024
+    assert not [text for text in described(kafka_single, "ips") if "default" in text]
 
     # Clean up the session-shared cluster's quotas.
-    write_spec(spec, kafka_single, {"ownership": {"quotas": {**ownership["quotas"], "users": [user], "clientIds": [client_id], "ips": [ip]}}})
+    write_spec(
+        spec,
+        kafka_single,
+        {
+            "ownership": {
+                "quotas": {
+                    **ownership["quotas"],
+                    "users": [user],
+                    "clientIds": [client_id],
+                    "ips": [ip],
+                }
+            }
+        },
+    )
     cleaned = cli("apply", "-f", str(spec), "--auto-approve", "--allow-delete")
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
