@@ -195,3 +195,46 @@ async def test_quotas_match_config_command_are_enforced_and_removed_with_policy(
     )
     cleaned = cli("apply", "-f", str(spec), "--auto-approve", "--allow-delete")
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+
+
+async def test_plans_of_1000_quotas_and_1000_users_cost_a_constant_number_of_requests(
+    kafka_single: KafkaSandbox,
+) -> None:
+    """Planning 2,000 resources reads each kind once (and validates the quotas once)."""
+    from reconciler.engine.planning import build_plan
+    from reconciler.engine.providers import PlanOptions
+    from reconciler.providers.kafka.quotas import KafkaQuotasProvider
+    from reconciler.providers.kafka.users import KafkaUsersProvider
+    from reconciler.spec.kafka_identities import QuotaOwnership, QuotaSpec, UserOwnership, UserSpec
+
+    tag = secrets.token_hex(3)
+    quotas = [
+        QuotaSpec.model_validate(
+            {"user": f"scale-{tag}-{i}", "config": {"producer_byte_rate": "1MiB/s"}}
+        )
+        for i in range(1000)
+    ]
+    users = [
+        UserSpec.model_validate({"name": f"scale-{tag}-{i}", "password": {"fromEnv": "PATH"}})
+        for i in range(1000)
+    ]
+    async with KafkaAdmin({"bootstrap_servers": kafka_single.bootstrap_servers}) as admin:
+        before = dict(admin.requests)
+        plan = await build_plan(
+            [
+                KafkaQuotasProvider(admin, quotas, QuotaOwnership()),
+                KafkaUsersProvider(admin, users, UserOwnership()),
+            ],
+            PlanOptions(),
+        )
+        counts = {k: v - before.get(k, 0) for k, v in admin.requests.items()}
+    assert len(plan.changes) == 2000 and not plan.has_errors, plan.notices[:3]
+    body = plan.to_json_dict()
+    assert body["request_counts"] == counts
+    assert counts == {
+        "DescribeClientQuotas": 1,
+        "AlterClientQuotas": 1,  # validateOnly
+        "DescribeUserScramCredentials": 1,
+        "Metadata": 1,  # the brokers, to ask one for super.users
+        "DescribeConfigs": 1,
+    }
