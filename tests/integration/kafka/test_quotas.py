@@ -151,6 +151,12 @@ async def test_quotas_match_config_command_are_enforced_and_removed_with_policy(
     assert entry(ips, ip) == {"connection_creation_rate": 20.0}
     assert entry(ips, "default") == {"connection_creation_rate": 5000.0}
 
+    exported = cli("export", "--bootstrap-servers", kafka_single.bootstrap_servers, "-o", "json")
+    assert exported.returncode == 0, exported.stderr
+    assert {"user": user, "config": {"producer_byte_rate": 10485760, "request_percentage": 50}} in (
+        json.loads(exported.stdout)["kafka"]["quotas"]
+    )
+
     topic = f"quota-{tag}"
     async with KafkaAdmin({"bootstrap_servers": kafka_single.bootstrap_servers}) as admin:
         await admin.create_topics([NewTopicRequest(topic, 1, 1, {})])
