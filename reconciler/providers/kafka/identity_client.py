@@ -164,7 +164,13 @@ async def super_users(admin: KafkaAdmin, broker_id: int) -> frozenset[str]:
     request = DescribeConfigsRequest([(ConfigResourceKind.BROKER, str(broker_id), ["super.users"])])
     response = await admin.send(request, node_id=broker_id)
     names: set[str] = set()
-    for _code, _message, _kind, _name, entries in response.resources(frozenset({"super.users"})):
+    for code, message, _kind, _name, entries in response.resources(frozenset({"super.users"})):
+        if code:
+            raise IdentityReadFailed(
+                f"cannot read super.users of broker {broker_id}: {error_text(code, message)}; "
+                "without it the tool cannot tell which users must not change",
+                hint="the connection's principal needs DESCRIBE_CONFIGS on the cluster",
+            )
         for key, value, *_ in entries:
             if key == "super.users" and value:
                 for principal in value.split(";"):

@@ -137,13 +137,23 @@ class KafkaUsersProvider:
             desired, live, self.ownership, allow_delete=options.allow_delete, rotate=rotate
         )
         if planned.changes:  # only then is it worth asking who must not change
+            try:
+                protected = await self._protected()
+            except IdentityReadFailed as problem:
+                error = Notice(
+                    level=NoticeLevel.ERROR,
+                    address=USERS_ADDRESS,
+                    kind="refused",
+                    message=str(problem),
+                )
+                return ProviderPlan(notices=(error,))
             planned = diff_users(
                 desired,
                 live,
                 self.ownership,
                 allow_delete=options.allow_delete,
                 rotate=rotate,
-                protected=await self._protected(),
+                protected=protected,
             )
         notices = list(planned.notices)
         for change in planned.changes:
