@@ -150,3 +150,36 @@ def test_unlisted_users_are_removed_only_with_policy_and_flag() -> None:
     allow = UserOwnership(prefixes=["app-"], deletion="allow")
     (change,) = diff_users([], live, allow, allow_delete=True).changes
     assert change.address == "kafka_user.app-1" and change.action is Action.DELETE
+
+
+def test_a_tampered_saved_change_is_refused() -> None:
+    from typing import Any
+
+    import pytest
+
+    from reconciler.errors import SafetyRefusal
+    from reconciler.providers.kafka.quotas import KafkaQuotasProvider
+    from reconciler.providers.kafka.users import KafkaUsersProvider
+
+    admin: Any = None
+    (change,) = diff_quotas(
+        [quota(user="alice", config={"producer_byte_rate": 1000})],
+        {},
+        QuotaOwnership(),
+        allow_delete=False,
+    ).changes
+    quotas = KafkaQuotasProvider(admin, [], QuotaOwnership())
+    quotas.check_saved(change, "(sensitive value)")
+    bigger = {**change.payload, "set": {"producer_byte_rate": 10**9}}
+    with pytest.raises(SafetyRefusal, match="differs"):
+        quotas.check_saved(change.model_copy(update={"payload": bigger}), "(sensitive value)")
+    other = {**change.payload, "entity": [["user", "mallory"]]}
+    with pytest.raises(SafetyRefusal, match="another entity"):
+        quotas.check_saved(change.model_copy(update={"payload": other}), "(sensitive value)")
+
+    (created,) = diff_users([user("bob")], {}, UserOwnership(), allow_delete=False).changes
+    users = KafkaUsersProvider(admin, [], UserOwnership())
+    users.check_saved(created, "(sensitive value)")
+    moved = {**created.payload, "source": {"fromEnv": "ELSEWHERE"}}
+    with pytest.raises(SafetyRefusal, match="differs"):
+        users.check_saved(created.model_copy(update={"payload": moved}), "(sensitive value)")
