@@ -46,6 +46,47 @@ def live_topics_to_spec(
     }
 
 
+def live_identities_to_spec(
+    quotas: dict[Any, dict[str, float]], users: dict[str, dict[str, int]]
+) -> dict[str, Any]:
+    """``kafka.quotas`` and ``kafka.users`` (plain data) for live quota entities and SCRAM
+    users. Passwords cannot be read: each user gets a ``fromEnv`` reference to fill in."""
+    import re
+
+    keys = {"user": "user", "client-id": "clientId", "ip": "ip"}
+    exported_quotas = []
+    for entity in sorted(quotas, key=lambda e: [(k, v or "") for k, v in e]):
+        values = quotas[entity]
+        if not values:
+            continue
+        entry: dict[str, Any] = {keys[k]: "<default>" if v is None else v for k, v in entity}
+        entry["config"] = {
+            k: int(v) if float(v).is_integer() else v for k, v in sorted(values.items())
+        }
+        exported_quotas.append(entry)
+    exported_users = [
+        {
+            "name": name,
+            "password": {
+                "fromEnv": "LLM_ANALYTICS_USER_"
+                + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+                + "_PASSWORD"
+            },
+            "credentials": [
+                {"mechanism": m, "iterations": i} for m, i in sorted(users[name].items())
+            ],
+        }
+        for name in sorted(users)
+        if users[name]
+    ]
+    found: dict[str, Any] = {}
+    if exported_quotas:
+        found["quotas"] = exported_quotas
+    if exported_users:
+        found["users"] = exported_users
+    return found
+
+
 EXPORT_FORMATS = ("yaml", "json")
 
 
@@ -92,7 +133,8 @@ def export(
     out: str | None,
     prefixes: tuple[str, ...],
 ) -> None:
-    """Write the live Kafka topics as a spec (partitions, RF, topic-level configs).
+    """Write the live Kafka topics as a spec (partitions, RF, topic-level configs), with
+    the client quotas and SCRAM users (passwords as fromEnv references to fill in).
 
     \b
     With -f SPEC the spec's connection (SASL, TLS: references only, never a secret) is
@@ -109,10 +151,12 @@ def export(
 
     async def fetch() -> Any:
         async with open_kafka_admin(spec, _overrides(bootstrap_servers)) as admin:
-            return admin.endpoint, await admin.cluster_state(with_configs=True)
+            state = await admin.cluster_state(with_configs=True)
+            return admin.endpoint, state, await _identities(admin)
 
-    endpoint, state = run(fetch())
+    endpoint, state, identities = run(fetch())
     document = live_topics_to_spec(state, endpoint, prefixes)
+    document["kafka"].update(identities)
     if spec is not None and spec.kafka is not None:
         document["kafka"]["connection"] = spec.kafka.connection.model_dump(
             mode="json", by_alias=True, exclude_defaults=True
@@ -133,3 +177,20 @@ def export(
         echo(f"Wrote {len(document['kafka']['topics'])} topic(s) to {out}", err=True)
     else:
         echo(text, nl=False)
+
+
+async def _identities(admin: Any) -> dict[str, Any]:
+    """Live quotas and SCRAM users as spec sections; none when the principal may not read
+    them (said on stderr)."""
+    from reconciler.cli.output import echo
+    from reconciler.providers.kafka.identity_client import (
+        IdentityReadFailed,
+        describe_quotas,
+        describe_scram,
+    )
+
+    try:
+        return live_identities_to_spec(await describe_quotas(admin), await describe_scram(admin))
+    except IdentityReadFailed as problem:
+        echo(f"Warning: quotas and users not exported: {problem}", err=True)
+        return {}

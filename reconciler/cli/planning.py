@@ -69,6 +69,7 @@ class RunRequest:
     policy_files: tuple[str, ...] = field(default_factory=tuple)
     approvals: tuple[str, ...] = field(default_factory=tuple)
     throttle: str | None = None
+    rotate_credentials: bool = False
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -189,6 +190,7 @@ async def _planned_run(
         validate=validate,
         policy=policy_check(request, loaded),
         throttle=throttle_of(request, loaded),
+        rotate_credentials=request.rotate_credentials,
     )
     async with open_providers(loaded.spec, targets, connection_overrides(request)) as providers:
         workflow = Workflow(providers)
@@ -316,6 +318,15 @@ def policy_options(func: F) -> F:
     )(func)
 
 
+def rotate_option(func: F) -> F:
+    return click.option(
+        "--rotate-credentials",
+        is_flag=True,
+        help="Set every kafka.users password again from its reference (Kafka cannot show "
+        "whether a password changed).",
+    )(func)
+
+
 def auto_approve_option(func: F) -> F:
     return click.option(
         "--auto-approve",
@@ -346,6 +357,7 @@ def auto_approve_option(func: F) -> F:
     is_flag=True,
     help="Exit 0 when there are no changes, 2 when there are, 1 on error.",
 )
+@rotate_option
 @kafka_connection_options
 @redis_connection_options
 def plan(
@@ -362,6 +374,7 @@ def plan(
     approvals: tuple[str, ...],
     throttle: str | None,
     detailed_exitcode: bool,
+    rotate_credentials: bool,
     bootstrap_servers: str | None,
     namespace: str | None,
     redis_addresses: str | None,
@@ -387,6 +400,7 @@ def plan(
         policy_files,
         approvals,
         throttle,
+        rotate_credentials,
     )
     if Path(spec_path).is_dir():
         if out:
@@ -555,6 +569,7 @@ async def _apply_saved(
 )
 @lock_options
 @output_option(("text", "json"))
+@rotate_option
 @kafka_connection_options
 @redis_connection_options
 def apply(
@@ -573,6 +588,7 @@ def apply(
     locking: LockRequest,
     output: str,
     json_alias: bool,
+    rotate_credentials: bool,
     bootstrap_servers: str | None,
     namespace: str | None,
     redis_addresses: str | None,
@@ -606,6 +622,7 @@ def apply(
         auto_approve=auto_approve or planfile is not None,
         continue_on_error=continue_on_error,
         output=resolve_output(output, json_alias),
+        rotate_credentials=rotate_credentials,
     )
     if planfile is not None:
         return run(_apply_saved(planfile, request, change, locking))

@@ -54,6 +54,7 @@ class ChangeRequest:
     policy: Any = None
     # The replication throttle of data moves, bytes/s.
     throttle: int | None = None
+    rotate_credentials: bool = False  # --rotate-credentials (kafka.users)
 
     def run_options(self) -> Any:
         from reconciler.engine.selection import Selection
@@ -68,6 +69,7 @@ class ChangeRequest:
             plan_deletions=self.plan_deletions,
             policy=self.policy,
             throttle=self.throttle,
+            rotate_credentials=self.rotate_credentials,
         )
 
 

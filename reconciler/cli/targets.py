@@ -105,6 +105,7 @@ async def open_providers(
             )
             if spec.kafka.acls or spec.kafka.ownership.acls.principals:
                 providers.append(_acl_provider(admin, spec))
+            providers += _identity_providers(admin, spec)
         if "redis" in targets and spec.redis is not None:
             from reconciler.providers.redis.provider import RedisClusterProvider
 
@@ -129,6 +130,27 @@ def _redis_access(layout: RedisClusterProvider, redis: RedisSpec) -> list[Provid
     from reconciler.providers.redis.access import access_providers
 
     return access_providers(layout.transport, redis, cluster_name=layout.cluster_name)
+
+
+def _identity_providers(admin: KafkaAdmin, spec: ClusterSpec) -> list[Provider]:
+    """Quotas and SCRAM users, when the spec lists or owns any."""
+    assert spec.kafka is not None
+    kafka, ownership = spec.kafka, spec.kafka.ownership
+    found: list[Provider] = []
+    if (
+        kafka.quotas
+        or ownership.quotas.users
+        or ownership.quotas.client_ids
+        or ownership.quotas.ips
+    ):
+        from reconciler.providers.kafka.quotas import KafkaQuotasProvider
+
+        found.append(KafkaQuotasProvider.from_spec(admin, kafka))
+    if kafka.users or ownership.users.names or ownership.users.prefixes:
+        from reconciler.providers.kafka.users import KafkaUsersProvider
+
+        found.append(KafkaUsersProvider.from_spec(admin, kafka))
+    return found
 
 
 def lock_backends(

@@ -22,6 +22,7 @@ class PlanOptions:
     allow_delete: bool = False
     validate: bool = True  # ask the live system to validate creations (validateOnly)
     throttle: int | None = None  # bytes/s that data moves (reassignments) are throttled to
+    rotate_credentials: bool = False  # upsert SCRAM users' credentials (passwords unreadable)
 
 
 @dataclass(frozen=True)

@@ -92,12 +92,15 @@ class RunOptions:
     policy: PolicyCheck | None = None
     # The replication throttle of data moves, bytes/s (``--throttle``, the spec's default).
     throttle: int | None = None
+    # Upsert every listed SCRAM user's credentials (Kafka cannot show a changed password).
+    rotate_credentials: bool = False
 
     def plan_options(self, *, validate: bool | None = None) -> PlanOptions:
         return PlanOptions(
             allow_delete=self.plan_deletions or Consent.DELETE in self.consents,
             validate=self.validate if validate is None else validate,
             throttle=self.throttle,
+            rotate_credentials=self.rotate_credentials,
         )
 
 

@@ -381,10 +381,12 @@ class KafkaSandbox(proc.Sandbox):
 
     def run_tool(self, main: str, *args: str, timeout: float = 120) -> str:
         """Run one of Kafka's Java tools (e.g. ``org.apache.kafka.tools.ConfigCommand``)
-        against this sandbox (plaintext shapes); its stdout. Raises on a non-zero exit."""
+        from the sandbox's distribution; its stdout. Raises on a non-zero exit."""
         node = self._nodes[self.node_ids[0]]
         argv = self._java_argv(node, main, *args, jvm_opts=TOOL_JVM_OPTS)
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, check=False, cwd=node.dir
+        )
         if done.returncode != 0:
             raise SandboxError(f"{main} failed (exit {done.returncode}): {done.stderr[-2000:]}")
         return done.stdout

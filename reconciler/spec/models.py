@@ -6,23 +6,27 @@ Python attributes are snake_case. Kafka topic config keys keep Kafka's own dotte
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
     Tag,
     WithJsonSchema,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
+from reconciler.spec.base import (
+    DeletionPolicy,
+    DeletionPolicyField,
+    SecretRef,
+    SpecModel,
+    _enum_by_value,
+)
+from reconciler.spec.kafka_identities import QuotaOwnership, QuotaSpec, UserOwnership, UserSpec
 from reconciler.spec.limits import (
     INT32_MAX,
     KAFKA_MAX_PARTITIONS_PER_REQUEST,
@@ -32,6 +36,16 @@ from reconciler.spec.limits import (
     REDIS_MAX_REPLICAS_PER_MASTER,
 )
 from reconciler.spec.policies import PolicyRule
+from reconciler.spec.redis_access import (
+    RedisOwnership as RedisOwnership,
+)
+from reconciler.spec.redis_access import (
+    RedisUser as RedisUser,
+)
+from reconciler.spec.redis_access import (
+    RedisUserOwnership as RedisUserOwnership,
+)
+from reconciler.spec.redis_access import check_users
 
 ConfigScalar = str | int | float | bool
 
@@ -47,8 +61,6 @@ class Why:
 
 
 _INT32 = Why("a 32-bit integer in Kafka's protocol")
-
-_ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _scalar_config_value(value: Any) -> Any:
@@ -75,66 +87,8 @@ def _rate(value: Any) -> Any:
     return value
 
 
-def _enum_by_value(enum_type: type[StrEnum]) -> BeforeValidator:
-    """Accept an enum's value case-insensitively (``allow``, ``Allow``, ``ALLOW``; ``-``/``_``)."""
-
-    by_key = {member.value.lower().replace("-", "_"): member for member in enum_type}
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, enum_type):
-            return value
-        if isinstance(value, str):
-            member = by_key.get(value.strip().lower().replace("-", "_"))
-            if member is not None:
-                return member
-        allowed = ", ".join(m.value for m in enum_type)
-        raise ValueError(f"{value!r} is not one of: {allowed}")
-
-    return BeforeValidator(convert)
-
-
 # Strict models reject plain strings for enums: each ``...Field`` converts them first,
 # case-insensitively.
-
-
-class SpecModel(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        strict=True,
-        alias_generator=to_camel,
-        populate_by_name=True,
-        use_attribute_docstrings=True,
-    )
-
-
-# --------------------------------------------------------------------------- secrets
-
-
-class SecretRef(SpecModel):
-    """A secret given by reference: an environment variable or a file, never inline."""
-
-    from_env: str | None = None
-    """Name of the environment variable holding the secret."""
-    from_file: str | None = None
-    """Path of a file holding the secret."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _never_inline(cls, value: Any) -> Any:
-        if isinstance(value, str | int | float):
-            raise ValueError(
-                "a secret is never written inline: use {fromEnv: VARIABLE} or {fromFile: path}"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> SecretRef:
-        if (self.from_env is None) == (self.from_file is None):
-            raise ValueError("give exactly one of fromEnv or fromFile")
-        if self.from_env is not None and not _ENV_VAR_NAME.match(self.from_env):
-            raise ValueError(f"{self.from_env!r} is not an environment variable name")
-        return self
 
 
 # --------------------------------------------------------------------------- kafka
@@ -344,14 +298,6 @@ class ConfigOwnership(StrEnum):
 ConfigOwnershipField = Annotated[ConfigOwnership, _enum_by_value(ConfigOwnership)]
 
 
-class DeletionPolicy(StrEnum):
-    NEVER = "never"
-    ALLOW = "allow"  # still needs --allow-delete on the command line
-
-
-DeletionPolicyField = Annotated[DeletionPolicy, _enum_by_value(DeletionPolicy)]
-
-
 class TopicOwnership(SpecModel):
     """Topics this file manages even when it does not list them (to report or delete them)."""
 
@@ -373,6 +319,8 @@ class KafkaOwnership(SpecModel):
 
     topics: TopicOwnership = TopicOwnership()
     acls: AclOwnership = AclOwnership()
+    quotas: QuotaOwnership = QuotaOwnership()
+    users: UserOwnership = UserOwnership()
 
 
 class KafkaSpec(SpecModel):
@@ -383,6 +331,10 @@ class KafkaSpec(SpecModel):
     profiles: dict[str, TopicSettings] = Field(default_factory=dict)
     topics: list[TopicSpec] = Field(default_factory=list)
     acls: list[AclRule] = Field(default_factory=list)
+    quotas: list[QuotaSpec] = Field(default_factory=list)
+    """Client quotas per user / client id / ip entity (docs/spec.md)."""
+    users: list[UserSpec] = Field(default_factory=list)
+    """SCRAM users; passwords only by reference."""
     ownership: KafkaOwnership = KafkaOwnership()
     expected_brokers: Annotated[int | None, _INT32] = Field(default=None, ge=1, le=INT32_MAX)
     """Broker count the cluster should have (checked by verify; bounds replicationFactor)."""
@@ -508,18 +460,6 @@ class RedisClusterLayout(SpecModel):
     def node_count(self) -> int:
         """Nodes the layout needs: every master and its replicas."""
         return self.masters * (1 + self.replicas_per_master)
-
-
-from reconciler.spec.redis_access import (  # noqa: E402  (they build on the models above)
-    RedisOwnership as RedisOwnership,
-)
-from reconciler.spec.redis_access import (  # noqa: E402
-    RedisUser as RedisUser,
-)
-from reconciler.spec.redis_access import (  # noqa: E402
-    RedisUserOwnership as RedisUserOwnership,
-)
-from reconciler.spec.redis_access import check_users  # noqa: E402
 
 
 class RedisSpec(SpecModel):

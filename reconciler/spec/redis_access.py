@@ -5,9 +5,8 @@ nodes about to join); ``redis.config`` maps ``CONFIG SET``-able parameters to th
 node must have. ``redis.ownership.users.deletion`` says whether users found on the nodes but
 absent from the spec may be deleted (still only with ``--allow-delete``).
 
-They build on :mod:`reconciler.spec.models`, which imports them for ``RedisSpec``: import
-them from there (``from reconciler.spec.models import RedisUser``), so that the models load
-first.
+They build on :mod:`reconciler.spec.base`, like every per-kind spec module;
+:mod:`reconciler.spec.models` imports them for ``RedisSpec``.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from reconciler.spec.models import (
+from reconciler.spec.base import (
     DeletionPolicy,
     DeletionPolicyField,
     SecretRef,
