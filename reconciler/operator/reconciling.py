@@ -189,7 +189,7 @@ async def _run(
     consents = granted_consents(
         allow_delete=settings.allow_delete, allow_data_loss=settings.allow_data_loss
     )
-    options = RunOptions(consents=consents)
+    options = RunOptions(consents=consents, policy=_policy(spec, settings))
     async with open_providers(spec, targets, overrides) as providers:
         if settings.mode is ReconcileMode.PLAN_ONLY:
             plan = (await Workflow(providers).plan(options)).plan
@@ -212,6 +212,15 @@ async def _run(
         applied=len(result.results),
         leftover=leftover,
     )
+
+
+def _policy(spec: Any, settings: ResourceSettings) -> Any:
+    """The resource's ``policies`` with its ``approve`` list (none: no check)."""
+    if not spec.policies:
+        return None
+    from reconciler.engine.policies import PolicyCheck
+
+    return PolicyCheck(tuple(spec.policies), settings.environment, settings.approvals)
 
 
 def _planned(plan: Plan) -> CheckReport:

@@ -3,7 +3,8 @@ resource becomes the :class:`~reconciler.spec.models.ClusterSpec` the engine pla
 
 Pure: no Kubernetes client here. A resource's ``spec`` holds what a spec file's ``kafka`` and
 ``redis`` sections hold, with the overlay already chosen (no ``environments``), plus how the
-operator treats it (``reconcile``, ``intervalSeconds``, ``allowDelete``, ``allowDataLoss``).
+operator treats it (``reconcile``, ``intervalSeconds``, ``allowDelete``, ``allowDataLoss``,
+``approve``, ``environment``), and may hold ``policies`` like a spec file.
 Secrets are references to Kubernetes Secrets (``{secretKeyRef: {name, key}}``) in the
 resource's own namespace, never inline and never the operator's environment or files.
 """
@@ -72,6 +73,8 @@ class ResourceSettings:
     interval_seconds: float = DEFAULT_INTERVAL_SECONDS
     allow_delete: bool = False
     allow_data_loss: bool = False
+    approvals: frozenset[str] = frozenset()
+    environment: str | None = None
 
 
 # --------------------------------------------------------------------------- the CRD
@@ -81,7 +84,10 @@ def crd_manifest() -> dict[str, Any]:
     """The CustomResourceDefinition of ``ClusterSpec``: a structural schema generated from
     the same pydantic models as ``schemas/``, ``$ref``s inlined, a status subresource and
     printer columns."""
+    from pydantic import TypeAdapter
+
     from reconciler.spec.models import KafkaSpec, RedisSpec
+    from reconciler.spec.policies import PolicyRule
 
     spec_properties: dict[str, Any] = {
         "reconcile": {
@@ -105,6 +111,20 @@ def crd_manifest() -> dict[str, Any]:
             "description": "Let reconcile: apply carry out data-loss changes "
             "(like --allow-data-loss). Off by default.",
         },
+        "environment": {
+            "type": "string",
+            "description": "The environment name policy rules with `environments` match "
+            "(what --env is for a spec file).",
+        },
+        "approve": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Policy rules whose violations this resource's changes may pass "
+            "(like --approve RULE).",
+        },
+        "policies": structural_schema(
+            TypeAdapter(list[PolicyRule]).json_schema(by_alias=True, mode="validation")
+        ),
         "kafka": structural_schema(KafkaSpec.model_json_schema(by_alias=True)),
         "redis": structural_schema(RedisSpec.model_json_schema(by_alias=True)),
     }
@@ -268,6 +288,8 @@ def resource_settings(spec: Mapping[str, Any]) -> ResourceSettings:
         interval_seconds=float(interval),
         allow_delete=spec.get("allowDelete") is True,
         allow_data_loss=spec.get("allowDataLoss") is True,
+        approvals=frozenset(str(name) for name in spec.get("approve") or ()),
+        environment=spec.get("environment"),
     )
 
 
@@ -314,7 +336,9 @@ def spec_document(
     metadata = resource.get("metadata", {})
     spec = copy.deepcopy(dict(resource.get("spec") or {}))
     sections = {key: spec[key] for key in ("kafka", "redis") if spec.get(key) is not None}
-    if not sections:
+    if spec.get("policies"):
+        sections["policies"] = spec["policies"]
+    if not ({"kafka", "redis"} & set(sections)):
         raise _resource_error((), "the spec has neither kafka nor redis: nothing to reconcile")
     for path, ref in list(secret_refs(sections)):
         _replace_at(sections, path, {"fromFile": secret_file(ref)})

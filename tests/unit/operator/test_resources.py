@@ -133,3 +133,16 @@ def test_settings_defaults_and_errors() -> None:
         resource_settings({"reconcile": "sometimes"})
     with pytest.raises(SpecError, match=r"spec\.intervalSeconds"):
         resource_settings({"intervalSeconds": 1})
+
+
+def test_policies_and_their_settings_come_along() -> None:
+    rules = [{"name": "rf", "minReplicationFactor": 3}]
+    spec = {"kafka": {"connection": {"bootstrapServers": "k:9092"}}, "policies": rules}
+    document = spec_document(resource({**spec, "approve": ["rf"], "environment": "prod"}), str)
+    assert document["policies"] == rules
+    settings = resource_settings({"approve": ["rf"], "environment": "prod"})
+    assert settings.approvals == frozenset({"rf"}) and settings.environment == "prod"
+    policies = crd_manifest()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][
+        "spec"
+    ]["properties"]["policies"]
+    assert policies["type"] == "array"
