@@ -270,6 +270,9 @@ def init(
 
     change = ChangeRequest(
         consents=granted_consents(allow_delete=allow_delete),
+        # The asked layout is the point of `redis init`: a shrink (or forgetting a failed
+        # node) is planned and refused visibly without --allow-delete (exit 3).
+        plan_deletions=True,
         auto_approve=auto_approve,
         dry_run=dry_run,
         output=fmt,

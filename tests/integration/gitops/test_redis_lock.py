@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -218,3 +219,23 @@ def test_redis_init_dry_run_of_an_impossible_layout_exits_1_with_one_message(
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, result.stderr
     assert "No changes" not in result.stdout and "nothing to do" not in result.output
+
+
+def test_redis_init_refuses_a_shrink_without_allow_delete_and_changes_nothing(
+    redis_factory: Callable[..., Any],
+) -> None:
+    four = redis_factory(nodes=4, formed=True, replicas=0)
+    addresses = ",".join(four.addresses)
+    refused = run_cli(
+        "redis", "init", "--addresses", addresses, "--nodes", "3", "--replicas", "0", "-y"
+    )
+    assert refused.code == 3, refused.output
+    assert "--allow-delete" in refused.output
+    host, port = four.addresses[0].split(":")
+    nodes = subprocess.run(
+        ["redis-cli", "-h", host, "-p", port, "cluster", "nodes"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert sum("master" in line for line in nodes.splitlines()) == 4
