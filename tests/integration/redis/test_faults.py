@@ -242,17 +242,10 @@ async def rerun_converges(
     [
         ("source", "restarted-empty"),
         ("source", "replaced"),
-        pytest.param(
-            "target",
-            "restarted-empty",
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="known window: MIGRATE deletes the source's copy once the target has it, "
-                "before the target's replica does; a target SIGKILLed in that window loses the "
-                "key(s) in flight (seen: 1 of 30,000). Closing it needs MIGRATE COPY + WAIT + "
-                "DEL in resharding.py (not done)",
-            ),
-        ),
+        # The target dies with keys in flight: a move deletes a key on the source only
+        # after the target's replica acknowledged it (MIGRATE COPY + WAIT), so the replica
+        # that takes over has every key the source gave up.
+        ("target", "restarted-empty"),
         ("target", "replaced"),
         ("replica", "restarted-empty"),
         ("replica", "replaced"),
