@@ -54,6 +54,7 @@ from reconciler.providers.redis.transports import (
 
 _SOURCE_RETRIES = 12  # x 0.5 s: how long a source may take to turn into a replica
 _NOREPLICAS_RETRIES = 20  # x 0.5 s: Valkey 8 replicas slow to acknowledge a SETSLOT
+_WAIT_MS = 1000  # one WAIT for the target's replicas; repeated up to replica_ack_timeout_ms
 
 
 # Lua run on the source per slot (keys in ARGV, all of one slot; ASKING carries over into
@@ -403,31 +404,37 @@ class Resharder:
         WAIT counts the writes of its own connection only, and MIGRATE writes through the
         source's: a marker written and deleted on ours (in a slot the target imports, with
         ASKING) comes after the copies in the replication stream, so its acknowledgement
-        covers them. A replica that went away meanwhile is not waited for."""
+        covers them. WAITs are short (below any client read timeout) and repeated; a replica
+        that went away meanwhile is not waited for."""
         marker = slot_tag(slot) + b"llm-analytics:copy-ack"
-        timeout = self.settings.replica_ack_timeout_ms
+        budget = self.settings.replica_ack_timeout_ms / 1000
         commands: list[Command] = [
             ("ASKING",),
             ("SET", marker, b"1", "PX", 60_000),
             ("ASKING",),
             ("DEL", marker),
-            ("WAIT", replicas, timeout),
+            ("WAIT", replicas, _WAIT_MS),
         ]
-        replies = await self._pipe(target, commands)
-        problems = [r for r in replies if isinstance(r, CommandError)]
-        if problems:
-            raise MigrationError(
-                f"waiting for the replicas of {self._endpoint(target).address}: "
-                f"{problems[0].message}; the source keeps its keys, the slot is left open"
-            )
-        acked = replies[-1]
-        if isinstance(acked, int) and acked < replicas:
-            online = await self._online_replicas(target)
-            if acked < online:
+        started = time.monotonic()
+        while True:
+            replies = await self._pipe(target, commands)
+            problems = [r for r in replies if isinstance(r, CommandError)]
+            if problems:
                 raise MigrationError(
-                    f"{online - acked} replica(s) of {self._endpoint(target).address} did not "
-                    f"acknowledge the copied keys within {timeout / 1000:.0f}s; the source keeps "
-                    "its copies and the slot is left open (the next plan settles it)"
+                    f"waiting for the replicas of {self._endpoint(target).address}: "
+                    f"{problems[0].message}; the source keeps its keys, the slot is left open"
+                )
+            acked = replies[-1] if isinstance(replies[-1], int) else 0
+            if acked >= replicas:
+                return
+            replicas = min(replicas, await self._online_replicas(target))
+            if acked >= replicas:
+                return
+            if time.monotonic() - started >= budget:
+                raise MigrationError(
+                    f"{replicas - acked} replica(s) of {self._endpoint(target).address} did not "
+                    f"acknowledge the copied keys within {budget:.0f}s; the source keeps its "
+                    "copies and the slot is left open (the next plan settles it)"
                 )
 
     async def assign(self, owner: str, slots: Sequence[int], *, source: str | None = None) -> None:
