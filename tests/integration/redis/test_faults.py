@@ -6,6 +6,13 @@ Then the node comes back empty on the same address (a pod restarted without pers
 or is replaced by a new node (with --allow-delete), and ONE apply must leave: every key
 present exactly once with its value, cluster_state:ok on every node, ``redis-cli --cluster
 check`` clean, and an empty next plan.
+
+The fault-point tests shrink 4 -> 3 masters (20,000 keys) and SIGKILL the source master, the
+target master or the target's replica just before a chosen pipeline of the first move (the
+transport is wrapped; the kill is real): before MIGRATING, mid-keys (the second round of
+copies), before SETSLOT NODE; at most two applies must converge. By default each victim and
+each point run once; ``LLM_ANALYTICS_FAULT_GRID=full`` runs all nine pairs and
+``LLM_ANALYTICS_FAULT_100K=1`` a 100,000-key variant.
 """
 
 from __future__ import annotations
