@@ -567,6 +567,15 @@ async def _apply_saved(
 @click.option(
     "--continue-on-error", is_flag=True, help="Go on with independent changes after one fails."
 )
+@click.option(
+    "--stall-timeout",
+    "stall_timeout",
+    type=click.FloatRange(min=1.0, max=86_400.0),
+    default=None,
+    metavar="SECONDS",
+    help="Fail a Kafka reassignment or Redis slot move that makes no progress for this long, "
+    "naming what is stuck [default: $LLM_ANALYTICS_STALL_TIMEOUT, else 180].",
+)
 @lock_options
 @output_option(("text", "json"))
 @rotate_option
@@ -585,6 +594,7 @@ def apply(
     approvals: tuple[str, ...],
     throttle: str | None,
     continue_on_error: bool,
+    stall_timeout: float | None,
     locking: LockRequest,
     output: str,
     json_alias: bool,
@@ -621,6 +631,7 @@ def apply(
         selection=request.selection,
         auto_approve=auto_approve or planfile is not None,
         continue_on_error=continue_on_error,
+        stall_timeout=stall_timeout,
         output=resolve_output(output, json_alias),
         rotate_credentials=rotate_credentials,
     )

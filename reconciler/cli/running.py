@@ -42,6 +42,7 @@ class ChangeRequest:
     auto_approve: bool = False
     continue_on_error: bool = False
     dry_run: bool = False
+    stall_timeout: float | None = None
     output: str = "text"
     prompt: str = DEFAULT_PROMPT
     done_message: Callable[[Plan], str] | None = None
@@ -65,6 +66,7 @@ class ChangeRequest:
             selection=self.selection or Selection(),
             continue_on_error=self.continue_on_error,
             dry_run=self.dry_run,
+            stall_timeout=self.stall_timeout,
             consent_names=self.consent_names,
             plan_deletions=self.plan_deletions,
             policy=self.policy,

@@ -75,10 +75,34 @@ class SilentProgress:
         pass
 
 
+STALL_ENV = "LLM_ANALYTICS_STALL_TIMEOUT"
+DEFAULT_STALL_SECONDS = 180.0
+
+
+def stall_from_env(default: float = DEFAULT_STALL_SECONDS) -> float:
+    """``$LLM_ANALYTICS_STALL_TIMEOUT`` in seconds (``90`` or ``90s``), else ``default``."""
+    import os
+
+    raw = os.environ.get(STALL_ENV, "").strip().removesuffix("s")
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        return default
+
+
 @dataclass
 class ApplyOptions:
     continue_on_error: bool = False
     progress: Progress = field(default_factory=SilentProgress)
+    # Seconds a long move (a Kafka reassignment, a Redis slot move) may make no progress
+    # before it fails naming what is stuck; None: $LLM_ANALYTICS_STALL_TIMEOUT, else 180.
+    stall_timeout: float | None = None
+
+    def stall_seconds(self, default: float = DEFAULT_STALL_SECONDS) -> float:
+        """The stall time: ``--stall-timeout``, else the environment, else ``default``."""
+        if self.stall_timeout is not None:
+            return self.stall_timeout
+        return stall_from_env(default)
 
 
 @runtime_checkable

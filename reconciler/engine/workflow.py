@@ -83,6 +83,7 @@ class RunOptions:
     validate: bool = True
     continue_on_error: bool = False
     dry_run: bool = False
+    stall_timeout: float | None = None  # None: $LLM_ANALYTICS_STALL_TIMEOUT, else 180 s
     # How the command spells each consent when not as its flag (``--force``).
     consent_names: dict[str, str] = field(default_factory=dict)
     # Plan the deletions the ownership policy allows even without the consent to apply
@@ -239,7 +240,9 @@ class Workflow:
                 planned,
                 self.providers,
                 ApplyOptions(
-                    continue_on_error=options.continue_on_error, progress=self.ui.progress
+                    continue_on_error=options.continue_on_error,
+                    progress=self.ui.progress,
+                    stall_timeout=options.stall_timeout,
                 ),
             )
         )

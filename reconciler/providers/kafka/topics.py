@@ -41,8 +41,6 @@ from reconciler.spec.resolving import DesiredTopic
 REASSIGNMENT_POLL_SECONDS = 1.0
 # A reassignment that makes no progress for this long is reported as stuck (the apply
 # fails, releasing the lock; a rerun resumes). A throttled move that advances never stalls.
-STALL_ENV = "LLM_ANALYTICS_STALL_TIMEOUT"
-DEFAULT_STALL_SECONDS = 180.0
 PROGRESS_EVERY_SECONDS = 10.0
 # Brokers create a log per new partition before metadata lists the topic: allow time in
 # proportion to the work (a loaded 2-core machine manages a few dozen partitions a second).
@@ -70,17 +68,6 @@ def _topic_fingerprint(state: KafkaClusterState, name: str, desired_keys: Sequen
             "configs": dict(sorted(configs.items())),
         }
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def stall_seconds() -> float:
-    """``$LLM_ANALYTICS_STALL_TIMEOUT`` in seconds, or three minutes."""
-    import os
-
-    raw = os.environ.get(STALL_ENV, "").strip().removesuffix("s")
-    try:
-        return float(raw) if raw else DEFAULT_STALL_SECONDS
-    except ValueError:
-        return DEFAULT_STALL_SECONDS
 
 
 def cluster_identity(state: KafkaClusterState) -> dict[str, str]:
@@ -467,7 +454,7 @@ class KafkaTopicsProvider:
         """Wait while the reassignments advance (a replica caught up or a partition done);
         stop when nothing advanced for the stall time, naming the stuck partitions."""
         total = len(waiting)
-        watch = StallWatch(stall=stall_seconds(), report_every=PROGRESS_EVERY_SECONDS)
+        watch = StallWatch(stall=options.stall_seconds(), report_every=PROGRESS_EVERY_SECONDS)
         ongoing: dict[TopicPartition, tuple[list[int], list[int], list[int]]] = {}
 
         async def check() -> tuple[bool, int]:

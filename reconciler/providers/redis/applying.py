@@ -63,6 +63,10 @@ async def apply_changes(
         batch_results = await applier.run(batch)
         results += batch_results
         failed = failed or any(r.status is ResultStatus.FAILED for r in batch_results)
+    if results and not failed:
+        from reconciler.providers.redis.moving import prune_journal
+
+        await prune_journal(applier)  # entries of moves a repair finished without a settle
     return results
 
 

@@ -101,6 +101,12 @@ class MoveJournal:
                     and "not served" not in problem.message
                 ):
                     attempt.retry_in(0.1)
+                elif "not served" in problem.message and endpoint is None:
+                    # A node outside the cluster (a bare one, not met yet) serves no slot:
+                    # ask the next one rather than give up.
+                    tried += 1
+                    if tried >= len(candidates):
+                        raise JournalUnavailable(problem.message) from None
                 else:
                     raise JournalUnavailable(problem.message) from None
         raise JournalUnavailable("too many redirections")

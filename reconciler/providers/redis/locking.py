@@ -206,6 +206,13 @@ class RedisLock:
                     attempt.retry_in(0.05)
                 elif problem.code == "TRYAGAIN":
                     attempt.retry_in(0.05)  # a multi-key operation during a migration
+                elif (
+                    problem.code == "CLUSTERDOWN"
+                    and "not served" in problem.message
+                    and self._endpoint is None
+                    and tried + 1 < len(candidates)
+                ):
+                    tried += 1  # a node outside the cluster (bare, not met yet): the next one
                 elif problem.code == "CLUSTERDOWN" and "not served" in problem.message:
                     raise LockUnavailable(
                         f"the Redis cluster serves no hash slot for {self.key} yet (is it "

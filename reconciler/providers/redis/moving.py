@@ -8,7 +8,8 @@ Each move goes group by group (``ReshardSettings.slots_per_group``) through
 :meth:`Resharder.move_group`; each group is written to the journal of moves in progress
 before its slots open and removed once the target owns them. A watchdog counts the keys
 left on the source in the slots in flight: a progress line at least every 10 s, and when no
-key moved for ``stall_timeout`` seconds the move stops, names the stuck slots and why, and
+key moved for the stall time (``--stall-timeout``, else ``$LLM_ANALYTICS_STALL_TIMEOUT``, else
+the provider's ``stall_timeout``) the move stops, names the stuck slots and why, and
 fails (the slots stay open; the next plan settles them).
 """
 
@@ -210,7 +211,7 @@ class MoveRunner:
         resharder: Resharder,
     ) -> None:
         """Report progress at least every 10 s; stop a move that moves nothing for too long."""
-        stall = self.provider.stall_timeout
+        stall = self.applier.options.stall_seconds(self.provider.stall_timeout)
         last_line = time.monotonic()
         try:
             while True:

@@ -18,6 +18,7 @@ from typing import Any
 from reconciler.engine.payloads import check_payload
 from reconciler.engine.plan import Change, Notice
 from reconciler.engine.providers import (
+    DEFAULT_STALL_SECONDS,
     ApplyOptions,
     ChangeResult,
     PlanOptions,
@@ -45,7 +46,6 @@ from reconciler.providers.redis.transports import (
 from reconciler.providers.redis.waiting import Pending, poll
 from reconciler.spec.models import RedisSpec
 
-DEFAULT_STALL_SECONDS = 180.0
 #: At most this many keys of troubled slots are compared copy by copy at plan time.
 DUPLICATE_SCAN_LIMIT = 200_000
 

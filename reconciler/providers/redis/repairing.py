@@ -12,11 +12,12 @@ from a dead node never will. Instead the plan decides, per slot, from evidence r
    is dead with no replica): the live master holding most of its keys, else the target of
    the interrupted move, else the least loaded master (that last case loses the dead
    node's keys: flagged ``data-loss``);
-3. keys of the slot on any other master are migrated to the owner; a key on both sides
-   keeps the copy of the interrupted move's target (MIGRATE deletes the source's copy only
-   after the target holds it, and clients write to the target from then on), identical
-   copies are simply de-duplicated; without a move to tell which copy is newer, differing
-   copies stop the repair and name the key;
+3. keys of the slot on any other master are migrated to the owner; identical copies on two
+   masters keep the owner's; differing ones keep the copy of the interrupted move's source
+   (a move copies a key, waits for the target's replicas, then deletes it on the source:
+   while the source holds a key it serves it, so a write after the copy went to the source
+   and the target's copy is the older one); without a move to tell which copy is newer,
+   differing copies stop the repair and name the key;
 4. ``SETSLOT STABLE`` where the slot is open, ``SETSLOT NODE owner`` on every reachable
    master.
 
@@ -211,6 +212,11 @@ def _decide(
     target = _move_target(opens, journal)
     if target is not None and target in promoted:
         target = promoted[target]  # the target died: its replica holds what it had
+    source = _move_source(opens, journal)
+    if source is not None and source in promoted:
+        source = promoted[source]  # the source died: its replica serves its keys now
+    elif source is not None and source not in facts.masters and current != target:
+        source = current  # the source died and was failed over: the owner is its heir
     if current is None and not keys and not opens and journal is None:
         return None  # merely uncovered: the layout assigns it (ADDSLOTS)
     if current is not None and current not in facts.members and current not in facts.failed:
@@ -229,7 +235,7 @@ def _decide(
     promoted_to = promoted.get(current) if current else None
     if promoted_to == owner and not drain and not open_on:
         return None  # the promotion alone settles it
-    prefer = target if target is not None and (target == owner or target in drain) else None
+    prefer = source if source is not None and (source == owner or source in drain) else None
     if drain:
         why = why or "keys on a master that does not own it"
     return SlotSettlement(
@@ -253,6 +259,17 @@ def _move_target(opens: list[OpenSlot], journal: tuple[str, str] | None) -> str 
         if entry.kind == "migrating":
             return entry.other_id
     return journal[1] if journal else None
+
+
+def _move_source(opens: list[OpenSlot], journal: tuple[str, str] | None) -> str | None:
+    """The source of the interrupted move of a slot: the migrating side, else the journal's."""
+    for entry in opens:
+        if entry.kind == "migrating":
+            return entry.node_id
+    for entry in opens:
+        if entry.kind == "importing":
+            return entry.other_id
+    return journal[0] if journal else None
 
 
 def _choose_owner(

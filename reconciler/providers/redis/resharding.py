@@ -2,13 +2,23 @@
 
 The per-slot protocol is the one Redis documents (and ``redis-cli --cluster`` follows):
 ``SETSLOT IMPORTING`` on the target, then ``SETSLOT MIGRATING`` on the source, then
-``GETKEYSINSLOT`` + ``MIGRATE ... KEYS`` until the source has no key left in the slot, then
+``GETKEYSINSLOT`` + moving the keys until the source has none left in the slot, then
 ``SETSLOT NODE`` on the target, the source and every other master. Clients see ASK/MOVED
 redirects, never a missing key.
 
+Keys move without a window for loss: plain ``MIGRATE`` deletes the source's copy as soon as
+the target has it, before the target's replicas do, so a target killed then loses them (its
+promoted replica never had them). Instead each batch is copied (``MIGRATE ... COPY``), the
+target's replicas acknowledge it (``WAIT``), and only then a script on the source deletes
+the keys that did not change since they were digested (``DUMP`` + expiry); a key a client
+wrote on the source meanwhile stays and is copied again (``REPLACE`` of this move's own
+older copy). An interruption can leave a key on both sides: the repair keeps the owner's
+copy when identical and the source's when not (see ``repairing.py``).
+
 What makes it fast: slots are handled in groups, and every step of a group is one pipelined
 round trip per node (``SETSLOT`` for 256 slots at once, ``GETKEYSINSLOT`` for 256 slots at
-once, one ``MIGRATE`` per slot with up to ``batch_keys`` keys, all pipelined). Several groups
+once, one digest + ``MIGRATE COPY`` per slot with up to ``batch_keys`` keys, one ``WAIT``,
+then the deletes and the next listing, all pipelined). Several groups
 and several source→target moves run concurrently. ``redis-cli`` does one slot and ten keys
 per round trip.
 
@@ -17,16 +27,18 @@ an ACL user, ``AUTH pass`` for ``requirepass``): the source node opens that conn
 target with a password refuses unauthenticated ``RESTORE`` commands (``NOAUTH``). On TLS clusters
 (``tls-cluster yes``) the source connects to the target over TLS by itself.
 
-``MIGRATE`` never uses ``REPLACE`` by default: when the target already holds a key
-(``BUSYKEY``), both copies are compared with ``DUMP``; identical copies are resolved with a
-single-key ``REPLACE``, different ones stop the move with :class:`MigrationConflict` and the
-slot is left open for a person to look at.
+``MIGRATE`` never uses ``REPLACE`` on a key it did not copy itself: when the target already
+holds a key (``BUSYKEY``), both copies are compared with ``DUMP``; an identical copy counts
+as copied (the source's is deleted), different ones stop the move with
+:class:`MigrationConflict` and the slot is left open for a person to look at.
 """
 
 from __future__ import annotations
 
 import asyncio
+import binascii
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +55,24 @@ from reconciler.providers.redis.transports import (
 
 _SOURCE_RETRIES = 12  # x 0.5 s: how long a source may take to turn into a replica
 _NOREPLICAS_RETRIES = 20  # x 0.5 s: Valkey 8 replicas slow to acknowledge a SETSLOT
+_WAIT_MS = 1000  # one WAIT for the target's replicas; repeated up to replica_ack_timeout_ms
+
+
+# Lua run on the source per slot (keys in ARGV, all of one slot; ASKING carries over into
+# the script): each key's digest, SHA1 of its DUMP and absolute expiry, or "" when it is gone.
+DIGEST = (
+    "local out = {} for i, k in ipairs(ARGV) do local d = redis.pcall('DUMP', k) "
+    "if type(d) == 'string' then out[i] = redis.sha1hex(d .. ':' .. "
+    "redis.call('PEXPIRETIME', k)) else out[i] = '' end end return out"
+)
+# ARGV: key, digest, key, digest ...: UNLINK each key whose digest is unchanged; returns the
+# keys that changed since (written by a client after the copy: they stay and are copied again).
+DELETE_UNCHANGED = (
+    "local kept = {} for i = 1, #ARGV, 2 do local k = ARGV[i] if ARGV[i + 1] ~= '' then "
+    "local d = redis.pcall('DUMP', k) if type(d) == 'string' then "
+    "if redis.sha1hex(d .. ':' .. redis.call('PEXPIRETIME', k)) == ARGV[i + 1] then "
+    "redis.call('UNLINK', k) else kept[#kept + 1] = k end end end end return kept"
+)
 
 
 class MigrationError(ApplyFailed):
@@ -60,6 +90,9 @@ class ReshardSettings:
     parallel_groups: int = 2  # groups of one move in flight at once
     parallel_moves: int = 3  # source→target moves in flight at once
     migrate_timeout_ms: int = 60_000
+    # How long the target's replicas may take to acknowledge a batch of copied keys (WAIT)
+    # before the move stops with the source still holding them.
+    replica_ack_timeout_ms: int = 10_000
     # Tell the other masters about each new owner right away (redis-cli does); they learn it
     # by gossip within a second anyway, and a stale master only adds one MOVED hop.
     notify_masters: bool = True
@@ -84,9 +117,14 @@ class Resharder:
     on_progress: Callable[[str], None] | None = None
 
     def _migrate(
-        self, target: NodeEndpoint, keys: Sequence[bytes], *, replace: bool = False
+        self,
+        target: NodeEndpoint,
+        keys: Sequence[bytes],
+        *,
+        copy: bool = False,
+        replace: bool = False,
     ) -> Command:
-        """``MIGRATE host port "" 0 timeout [REPLACE] [AUTH ...|AUTH2 ...] KEYS k ...``."""
+        """``MIGRATE host port "" 0 timeout [COPY] [REPLACE] [AUTH ...|AUTH2 ...] KEYS k ...``."""
         return (
             "MIGRATE",
             target.ip,
@@ -94,6 +132,7 @@ class Resharder:
             "",
             0,
             self.settings.migrate_timeout_ms,
+            *(("COPY",) if copy else ()),
             *(("REPLACE",) if replace else ()),
             *self.transport.migrate_auth(),
             "KEYS",
@@ -206,96 +245,197 @@ class Resharder:
         asking: bool = False,
         first: list[Reply | CommandError] | None = None,
     ) -> MoveStats:
-        """Migrate every key of ``slots`` from source to target until none is left.
+        """Move every key of ``slots`` from source to target until none is left, losing none.
 
-        ``asking`` prefixes each MIGRATE with ASKING (needed when the source only imports
-        the slot, as when keys are moved back during a repair); ``first`` are GETKEYSINSLOT
-        replies for ``slots`` already read.
+        Each round, pipelined per node: on the source a digest of up to ``batch_keys`` keys
+        per slot and ``MIGRATE ... COPY`` of them; ``WAIT`` on the target until its online
+        replicas hold the copies; on the source a script deleting the keys whose digest is
+        unchanged, then the next listing. A target that dies mid-move thus loses nothing (its
+        promoted replica holds every key the source deleted). A key written on the source in
+        between (it serves a key as long as it holds it) is kept there and copied again with
+        ``REPLACE``: the target's copy is this move's own, older one.
+
+        ``asking`` prefixes each command with ASKING (the source only imports the slots, as
+        when a repair moves keys back); ``first`` are GETKEYSINSLOT replies already read.
         """
         stats = MoveStats()
         tgt = self._endpoint(target)
-        pending = list(slots)
+        replicas = await self._online_replicas(target)
         batch = self.settings.batch_keys
+        recopy: set[bytes] = set()  # copied, then changed on the source: copy with REPLACE
+        pending = list(slots)
+        replies = first
+        if replies is None:
+            replies = await self._pipe(
+                source, [("CLUSTER", "GETKEYSINSLOT", s, batch) for s in pending]
+            )
         while pending:
-            if first is not None:
-                replies, first = first, None
-            else:
-                replies = await self._pipe(
-                    source, [("CLUSTER", "GETKEYSINSLOT", s, batch) for s in pending]
-                )
-            work: list[tuple[int, list[bytes]]] = []
-            for slot, reply in zip(pending, replies, strict=True):
-                if isinstance(reply, CommandError):
-                    raise MigrationError(f"GETKEYSINSLOT {slot}: {reply.message}")
-                keys = [k for k in (reply or []) if isinstance(k, bytes)]  # type: ignore[union-attr]
-                if keys:
-                    work.append((slot, keys))
+            work = _listed(pending, replies)
             if not work:
                 break
-            commands: list[Command] = []
-            for _slot, keys in work:
-                if asking:
-                    commands.append(("ASKING",))
-                commands.append(self._migrate(tgt, keys))
-            results = await self._pipe(source, commands)
-            if asking:
-                results = results[1::2]
-            for (slot, keys), result in zip(work, results, strict=True):
-                if isinstance(result, CommandError):
-                    if "BUSYKEY" in result.message:
-                        stats.replaced_identical += await self._resolve_busy(
-                            source, target, slot, asking=asking
-                        )
-                        continue
-                    if result.code == "NOKEY" or "NOKEY" in result.message:
-                        continue  # the keys expired or were deleted meanwhile
-                    raise MigrationError(
-                        f"MIGRATE of slot {slot} from {self._endpoint(source).address} to "
-                        f"{tgt.address} failed: {result.message}; the slot is left open and "
-                        "the next plan will finish the move"
-                    )
-                stats.keys += len(keys)
-            # Once a slot is MIGRATING no new key can appear on the source, so a slot that
-            # returned less than a full batch and migrated cleanly is empty. Redis itself
-            # refuses SETSLOT NODE on a source that still holds keys of the slot.
-            pending = [
-                slot
-                for (slot, keys), result in zip(work, results, strict=True)
-                if len(keys) >= batch or isinstance(result, CommandError)
+            digests = await self._copy(source, tgt, work, recopy, asking, stats)
+            if replicas:
+                await self._replicated(target, replicas, work[0][0])
+            deletes: list[Command] = [
+                ("EVAL", DELETE_UNCHANGED, 0, *_pairs(keys, digests[slot])) for slot, keys in work
             ]
+            listings: list[Command] = [("CLUSTER", "GETKEYSINSLOT", s, batch) for s, _ in work]
+            results = await self._pipe(source, _asked(deletes, asking) + listings)
+            kept_replies = results[1 : 2 * len(work) : 2] if asking else results[: len(work)]
+            for (slot, _keys), kept in zip(work, kept_replies, strict=True):
+                if isinstance(kept, CommandError):
+                    raise MigrationError(
+                        f"deleting the copied keys of slot {slot} on "
+                        f"{self._endpoint(source).address}: {kept.message}"
+                    )
+                changed = {k for k in (kept or []) if isinstance(k, bytes)}  # type: ignore[union-attr]
+                recopy |= changed
+                gone = sum(1 for d in digests[slot] if d)
+                stats.keys += gone - len(changed)
+            # Once a slot is MIGRATING no new key can appear on the source; the listing
+            # after the deletes says which slots still hold keys.
+            pending = [slot for slot, _ in work]
+            replies = results[len(results) - len(work) :]
         return stats
 
-    async def _resolve_busy(self, source: str, target: str, slot: int, *, asking: bool) -> int:
-        """Keys of ``slot`` that exist on both sides: equal copies are replaced, else stop."""
-        tgt = self._endpoint(target)
-        reply = await self.transport.execute(
-            self._endpoint(source), "CLUSTER", "GETKEYSINSLOT", slot, self.settings.batch_keys
-        )
-        replaced = 0
-        for key in [k for k in (reply or []) if isinstance(k, bytes)]:  # type: ignore[union-attr]
-            prefix: list[Command] = [("ASKING",)] if asking else []
-            first = await self._pipe(source, [*prefix, self._migrate(tgt, [key])])
-            result = first[-1]
+    async def _copy(
+        self,
+        source: str,
+        tgt: NodeEndpoint,
+        work: list[tuple[int, list[bytes]]],
+        recopy: set[bytes],
+        asking: bool,
+        stats: MoveStats,
+    ) -> dict[int, list[bytes]]:
+        """Digest and ``MIGRATE ... COPY`` each slot's keys; slot -> digests (b"": gone)."""
+        commands: list[Command] = []
+        shape: list[tuple[int, str]] = []
+        for slot, keys in work:
+            commands.append(("EVAL", DIGEST, 0, *keys))
+            shape.append((slot, "digest"))
+            fresh = [k for k in keys if k not in recopy]
+            again = [k for k in keys if k in recopy]
+            if fresh:
+                commands.append(self._migrate(tgt, fresh, copy=True))
+                shape.append((slot, "fresh"))
+            if again:
+                commands.append(self._migrate(tgt, again, copy=True, replace=True))
+                shape.append((slot, "again"))
+        results = await self._pipe(source, _asked(commands, asking))
+        if asking:
+            results = results[1::2]
+        digests: dict[int, list[bytes]] = {}
+        busy: dict[int, list[bytes]] = {}
+        for (slot, kind), result in zip(shape, results, strict=True):
+            if kind == "digest":
+                if isinstance(result, CommandError) or not isinstance(result, list):
+                    raise MigrationError(
+                        f"reading the keys of slot {slot} on {self._endpoint(source).address}: "
+                        f"{getattr(result, 'message', result)}"
+                    )
+                digests[slot] = [d if isinstance(d, bytes) else b"" for d in result]
+                continue
+            if not isinstance(result, CommandError):
+                continue
+            if "BUSYKEY" in result.message and kind == "fresh":
+                busy[slot] = [k for k in dict(work)[slot] if k not in recopy]
+                continue
+            if result.code == "NOKEY" or "NOKEY" in result.message:
+                continue  # the keys expired or were deleted meanwhile
+            raise MigrationError(
+                f"MIGRATE of slot {slot} from {self._endpoint(source).address} to "
+                f"{tgt.address} failed: {result.message}; the slot is left open and the next "
+                "plan will finish the move"
+            )
+        for slot, keys in busy.items():
+            stats.replaced_identical += await self._resolve_busy(source, tgt, slot, keys, asking)
+        return digests
+
+    async def _resolve_busy(
+        self, source: str, tgt: NodeEndpoint, slot: int, keys: list[bytes], asking: bool
+    ) -> int:
+        """Keys of a batch refused with BUSYKEY: each is copied alone; one the target already
+        holds counts as copied if both copies are identical (the source's is then deleted),
+        else the move stops naming the key (never a blind REPLACE)."""
+        singles = [self._migrate(tgt, [k], copy=True) for k in keys]
+        results = await self._pipe(source, _asked(singles, asking))
+        if asking:
+            results = results[1::2]
+        both = []
+        for key, result in zip(keys, results, strict=True):
             if not isinstance(result, CommandError) or "NOKEY" in result.message:
                 continue
             if "BUSYKEY" not in result.message:
                 raise MigrationError(f"MIGRATE of {key!r} (slot {slot}): {result.message}")
-            mine = (await self._pipe(source, [*prefix, ("DUMP", key)]))[-1]
-            theirs = (await self._pipe(target, [("ASKING",), ("DUMP", key)]))[-1]
-            if isinstance(mine, CommandError) or isinstance(theirs, CommandError) or mine != theirs:
+            both.append(key)
+        if not both:
+            return 0
+        dumps: list[Command] = [("DUMP", k) for k in both]
+        mine = (
+            (await self._pipe(source, _asked(dumps, asking)))[1::2]
+            if asking
+            else (await self._pipe(source, dumps))
+        )
+        theirs = (await self.transport.pipeline(tgt, _asked(dumps, True)))[1::2]
+        for key, a, b in zip(both, mine, theirs, strict=True):
+            if isinstance(a, CommandError) or isinstance(b, CommandError) or a != b:
                 raise MigrationConflict(
                     f"slot {slot}: key {key.decode(errors='replace')!r} exists on both "
                     f"{self._endpoint(source).address} and {tgt.address} with different values; "
                     "the move stopped and the slot is left open. Decide which copy wins (delete "
                     "the other), then run apply again"
                 )
-            last = (await self._pipe(source, [*prefix, self._migrate(tgt, [key], replace=True)]))[
-                -1
-            ]
-            if isinstance(last, CommandError) and "NOKEY" not in last.message:
-                raise MigrationError(f"MIGRATE REPLACE of {key!r} (slot {slot}): {last.message}")
-            replaced += 1
-        return replaced
+        return len(both)
+
+    async def _online_replicas(self, node_id: str) -> int:
+        """Replicas of ``node_id`` that are attached and streaming (``state=online``)."""
+        try:
+            info = await self.transport.execute(self._endpoint(node_id), "INFO", "replication")
+        except CommandError:
+            return 0
+        text = info.decode(errors="replace") if isinstance(info, bytes) else str(info)
+        return sum(
+            1 for line in text.splitlines() if line.startswith("slave") and "state=online" in line
+        )
+
+    async def _replicated(self, target: str, replicas: int, slot: int) -> None:
+        """``WAIT`` until the target's replicas acknowledge everything written to it so far.
+
+        WAIT counts the writes of its own connection only, and MIGRATE writes through the
+        source's: a marker written and deleted on ours (in a slot the target imports, with
+        ASKING) comes after the copies in the replication stream, so its acknowledgement
+        covers them. WAITs are short (below any client read timeout) and repeated; a replica
+        that went away meanwhile is not waited for."""
+        marker = slot_tag(slot) + b"llm-analytics:copy-ack"
+        budget = self.settings.replica_ack_timeout_ms / 1000
+        commands: list[Command] = [
+            ("ASKING",),
+            ("SET", marker, b"1", "PX", 60_000),
+            ("ASKING",),
+            ("DEL", marker),
+            ("WAIT", replicas, _WAIT_MS),
+        ]
+        started = time.monotonic()
+        while True:
+            replies = await self._pipe(target, commands)
+            problems = [r for r in replies if isinstance(r, CommandError)]
+            if problems:
+                raise MigrationError(
+                    f"waiting for the replicas of {self._endpoint(target).address}: "
+                    f"{problems[0].message}; the source keeps its keys, the slot is left open"
+                )
+            acked = replies[-1] if isinstance(replies[-1], int) else 0
+            if acked >= replicas:
+                return
+            replicas = min(replicas, await self._online_replicas(target))
+            if acked >= replicas:
+                return
+            if time.monotonic() - started >= budget:
+                raise MigrationError(
+                    f"{replicas - acked} replica(s) of {self._endpoint(target).address} did not "
+                    f"acknowledge the copied keys within {budget:.0f}s; the source keeps its "
+                    "copies and the slot is left open (the next plan settles it)"
+                )
 
     async def assign(self, owner: str, slots: Sequence[int], *, source: str | None = None) -> None:
         """SETSLOT NODE owner: on the owner first, then on the source and every other master."""
@@ -379,6 +519,51 @@ async def estimate_keys(
     )
     total = sum(r for r in replies if isinstance(r, int))
     return round(total * len(ordered) / len(chosen))
+
+
+def _listed(
+    slots: Sequence[int], replies: Sequence[Reply | CommandError]
+) -> list[tuple[int, list[bytes]]]:
+    """(slot, keys) of the GETKEYSINSLOT replies that listed keys."""
+    work: list[tuple[int, list[bytes]]] = []
+    for slot, reply in zip(slots, replies, strict=True):
+        if isinstance(reply, CommandError):
+            raise MigrationError(f"GETKEYSINSLOT {slot}: {reply.message}")
+        keys = [k for k in (reply or []) if isinstance(k, bytes)]  # type: ignore[union-attr]
+        if keys:
+            work.append((slot, keys))
+    return work
+
+
+def _pairs(keys: Sequence[bytes], digests: Sequence[bytes]) -> list[bytes]:
+    """key, digest, key, digest ... (a digest list shorter than the keys is an error)."""
+    if len(keys) != len(digests):
+        raise MigrationError(f"{len(digests)} digests for {len(keys)} keys")
+    return [a for pair in zip(keys, digests, strict=True) for a in pair]
+
+
+def _asked(commands: Sequence[Command], asking: bool) -> list[Command]:
+    """Each command preceded by ASKING when ``asking`` (replies: take every second one)."""
+    if not asking:
+        return list(commands)
+    return [c for command in commands for c in (("ASKING",), command)]
+
+
+@functools.cache
+def _slot_tags() -> dict[int, bytes]:
+    """A short hash tag for every slot (CRC16/XMODEM mod 16384, Redis's key hash)."""
+    tags: dict[int, bytes] = {}
+    i = 0
+    while len(tags) < 16384:
+        tag = str(i).encode()
+        tags.setdefault(binascii.crc_hqx(tag, 0) % 16384, tag)
+        i += 1
+    return tags
+
+
+def slot_tag(slot: int) -> bytes:
+    """``{tag}``: a key starting with it hashes to ``slot``."""
+    return b"{" + _slot_tags()[slot] + b"}"
 
 
 async def _gather_all(coroutines: Sequence) -> None:

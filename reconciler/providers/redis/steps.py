@@ -486,9 +486,10 @@ class SlotSettlement(BaseModel):
     previous_owner: str | None = None  # name of the owner before (None: nobody)
     drain: list[NodeRef] = Field(default_factory=list)
     open_on: list[NodeRef] = Field(default_factory=list)
-    # When a key exists on a drained node and on the owner: whose copy wins. The node of an
-    # interrupted move's target holds the copy written last (MIGRATE deletes the source's
-    # copy only after the target has it, and writes go to the target from then on).
+    # When a key exists on a drained node and on the owner with different values: whose copy
+    # wins. The interrupted move's source (or the replica that took it over) holds the copy
+    # written last: a move deletes a key on the source only after the target and its
+    # replicas hold it, and until then the source serves it (writes go there).
     prefer: NodeRef | None = None
     # The previous owner is failed with no replica: its copies of these slots' keys are lost.
     abandoned: bool = False
@@ -538,8 +539,9 @@ class SettleSlots(_Step):
                 text += "; migrate their keys from " + ", ".join(n.address for n in group.drain)
             if group.prefer is not None:
                 text += (
-                    f"; a key on both sides keeps {group.prefer.address}'s copy (the target of "
-                    "the interrupted move holds the copy written last)"
+                    f"; a key on both sides with different values keeps {group.prefer.address}'s "
+                    "copy (the source of the interrupted move: it served the key until its copy "
+                    "was deleted, so it holds the copy written last)"
                 )
             if group.open_on:
                 text += "; SETSLOT STABLE on " + ", ".join(n.address for n in group.open_on)
@@ -547,8 +549,8 @@ class SettleSlots(_Step):
         if self.duplicates:
             lines.append(
                 f"{self.duplicates} key(s) exist on two nodes ({self.differing} with different "
-                "values): identical copies are dropped from the non-owner; of differing ones "
-                "the preferred copy is kept and the other deleted"
+                "values): of identical copies the owner's is kept; of differing ones the "
+                "preferred copy is kept and the other deleted"
             )
         return tuple(lines)
 

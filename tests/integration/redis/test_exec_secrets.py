@@ -26,7 +26,7 @@ from tests.integration.redis.security import PASSWORD_ENV, run_cli
 pytestmark = pytest.mark.integration
 
 PASSWORD = "exec-Secret-7f3b1d9e"
-KEYS = 20_000
+KEYS = 50_000
 
 
 RECORDER = """\
@@ -93,30 +93,39 @@ def load_keys(address: str, count: int) -> dict[str, str]:
     host, port = address.split(":")
     client = RedisCluster(host=host, port=int(port), password=PASSWORD)
     values = {f"key:{i}": f"value-{i}-{random.random()}" for i in range(count)}
-    pipe = client.pipeline()
-    for key, value in values.items():
-        pipe.set(key, value)
-    pipe.execute()
+    items = list(values.items())
+    for start in range(0, len(items), 5000):
+        pipe = client.pipeline()
+        for key, value in items[start : start + 5000]:
+            pipe.set(key, value)
+        pipe.execute()
     client.close()
     return values
 
 
-def check_data(addresses: list[str], values: dict[str, str]) -> None:
+def check_data(addresses: list[str], values: dict[str, str]) -> str:
+    """Every key counted once (DBSIZE over the masters) and 500 sampled values read back;
+    returns the address of a cluster member (nodes the layout removed are left empty)."""
     import redis
     from redis.cluster import RedisCluster
 
     total = 0
+    members = []
     for address in addresses:
         host, port = address.split(":")
         with redis.Redis(host=host, port=int(port), password=PASSWORD) as node:
             if node.execute_command("ROLE")[0] == b"master":
                 total += int(node.dbsize())
-    assert total == len(values)
-    host, port = addresses[0].split(":")
+            info = node.execute_command("CLUSTER", "INFO").decode()
+            if "cluster_known_nodes:1\r" not in info:
+                members.append(address)
+    assert total == len(values), f"{total} keys on the masters, {len(values)} written"
+    host, port = members[0].split(":")
     client = RedisCluster(host=host, port=int(port), password=PASSWORD)
     sample = random.sample(sorted(values), 500)
     assert [g.decode() for g in client.mget_nonatomic(sample)] == [values[k] for k in sample]
     client.close()
+    return members[0]
 
 
 @pytest.mark.parametrize("pod_env", [False, True], ids=["stdin", "pod-env"])
@@ -155,11 +164,29 @@ async def test_init_and_reshard_over_exec_keep_the_password_out_of_urls(
     cluster_check(pods.addresses()[0], password=PASSWORD)
     await asyncio.to_thread(check_data, pods.addresses(), values)
 
+    # 4 -> 3: slots move back (MIGRATE with the password, over exec) and a master leaves.
+    shrink = write_spec(tmp_path / "shrink.yaml", pods.namespace, masters=3, pod_env=pod_env)
+    shrunk = await asyncio.to_thread(
+        run_cli,
+        "apply", "-f", str(shrink), "--target", "redis", "--auto-approve", "--allow-delete",
+        env=env,
+    )  # fmt: skip
+    assert shrunk.code == 0, shrunk.output
+    assert "redis_slots." in shrunk.output
+    member = await asyncio.to_thread(check_data, pods.addresses(), values)
+    cluster_check(member, password=PASSWORD)
+    again = await asyncio.to_thread(
+        run_cli,
+        "plan", "-f", str(shrink), "--target", "redis", "--allow-delete", "--detailed-exitcode",
+        env=env,
+    )  # fmt: skip
+    assert again.code == 0, again.output  # 0: no changes
+
     urls = recorder.urls()
     assert urls and any("stdin=true" in u.lower() for u in urls)
     assert any("MIGRATE" in urllib.parse.unquote(u) for u in urls) is False  # on stdin
     assert leaked(urls, PASSWORD) == []
-    for run in (init, verify, applied):
+    for run in (init, verify, applied, shrunk, again):
         assert PASSWORD not in run.output
 
 

@@ -86,3 +86,9 @@ def test_unexpected_error_hint_and_traceback_only_with_debug(
     finally:
         cli.commands.pop("explode-for-test", None)
         assert isinstance(cli, click.Group)
+
+
+def test_apply_takes_a_stall_timeout_in_seconds() -> None:
+    assert "--stall-timeout SECONDS" in run("apply", "--help").stdout
+    refused = run("apply", "-f", "x.yaml", "--stall-timeout", "0")
+    assert refused.returncode == 1 and "--stall-timeout" in refused.stderr  # usage: exit 1

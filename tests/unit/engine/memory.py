@@ -90,6 +90,7 @@ class MemoryStore:
 
     async def apply(self, changes: Sequence[Change], options: ApplyOptions) -> list[ChangeResult]:
         results = []
+        self.stall_seconds = options.stall_seconds()
         for change in changes:
             value = parse_payload(change, SetValue).value
             self.events.append(f"apply {change.address}")

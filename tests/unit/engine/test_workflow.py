@@ -155,3 +155,19 @@ async def test_an_edited_payload_is_refused_even_with_a_recomputed_checksum() ->
     with pytest.raises(SafetyRefusal, match="differs from what it would execute"):
         await flow.apply_saved(saved, RunOptions(), spec_sha256="s")
     assert store.live == {}
+
+
+async def test_the_stall_timeout_reaches_the_providers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--stall-timeout`` wins over $LLM_ANALYTICS_STALL_TIMEOUT, which wins over 180 s."""
+    from reconciler.engine.providers import ApplyOptions
+
+    monkeypatch.delenv("LLM_ANALYTICS_STALL_TIMEOUT", raising=False)
+    assert ApplyOptions().stall_seconds() == 180.0
+    assert ApplyOptions().stall_seconds(4.0) == 4.0
+    monkeypatch.setenv("LLM_ANALYTICS_STALL_TIMEOUT", "15s")
+    assert ApplyOptions().stall_seconds(4.0) == 15.0
+    assert ApplyOptions(stall_timeout=30.0).stall_seconds() == 30.0
+    store = MemoryStore({"a": 1}, {})
+    flow, _ = workflow(store, [])
+    await flow.apply(RunOptions(stall_timeout=42.0))
+    assert store.stall_seconds == 42.0

@@ -15,6 +15,7 @@ from reconciler.providers.redis.layout import (
     rebalance_moves,
     split_slots,
 )
+from reconciler.providers.redis.repairing import SlotEvidence
 from reconciler.providers.redis.state import SLOT_COUNT, expand_ranges
 from reconciler.providers.redis.steps import AssignSlots, CreateCluster, MoveSlots, RemoveNode
 from tests.unit.providers.redis.builders import N, even, nid, observe
@@ -176,10 +177,16 @@ def test_open_slot_is_repaired_first() -> None:
     (group,) = plan.steps[0].groups
     assert group.slots == [(100, 100)]
     # Both sides of the move are open and answer: the move is finished (target owns it).
-    assert group.owner.node_id == nid(2) and group.prefer is not None
-    assert group.prefer.node_id == nid(2)
+    assert group.owner.node_id == nid(2) and group.prefer is None  # no key to resolve
     assert {n.node_id for n in group.open_on} == {nid(1), nid(2)}
     assert plan.changes()[0].address == "redis_repair.open_slot_100"
+    # Keys on both sides: the source's copy wins a difference (it served them until then).
+    evidence = SlotEvidence(keys={100: {nid(1): 3, nid(2): 2}}, duplicates={100: (2, 1)})
+    plan = plan_layout(observe(nodes), DesiredLayout(3, 1), evidence=evidence)
+    (group,) = plan.steps[0].groups
+    assert [n.node_id for n in group.drain] == [nid(1)]
+    assert group.prefer is not None and group.prefer.node_id == nid(1)
+    assert "keeps 10.0.0.1:6379's copy (the source" in plan.steps[0].lines()[0]
 
 
 def test_dead_replica_forgotten_only_with_allow_delete() -> None:

@@ -45,8 +45,9 @@ def test_source_master_dead_mid_move_target_keys_go_back_to_the_new_owner() -> N
     assert {g.owner.node_id for g in settle.groups} == {nid(4)}
     drained = [g for g in settle.groups if g.drain]
     assert drained and all(g.drain[0].node_id == nid(7) for g in drained)
-    # The target of the interrupted move holds the copy written last.
-    assert all(g.prefer is not None and g.prefer.node_id == nid(7) for g in drained)
+    # The source of the interrupted move (its replica 4 took over) holds the copy written
+    # last: a move deletes a key on the source only after the target's replicas have it.
+    assert all(g.prefer is not None and g.prefer.node_id == nid(4) for g in drained)
     assert settle.duplicates == 1 and Risk.DATA_LOSS not in plan.changes()[0].risks
     # The layout goes on from the settled map: moves bring 7 to its share in the same plan.
     moves = [s for s in plan.steps if isinstance(s, MoveSlots)]
@@ -68,6 +69,8 @@ def test_target_dead_with_keys_on_its_replica_is_taken_over_and_drained() -> Non
     assert {g.owner.node_id for g in settle.groups} == {nid(1)}
     drained = [g for g in settle.groups if g.drain]
     assert drained and all(g.drain[0].node_id == nid(8) for g in drained)
+    # Differing copies keep the source's (1 kept serving the keys it still held).
+    assert all(g.prefer is not None and g.prefer.node_id == nid(1) for g in drained)
 
 
 def test_a_master_not_yet_marked_failed_is_waited_for_not_reassigned() -> None:
