@@ -15,17 +15,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from reconciler.engine.applying import apply_plan
 from reconciler.engine.plan import Change, Plan
-from reconciler.engine.planfile import (
-    SavedPlan,
-    redacted_changes,
-    restore_redacted,
-    stale_refusal,
-    staleness,
-)
 from reconciler.engine.planning import merged_request_counts
 from reconciler.engine.providers import (
     ApplyOptions,
@@ -39,6 +31,9 @@ from reconciler.engine.providers import (
 from reconciler.engine.risk import Consent, gate
 from reconciler.engine.selection import Selection
 from reconciler.errors import ApplyFailed, PlanRefused
+
+if TYPE_CHECKING:  # applying and saved plans: imported by the methods that use them
+    from reconciler.engine.planfile import SavedPlan
 
 T = TypeVar("T")
 
@@ -195,6 +190,13 @@ class Workflow:
     ) -> RunResult:
         """Carry out a saved plan exactly, unless it is stale or altered (exit 3, refused
         before anything of it is shown)."""
+        from reconciler.engine.planfile import (
+            redacted_changes,
+            restore_redacted,
+            stale_refusal,
+            staleness,
+        )
+
         async with self.locks() as lock:
             now = await lock.guard(self.fingerprints(saved.plan))
             reasons = staleness(saved, spec_sha256=spec_sha256, fingerprints_now=now)
@@ -223,6 +225,8 @@ class Workflow:
             by_name[change.provider].check_saved(change, REDACTED)
 
     async def _carry_out(self, lock: Guard, planned: Plan, options: RunOptions) -> RunResult:
+        from reconciler.engine.applying import apply_plan
+
         results = await lock.guard(
             apply_plan(
                 planned,

@@ -88,13 +88,15 @@ def _enum_by_value(enum_type: type[StrEnum]) -> BeforeValidator:
 
 
 class SpecModel(BaseModel):
+    # Attribute docstrings document the fields in the JSON Schema only: reading them means
+    # parsing this file's source, so :mod:`reconciler.spec.schema` adds them when it
+    # generates the schema instead of every command paying for it at import time.
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
         strict=True,
         alias_generator=to_camel,
         populate_by_name=True,
-        use_attribute_docstrings=True,
     )
 
 
