@@ -87,6 +87,18 @@ def _enum_by_value(enum_type: type[StrEnum]) -> BeforeValidator:
 # case-insensitively.
 
 
+def _new_list() -> list[Any]:
+    return []
+
+
+def _new_dict() -> dict[str, Any]:
+    return {}
+
+
+# Python functions, not ``list``/``dict``: pydantic inspects a default factory's signature,
+# and a builtin's is parsed from its text signature (tokenize), costing milliseconds each.
+
+
 class SpecModel(BaseModel):
     # Attribute docstrings document the fields in the JSON Schema only: reading them means
     # parsing this file's source, so :mod:`reconciler.spec.schema` adds them when it
@@ -97,6 +109,7 @@ class SpecModel(BaseModel):
         strict=True,
         alias_generator=to_camel,
         populate_by_name=True,
+        defer_build=True,
     )
 
 
@@ -206,7 +219,7 @@ class TopicSettings(SpecModel):
     replication_factor: Annotated[
         int | None, Why("a 16-bit integer in Kafka's CreateTopics request")
     ] = Field(default=None, ge=1, le=KAFKA_MAX_REPLICATION_FACTOR)
-    config: dict[str, ConfigValue] = Field(default_factory=dict)
+    config: dict[str, ConfigValue] = Field(default_factory=_new_dict)
     """Kafka topic-level configs by Kafka's own key; ms and bytes accept units (7d, 1GiB)."""
 
 
@@ -284,11 +297,11 @@ class ProducerRole(SpecModel):
     role: Literal["producer"]
     principal: str
     host: str = "*"
-    topics: list[str] = Field(default_factory=list)
-    topic_prefixes: list[str] = Field(default_factory=list)
+    topics: list[str] = Field(default_factory=_new_list)
+    topic_prefixes: list[str] = Field(default_factory=_new_list)
     idempotent: bool = False
-    transactional_ids: list[str] = Field(default_factory=list)
-    transactional_id_prefixes: list[str] = Field(default_factory=list)
+    transactional_ids: list[str] = Field(default_factory=_new_list)
+    transactional_id_prefixes: list[str] = Field(default_factory=_new_list)
 
 
 class ConsumerRole(SpecModel):
@@ -297,10 +310,10 @@ class ConsumerRole(SpecModel):
     role: Literal["consumer"]
     principal: str
     host: str = "*"
-    topics: list[str] = Field(default_factory=list)
-    topic_prefixes: list[str] = Field(default_factory=list)
-    groups: list[str] = Field(default_factory=list)
-    group_prefixes: list[str] = Field(default_factory=list)
+    topics: list[str] = Field(default_factory=_new_list)
+    topic_prefixes: list[str] = Field(default_factory=_new_list)
+    groups: list[str] = Field(default_factory=_new_list)
+    group_prefixes: list[str] = Field(default_factory=_new_list)
 
 
 def _acl_rule_kind(value: Any) -> str | None:
@@ -347,8 +360,8 @@ DeletionPolicyField = Annotated[DeletionPolicy, _enum_by_value(DeletionPolicy)]
 class TopicOwnership(SpecModel):
     """Topics this file manages even when it does not list them (to report or delete them)."""
 
-    names: list[str] = Field(default_factory=list)
-    prefixes: list[str] = Field(default_factory=list)
+    names: list[str] = Field(default_factory=_new_list)
+    prefixes: list[str] = Field(default_factory=_new_list)
     configs: ConfigOwnershipField = ConfigOwnership.ADDITIVE
     deletion: DeletionPolicyField = DeletionPolicy.NEVER
 
@@ -356,7 +369,7 @@ class TopicOwnership(SpecModel):
 class AclOwnership(SpecModel):
     """Principals whose ACLs this file manages completely."""
 
-    principals: list[str] = Field(default_factory=list)
+    principals: list[str] = Field(default_factory=_new_list)
     deletion: DeletionPolicyField = DeletionPolicy.NEVER
 
 
@@ -372,9 +385,9 @@ class KafkaSpec(SpecModel):
 
     connection: KafkaConnection
     defaults: TopicSettings = TopicSettings()
-    profiles: dict[str, TopicSettings] = Field(default_factory=dict)
-    topics: list[TopicSpec] = Field(default_factory=list)
-    acls: list[AclRule] = Field(default_factory=list)
+    profiles: dict[str, TopicSettings] = Field(default_factory=_new_dict)
+    topics: list[TopicSpec] = Field(default_factory=_new_list)
+    acls: list[AclRule] = Field(default_factory=_new_list)
     ownership: KafkaOwnership = KafkaOwnership()
     expected_brokers: Annotated[int | None, _INT32] = Field(default=None, ge=1, le=INT32_MAX)
     """Broker count the cluster should have (checked by verify; bounds replicationFactor)."""
@@ -512,7 +525,7 @@ class Metadata(SpecModel):
     """Name and labels of this spec (the name shows in plans and locks)."""
 
     name: str
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=_new_dict)
 
 
 class ClusterSpec(SpecModel):
@@ -523,5 +536,5 @@ class ClusterSpec(SpecModel):
     metadata: Metadata
     kafka: KafkaSpec | None = None
     redis: RedisSpec | None = None
-    environments: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    environments: dict[str, dict[str, Any]] = Field(default_factory=_new_dict)
     """Overlays chosen with ``--env``; kept verbatim here (neither merged nor interpolated)."""
