@@ -34,6 +34,7 @@ from _procs import compile_package, llm_analytics_argv, loadavg, median, run
 
 PRINCIPALS = 50
 GOAL_SECONDS, GOAL_REQUESTS, GOAL_MIB = 3.0, 6, 250
+SETUP_ATTEMPTS = 5
 
 
 @contextlib.contextmanager
@@ -79,6 +80,21 @@ def write_spec(path: Path, prefix: str, topics: int, acls: int) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def create_all(llm: list[str], spec: Path, env: dict[str, str]) -> tuple[float, int]:
+    """``apply -f SPEC -y`` until it succeeds: on a loaded machine the broker may time out a
+    CreateTopics batch; a rerun creates what is still missing. Seconds and runs."""
+    began = time.perf_counter()
+    for attempt in range(1, SETUP_ATTEMPTS + 1):
+        done = run([*llm, "apply", "-f", str(spec), "-y"], env=env)
+        if done.rc == 0:
+            return time.perf_counter() - began, attempt
+        print(
+            f"apply exited {done.rc} (run {attempt}): {done.stderr.strip()[-300:]}", file=sys.stderr
+        )
+    done.check()
+    raise AssertionError("unreachable")
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "not met"
 
@@ -98,9 +114,7 @@ def measure(topics: int, acls: int, repeats: int) -> str:
         spec = Path(tmp, "spec.yaml")
         write_spec(spec, prefix, topics, acls)
         size_mb = spec.stat().st_size / 1e6
-        began = time.perf_counter()
-        applied = run([*llm, "apply", "-f", str(spec), "-y"], env=env).check()
-        apply_seconds = time.perf_counter() - began
+        apply_seconds, attempts = create_all(llm, spec, env)
         plans = []
         for _ in range(repeats):
             done = run(
@@ -114,7 +128,7 @@ def measure(topics: int, acls: int, repeats: int) -> str:
     listing = ", ".join(f"{k.removeprefix('kafka.')}={v}" for k, v in sorted(counts.items()))
     rows = [
         f"load average {loadavg()} (1 / 5 / 15 min); spec {size_mb:.1f} MB; "
-        f"setup apply {apply_seconds:.1f} s (exit {applied.rc})",
+        f"set-up apply {apply_seconds:.1f} s ({attempts} run(s) of apply)",
         "",
         "| no-change plan | wall s (median) | CPU s (median) | peak RSS | requests |",
         "|---|---:|---:|---:|---|",
