@@ -48,7 +48,8 @@ def cluster() -> Iterator[dict[str, str]]:
     from reconciler.sandbox.kafka import KafkaSandbox
 
     with KafkaSandbox("secure") as sandbox:
-        yield {**os.environ, **sandbox.connection_env()}
+        os.environ.update(sandbox.connection_env())  # the set-up resolves the password here too
+        yield dict(os.environ)
 
 
 def write_spec(path: Path, prefix: str, topics: int, acls: int) -> None:
