@@ -36,6 +36,7 @@ from _procs import compile_package, llm_analytics_argv, loadavg, median, run
 PRINCIPALS = 50
 GOAL_SECONDS, GOAL_REQUESTS, GOAL_MIB = 3.0, 6, 250
 SETUP_ATTEMPTS = 5
+METADATA_WAIT_SECONDS = 600
 TOPIC_CONFIG = {"retention.ms": "86400000", "compression.type": "lz4"}
 
 
@@ -103,6 +104,14 @@ async def precreate_topics(spec: Path, env: dict[str, str], batch: int = 200) ->
                 await admin.create_topics(topics)
             except ReconcilerError as problem:  # apply creates what is missing
                 print(f"pre-creating topics: {problem}", file=sys.stderr)
+        # The broker's metadata lags behind its controller: until it lists the topics, a
+        # plan's validateOnly CreateTopics says "already exists" for topics it cannot see.
+        deadline = time.monotonic() + METADATA_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            state = await admin.cluster_state(with_configs=False)
+            if all(name in state.topics for name in names):
+                break
+            await asyncio.sleep(2)
 
 
 def create_all(llm: list[str], spec: Path, env: dict[str, str]) -> tuple[float, int]:
