@@ -142,6 +142,17 @@ def load_keys(address: str, count: int, value_size: int, prefix: str = "user:") 
     return values
 
 
+def compile_package() -> None:
+    """Byte-compile ``reconciler/`` once, as installing a package does. With
+    ``PYTHONDONTWRITEBYTECODE`` set (CI images often set it) an editable install would
+    otherwise compile every module from source in every measured process."""
+    import compileall
+
+    compileall.compile_dir(
+        str(Path(__file__).resolve().parent.parent / "reconciler"), quiet=1, workers=1
+    )
+
+
 def llm_analytics_argv() -> list[str]:
     """The installed console script next to this interpreter (what a user runs), else -m."""
     script = Path(sys.executable).parent / "llm-analytics"

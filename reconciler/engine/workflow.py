@@ -17,15 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from reconciler.engine.applying import apply_plan
 from reconciler.engine.plan import Change, Plan
-from reconciler.engine.planfile import (
-    SavedPlan,
-    redacted_changes,
-    restore_redacted,
-    stale_refusal,
-    staleness,
-)
 from reconciler.engine.planning import merged_request_counts
 from reconciler.engine.providers import (
     ApplyOptions,
@@ -40,7 +32,8 @@ from reconciler.engine.risk import Consent, gate
 from reconciler.engine.selection import Selection
 from reconciler.errors import ApplyFailed, PlanRefused
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # applying and saved plans: imported by the methods that use them
+    from reconciler.engine.planfile import SavedPlan
     from reconciler.engine.policies import PolicyCheck
 
 T = TypeVar("T")
@@ -207,6 +200,13 @@ class Workflow:
     ) -> RunResult:
         """Carry out a saved plan exactly, unless it is stale or altered (exit 3, refused
         before anything of it is shown)."""
+        from reconciler.engine.planfile import (
+            redacted_changes,
+            restore_redacted,
+            stale_refusal,
+            staleness,
+        )
+
         async with self.locks() as lock:
             now = await lock.guard(self.fingerprints(saved.plan))
             reasons = staleness(saved, spec_sha256=spec_sha256, fingerprints_now=now)
@@ -235,6 +235,8 @@ class Workflow:
             by_name[change.provider].check_saved(change, REDACTED)
 
     async def _carry_out(self, lock: Guard, planned: Plan, options: RunOptions) -> RunResult:
+        from reconciler.engine.applying import apply_plan
+
         results = await lock.guard(
             apply_plan(
                 planned,

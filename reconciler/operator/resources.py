@@ -88,6 +88,9 @@ def crd_manifest() -> dict[str, Any]:
 
     from reconciler.spec.models import KafkaSpec, RedisSpec
     from reconciler.spec.policies import PolicyRule
+    from reconciler.spec.schema import document_fields
+
+    document_fields()  # the fields' descriptions, as in schemas/
 
     spec_properties: dict[str, Any] = {
         "reconcile": {

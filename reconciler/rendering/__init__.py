@@ -11,18 +11,36 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from reconciler.rendering.json import render_json
-from reconciler.rendering.markdown import DEFAULT_MAX_CHARS, render_markdown
 from reconciler.rendering.redaction import (
     SENSITIVE_KEY_PATTERNS,
     SENSITIVE_VALUE,
     is_sensitive_key,
     redact_plan_dict,
 )
-from reconciler.rendering.text import render_text
 
 if TYPE_CHECKING:
     from reconciler.engine.plan import Plan
+    from reconciler.rendering.json import render_json
+    from reconciler.rendering.markdown import DEFAULT_MAX_CHARS, render_markdown
+    from reconciler.rendering.text import render_text
+
+# Each renderer is imported when first used: a command prints one format.
+_LAZY = {
+    "render_json": "json",
+    "render_markdown": "markdown",
+    "DEFAULT_MAX_CHARS": "markdown",
+    "render_text": "text",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 Format = Literal["text", "json", "markdown"]
 FORMATS: tuple[Format, ...] = ("text", "json", "markdown")
@@ -44,17 +62,26 @@ def render(
     fmt: Format,
     *,
     color: bool = False,
-    max_chars: int = DEFAULT_MAX_CHARS,
+    max_chars: int | None = None,
 ) -> str:
     """Render ``plan`` as ``text`` (ANSI colour only if ``color``), ``json`` or
-    ``markdown`` (at most ``max_chars`` characters). The result ends with a newline."""
+    ``markdown`` (at most ``max_chars`` characters, default ``DEFAULT_MAX_CHARS``). The
+    result ends with a newline."""
     body = plan_dict_of(plan)
     if fmt == "text":
+        from reconciler.rendering.text import render_text
+
         return render_text(body, color=color)
     if fmt == "json":
+        from reconciler.rendering.json import render_json
+
         return render_json(body)
     if fmt == "markdown":
-        return render_markdown(body, max_chars=max_chars)
+        from reconciler.rendering.markdown import DEFAULT_MAX_CHARS, render_markdown
+
+        return render_markdown(
+            body, max_chars=DEFAULT_MAX_CHARS if max_chars is None else max_chars
+        )
     raise ValueError(f"unknown plan format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 

@@ -37,13 +37,16 @@ def _enum_by_value(enum_type: type[StrEnum]) -> BeforeValidator:
 
 
 class SpecModel(BaseModel):
+    # Attribute docstrings document the fields in the JSON Schema only: reading them means
+    # parsing the modules' source, so :mod:`reconciler.spec.schema` adds them when it
+    # generates the schema instead of every command paying for it at import time.
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
         strict=True,
         alias_generator=to_camel,
         populate_by_name=True,
-        use_attribute_docstrings=True,
+        defer_build=True,
     )
 
 

@@ -91,6 +91,18 @@ def _rate(value: Any) -> Any:
 # case-insensitively.
 
 
+def _new_list() -> list[Any]:
+    return []
+
+
+def _new_dict() -> dict[str, Any]:
+    return {}
+
+
+# Python functions, not ``list``/``dict``: pydantic inspects a default factory's signature,
+# and a builtin's is parsed from its text signature (tokenize), costing milliseconds each.
+
+
 # --------------------------------------------------------------------------- kafka
 
 
@@ -168,7 +180,7 @@ class TopicSettings(SpecModel):
     replication_factor: Annotated[
         int | None, Why("a 16-bit integer in Kafka's CreateTopics request")
     ] = Field(default=None, ge=1, le=KAFKA_MAX_REPLICATION_FACTOR)
-    config: dict[str, ConfigValue] = Field(default_factory=dict)
+    config: dict[str, ConfigValue] = Field(default_factory=_new_dict)
     """Kafka topic-level configs by Kafka's own key; ms and bytes accept units (7d, 1GiB)."""
 
 
@@ -246,11 +258,11 @@ class ProducerRole(SpecModel):
     role: Literal["producer"]
     principal: str
     host: str = "*"
-    topics: list[str] = Field(default_factory=list)
-    topic_prefixes: list[str] = Field(default_factory=list)
+    topics: list[str] = Field(default_factory=_new_list)
+    topic_prefixes: list[str] = Field(default_factory=_new_list)
     idempotent: bool = False
-    transactional_ids: list[str] = Field(default_factory=list)
-    transactional_id_prefixes: list[str] = Field(default_factory=list)
+    transactional_ids: list[str] = Field(default_factory=_new_list)
+    transactional_id_prefixes: list[str] = Field(default_factory=_new_list)
 
 
 class ConsumerRole(SpecModel):
@@ -259,10 +271,10 @@ class ConsumerRole(SpecModel):
     role: Literal["consumer"]
     principal: str
     host: str = "*"
-    topics: list[str] = Field(default_factory=list)
-    topic_prefixes: list[str] = Field(default_factory=list)
-    groups: list[str] = Field(default_factory=list)
-    group_prefixes: list[str] = Field(default_factory=list)
+    topics: list[str] = Field(default_factory=_new_list)
+    topic_prefixes: list[str] = Field(default_factory=_new_list)
+    groups: list[str] = Field(default_factory=_new_list)
+    group_prefixes: list[str] = Field(default_factory=_new_list)
 
 
 def _acl_rule_kind(value: Any) -> str | None:
@@ -301,8 +313,8 @@ ConfigOwnershipField = Annotated[ConfigOwnership, _enum_by_value(ConfigOwnership
 class TopicOwnership(SpecModel):
     """Topics this file manages even when it does not list them (to report or delete them)."""
 
-    names: list[str] = Field(default_factory=list)
-    prefixes: list[str] = Field(default_factory=list)
+    names: list[str] = Field(default_factory=_new_list)
+    prefixes: list[str] = Field(default_factory=_new_list)
     configs: ConfigOwnershipField = ConfigOwnership.ADDITIVE
     deletion: DeletionPolicyField = DeletionPolicy.NEVER
 
@@ -310,7 +322,7 @@ class TopicOwnership(SpecModel):
 class AclOwnership(SpecModel):
     """Principals whose ACLs this file manages completely."""
 
-    principals: list[str] = Field(default_factory=list)
+    principals: list[str] = Field(default_factory=_new_list)
     deletion: DeletionPolicyField = DeletionPolicy.NEVER
 
 
@@ -328,12 +340,12 @@ class KafkaSpec(SpecModel):
 
     connection: KafkaConnection
     defaults: TopicSettings = TopicSettings()
-    profiles: dict[str, TopicSettings] = Field(default_factory=dict)
-    topics: list[TopicSpec] = Field(default_factory=list)
-    acls: list[AclRule] = Field(default_factory=list)
-    quotas: list[QuotaSpec] = Field(default_factory=list)
+    profiles: dict[str, TopicSettings] = Field(default_factory=_new_dict)
+    topics: list[TopicSpec] = Field(default_factory=_new_list)
+    acls: list[AclRule] = Field(default_factory=_new_list)
+    quotas: list[QuotaSpec] = Field(default_factory=_new_list)
     """Client quotas per user / client id / ip entity (docs/spec.md)."""
-    users: list[UserSpec] = Field(default_factory=list)
+    users: list[UserSpec] = Field(default_factory=_new_list)
     """SCRAM users; passwords only by reference."""
     ownership: KafkaOwnership = KafkaOwnership()
     expected_brokers: Annotated[int | None, _INT32] = Field(default=None, ge=1, le=INT32_MAX)
@@ -479,7 +491,7 @@ class Metadata(SpecModel):
     """Name and labels of this spec (the name shows in plans and locks)."""
 
     name: str
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=_new_dict)
 
 
 class ClusterSpec(SpecModel):
@@ -490,7 +502,7 @@ class ClusterSpec(SpecModel):
     metadata: Metadata
     kafka: KafkaSpec | None = None
     redis: RedisSpec | None = None
-    policies: list[PolicyRule] = Field(default_factory=list)
+    policies: list[PolicyRule] = Field(default_factory=_new_list)
     """Rules every plan must pass (docs/spec.md, "Policies")."""
-    environments: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    environments: dict[str, dict[str, Any]] = Field(default_factory=_new_dict)
     """Overlays chosen with ``--env``; kept verbatim here (neither merged nor interpolated)."""

@@ -7,19 +7,86 @@ Editors use it through the ``# yaml-language-server: $schema=...`` comment of a 
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from reconciler.spec.models import ClusterSpec
+from reconciler.spec import models
+from reconciler.spec.models import ClusterSpec, SpecModel
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DEFAULT_SCHEMA_PATH = Path("schemas/cluster-spec.schema.json")
 
 
+def attribute_docstrings(source: str) -> dict[str, dict[str, str]]:
+    """class name -> {attribute: the string literal right after its assignment}."""
+    found: dict[str, dict[str, str]] = {}
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        docs: dict[str, str] = {}
+        for statement, following in zip(node.body, node.body[1:], strict=False):
+            target = statement.target if isinstance(statement, ast.AnnAssign) else None
+            if (
+                isinstance(target, ast.Name)
+                and isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+            ):
+                docs[target.id] = inspect.cleandoc(following.value.value)
+        found[node.name] = docs
+    return found
+
+
+def _spec_models(base: type[SpecModel] = SpecModel) -> Iterator[type[SpecModel]]:
+    for model in base.__subclasses__():
+        yield model
+        yield from _spec_models(model)
+
+
+_documented = False
+
+
+def _spec_modules() -> list[Any]:
+    """Every module defining spec models (their source holds the attribute docstrings)."""
+    return sorted(
+        {sys.modules[m.__module__] for m in _spec_models()} | {models},
+        key=lambda module: module.__name__,
+    )
+
+
+def document_fields() -> None:
+    """Give the spec models' fields their attribute docstrings as descriptions (what
+    pydantic's ``use_attribute_docstrings`` does, done once, only for the schema)."""
+    global _documented
+    if _documented:
+        return
+    docs: dict[str, dict[str, str]] = {}
+    for module in _spec_modules():
+        for model_name, fields in attribute_docstrings(inspect.getsource(module)).items():
+            docs.setdefault(model_name, {}).update(fields)
+    ordered = list(dict.fromkeys(_spec_models()))
+    for model in ordered:
+        for name, field in model.model_fields.items():
+            doc = next(
+                (docs[c.__name__][name] for c in model.__mro__ if name in docs.get(c.__name__, {})),
+                None,
+            )
+            if doc and field.description is None:
+                field.description = doc
+    for _ in range(2):  # a model embeds its field types' schemas: rebuild them first
+        for model in ordered:
+            model.model_rebuild(force=True)
+    _documented = True
+
+
 def cluster_spec_schema() -> dict[str, Any]:
     """The JSON Schema of the spec file (YAML keys, i.e. by alias)."""
+    document_fields()
     generated = ClusterSpec.model_json_schema(by_alias=True, mode="validation")
     schema: dict[str, Any] = {
         "$schema": SCHEMA_DIALECT,

@@ -92,3 +92,13 @@ def test_startup_profile(kafka_single: KafkaSandbox, redis_cluster: RedisSandbox
     )
     assert "top cumulative" in out
     assert "pydantic model building" in out
+
+
+def test_scale_plan(kafka_secure: KafkaSandbox) -> None:
+    out = bench(
+        "scale_plan.py", "--topics", "20", "--acls", "40", "--repeats", "1",
+        env=kafka_secure.connection_env(),
+    )  # fmt: skip
+    assert "| 20 topics + 40 ACLs (1 runs) |" in out
+    assert "DescribeAcls=1" in out and "Metadata=" in out
+    assert "load average" in out

@@ -13,8 +13,8 @@ import random
 import ssl
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -32,7 +32,6 @@ from aiokafka.protocol.admin import (
     ListPartitionReassignmentsRequest,
 )
 from aiokafka.protocol.api import Request, Response
-from aiokafka.protocol.metadata import MetadataRequest
 
 from reconciler.engine.polling import retries
 from reconciler.errors import (
@@ -54,6 +53,7 @@ from reconciler.providers.kafka.protocol import (
     DescribeConfigsRequest,
     DescribeLogDirsRequest,
     IncrementalAlterConfigsRequest,
+    MetadataRequest,
     replica_sizes,
 )
 from reconciler.providers.kafka.state import (
@@ -420,11 +420,14 @@ class KafkaAdmin:
         with_configs: bool = True,
         topics: Sequence[str] | None = None,
         config_keys: frozenset[str] | None = None,
+        configs_of: Callable[[str], bool] | None = None,
     ) -> KafkaClusterState:
         """Brokers, topics, partitions and (optionally) the topics' configs.
 
-        One Metadata request plus one DescribeConfigs request for all topics. With
-        ``config_keys``, only those keys and the topics' own overrides are kept.
+        One Metadata request plus one DescribeConfigs request. With ``config_keys``, only
+        those keys and the topics' own overrides are kept; with ``configs_of``, only the
+        topics it selects are described (the others have no configs), so that a plan's cost
+        follows its spec rather than the cluster.
         """
         metadata = await self.send(
             MetadataRequest(
@@ -432,47 +435,27 @@ class KafkaAdmin:
             )
         )
         brokers = tuple(
-            Broker(node_id=b[0], host=b[1], port=b[2], rack=b[3] if len(b) > 3 else None)
-            for b in metadata.brokers
+            Broker(node_id=b[0], host=b[1], port=b[2], rack=b[3]) for b in metadata.brokers
         )
         live: dict[str, LiveTopic] = {}
-        for entry in metadata.topics:
-            error_code, name, internal, partitions = entry[0], entry[1], entry[2], entry[3]
+        for error_code, name, internal, partitions in metadata.topics:
             if error_code and not partitions:
                 continue  # e.g. UnknownTopicOrPartition for a named lookup
             live[name] = LiveTopic(
                 name=name,
-                internal=bool(internal) or name.startswith("__"),
+                internal=internal or name.startswith("__"),
                 partitions=tuple(
-                    sorted(
-                        (
-                            PartitionState(
-                                partition=p[1],
-                                leader=p[2],
-                                replicas=tuple(p[3]),
-                                isr=tuple(p[4]),
-                                offline_replicas=tuple(p[5]) if len(p) > 5 else (),
-                                error_code=p[0],
-                            )
-                            for p in partitions
-                        ),
-                        key=lambda p: p.partition,
-                    )
+                    PartitionState(p[1], p[2], p[3], p[4], p[5], p[0])
+                    for p in sorted(partitions, key=lambda p: p[1])
                 ),
             )
-        if with_configs and live:
-            configs = await self.topic_configs(
-                [n for n, t in live.items() if not t.internal], config_keys
-            )
-            live = {
-                name: LiveTopic(
-                    name=t.name,
-                    partitions=t.partitions,
-                    internal=t.internal,
-                    configs=configs.get(name, {}),
-                )
-                for name, t in live.items()
-            }
+        described = [
+            n for n, t in live.items() if not t.internal and (configs_of is None or configs_of(n))
+        ]
+        if with_configs and described:
+            configs = await self.topic_configs(described, config_keys)
+            for name in described:
+                live[name] = replace(live[name], configs=configs.get(name, {}))
         return KafkaClusterState(
             cluster_id=metadata.cluster_id,
             controller_id=metadata.controller_id,

@@ -382,3 +382,147 @@ def replica_sizes(response: Any) -> dict[tuple[str, int], int]:
                 if not is_future:
                     sizes[(name, index)] = sizes.get((name, index), 0) + size
     return sizes
+
+
+# --------------------------------------------------------------------------- Metadata
+#
+# A Metadata answer for every topic of a large cluster lists every partition with its
+# replica and ISR arrays; aiokafka's generic decoder builds several objects per field. The
+# layout of versions 1-5 is fixed, so the answer is walked once with a few slices and
+# ``unpack_from`` calls per partition.
+
+_INT32_ARRAYS: dict[int, struct.Struct] = {}
+
+# (node id, host, port, rack)
+MetadataBroker = tuple[int, str, int, str | None]
+# (error code, partition, leader, replicas, isr, offline replicas)
+MetadataPartition = tuple[int, int, int, tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+# (error code, topic name, is internal, partitions)
+MetadataTopic = tuple[int, str, bool, list[MetadataPartition]]
+
+
+def _int32_array(count: int) -> struct.Struct:
+    packed = _INT32_ARRAYS.get(count)
+    if packed is None:
+        packed = _INT32_ARRAYS[count] = struct.Struct(f">{count}i")
+    return packed
+
+
+def decode_metadata(
+    buffer: bytes, version: int
+) -> tuple[list[MetadataBroker], str | None, int, list[MetadataTopic]]:
+    """Walk a Metadata v1-v5 response body: (brokers, cluster id, controller id, topics)."""
+    int16, int32 = _INT16.unpack_from, _INT32.unpack_from
+    offset = 4 if version >= 3 else 0  # throttle_time_ms
+
+    def string() -> str | None:
+        nonlocal offset
+        length = buffer[offset] << 8 | buffer[offset + 1]
+        offset += 2
+        if length == 0xFFFF:
+            return None
+        offset += length
+        return buffer[offset - length : offset].decode()
+
+    def int32_array() -> tuple[int, ...]:
+        nonlocal offset
+        (count,) = int32(buffer, offset)
+        offset += 4
+        if count <= 0:
+            return ()
+        values: tuple[int, ...] = _int32_array(count).unpack_from(buffer, offset)
+        offset += 4 * count
+        return values
+
+    brokers: list[MetadataBroker] = []
+    (broker_count,) = int32(buffer, offset)
+    offset += 4
+    for _ in range(broker_count):
+        (node_id,) = int32(buffer, offset)
+        offset += 4
+        host = string() or ""
+        (port,) = int32(buffer, offset)
+        offset += 4
+        brokers.append((node_id, host, port, string()))
+    cluster_id = string() if version >= 2 else None
+    (controller_id,) = int32(buffer, offset)
+    (topic_count,) = int32(buffer, offset + 4)
+    offset += 8
+    topics: list[MetadataTopic] = []
+    offline_too = version >= 5
+    for _ in range(topic_count):
+        (topic_error,) = int16(buffer, offset)
+        offset += 2
+        name = string() or ""
+        internal = buffer[offset] != 0
+        (partition_count,) = int32(buffer, offset + 1)
+        offset += 5
+        partitions: list[MetadataPartition] = []
+        for _ in range(max(partition_count, 0)):
+            error_code, partition, leader = _PARTITION_HEAD.unpack_from(buffer, offset)
+            offset += 10
+            replicas = int32_array()
+            isr = int32_array()
+            offline = int32_array() if offline_too else ()
+            partitions.append((error_code, partition, leader, replicas, isr, offline))
+        topics.append((topic_error, name, internal, partitions))
+    if offset > len(buffer):
+        raise ValueError("buffer underrun decoding Metadata response")
+    return brokers, cluster_id, controller_id, topics
+
+
+_PARTITION_HEAD = struct.Struct(">hii")
+
+
+class _FastMetadataResponse(Response):
+    """Metadata response kept as raw bytes, decoded by :func:`decode_metadata` on creation."""
+
+    API_KEY = 3
+    API_VERSION = 5
+    SCHEMA = Schema(("raw", Bytes))
+
+    brokers: list[MetadataBroker]
+    cluster_id: str | None
+    controller_id: int
+    topics: list[MetadataTopic]
+
+    @classmethod
+    def decode(cls, data: Any) -> _FastMetadataResponse:
+        raw = data.read() if hasattr(data, "read") else bytes(data)
+        response = cls(raw)
+        decoded = decode_metadata(raw, cls.API_VERSION)
+        response.brokers, response.cluster_id, response.controller_id, response.topics = decoded
+        return response
+
+
+def _metadata_versions() -> tuple[type[RequestStruct], ...]:
+    """Metadata request structs v1-v5 whose answers use the fast decoder."""
+    from aiokafka.protocol import metadata
+
+    structs = []
+    for version in range(1, 6):
+        base = getattr(metadata, f"MetadataRequest_v{version}")
+        response = type(
+            f"FastMetadataResponse_v{version}", (_FastMetadataResponse,), {"API_VERSION": version}
+        )
+        structs.append(
+            type(
+                f"FastMetadataRequest_v{version}",
+                (base,),
+                {"RESPONSE_TYPE": response, "API_VERSION": version},
+            )
+        )
+    return tuple(structs)
+
+
+def _aiokafka_metadata_request() -> type[Request[Any]]:
+    from aiokafka.protocol.metadata import MetadataRequest as Base
+
+    return Base
+
+
+class MetadataRequest(_aiokafka_metadata_request()):  # type: ignore[misc]
+    """aiokafka's MetadataRequest (v1-v5) answered through :func:`decode_metadata`."""
+
+
+MetadataRequest._CLASSES = _metadata_versions()

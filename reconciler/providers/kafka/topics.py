@@ -26,6 +26,7 @@ from reconciler.providers.kafka.state import KafkaClusterState
 from reconciler.providers.kafka.topic_diffs import (
     PROVIDER,
     diff_topics,
+    in_ownership,
     missing_topic_notices,
     same_config_value,
     topic_address,
@@ -114,7 +115,14 @@ class KafkaTopicsProvider:
         """The admin connection is shared and closed by whoever opened it."""
 
     async def read(self) -> KafkaClusterState:
-        return await self.admin.cluster_state(with_configs=True, config_keys=self.config_keys)
+        """Every topic's partitions (names for the ownership scope, replicas for placement);
+        configs only of the topics the spec lists or owns: nothing else is compared."""
+        listed = {topic.name for topic in self.desired}
+        return await self.admin.cluster_state(
+            with_configs=True,
+            config_keys=self.config_keys,
+            configs_of=lambda name: in_ownership(name, self.ownership, listed),
+        )
 
     async def plan(self, options: PlanOptions) -> ProviderPlan:
         for attempt in range(2):

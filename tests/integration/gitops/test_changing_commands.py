@@ -147,9 +147,10 @@ def test_plan_out_reads_once_and_a_stale_plan_is_refused_before_it_is_printed(
     planned = secured("plan", "-f", str(spec), "--out", str(planfile))
     assert planned.code == 0, planned.output
     counts = json.loads(planfile.read_text())["plan"]["request_counts"]
-    # One read of the live state (Metadata + DescribeConfigs), one validateOnly CreateTopics.
+    # One read of the live state (Metadata; DescribeConfigs only of listed or owned topics
+    # that exist: none here), one validateOnly CreateTopics.
     assert counts.get("kafka.Metadata", counts.get("Metadata")) == 1, counts
-    assert counts.get("kafka.DescribeConfigs", counts.get("DescribeConfigs")) == 1, counts
+    assert counts.get("kafka.DescribeConfigs", counts.get("DescribeConfigs", 0)) <= 1, counts
     # Someone creates one of the topics by hand: the saved plan is stale.
     assert secured("kafka", "topics", "create", "-f", str(spec)).code == 0
     stale = secured("apply", str(planfile))

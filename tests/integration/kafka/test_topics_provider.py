@@ -212,3 +212,28 @@ async def test_failure_stops_later_phases_and_reports_skipped_changes(
         await asyncio.sleep(0.2)
     resumed = await converge(single_admin, desired)  # a second apply picks up where it stopped
     assert [c.name for c in resumed.changes] == [existing]
+
+
+async def test_plan_describes_configs_only_of_listed_and_owned_topics(
+    single_admin: KafkaAdmin, unique_name: Any
+) -> None:
+    prefix = unique_name("scope")
+    listed, owned, other = f"{prefix}-listed", f"{prefix}-owned", unique_name("outside")
+    await converge(
+        single_admin,
+        [topic(n, partitions=1, retention_ms="3600000") for n in (listed, owned, other)],
+    )
+    ownership = TopicOwnership(names=[owned], deletion=DeletionPolicy.ALLOW)
+    provider = KafkaTopicsProvider(single_admin, [topic(listed, partitions=1)], ownership)
+    state = await provider.read()
+    assert state.topics[listed].configs and state.topics[owned].configs
+    assert state.topics[other].configs == {}  # listed by Metadata, never described
+    assert state.topics[other].partition_count == 1  # still counted for placement
+    single_admin.requests.clear()
+    plan = await build_plan([provider], PlanOptions(allow_delete=True))
+    assert dict(single_admin.requests) == {"Metadata": 1, "DescribeConfigs": 1}
+    # The owned topic is still planned for deletion (its fingerprint includes its configs);
+    # the listed topic's own retention override is still reported as unmanaged.
+    assert [(c.action, c.name) for c in plan.changes] == [(Action.DELETE, owned)]
+    assert any(n.address == f"kafka_topic.{listed}" and n.kind == "unmanaged" for n in plan.notices)
+    assert not any(other in n.address for n in plan.notices)

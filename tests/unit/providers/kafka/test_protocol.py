@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from io import BytesIO
 
+from aiokafka.protocol import metadata
 from aiokafka.protocol.admin import DescribeConfigsResponse_v1, DescribeConfigsResponse_v2
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from reconciler.providers.kafka.protocol import (
     FastDescribeConfigsResponse,
     IncrementalAlterConfigsRequest,
+    MetadataRequest,
 )
 
 names = st.text(min_size=0, max_size=20)
@@ -55,3 +57,74 @@ def test_incremental_alter_configs_encodes_set_and_delete_in_both_versions() -> 
     assert b"retention.ms" in v0 and b"\xff\xff" in v0  # null value as int16 -1
     assert b"\rretention.ms" in v1  # compact string: length + 1
     assert request.prepare({44: (0, 1)}).API_VERSION == 1
+
+
+int32s = st.lists(st.integers(-(2**31), 2**31 - 1), max_size=4)
+partitions = st.lists(
+    st.tuples(
+        st.integers(0, 100), st.integers(0, 2**31 - 1), st.integers(-1, 10), int32s, int32s, int32s
+    ),
+    max_size=3,
+)
+metadata_topics = st.lists(
+    st.tuples(st.integers(0, 100), names, st.booleans(), partitions), max_size=4
+)
+brokers = st.lists(
+    st.tuples(st.integers(0, 100), names, st.integers(0, 65535), st.none() | names), max_size=3
+)
+
+
+@given(
+    brokers=brokers,
+    cluster_id=st.none() | names,
+    controller=st.integers(-1, 100),
+    topics=metadata_topics,
+)
+def test_fast_metadata_decoder_matches_aiokafka(
+    brokers: list,  # type: ignore[type-arg]
+    cluster_id: str | None,
+    controller: int,
+    topics: list,  # type: ignore[type-arg]
+) -> None:
+    for struct in MetadataRequest._CLASSES:
+        version = struct.API_VERSION
+        reference = getattr(metadata, f"MetadataResponse_v{version}")
+        fields: list[object] = [0] if version >= 3 else []
+        fields.append(brokers)
+        fields += [cluster_id] if version >= 2 else []
+        fields += [
+            controller,
+            [(e, n, i, [p if version >= 5 else p[:5] for p in ps]) for e, n, i, ps in topics],
+        ]
+        encoded = reference(*fields).encode()
+        expected = reference.decode(BytesIO(encoded))
+        fast = struct.RESPONSE_TYPE.decode(BytesIO(encoded))
+        assert fast.brokers == [tuple(b) for b in expected.brokers]
+        assert fast.controller_id == expected.controller_id
+        assert fast.cluster_id == (expected.cluster_id if version >= 2 else None)
+        assert fast.topics == [
+            (
+                t[0],
+                t[1],
+                bool(t[2]),
+                [
+                    (
+                        p[0],
+                        p[1],
+                        p[2],
+                        tuple(p[3]),
+                        tuple(p[4]),
+                        tuple(p[5]) if version >= 5 else (),
+                    )
+                    for p in t[3]
+                ],
+            )
+            for t in expected.topics
+        ]
+
+
+def test_metadata_request_keeps_the_api_name_and_versions_one_to_five() -> None:
+    assert MetadataRequest.__name__ == "MetadataRequest"  # counted as "Metadata"
+    assert [s.API_VERSION for s in MetadataRequest._CLASSES] == [1, 2, 3, 4, 5]
+    built = MetadataRequest(None, allow_auto_topic_creation=False).prepare({3: (0, 12)})
+    assert built.API_VERSION == 5 and built.topics is None
