@@ -491,7 +491,7 @@ class _Existing:
                         )
                     )
                 continue
-            old = self._unreachable_address(view)
+            old = self._unreachable_address(view) or self._stale_own_address(view)
             if old is not None:
                 self.plan.steps.append(ReintroduceNode(node=view_ref(view), old_address=old))
 
@@ -514,6 +514,22 @@ class _Existing:
             )
             if unreachable and (seen.address != view.address or seen.no_address):
                 return seen.address
+        return None
+
+    def _stale_own_address(self, view: NodeView) -> str | None:
+        """The old address a restarted node still gives for itself while the others reach
+        it at its new one (Redis learns its own IP only from a MEET): its CLUSTER SLOTS
+        would send clients to the old address. A node the others know at some other
+        address (NAT, announced IPs) is not this case."""
+        own = view.myself.address
+        if own == view.address:
+            return None
+        for other in self.obs.members:
+            if other is view:
+                continue
+            seen = next((n for n in other.nodes if n.id == view.node_id), None)
+            if seen is not None and seen.address == view.address:
+                return own
         return None
 
     # ------------------------------------------------------------------ masters

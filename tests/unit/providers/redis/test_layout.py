@@ -266,3 +266,36 @@ def test_readdressed_node_is_reintroduced_by_id() -> None:
     assert ops(plan) == ["reintroduce"]
     assert plan.steps[0].old_address == "10.0.0.5:6379"
     assert plan.steps[0].node.node_id == nid(5)
+
+
+def test_a_node_that_still_gives_its_old_address_for_itself_is_reintroduced() -> None:
+    """A restarted node keeps its old IP in its own CLUSTER NODES line (Redis learns its
+    own address only from a MEET) while the others already reach it at the new one."""
+    from dataclasses import replace
+
+    obs = observe(healthy())
+    new = "10.0.9.9"
+
+    def readdressed(view):  # type: ignore[no-untyped-def]
+        nodes = tuple(
+            replace(n, ip=new) if n.id == nid(5) and view.node_id != nid(5) else n
+            for n in view.nodes
+        )
+        address = f"{new}:6379" if view.node_id == nid(5) else view.address
+        return replace(view, nodes=nodes, address=address)
+
+    obs.views = [readdressed(v) for v in obs.views]
+    plan = plan_layout(obs, DesiredLayout(3, 1))
+    assert ops(plan) == ["reintroduce"]
+    assert plan.steps[0].old_address == "10.0.0.5:6379"
+
+
+def test_a_node_known_everywhere_under_another_address_is_left_alone() -> None:
+    """NAT or announced addresses: the others know the node as it knows itself."""
+    from dataclasses import replace
+
+    obs = observe(healthy())
+    obs.views = [
+        replace(v, address="192.168.1.5:7005") if v.node_id == nid(5) else v for v in obs.views
+    ]
+    assert ops(plan_layout(obs, DesiredLayout(3, 1))) == []
