@@ -55,7 +55,8 @@ def test_plan_only_reports_drift_apply_reverts_it_and_deletion_keeps_everything(
     ns = operator_namespace
     prefix = unique_name("op")
     applied, planned = f"{prefix}-applied", f"{prefix}-planned"
-    config = kafka_single.client_config()
+    config, scram = kafka_single.client_config(), kafka_scram.client_config()
+    admin_call(scram, "create_topics", [NewTopicRequest(planned, 1, 1, {"retention.ms": DAY_MS})])
     ns.secret("kafka-scram", {"pw": kafka_scram.users[SUPER_USER]})
     ns.create(
         "applied",
@@ -87,22 +88,25 @@ def test_plan_only_reports_drift_apply_reverts_it_and_deletion_keeps_everything(
     )
     operator = ns.start_operator("--standalone", "--concurrency", "2")
 
+    # Ready, each: the apply one after creating its topic, the others as found.
     ready = ns.wait_for("applied", lambda r: condition(r, "Ready") == "True")
     assert ready["status"]["outcome"] in ("Applied", "InSync")
     assert topic_configs(config, [applied])[applied]["retention.ms"] == DAY_MS
-    drifted = ns.wait_for("planned", lambda r: condition(r, "Drifted") == "True")
-    assert drifted["status"]["summary"]["add"] == 1
-    assert drifted["status"]["changes"] == [
-        {"address": f"kafka_topic.{planned}", "action": "create"}
-    ]
+    ns.wait_for("planned", lambda r: condition(r, "Ready") == "True")
     ns.wait_for("redis", lambda r: condition(r, "Ready") == "True")
+
+    # Out of band, on both Kafka clusters: a retention cut.
+    admin_call(config, "alter_topic_configs", {applied: {"retention.ms": "3600000"}})
+    admin_call(scram, "alter_topic_configs", {planned: {"retention.ms": "3600000"}})
+    drifted = ns.wait_for("planned", lambda r: condition(r, "Drifted") == "True", timeout=45)
+    assert drifted["status"]["changes"] == [
+        {"address": f"kafka_topic.{planned}", "action": "update"}
+    ]
+    assert condition(drifted, "Ready") == "False"
     assert any(e["reason"] == "Drifted" for e in ns.events("planned"))
     whole = ns.config_map("llm-analytics-plan-planned", operator)
     assert f"kafka_topic.{planned}" in whole["data"]["plan.txt"]
     assert kafka_scram.users[SUPER_USER] not in str(whole)
-
-    # Out of band: the applied topic's retention cut, a topic made where plan-only looks.
-    admin_call(config, "alter_topic_configs", {applied: {"retention.ms": "3600000"}})
     checked = ns.get("applied")["status"]["lastCheckTime"]
     ns.wait_for(
         "applied",
@@ -112,7 +116,11 @@ def test_plan_only_reports_drift_apply_reverts_it_and_deletion_keeps_everything(
         ),
         timeout=45,
     )
-    assert planned not in topic_names(kafka_scram.client_config())
+    ns.wait_for("applied", lambda r: condition(r, "Ready") == "True", timeout=30)
+    assert any(e["reason"] == "Applied" for e in ns.events("applied"))
+    time.sleep(12)  # another check of the plan-only one: still not reverted
+    assert topic_configs(scram, [planned])[planned]["retention.ms"] == "3600000"
+    assert condition(ns.get("planned"), "Drifted") == "True"
 
     # A spec change is checked at once, not after the interval.
     ns.patch_spec("planned", {"intervalSeconds": 3600})
