@@ -27,23 +27,9 @@ def crd_yaml() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    check = "--check" in args
-    paths = [arg for arg in args if arg != "--check"]
-    target = Path(paths[0]) if paths else DEFAULT_CRD_PATH
-    text = crd_yaml()
-    if check:
-        current = target.read_text(encoding="utf-8") if target.exists() else ""
-        if current != text:
-            print(
-                f"{target} is stale: run python -m reconciler.operator.manifests", file=sys.stderr
-            )
-            return 1
-        return 0
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-    print(f"wrote {target}")
-    return 0
+    from reconciler.spec.schema import generator_main
+
+    return generator_main(argv, DEFAULT_CRD_PATH, crd_yaml, "reconciler.operator.manifests")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import ast
 import inspect
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,22 +108,30 @@ def render_schema() -> str:
     return json.dumps(cluster_spec_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def generator_main(
+    argv: list[str] | None, default_path: Path, render: Callable[[], str], module: str
+) -> int:
+    """The command line of a generated file: write it (to the path given, or
+    ``default_path``), or with ``--check`` exit 1 when the file on disk differs."""
     args = list(sys.argv[1:] if argv is None else argv)
     check = "--check" in args
     paths = [arg for arg in args if arg != "--check"]
-    target = Path(paths[0]) if paths else DEFAULT_SCHEMA_PATH
-    text = render_schema()
+    target = Path(paths[0]) if paths else default_path
+    text = render()
     if check:
         current = target.read_text(encoding="utf-8") if target.exists() else ""
         if current != text:
-            print(f"{target} is stale: run python -m reconciler.spec.schema", file=sys.stderr)
+            print(f"{target} is stale: run python -m {module}", file=sys.stderr)
             return 1
         return 0
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     print(f"wrote {target}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return generator_main(argv, DEFAULT_SCHEMA_PATH, render_schema, "reconciler.spec.schema")
 
 
 if __name__ == "__main__":
