@@ -207,6 +207,8 @@ def event_text(report: CheckReport) -> tuple[str | None, str, bool]:
     if report.outcome is CheckOutcome.FAILED:
         return "CheckFailed", report.message, True
     if report.plan is None:
+        if report.outcome is CheckOutcome.DRIFTED and report.message:
+            return "Drifted", report.message, True  # refused by the gate: why
         return None, "", False
     lines = [plan_headline(report.plan)]
     if report.message:

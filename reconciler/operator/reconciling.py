@@ -19,10 +19,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from reconciler.engine.locking import utc_now_iso
+from reconciler.engine.locking import LockHeld, utc_now_iso
 from reconciler.engine.plan import Change, Plan
 from reconciler.engine.providers import ChangeResult, Progress, SilentProgress
-from reconciler.errors import ReconcilerError, SafetyRefusal
+from reconciler.errors import PlanRefused, ReconcilerError, SafetyRefusal
 from reconciler.operator.resources import (
     ReconcileMode,
     ResourceSettings,
@@ -132,8 +132,11 @@ async def _check(
         try:
             ui = OperatorUI(resource_name(resource), applying)
             return await _run(spec, settings, ui, lock_ttl, lock_timeout)
-        except SafetyRefusal as refusal:
-            # A destructive change the resource did not opt into: reported, never applied.
+        except LockHeld:
+            raise  # another apply runs: a failed check, tried again after a backoff
+        except (SafetyRefusal, PlanRefused) as refusal:
+            # Refused by the gate (a change the resource did not opt into, a plan error, a
+            # policy violation): reported, never applied.
             return CheckReport(
                 CheckOutcome.DRIFTED, None, "", message=mask_secrets(_error_text(refusal))
             )

@@ -162,8 +162,9 @@ def _conditions(report: CheckReport, previous: Sequence[Mapping[str, Any]]) -> l
 def _message(report: CheckReport, condition: Condition, value: bool) -> str:
     if condition is Condition.FAILED and value:
         return report.message[:MAX_MESSAGE_CHARS]
-    if condition is Condition.DRIFTED and value and report.plan is not None:
-        return plan_headline(report.plan)
+    if condition is Condition.DRIFTED and value:
+        headline = plan_headline(report.plan) if report.plan is not None else ""
+        return "\n".join(t for t in (headline, report.message) if t)[:MAX_MESSAGE_CHARS]
     if condition is Condition.READY and report.outcome is CheckOutcome.APPLIED:
         return f"applied {report.applied} change(s)"
     return ""

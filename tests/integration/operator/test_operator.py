@@ -223,3 +223,28 @@ def test_a_round_of_twenty_cluster_specs_with_bounded_concurrency(
     print(
         f"\none round of 20 ClusterSpecs at concurrency 4: {round_seconds:.1f}s (operator start included)"
     )
+
+
+def test_a_policy_violation_is_reported_and_never_applied(
+    operator_namespace: OperatorNamespace, kafka_single: Any, unique_name: Callable[[str], str]
+) -> None:
+    ns = operator_namespace
+    prefix = unique_name("pol")
+    topic = f"{prefix}-wide"
+    kafka = kafka_section({"bootstrapServers": kafka_single.bootstrap_servers}, prefix, topic)
+    kafka["topics"][0]["partitions"] = 8
+    ns.create(
+        "guarded",
+        {
+            "reconcile": "apply",
+            "intervalSeconds": 3600,
+            "policies": [{"name": "partition-cap", "maxPartitions": 4}],
+            "kafka": kafka,
+        },
+    )
+    ns.start_operator("--standalone")
+    drifted = ns.wait_for("guarded", lambda r: condition(r, "Drifted") == "True")
+    message = next(c for c in drifted["status"]["conditions"] if c["type"] == "Drifted")
+    assert drifted["status"]["outcome"] == "Drifted"
+    assert any("partition-cap" in e["message"] for e in ns.events("guarded")), message
+    assert topic not in topic_names(kafka_single.client_config())

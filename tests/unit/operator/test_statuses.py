@@ -96,3 +96,12 @@ def test_the_whole_plan_goes_to_a_config_map_owned_by_the_resource() -> None:
     assert '"address": "kafka_topic.a"' in body["data"]["plan.json"]
     status = status_patch(CheckReport(CheckOutcome.DRIFTED, 1, "T", plan=plan), RESOURCE)
     assert status["planConfigMap"] == "llm-analytics-plan-eu"
+
+
+def test_a_refusal_by_the_gate_is_drift_with_its_reason() -> None:
+    report = CheckReport(CheckOutcome.DRIFTED, 1, "T", message="policy rule 'cap': 8 > 4")
+    assert event_text(report) == ("Drifted", "policy rule 'cap': 8 > 4", True)
+    drifted = next(
+        c for c in status_patch(report, RESOURCE)["conditions"] if c["type"] == "Drifted"
+    )
+    assert drifted["status"] == "True" and "cap" in drifted["message"]
