@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import BeforeValidator, Field, model_validator
 
+from reconciler.spec.base import SpecModel
 from reconciler.spec.limits import INT32_MAX
 from reconciler.spec.units import parse_duration_ms
 
@@ -43,19 +43,7 @@ def _duration_ms(value: Any) -> Any:
 DurationMs = Annotated[int, BeforeValidator(_duration_ms)]
 
 
-class _PolicyModel(BaseModel):
-    # spec.models.SpecModel's configuration (models.py imports this module).
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        strict=True,
-        alias_generator=to_camel,
-        populate_by_name=True,
-        use_attribute_docstrings=True,
-    )
-
-
-class PolicyRule(_PolicyModel):
+class PolicyRule(SpecModel):
     """One named rule with exactly one check."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
@@ -117,7 +105,7 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-class PolicyFile(_PolicyModel):
+class PolicyFile(SpecModel):
     """A ``--policy FILE``: ``policies:`` and nothing else."""
 
     policies: list[PolicyRule] = Field(default_factory=list)
