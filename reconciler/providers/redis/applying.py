@@ -296,7 +296,23 @@ class Applier:
             f"{address} is known to {introducer[:12]}", lambda: self.knows(introducer, node_id)
         )
         await self.wait(f"{address} knows the cluster", lambda: self.knows(node_id, introducer))
+        self.say(change, f"waiting until {address} sees the slot map its introducer sees")
+        await self.wait(
+            f"{address} sees the cluster as {introducer[:12]} does",
+            lambda: self.sees_alike(node_id, introducer),
+        )
         return introducer
+
+    async def sees_alike(self, node_id: str, other: str) -> bool | Pending:
+        """A node that has just met the cluster reports ``cluster_state:fail`` until gossip
+        has told it every slot's owner: wait for the same slot map and state as ``other``
+        (``redis-cli --cluster add-node`` waits for the join the same way)."""
+        mine, theirs = await self.view(node_id), await self.view(other)
+        if mine.slot_map_signature() != theirs.slot_map_signature():
+            return Pending(f"{mine.address} has not learnt every slot's owner yet")
+        if mine.info.state != theirs.info.state:
+            return Pending(f"{mine.address} reports cluster_state:{mine.info.state}")
+        return True
 
     async def join(self, change: Change, step: JoinNode) -> None:
         node_id = step.node.node_id

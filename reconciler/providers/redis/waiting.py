@@ -61,15 +61,18 @@ async def poll(
 
 async def wait_until(
     what: str,
-    predicate: Callable[[], Awaitable[bool]],
+    predicate: Callable[[], Awaitable[bool | Pending]],
     *,
     timeout: float,
     interval: float = 0.2,
     report: Callable[[str], None] | None = None,
 ) -> None:
-    """:func:`poll` for a yes/no check."""
+    """:func:`poll` for a yes/no check (a :class:`Pending` answer says why not yet)."""
 
     async def check() -> bool | Pending:
-        return True if await predicate() else Pending()
+        answer = await predicate()
+        if isinstance(answer, Pending):
+            return answer
+        return True if answer else Pending()
 
     await poll(check, what=what, timeout=timeout, interval=interval, report=report)
