@@ -17,17 +17,16 @@ from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import (
     Array,
     Boolean,
-    CompactArray,
-    CompactBytes,
-    CompactString,
+    Bytes,
     Float64,
     Int8,
     Int16,
     Int32,
     Schema,
     String,
-    TaggedFields,
 )
+
+from reconciler.providers.kafka.flexible import flexible
 
 MATCH_EXACT, MATCH_DEFAULT, MATCH_ANY = 0, 1, 2
 # Kafka's ScramMechanism codes.
@@ -66,32 +65,7 @@ class DescribeClientQuotasResponse_v0(Response):
 class DescribeClientQuotasResponse_v1(Response):
     API_KEY = 48
     API_VERSION = 1
-    SCHEMA = Schema(
-        ("throttle_time_ms", Int32),
-        ("error_code", Int16),
-        ("error_message", CompactString("utf-8")),
-        (
-            "entries",
-            CompactArray(
-                (
-                    "entity",
-                    CompactArray(
-                        ("entity_type", CompactString("utf-8")),
-                        ("entity_name", CompactString("utf-8")),
-                        ("tags", TaggedFields),
-                    ),
-                ),
-                (
-                    "values",
-                    CompactArray(
-                        ("key", CompactString("utf-8")), ("value", Float64), ("tags", TaggedFields)
-                    ),
-                ),
-                ("tags", TaggedFields),
-            ),
-        ),
-        ("tags", TaggedFields),
-    )
+    SCHEMA = flexible(DescribeClientQuotasResponse_v0.SCHEMA)
 
 
 class DescribeClientQuotasRequest_v0(RequestStruct):
@@ -116,19 +90,7 @@ class DescribeClientQuotasRequest_v1(RequestStruct):
     API_KEY = 48
     API_VERSION = 1
     RESPONSE_TYPE = DescribeClientQuotasResponse_v1
-    SCHEMA = Schema(
-        (
-            "components",
-            CompactArray(
-                ("entity_type", CompactString("utf-8")),
-                ("match_type", Int8),
-                ("match", CompactString("utf-8")),
-                ("tags", TaggedFields),
-            ),
-        ),
-        ("strict", Boolean),
-        ("tags", TaggedFields),
-    )
+    SCHEMA = flexible(DescribeClientQuotasRequest_v0.SCHEMA)
 
 
 DescribeClientQuotasRequestStruct: TypeAlias = (
@@ -160,6 +122,8 @@ def quota_entries(response: Any) -> list[tuple[QuotaEntity, dict[str, float]]]:
 
 # --------------------------------------------------------------------------- AlterClientQuotas
 
+_QUOTA_ENTITY = Array(("entity_type", String("utf-8")), ("entity_name", String("utf-8")))
+
 
 class AlterClientQuotasResponse_v0(Response):
     API_KEY = 49
@@ -171,10 +135,7 @@ class AlterClientQuotasResponse_v0(Response):
             Array(
                 ("error_code", Int16),
                 ("error_message", String("utf-8")),
-                (
-                    "entity",
-                    Array(("entity_type", String("utf-8")), ("entity_name", String("utf-8"))),
-                ),
+                ("entity", _QUOTA_ENTITY),
             ),
         ),
     )
@@ -183,26 +144,7 @@ class AlterClientQuotasResponse_v0(Response):
 class AlterClientQuotasResponse_v1(Response):
     API_KEY = 49
     API_VERSION = 1
-    SCHEMA = Schema(
-        ("throttle_time_ms", Int32),
-        (
-            "entries",
-            CompactArray(
-                ("error_code", Int16),
-                ("error_message", CompactString("utf-8")),
-                (
-                    "entity",
-                    CompactArray(
-                        ("entity_type", CompactString("utf-8")),
-                        ("entity_name", CompactString("utf-8")),
-                        ("tags", TaggedFields),
-                    ),
-                ),
-                ("tags", TaggedFields),
-            ),
-        ),
-        ("tags", TaggedFields),
-    )
+    SCHEMA = flexible(AlterClientQuotasResponse_v0.SCHEMA)
 
 
 class AlterClientQuotasRequest_v0(RequestStruct):
@@ -213,14 +155,8 @@ class AlterClientQuotasRequest_v0(RequestStruct):
         (
             "entries",
             Array(
-                (
-                    "entity",
-                    Array(("entity_type", String("utf-8")), ("entity_name", String("utf-8"))),
-                ),
-                (
-                    "ops",
-                    Array(("key", String("utf-8")), ("value", Float64), ("remove", Boolean)),
-                ),
+                ("entity", _QUOTA_ENTITY),
+                ("ops", Array(("key", String("utf-8")), ("value", Float64), ("remove", Boolean))),
             ),
         ),
         ("validate_only", Boolean),
@@ -232,33 +168,7 @@ class AlterClientQuotasRequest_v1(RequestStruct):
     API_KEY = 49
     API_VERSION = 1
     RESPONSE_TYPE = AlterClientQuotasResponse_v1
-    SCHEMA = Schema(
-        (
-            "entries",
-            CompactArray(
-                (
-                    "entity",
-                    CompactArray(
-                        ("entity_type", CompactString("utf-8")),
-                        ("entity_name", CompactString("utf-8")),
-                        ("tags", TaggedFields),
-                    ),
-                ),
-                (
-                    "ops",
-                    CompactArray(
-                        ("key", CompactString("utf-8")),
-                        ("value", Float64),
-                        ("remove", Boolean),
-                        ("tags", TaggedFields),
-                    ),
-                ),
-                ("tags", TaggedFields),
-            ),
-        ),
-        ("validate_only", Boolean),
-        ("tags", TaggedFields),
-    )
+    SCHEMA = flexible(AlterClientQuotasRequest_v0.SCHEMA)
 
 
 AlterClientQuotasRequestStruct: TypeAlias = (
@@ -295,31 +205,27 @@ class AlterClientQuotasRequest(Request[AlterClientQuotasRequestStruct]):
 
 
 # --------------------------------------------------------------------------- SCRAM credentials
+# Both requests exist in the flexible encoding only (v0 is flexible).
 
 
 class DescribeUserScramCredentialsResponse_v0(Response):
     API_KEY = 50
     API_VERSION = 0
-    SCHEMA = Schema(
-        ("throttle_time_ms", Int32),
-        ("error_code", Int16),
-        ("error_message", CompactString("utf-8")),
-        (
-            "results",
-            CompactArray(
-                ("user", CompactString("utf-8")),
-                ("error_code", Int16),
-                ("error_message", CompactString("utf-8")),
-                (
-                    "credential_infos",
-                    CompactArray(
-                        ("mechanism", Int8), ("iterations", Int32), ("tags", TaggedFields)
-                    ),
+    SCHEMA = flexible(
+        Schema(
+            ("throttle_time_ms", Int32),
+            ("error_code", Int16),
+            ("error_message", String("utf-8")),
+            (
+                "results",
+                Array(
+                    ("user", String("utf-8")),
+                    ("error_code", Int16),
+                    ("error_message", String("utf-8")),
+                    ("credential_infos", Array(("mechanism", Int8), ("iterations", Int32))),
                 ),
-                ("tags", TaggedFields),
             ),
-        ),
-        ("tags", TaggedFields),
+        )
     )
 
 
@@ -328,10 +234,8 @@ class DescribeUserScramCredentialsRequest_v0(RequestStruct):
     API_KEY = 50
     API_VERSION = 0
     RESPONSE_TYPE = DescribeUserScramCredentialsResponse_v0
-    SCHEMA = Schema(
-        ("users", CompactArray(("name", CompactString("utf-8")), ("tags", TaggedFields))),
-        ("tags", TaggedFields),
-    )
+    # One field: Array() takes a lone field for the element type, so wrap it in a Schema.
+    SCHEMA = flexible(Schema(("users", Array(Schema(("name", String("utf-8")))))))
 
 
 class DescribeUserScramCredentialsRequest(Request[DescribeUserScramCredentialsRequest_v0]):
@@ -348,18 +252,18 @@ class DescribeUserScramCredentialsRequest(Request[DescribeUserScramCredentialsRe
 class AlterUserScramCredentialsResponse_v0(Response):
     API_KEY = 51
     API_VERSION = 0
-    SCHEMA = Schema(
-        ("throttle_time_ms", Int32),
-        (
-            "results",
-            CompactArray(
-                ("user", CompactString("utf-8")),
-                ("error_code", Int16),
-                ("error_message", CompactString("utf-8")),
-                ("tags", TaggedFields),
+    SCHEMA = flexible(
+        Schema(
+            ("throttle_time_ms", Int32),
+            (
+                "results",
+                Array(
+                    ("user", String("utf-8")),
+                    ("error_code", Int16),
+                    ("error_message", String("utf-8")),
+                ),
             ),
-        ),
-        ("tags", TaggedFields),
+        )
     )
 
 
@@ -368,25 +272,20 @@ class AlterUserScramCredentialsRequest_v0(RequestStruct):
     API_KEY = 51
     API_VERSION = 0
     RESPONSE_TYPE = AlterUserScramCredentialsResponse_v0
-    SCHEMA = Schema(
-        (
-            "deletions",
-            CompactArray(
-                ("name", CompactString("utf-8")), ("mechanism", Int8), ("tags", TaggedFields)
+    SCHEMA = flexible(
+        Schema(
+            ("deletions", Array(("name", String("utf-8")), ("mechanism", Int8))),
+            (
+                "upsertions",
+                Array(
+                    ("name", String("utf-8")),
+                    ("mechanism", Int8),
+                    ("iterations", Int32),
+                    ("salt", Bytes),
+                    ("salted_password", Bytes),
+                ),
             ),
-        ),
-        (
-            "upsertions",
-            CompactArray(
-                ("name", CompactString("utf-8")),
-                ("mechanism", Int8),
-                ("iterations", Int32),
-                ("salt", CompactBytes),
-                ("salted_password", CompactBytes),
-                ("tags", TaggedFields),
-            ),
-        ),
-        ("tags", TaggedFields),
+        )
     )
 
 
