@@ -305,12 +305,15 @@ class Applier:
 
     async def sees_alike(self, node_id: str, other: str) -> bool | Pending:
         """A node that has just met the cluster reports ``cluster_state:fail`` until gossip
-        has told it every slot's owner: wait for the same slot map and state as ``other``
-        (``redis-cli --cluster add-node`` waits for the join the same way)."""
+        has named every slot's owner (``redis-cli --cluster add-node`` waits for the join
+        too): wait until it names the owners ``other`` names, of the slots of live owners
+        (a dead master never tells a newcomer its slots), and is ok when ``other`` is."""
         mine, theirs = await self.view(node_id), await self.view(other)
-        if mine.slot_map_signature() != theirs.slot_map_signature():
+        live = {n.id for n in theirs.nodes if not (n.failed or n.possibly_failed)}
+        have = mine.slot_map()
+        if any(have.get(s) != o for s, o in theirs.slot_map().items() if o in live):
             return Pending(f"{mine.address} has not learnt every slot's owner yet")
-        if mine.info.state != theirs.info.state:
+        if theirs.info.state == "ok" and mine.info.state != "ok":
             return Pending(f"{mine.address} reports cluster_state:{mine.info.state}")
         return True
 
