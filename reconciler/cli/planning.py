@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from reconciler.engine.selection import Selection
     from reconciler.spec.loading import LoadedSpec
     from reconciler.spec.models import ClusterSpec
+    from reconciler.spec.policies import PolicyRule
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -70,6 +71,8 @@ class RunRequest:
     approvals: tuple[str, ...] = field(default_factory=tuple)
     throttle: str | None = None
     rotate_credentials: bool = False
+    # Approvals must name a rule of this spec; a fleet run checks them against all its specs.
+    check_approvals: bool = True
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -95,23 +98,32 @@ class RunRequest:
 def policy_check(request: RunRequest, loaded: LoadedSpec) -> PolicyCheck | None:
     """The spec's ``policies:`` plus those of every ``--policy FILE``, with the run's
     approvals (``--approve``, ``$LLM_ANALYTICS_APPROVE``); ``None`` when there is no rule."""
-    rules = list(loaded.spec.policies)
-    if request.policy_files:
-        from reconciler.spec.loading import load_policy_file
+    from reconciler.engine.policies import PolicyCheck, approvals_from, check_approvals
 
-        for path in request.policy_files:
-            rules += load_policy_file(path)
+    rules = policy_rules(request, loaded)
+    approvals = approvals_from(request.approvals)
+    if request.check_approvals:
+        check_approvals((r.name for r in rules), approvals)  # exit 1 naming the rules
     if not rules:
         return None
-    from reconciler.engine.policies import PolicyCheck, approvals_from
-
     names = [r.name for r in rules]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ReconcilerError(
             f"policy rule names must be unique; given more than once: {', '.join(twice)}"
         )
-    return PolicyCheck(tuple(rules), loaded.env, approvals_from(request.approvals))
+    return PolicyCheck(tuple(rules), loaded.env, approvals)
+
+
+def policy_rules(request: RunRequest, loaded: LoadedSpec) -> list[PolicyRule]:
+    """The spec's ``policies:`` followed by those of every ``--policy FILE``."""
+    rules = list(loaded.spec.policies)
+    if request.policy_files:
+        from reconciler.spec.loading import load_policy_file
+
+        for path in request.policy_files:
+            rules += load_policy_file(path)
+    return rules
 
 
 def throttle_of(request: RunRequest, loaded: LoadedSpec) -> int | None:
