@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from reconciler.spec.loading import LoadedSpec
     from reconciler.spec.models import ClusterSpec
     from reconciler.spec.policies import PolicyRule
+    from reconciler.spec.units import MoveRate
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,6 +72,7 @@ class RunRequest:
     approvals: tuple[str, ...] = field(default_factory=tuple)
     throttle: str | None = None
     rotate_credentials: bool = False
+    redis_move_rate: str | None = None
     # Approvals must name a rule of this spec; a fleet run checks them against all its specs.
     check_approvals: bool = True
 
@@ -141,6 +143,18 @@ def throttle_of(request: RunRequest, loaded: LoadedSpec) -> int | None:
         raise ReconcilerError(f"--throttle: {problem}") from None
 
 
+def move_rate_of(request: RunRequest) -> MoveRate | None:
+    """``--redis-move-rate`` (the spec's ``redis.cluster.moveRate`` is the provider's own)."""
+    if request.redis_move_rate is None:
+        return None
+    from reconciler.spec.units import parse_move_rate
+
+    try:
+        return parse_move_rate(request.redis_move_rate)
+    except ValueError as problem:
+        raise ReconcilerError(f"--redis-move-rate: {problem}") from None
+
+
 def connection_overrides(request: RunRequest) -> ConnectionOverrides:
     from reconciler.cli.targets import ConnectionOverrides
 
@@ -202,6 +216,7 @@ async def _planned_run(
         validate=validate,
         policy=policy_check(request, loaded),
         throttle=throttle_of(request, loaded),
+        move_rate=move_rate_of(request),
         rotate_credentials=request.rotate_credentials,
     )
     async with open_providers(loaded.spec, targets, connection_overrides(request)) as providers:
@@ -320,6 +335,14 @@ def policy_options(func: F) -> F:
         help="Replication throttle of partition reassignments, e.g. 50MiB/s (default: the "
         "spec's kafka.reassignmentThrottle); set while data moves, cleared when it is done.",
     )(func)
+    func = click.option(
+        "--redis-move-rate",
+        "redis_move_rate",
+        default=None,
+        metavar="RATE",
+        help="Limit of Redis slot moves for the whole apply, e.g. 2000keys/s or 20MiB/s "
+        "(default: the spec's redis.cluster.moveRate, else unlimited).",
+    )(func)
     return click.option(
         "--policy",
         "policy_files",
@@ -385,6 +408,7 @@ def plan(
     policy_files: tuple[str, ...],
     approvals: tuple[str, ...],
     throttle: str | None,
+    redis_move_rate: str | None,
     detailed_exitcode: bool,
     rotate_credentials: bool,
     bootstrap_servers: str | None,
@@ -413,6 +437,7 @@ def plan(
         approvals,
         throttle,
         rotate_credentials,
+        redis_move_rate=redis_move_rate,
     )
     if Path(spec_path).is_dir():
         if out:
@@ -459,7 +484,10 @@ async def _apply_spec(request: RunRequest, change: Any, locking: LockRequest) ->
     app = app_context()
     loaded = load_protected(request.spec_path, request.env)
     change = replace(
-        change, policy=policy_check(request, loaded), throttle=throttle_of(request, loaded)
+        change,
+        policy=policy_check(request, loaded),
+        throttle=throttle_of(request, loaded),
+        move_rate=move_rate_of(request),
     )
     targets = selected_targets(loaded.spec, request.targets)
     overrides = connection_overrides(request)
@@ -605,6 +633,7 @@ def apply(
     policy_files: tuple[str, ...],
     approvals: tuple[str, ...],
     throttle: str | None,
+    redis_move_rate: str | None,
     continue_on_error: bool,
     stall_timeout: float | None,
     locking: LockRequest,
@@ -637,6 +666,7 @@ def apply(
         policy_files,
         approvals,
         throttle,
+        redis_move_rate=redis_move_rate,
     )
     change = ChangeRequest(
         consents=request.consents,

@@ -50,3 +50,27 @@ def test_an_approval_naming_no_rule_exits_1_before_connecting(
     assert "the rules are: no-loss, rf-prod" in err
     assert "127.0.0.1:9" not in err  # refused before any connection was tried
     assert "Traceback" not in err
+
+
+def test_a_bad_redis_move_rate_exits_1_before_connecting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC)
+    assert run_cli(cli, ["plan", "-f", str(spec), "--redis-move-rate", "fast"]) == 1
+    _, err = capsys.readouterr()
+    assert "--redis-move-rate: cannot read 'fast' as a move rate" in err
+    assert "127.0.0.1:9" not in err and "Traceback" not in err
+
+
+def test_a_bad_move_rate_in_the_spec_is_a_spec_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        SPEC
+        + "redis:\n  connection: {addresses: ['127.0.0.1:9']}\n  cluster: {moveRate: 0keys/s}\n"
+    )
+    assert run_cli(cli, ["validate", "-f", str(spec)]) == 1
+    _, err = capsys.readouterr()
+    assert "redis.cluster.moveRate" in err and "above 0 keys per second" in err
