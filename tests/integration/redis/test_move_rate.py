@@ -115,3 +115,41 @@ async def test_a_limited_move_keeps_its_rate_and_the_next_plan_uses_the_measured
         assert "rate_limit" not in impact
     text = render(Plan(changes=plan.changes), "text")
     assert f"(measured on {rate.measured_at[:10]})" in text
+
+
+async def test_a_move_limited_in_bytes_takes_its_sampled_bytes_over_the_rate(
+    redis_factory: Any,
+) -> None:
+    sandbox = redis_factory(nodes=6)
+    init = provider_for(sandbox.addresses)
+    try:
+        await init.apply((await init.plan(PlanOptions())).changes, ApplyOptions())
+    finally:
+        await init.close()
+    values = await asyncio.to_thread(load_keys, sandbox.addresses[0], KEYS)
+    sandbox.add_nodes(2)
+    grow = provider_for(sandbox.addresses, masters=4)
+    try:
+        planned = await grow.plan(PlanOptions())
+        moves = [c for c in planned.changes if c.resource_type == "redis_slots"]
+        per_key = sum(c.impact["bytes_to_move"] for c in moves) / sum(
+            c.impact["keys_to_move"] for c in moves
+        )
+        limit = round(per_key * LIMIT)  # about 2,000 keys/s, given in bytes
+        plan = await grow.plan(PlanOptions(move_rate=MoveRate(limit, "bytes")))
+        moves = [c for c in plan.changes if c.resource_type == "redis_slots"]
+        assert all(c.impact["rate_limit"] == {"per_second": limit, "unit": "bytes"} for c in moves)
+        results = await grow.apply(plan.changes, ApplyOptions())
+        assert all(r.status is ResultStatus.APPLIED for r in results), results
+        outcomes = [
+            MOVED.search(r.message) for r in results if r.address in {m.address for m in moves}
+        ]
+        moved = sum(int(o.group(1)) for o in outcomes if o)
+        longest = max(float(o.group(2)) for o in outcomes if o)
+        # Each move paces with its own sampled bytes per key; together about per_key.
+        least = moved * per_key / limit
+        assert 0.8 * least <= longest <= 1.5 * least + 5, (moved, longest, least)
+        masters = await masters_of(grow)
+    finally:
+        await grow.close()
+    await asyncio.to_thread(check_data, masters[0], values, masters)
