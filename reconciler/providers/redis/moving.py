@@ -220,7 +220,8 @@ class MoveRunner:
             self.applier.transport, self.applier.endpoints, self.applier.masters(), settings
         )
         if self.limit is not None and self.bucket is not None:
-            per_key = per_key or await self._sampled_bytes_per_key(step, slots)
+            if per_key is None and self.limit.unit == "bytes":
+                per_key = await self._sampled_bytes_per_key(step, slots)
             settings = dataclasses.replace(
                 settings, batch_keys=batch_keys(self.limit, per_key, settings.batch_keys)
             )

@@ -74,3 +74,16 @@ def test_a_bad_move_rate_in_the_spec_is_a_spec_error(
     assert run_cli(cli, ["validate", "-f", str(spec)]) == 1
     _, err = capsys.readouterr()
     assert "redis.cluster.moveRate" in err and "above 0 keys per second" in err
+
+
+def test_a_fleet_accepts_an_approval_that_some_spec_defines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a.yaml").write_text(SPEC)
+    (tmp_path / "b.yaml").write_text(SPEC.split("policies:")[0].replace("name: t", "name: u"))
+    run_cli(cli, ["plan", "-f", str(tmp_path), "--approve", "rf-prod"])
+    _, err = capsys.readouterr()
+    assert "names no policy rule" not in err  # b.yaml has no rule; a.yaml defines it
+    assert run_cli(cli, ["plan", "-f", str(tmp_path), "--approve", "rf-prd"]) == 1
+    _, err = capsys.readouterr()
+    assert "names no policy rule: rf-prd; the rules are: no-loss, rf-prod" in err
