@@ -45,6 +45,7 @@ async def for_each_spec(
     """``work`` for every spec file of ``request.spec_path`` (a directory), at most
     ``concurrency`` at once: ``(file name, result, None)`` or ``(file name, None, error)``."""
     files = spec_files(request.spec_path)
+    request = _approvals_checked(request, files)
     bound = asyncio.Semaphore(concurrency)
 
     async def one(path: Path) -> tuple[str, T | None, str | None]:
@@ -63,6 +64,24 @@ async def for_each_spec(
                 return path.name, None, f"{problem} ({hint})" if hint else str(problem)
 
     return list(await asyncio.gather(*(one(p) for p in files)))
+
+
+def _approvals_checked(request: RunRequest, files: Sequence[Path]) -> RunRequest:
+    """Approvals must name a rule of some spec of the fleet (exit 1 otherwise), not of each."""
+    from reconciler.cli.planning import load_protected, policy_rules
+    from reconciler.engine.policies import approvals_from, check_approvals
+
+    approvals = approvals_from(request.approvals)
+    if approvals:
+        names: set[str] = set()
+        for path in files:
+            one = dataclasses.replace(request, spec_path=str(path))
+            try:
+                names |= {r.name for r in policy_rules(one, load_protected(str(path), one.env))}
+            except ReconcilerError:
+                continue  # its own run reports it
+        check_approvals(names, approvals)
+    return dataclasses.replace(request, check_approvals=False)
 
 
 def fleet_exit_code(

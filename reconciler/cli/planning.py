@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from reconciler.engine.selection import Selection
     from reconciler.spec.loading import LoadedSpec
     from reconciler.spec.models import ClusterSpec
+    from reconciler.spec.policies import PolicyRule
+    from reconciler.spec.units import MoveRate
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -70,6 +72,9 @@ class RunRequest:
     approvals: tuple[str, ...] = field(default_factory=tuple)
     throttle: str | None = None
     rotate_credentials: bool = False
+    redis_move_rate: str | None = None
+    # Approvals must name a rule of this spec; a fleet run checks them against all its specs.
+    check_approvals: bool = True
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -95,23 +100,32 @@ class RunRequest:
 def policy_check(request: RunRequest, loaded: LoadedSpec) -> PolicyCheck | None:
     """The spec's ``policies:`` plus those of every ``--policy FILE``, with the run's
     approvals (``--approve``, ``$LLM_ANALYTICS_APPROVE``); ``None`` when there is no rule."""
-    rules = list(loaded.spec.policies)
-    if request.policy_files:
-        from reconciler.spec.loading import load_policy_file
+    from reconciler.engine.policies import PolicyCheck, approvals_from, check_approvals
 
-        for path in request.policy_files:
-            rules += load_policy_file(path)
+    rules = policy_rules(request, loaded)
+    approvals = approvals_from(request.approvals)
+    if request.check_approvals:
+        check_approvals((r.name for r in rules), approvals)  # exit 1 naming the rules
     if not rules:
         return None
-    from reconciler.engine.policies import PolicyCheck, approvals_from
-
     names = [r.name for r in rules]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ReconcilerError(
             f"policy rule names must be unique; given more than once: {', '.join(twice)}"
         )
-    return PolicyCheck(tuple(rules), loaded.env, approvals_from(request.approvals))
+    return PolicyCheck(tuple(rules), loaded.env, approvals)
+
+
+def policy_rules(request: RunRequest, loaded: LoadedSpec) -> list[PolicyRule]:
+    """The spec's ``policies:`` followed by those of every ``--policy FILE``."""
+    rules = list(loaded.spec.policies)
+    if request.policy_files:
+        from reconciler.spec.loading import load_policy_file
+
+        for path in request.policy_files:
+            rules += load_policy_file(path)
+    return rules
 
 
 def throttle_of(request: RunRequest, loaded: LoadedSpec) -> int | None:
@@ -127,6 +141,18 @@ def throttle_of(request: RunRequest, loaded: LoadedSpec) -> int | None:
         return parse_rate(text)
     except ValueError as problem:
         raise ReconcilerError(f"--throttle: {problem}") from None
+
+
+def move_rate_of(request: RunRequest) -> MoveRate | None:
+    """``--redis-move-rate`` (the spec's ``redis.cluster.moveRate`` is the provider's own)."""
+    if request.redis_move_rate is None:
+        return None
+    from reconciler.spec.units import parse_move_rate
+
+    try:
+        return parse_move_rate(request.redis_move_rate)
+    except ValueError as problem:
+        raise ReconcilerError(f"--redis-move-rate: {problem}") from None
 
 
 def connection_overrides(request: RunRequest) -> ConnectionOverrides:
@@ -190,6 +216,7 @@ async def _planned_run(
         validate=validate,
         policy=policy_check(request, loaded),
         throttle=throttle_of(request, loaded),
+        move_rate=move_rate_of(request),
         rotate_credentials=request.rotate_credentials,
     )
     async with open_providers(loaded.spec, targets, connection_overrides(request)) as providers:
@@ -308,6 +335,14 @@ def policy_options(func: F) -> F:
         help="Replication throttle of partition reassignments, e.g. 50MiB/s (default: the "
         "spec's kafka.reassignmentThrottle); set while data moves, cleared when it is done.",
     )(func)
+    func = click.option(
+        "--redis-move-rate",
+        "redis_move_rate",
+        default=None,
+        metavar="RATE",
+        help="Limit of Redis slot moves for the whole apply, e.g. 2000keys/s or 20MiB/s "
+        "(default: the spec's redis.cluster.moveRate, else unlimited).",
+    )(func)
     return click.option(
         "--policy",
         "policy_files",
@@ -373,6 +408,7 @@ def plan(
     policy_files: tuple[str, ...],
     approvals: tuple[str, ...],
     throttle: str | None,
+    redis_move_rate: str | None,
     detailed_exitcode: bool,
     rotate_credentials: bool,
     bootstrap_servers: str | None,
@@ -401,6 +437,7 @@ def plan(
         approvals,
         throttle,
         rotate_credentials,
+        redis_move_rate=redis_move_rate,
     )
     if Path(spec_path).is_dir():
         if out:
@@ -447,7 +484,10 @@ async def _apply_spec(request: RunRequest, change: Any, locking: LockRequest) ->
     app = app_context()
     loaded = load_protected(request.spec_path, request.env)
     change = replace(
-        change, policy=policy_check(request, loaded), throttle=throttle_of(request, loaded)
+        change,
+        policy=policy_check(request, loaded),
+        throttle=throttle_of(request, loaded),
+        move_rate=move_rate_of(request),
     )
     targets = selected_targets(loaded.spec, request.targets)
     overrides = connection_overrides(request)
@@ -593,6 +633,7 @@ def apply(
     policy_files: tuple[str, ...],
     approvals: tuple[str, ...],
     throttle: str | None,
+    redis_move_rate: str | None,
     continue_on_error: bool,
     stall_timeout: float | None,
     locking: LockRequest,
@@ -625,6 +666,7 @@ def apply(
         policy_files,
         approvals,
         throttle,
+        redis_move_rate=redis_move_rate,
     )
     change = ChangeRequest(
         consents=request.consents,

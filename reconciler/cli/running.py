@@ -55,6 +55,8 @@ class ChangeRequest:
     policy: Any = None
     # The replication throttle of data moves, bytes/s.
     throttle: int | None = None
+    # The limit of Redis slot moves (``--redis-move-rate``; None: the spec's, else none).
+    move_rate: Any = None
     rotate_credentials: bool = False  # --rotate-credentials (kafka.users)
 
     def run_options(self) -> Any:
@@ -71,6 +73,7 @@ class ChangeRequest:
             plan_deletions=self.plan_deletions,
             policy=self.policy,
             throttle=self.throttle,
+            move_rate=self.move_rate,
             rotate_credentials=self.rotate_credentials,
         )
 

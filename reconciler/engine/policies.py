@@ -60,6 +60,24 @@ def approvals_from(
     return frozenset(name.strip() for item in raw for name in item.split(",") if name.strip())
 
 
+def check_approvals(rule_names: Iterable[str], approvals: Iterable[str]) -> None:
+    """Refuse (exit 1) approvals that name no rule: a typo must not pass silently."""
+    known = set(rule_names)
+    unknown = sorted(set(approvals) - known)
+    if not unknown:
+        return
+    names = ", ".join(unknown)
+    exist = (
+        f"the rules are: {', '.join(sorted(known))}"
+        if known
+        else "there is no rule (the spec's `policies:` and the --policy files define none)"
+    )
+    raise ReconcilerError(
+        f"--approve / ${APPROVE_ENV} names no policy rule: {names}; {exist}",
+        hint="approve a rule by its `name` exactly as the spec or --policy file spells it",
+    )
+
+
 # --------------------------------------------------------------------------- built-in checks
 
 Check = Callable[[PolicyRule, Change, dict[str, Any]], str | None]

@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from reconciler.engine.plan import Change, Notice
+
+if TYPE_CHECKING:
+    from reconciler.spec.units import MoveRate
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,9 @@ class PlanOptions:
     allow_delete: bool = False
     validate: bool = True  # ask the live system to validate creations (validateOnly)
     throttle: int | None = None  # bytes/s that data moves (reassignments) are throttled to
+    # The limit of Redis slot moves for the whole apply (``--redis-move-rate``); None: the
+    # spec's ``redis.cluster.moveRate``, else unlimited.
+    move_rate: MoveRate | None = None
     rotate_credentials: bool = False  # upsert SCRAM users' credentials (passwords unreadable)
 
 

@@ -35,6 +35,7 @@ from reconciler.errors import ApplyFailed, PlanRefused
 if TYPE_CHECKING:  # applying and saved plans: imported by the methods that use them
     from reconciler.engine.planfile import SavedPlan
     from reconciler.engine.policies import PolicyCheck
+    from reconciler.spec.units import MoveRate
 
 T = TypeVar("T")
 
@@ -86,6 +87,8 @@ class RunOptions:
     policy: PolicyCheck | None = None
     # The replication throttle of data moves, bytes/s (``--throttle``, the spec's default).
     throttle: int | None = None
+    # The limit of Redis slot moves (``--redis-move-rate``; None: the spec's, else none).
+    move_rate: MoveRate | None = None
     # Upsert every listed SCRAM user's credentials (Kafka cannot show a changed password).
     rotate_credentials: bool = False
 
@@ -94,6 +97,7 @@ class RunOptions:
             allow_delete=self.plan_deletions or Consent.DELETE in self.consents,
             validate=self.validate if validate is None else validate,
             throttle=self.throttle,
+            move_rate=self.move_rate,
             rotate_credentials=self.rotate_credentials,
         )
 

@@ -79,6 +79,14 @@ def _scalar_config_value(value: Any) -> Any:
 ConfigValue = Annotated[ConfigScalar, BeforeValidator(_scalar_config_value)]
 
 
+def _move_rate(value: Any) -> Any:
+    from reconciler.spec.units import parse_move_rate
+
+    if isinstance(value, str):
+        parse_move_rate(value)  # raises ValueError with the reason
+    return value
+
+
 def _rate(value: Any) -> Any:
     from reconciler.spec.units import parse_rate
 
@@ -467,6 +475,9 @@ class RedisClusterLayout(SpecModel):
         Field(default=1, ge=0, le=REDIS_MAX_REPLICAS_PER_MASTER)
     )
     placement: PlacementField = Placement.SPREAD_HOSTS
+    move_rate: Annotated[str, BeforeValidator(_move_rate)] | None = None
+    """Limit of slot moves for the whole apply: ``2000keys/s`` or ``20MiB/s``
+    (``--redis-move-rate`` overrides); none: as fast as MIGRATE goes."""
 
     @property
     def node_count(self) -> int:

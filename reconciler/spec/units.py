@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Literal
 
 from reconciler.spec.topic_configs import (
     KAFKA_TYPE_OF_MAXIMUM,
@@ -218,6 +220,48 @@ def parse_rate(text: str) -> int:
     if rate <= 0:
         raise ValueError(f"{text!r}: a throttle must be above 0 bytes per second")
     return rate
+
+
+@dataclass(frozen=True)
+class MoveRate:
+    """A limit on how fast Redis slot moves carry data: keys or bytes per second."""
+
+    per_second: float
+    unit: Literal["keys", "bytes"]
+
+    def spelled(self) -> str:
+        """The exact form :func:`parse_move_rate` reads back (``2000keys/s``, ``20971520/s``)."""
+        if self.unit == "keys":
+            return f"{self.per_second:g}keys/s"
+        return f"{round(self.per_second)}/s"
+
+    def __str__(self) -> str:
+        if self.unit == "keys":
+            return f"{self.per_second:,.0f} keys/s"
+        return f"{approximate_size(self.per_second)}/s"
+
+
+def parse_move_rate(text: str) -> MoveRate:
+    """``2000keys/s`` (keys per second) or ``20MiB/s`` (bytes per second) → a :class:`MoveRate`."""
+    compact = text.strip().replace(" ", "")
+    lowered = compact.lower()
+    for suffix in ("keys/s", "key/s"):
+        if lowered.endswith(suffix):
+            number = compact[: -len(suffix)].replace(",", "").replace("_", "")
+            try:
+                keys = float(number)
+            except ValueError:
+                break
+            if not math.isfinite(keys) or keys <= 0:
+                raise ValueError(f"{text!r}: a move rate must be above 0 keys per second")
+            return MoveRate(keys, "keys")
+    try:
+        return MoveRate(float(parse_rate(compact)), "bytes")
+    except ValueError:
+        raise ValueError(
+            f"cannot read {text!r} as a move rate (expected keys or bytes per second, e.g. "
+            "2000keys/s or 20MiB/s)"
+        ) from None
 
 
 # --------------------------------------------------------------------------- humane display

@@ -6,7 +6,11 @@ removed (``HDEL``). A crash in between leaves the entries: the next plan reads t
 checks those slots' keys on every master, which finds an interrupted move even when both
 sides lost their MIGRATING/IMPORTING state (a restarted or failed-over node forgets it).
 
-The key shares the ``{llm-analytics}`` hash tag with the apply lock, so it lives on one
+Next to it, ``{llm-analytics}:move-rate`` holds the rate the last measured apply's moves
+achieved (:class:`~reconciler.providers.redis.pacing.MeasuredRate`): plans estimate with it
+wherever they run.
+
+The keys share the ``{llm-analytics}`` hash tag with the apply lock, so they live on one
 master (and its replicas); commands follow MOVED/ASK like the lock does.
 """
 
@@ -16,6 +20,7 @@ from collections.abc import Mapping, Sequence
 
 from reconciler.engine.polling import retries
 from reconciler.providers.redis.locking import redirect_target
+from reconciler.providers.redis.pacing import MeasuredRate
 from reconciler.providers.redis.transports import (
     Arg,
     CommandError,
@@ -26,7 +31,10 @@ from reconciler.providers.redis.transports import (
 )
 
 JOURNAL_KEY = "{llm-analytics}:slot-moves"
+RATE_KEY = "{llm-analytics}:move-rate"
 _REDIRECTS = 8
+# KEYS[1]: the hash; ARGV: field, value, ...: the hash holds exactly those afterwards.
+_REPLACE_HASH = "redis.call('DEL', KEYS[1]) redis.call('HSET', KEYS[1], unpack(ARGV)) return 1"
 
 
 class JournalUnavailable(Exception):
@@ -34,9 +42,12 @@ class JournalUnavailable(Exception):
 
 
 class MoveJournal:
-    def __init__(self, transport: NodeTransport, key: str = JOURNAL_KEY) -> None:
+    def __init__(
+        self, transport: NodeTransport, key: str = JOURNAL_KEY, rate_key: str = RATE_KEY
+    ) -> None:
         self.transport = transport
         self.key = key
+        self.rate_key = rate_key
 
     async def read(self) -> dict[int, tuple[str, str]]:
         """slot -> (source id, target id) of every move recorded and not finished."""
@@ -64,6 +75,20 @@ class MoveJournal:
 
     async def clear_all(self, entries: Mapping[int, object]) -> None:
         await self.clear(sorted(entries))
+
+    async def read_rate(self) -> MeasuredRate | None:
+        """The rate the last measured apply's moves achieved, if one was recorded."""
+        reply = await self._run("HGETALL", self.rate_key)
+        items = [
+            i.decode(errors="replace") if isinstance(i, bytes) else str(i)
+            for i in (reply if isinstance(reply, list) else [])
+        ]
+        return MeasuredRate.from_fields(dict(zip(items[::2], items[1::2], strict=True)))
+
+    async def record_rate(self, rate: MeasuredRate) -> None:
+        """Replace the recorded rate by ``rate`` (one transaction: never half of each)."""
+        fields: list[Arg] = [a for pair in rate.fields().items() for a in pair]
+        await self._run("EVAL", _REPLACE_HASH, 1, self.rate_key, *fields)
 
     async def _run(self, *args: Arg) -> Reply:
         candidates = await self.transport.discover()

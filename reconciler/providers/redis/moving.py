@@ -11,25 +11,40 @@ left on the source in the slots in flight: a progress line at least every 10 s, 
 key moved for the stall time (``--stall-timeout``, else ``$LLM_ANALYTICS_STALL_TIMEOUT``, else
 the provider's ``stall_timeout``) the move stops, names the stuck slots and why, and
 fails (the slots stay open; the next plan settles them).
+
+A rate limit in the moves' payloads (``redis.cluster.moveRate``, ``--redis-move-rate``) paces
+every batch of keys through one token bucket shared by all the moves of the apply
+(:mod:`.pacing`). Once every move succeeded, the rate they achieved is recorded in the
+cluster for the next plan's ETA (not when the limit held them back).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from reconciler.engine.payloads import parse_payload
 from reconciler.engine.plan import Change
 from reconciler.errors import ApplyFailed, ConnectionFailure
 from reconciler.providers.redis.applying import Applier
 from reconciler.providers.redis.journal import JournalUnavailable
+from reconciler.providers.redis.pacing import (
+    HELD_BACK_SHARE,
+    TokenBucket,
+    batch_keys,
+    measured,
+)
 from reconciler.providers.redis.resharding import MigrationError, Resharder
 from reconciler.providers.redis.state import ClusterObservation, format_ranges
 from reconciler.providers.redis.steps import MoveSlots
 from reconciler.providers.redis.transports import CommandError, NodeUnreachable
 from reconciler.providers.redis.waiting import Pending, poll
+from reconciler.spec.units import MoveRate, approximate_size, parse_move_rate
 
 PROGRESS_EVERY = 10.0
 WATCH_INTERVAL = 2.0
@@ -44,12 +59,15 @@ class _Progress:
     in_flight: dict[int, list[int]] = field(default_factory=dict)  # group index -> slots
     remaining: int | None = None  # keys left on the source in the slots in flight
     changed_at: float = field(default_factory=time.monotonic)
+    limit: MoveRate | None = None
 
     def line(self) -> str:
         flying = sorted(s for group in self.in_flight.values() for s in group)
         detail = f"; in flight: slots {format_ranges(flying)}" if flying else ""
         if flying and self.remaining is not None:
             detail += f" ({self.remaining:,} keys left there)"
+        if self.limit is not None:
+            detail += f"; limited to {self.limit} for all moves"
         return f"{self.slots}/{self.total} slots, {self.keys:,} keys{detail}"
 
 
@@ -70,13 +88,40 @@ def _message(problem: BaseException) -> str:
     return f"slot move failed: {problem}"
 
 
+def rate_limit(batch: list[Change]) -> MoveRate | None:
+    """The rate limit the moves were planned with (the lowest, should they differ)."""
+    limits: list[MoveRate] = []
+    for change in batch:
+        text = parse_payload(change, MoveSlots).rate_limit
+        if text:
+            limits.append(parse_move_rate(text))  # validated with the payload
+    if not limits:
+        return None
+    unit = "keys" if any(limit.unit == "keys" for limit in limits) else "bytes"
+    return min((lim for lim in limits if lim.unit == unit), key=lambda lim: lim.per_second)
+
+
+def _bytes_per_key(change: Change) -> float | None:
+    """Mean bytes per key of the move, from the plan's sampled impact."""
+    keys, moved = change.impact.get("keys_to_move"), change.impact.get("bytes_to_move")
+    if isinstance(keys, int | float) and isinstance(moved, int | float) and keys > 0:
+        return float(moved) / float(keys)
+    return None
+
+
 class MoveRunner:
     def __init__(self, applier: Applier) -> None:
         self.applier = applier
         self.provider = applier.provider
+        self.limit: MoveRate | None = None
+        self.bucket: TokenBucket | None = None
+        self.moved: list[tuple[int, float, float | None]] = []  # keys, seconds, bytes/key
 
     async def run(self, batch: list[Change]) -> dict[str, str]:
+        self.limit = rate_limit(batch)
         observation = await self._preflight(batch)
+        if self.limit is not None:
+            self.bucket = TokenBucket(self.limit.per_second)
         gate = asyncio.Semaphore(self.provider.reshard.parallel_moves)
         outcomes: dict[str, str] = {}
 
@@ -94,7 +139,19 @@ class MoveRunner:
             raise MovesFailed(failures, outcomes)
         await self.provider.wait_converged()
         await prune_journal(self.applier)
+        await self._record_rate()
         return outcomes
+
+    async def _record_rate(self) -> None:
+        """Keep the rate these moves achieved in the cluster for the next plan (best effort:
+        without it plans estimate with the documented default)."""
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        busy = sum(seconds for _, seconds, _ in self.moved)
+        waited = self.bucket.waited if self.bucket is not None else 0.0
+        rate = measured(self.moved, now, held_back=waited > HELD_BACK_SHARE * busy)
+        if rate is not None:
+            with contextlib.suppress(JournalUnavailable, NodeUnreachable, CommandError):
+                await self.provider.journal.record_rate(rate)
 
     async def _preflight(self, batch: list[Change]) -> ClusterObservation:
         observation = await self.applier.refresh()
@@ -158,10 +215,19 @@ class MoveRunner:
         owners = observation.slot_owners()
         slots = [s for s in step.slot_list() if owners.get(s) == source]  # resume-safe
         settings = self.provider.reshard
+        per_key = _bytes_per_key(change)
         resharder = Resharder(
             self.applier.transport, self.applier.endpoints, self.applier.masters(), settings
         )
-        progress = _Progress(total=len(slots))
+        if self.limit is not None and self.bucket is not None:
+            if per_key is None and self.limit.unit == "bytes":
+                per_key = await self._sampled_bytes_per_key(step, slots)
+            settings = dataclasses.replace(
+                settings, batch_keys=batch_keys(self.limit, per_key, settings.batch_keys)
+            )
+            resharder.settings = settings
+            resharder.pace = self._pacer(self.bucket, self.limit, per_key)
+        progress = _Progress(total=len(slots), limit=self.limit)
         size = settings.slots_per_group
         groups = [slots[i : i + size] for i in range(0, len(slots), size)]
         gate = asyncio.Semaphore(settings.parallel_groups)
@@ -191,16 +257,38 @@ class MoveRunner:
         work = asyncio.ensure_future(_gather_all([run(i, g) for i, g in enumerate(groups)]))
         await self._watch(change, step, work, progress, resharder)
         seconds = time.monotonic() - started
+        self.moved.append((progress.keys, seconds, per_key))
         rate = progress.keys / seconds if seconds else 0.0
-        return (
-            f"moved {progress.slots} slots, {progress.keys} keys in {seconds:.1f}s "
-            f"({rate:,.0f} keys/s)"
-            + (
-                f", {progress.identical} identical duplicates resolved"
-                if progress.identical
-                else ""
-            )
+        speed = f"{rate:,.0f} keys/s"
+        if per_key is not None:
+            speed += f", ~{approximate_size(rate * per_key)}/s"
+        if self.limit is not None:
+            speed += f"; limited to {self.limit} for all moves"
+        return f"moved {progress.slots} slots, {progress.keys} keys in {seconds:.1f}s ({speed})" + (
+            f", {progress.identical} identical duplicates resolved" if progress.identical else ""
         )
+
+    @staticmethod
+    def _pacer(
+        bucket: TokenBucket, limit: MoveRate, per_key: float | None
+    ) -> Callable[[int], Awaitable[None]]:
+        """Each batch of keys takes its share of the apply's limit (bytes: sampled size)."""
+        weight = 1.0 if limit.unit == "keys" else max(per_key or 1.0, 1.0)
+
+        async def pace(keys: int) -> None:
+            await bucket.take(keys * weight)
+
+        return pace
+
+    async def _sampled_bytes_per_key(self, step: MoveSlots, slots: list[int]) -> float | None:
+        """Mean ``MEMORY USAGE`` of a sample of the moving keys (a byte limit needs it)."""
+        from reconciler.providers.redis.sizing import bytes_per_key
+
+        try:
+            endpoint = self.applier.endpoint(step.source.node_id)
+            return await bytes_per_key(self.applier.transport, endpoint, slots)
+        except (NodeUnreachable, CommandError, ApplyFailed):
+            return None
 
     async def _watch(
         self,

@@ -45,6 +45,7 @@ from reconciler.providers.redis.transports import (
 )
 from reconciler.providers.redis.waiting import Pending, poll
 from reconciler.spec.models import RedisSpec
+from reconciler.spec.units import MoveRate, parse_move_rate
 
 #: At most this many keys of troubled slots are compared copy by copy at plan time.
 DUPLICATE_SCAN_LIMIT = 200_000
@@ -73,8 +74,11 @@ class RedisClusterProvider:
         converge_timeout: float = 60.0,
         reshard: ReshardSettings | None = None,
         stall_timeout: float = DEFAULT_STALL_SECONDS,
+        move_rate: MoveRate | None = None,
     ) -> None:
         self.transport = transport
+        # The spec's limit of slot moves (``redis.cluster.moveRate``); a plan's overrides it.
+        self.move_rate = move_rate
         self.desired = desired
         self.cluster_name = cluster_name
         self.converge_timeout = converge_timeout
@@ -154,7 +158,8 @@ class RedisClusterProvider:
                 require_all_ready=wait_for_pods,
             )
             name = cluster_name or target.namespace
-        return cls(transport, desired, cluster_name=name)
+        rate = parse_move_rate(layout.move_rate) if layout.move_rate else None
+        return cls(transport, desired, cluster_name=name, move_rate=rate)
 
     # ------------------------------------------------------------------ reading
 
@@ -335,7 +340,8 @@ class RedisClusterProvider:
             evidence=evidence,
         )
         endpoints = await self.endpoints_by_node(observation)
-        changes = [await self._estimated(step, endpoints) for step in layout.steps]
+        limit = options.move_rate or self.move_rate
+        changes = [await self._estimated(step, endpoints, limit) for step in layout.steps]
         changes, sized = await self._sized(changes, endpoints)
         digest = topology_digest(observation)
         return ProviderPlan(
@@ -344,8 +350,13 @@ class RedisClusterProvider:
             fingerprints={c.address: digest for c in changes} | cluster_identity(observation),
         )
 
-    async def _estimated(self, step: Any, endpoints: dict[str, NodeEndpoint]) -> Change:
-        """The change of a step; a slot move carries the keys it is expected to move."""
+    async def _estimated(
+        self, step: Any, endpoints: dict[str, NodeEndpoint], limit: MoveRate | None
+    ) -> Change:
+        """The change of a step; a slot move carries the keys it is expected to move and
+        the rate limit it is to keep."""
+        if isinstance(step, MoveSlots) and limit is not None:
+            step = step.model_copy(update={"rate_limit": limit.spelled()})
         if isinstance(step, MoveSlots) and step.source.node_id in endpoints:
             try:
                 keys = await estimate_keys(
@@ -361,7 +372,11 @@ class RedisClusterProvider:
     ) -> tuple[list[Change], list[Notice]]:
         """Slot moves with their impact (keys, sampled bytes, ETA, the target's memory);
         notices refusing moves that would push a master over its maxmemory."""
-        from reconciler.providers.redis.sizing import judge_moves, measure_moves
+        from reconciler.providers.redis.sizing import (
+            judge_moves,
+            measure_moves,
+            shared_limit_notice,
+        )
 
         moves = [
             (c, MoveSlots.model_validate(c.payload))
@@ -371,10 +386,17 @@ class RedisClusterProvider:
         if not moves:
             return changes, []
         try:
-            impacts, memory = await measure_moves(self.transport, moves, endpoints)
+            rate = await self.journal.read_rate()
+        except (JournalUnavailable, NodeUnreachable, CommandError):
+            rate = None  # the documented default, then
+        try:
+            impacts, memory = await measure_moves(self.transport, moves, endpoints, rate)
         except (NodeUnreachable, CommandError):
             return changes, []
         impacts, notices = judge_moves(moves, impacts, memory)
+        shared = shared_limit_notice(moves, impacts)
+        if shared is not None:
+            notices.append(shared)
         return [
             c.model_copy(update={"impact": impacts[c.address]}) if c.address in impacts else c
             for c in changes

@@ -40,7 +40,7 @@ import binascii
 import contextlib
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from reconciler.engine.polling import retries
@@ -115,6 +115,9 @@ class Resharder:
     masters: list[str]  # node ids of all masters (SETSLOT NODE goes to each)
     settings: ReshardSettings = field(default_factory=ReshardSettings)
     on_progress: Callable[[str], None] | None = None
+    # Awaited with the number of keys about to be copied (the apply's rate limit, shared by
+    # all moves); ``None``: unlimited, a round's slots go in one pipelined batch.
+    pace: Callable[[int], Awaitable[None]] | None = None
 
     def _migrate(
         self,
@@ -259,7 +262,7 @@ class Resharder:
         when a repair moves keys back); ``first`` are GETKEYSINSLOT replies already read.
         """
         stats = MoveStats()
-        tgt = self._endpoint(target)
+        self._endpoint(target)  # reachable, or MigrationError
         replicas = await self._online_replicas(target)
         batch = self.settings.batch_keys
         recopy: set[bytes] = set()  # copied, then changed on the source: copy with REPLACE
@@ -273,30 +276,66 @@ class Resharder:
             work = _listed(pending, replies)
             if not work:
                 break
-            digests = await self._copy(source, tgt, work, recopy, asking, stats)
-            if replicas:
-                await self._replicated(target, replicas, work[0][0])
-            deletes: list[Command] = [
-                ("EVAL", DELETE_UNCHANGED, 0, *_pairs(keys, digests[slot])) for slot, keys in work
-            ]
-            listings: list[Command] = [("CLUSTER", "GETKEYSINSLOT", s, batch) for s, _ in work]
-            results = await self._pipe(source, _asked(deletes, asking) + listings)
-            kept_replies = results[1 : 2 * len(work) : 2] if asking else results[: len(work)]
-            for (slot, _keys), kept in zip(work, kept_replies, strict=True):
-                if isinstance(kept, CommandError):
-                    raise MigrationError(
-                        f"deleting the copied keys of slot {slot} on "
-                        f"{self._endpoint(source).address}: {kept.message}"
-                    )
-                changed = {k for k in (kept or []) if isinstance(k, bytes)}  # type: ignore[union-attr]
-                recopy |= changed
-                gone = sum(1 for d in digests[slot] if d)
-                stats.keys += gone - len(changed)
+            replies = []
+            for chunk in self._paced_chunks(work):
+                if self.pace is not None:
+                    await self.pace(sum(len(keys) for _, keys in chunk))
+                replies += await self._round(source, target, chunk, recopy, replicas, asking, stats)
             # Once a slot is MIGRATING no new key can appear on the source; the listing
             # after the deletes says which slots still hold keys.
             pending = [slot for slot, _ in work]
-            replies = results[len(results) - len(work) :]
         return stats
+
+    def _paced_chunks(
+        self, work: list[tuple[int, list[bytes]]]
+    ) -> list[list[tuple[int, list[bytes]]]]:
+        """The round's slots in one chunk; when paced, in chunks of about ``batch_keys``
+        keys (whole slots), each waiting for its share of the rate limit."""
+        if self.pace is None:
+            return [work]
+        chunks: list[list[tuple[int, list[bytes]]]] = [[]]
+        held = 0
+        for slot, keys in work:
+            if chunks[-1] and held + len(keys) > self.settings.batch_keys:
+                chunks.append([])
+                held = 0
+            chunks[-1].append((slot, keys))
+            held += len(keys)
+        return chunks
+
+    async def _round(
+        self,
+        source: str,
+        target: str,
+        work: list[tuple[int, list[bytes]]],
+        recopy: set[bytes],
+        replicas: int,
+        asking: bool,
+        stats: MoveStats,
+    ) -> list[Reply | CommandError]:
+        """Copy, replicate and delete the listed keys of ``work``; its next listings."""
+        tgt = self._endpoint(target)
+        digests = await self._copy(source, tgt, work, recopy, asking, stats)
+        if replicas:
+            await self._replicated(target, replicas, work[0][0])
+        deletes: list[Command] = [
+            ("EVAL", DELETE_UNCHANGED, 0, *_pairs(keys, digests[slot])) for slot, keys in work
+        ]
+        batch = self.settings.batch_keys
+        listings: list[Command] = [("CLUSTER", "GETKEYSINSLOT", s, batch) for s, _ in work]
+        results = await self._pipe(source, _asked(deletes, asking) + listings)
+        kept_replies = results[1 : 2 * len(work) : 2] if asking else results[: len(work)]
+        for (slot, _keys), kept in zip(work, kept_replies, strict=True):
+            if isinstance(kept, CommandError):
+                raise MigrationError(
+                    f"deleting the copied keys of slot {slot} on "
+                    f"{self._endpoint(source).address}: {kept.message}"
+                )
+            changed = {k for k in (kept or []) if isinstance(k, bytes)}  # type: ignore[union-attr]
+            recopy |= changed
+            gone = sum(1 for d in digests[slot] if d)
+            stats.keys += gone - len(changed)
+        return results[len(results) - len(work) :]
 
     async def _copy(
         self,

@@ -1,7 +1,9 @@
 """What a slot move costs: keys, sampled bytes, an ETA and the receiving master's memory.
 
 The measuring (:func:`measure_moves`) reads the nodes: ``CLUSTER GETKEYSINSLOT`` and
-``MEMORY USAGE`` on a sample of the source's keys, ``INFO memory`` on the target. The judging
+``MEMORY USAGE`` on a sample of the source's keys, ``INFO memory`` on the target; the ETA
+uses the rate the last apply measured (else the documented default), bounded by the move
+rate limit (:mod:`.pacing`). The judging
 (:func:`judge_moves`) is pure: a move that would push a master over its ``maxmemory`` is
 refused at plan time (an error notice); with ``maxmemory 0`` the host's memory is not known,
 so it is a warning, not a refusal.
@@ -14,13 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.engine.plan import Change, Notice, NoticeLevel
+from reconciler.providers.redis.pacing import MeasuredRate, move_eta
 from reconciler.providers.redis.steps import MoveSlots
 from reconciler.providers.redis.transports import NodeEndpoint, NodeTransport
-from reconciler.spec.units import approximate_size
+from reconciler.spec.units import MoveRate, approximate_size, parse_move_rate
 
-#: The migration rate an ETA assumes (keys per second): MIGRATE in batches on a LAN; a
-#: conservative documented default, not a measurement (docs/plan-format.md, "Impact").
-DEFAULT_KEYS_PER_SECOND = 5_000
 SAMPLE_SLOTS = 16
 KEYS_PER_SAMPLE_SLOT = 8
 
@@ -67,9 +67,11 @@ async def measure_moves(
     transport: NodeTransport,
     changes: Sequence[tuple[Change, MoveSlots]],
     endpoints: dict[str, NodeEndpoint],
+    rate: MeasuredRate | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Memory]]:
     """(change address -> impact, target node id -> its memory) for every move whose nodes
-    answer."""
+    answer; ETAs at ``rate`` (the last measured one; ``None``: the default), within the
+    moves' rate limit."""
     impacts: dict[str, dict[str, Any]] = {}
     memory: dict[str, Memory] = {}
     for change, step in changes:
@@ -78,13 +80,13 @@ async def measure_moves(
         if source is None or target is None:
             continue
         keys = step.estimated_keys or 0
-        impact: dict[str, Any] = {
-            "keys_to_move": keys,
-            "eta_seconds": round(keys / DEFAULT_KEYS_PER_SECOND, 1),
-        }
+        impact: dict[str, Any] = {"keys_to_move": keys}
         per_key = await bytes_per_key(transport, source, step.slot_list()) if keys else None
-        if per_key is not None:
-            impact["bytes_to_move"] = round(per_key * keys)
+        moved_bytes = round(per_key * keys) if per_key is not None else None
+        if moved_bytes is not None:
+            impact["bytes_to_move"] = moved_bytes
+        limit = parse_move_rate(step.rate_limit) if step.rate_limit else None
+        impact.update(move_eta(keys, moved_bytes, rate, limit))
         if step.target.node_id not in memory:
             info = await transport.execute(target, "INFO", "memory")
             memory[step.target.node_id] = parse_info_memory(_text(info))
@@ -136,3 +138,25 @@ def judge_moves(
                 )
             )
     return impacts, notices
+
+
+def shared_limit_notice(
+    changes: Sequence[tuple[Change, MoveSlots]], impacts: dict[str, dict[str, Any]]
+) -> Notice | None:
+    """With a rate limit and several moves: the least time they take together (the limit
+    holds for the whole apply, the moves' own ETAs each assume all of it)."""
+    limits = [parse_move_rate(s.rate_limit) for _, s in changes if s.rate_limit]
+    if len(changes) < 2 or not limits:
+        return None
+    limit: MoveRate = limits[0]
+    field = "keys_to_move" if limit.unit == "keys" else "bytes_to_move"
+    total = sum(int(impacts.get(c.address, {}).get(field, 0)) for c, _ in changes)
+    if not total:
+        return None
+    amount = f"{total:,} keys" if limit.unit == "keys" else f"~{approximate_size(total)}"
+    return Notice(
+        level=NoticeLevel.INFO,
+        address="",
+        message=f"the {len(changes)} slot moves share the move rate limit {limit}: "
+        f"{amount} take at least ~{total / limit.per_second:,.0f}s together",
+    )

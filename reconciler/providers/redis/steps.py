@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from reconciler.engine.payloads import Payload, change_from_payload
 from reconciler.engine.plan import Action, Change, Risk
@@ -30,6 +30,14 @@ from reconciler.providers.redis.state import (
 )
 
 PROVIDER = "redis"
+
+
+def _move_rate(text: str) -> str:
+    from reconciler.spec.units import parse_move_rate
+
+    parse_move_rate(text)  # raises ValueError with the reason
+    return text
+
 
 SlotRanges = list[tuple[int, int]]
 
@@ -435,6 +443,8 @@ class MoveSlots(_Step):
     target: NodeRef
     slots: SlotRanges
     estimated_keys: int | None = None
+    # The limit of the whole apply's moves (``2000keys/s``, ``20971520/s``); None: unlimited.
+    rate_limit: Annotated[str, AfterValidator(_move_rate)] | None = None
 
     @property
     def count(self) -> int:
@@ -465,6 +475,10 @@ class MoveSlots(_Step):
 
     def lines(self) -> tuple[str, ...]:
         estimate = f" (~{self.estimated_keys:,} keys)" if self.estimated_keys is not None else ""
+        if self.rate_limit:
+            from reconciler.spec.units import parse_move_rate
+
+            estimate += f", at most {parse_move_rate(self.rate_limit)} for all moves"
         return (
             f"move {self.count} slots {format_ranges(self.slots)} from "
             f"{self.source.address} to {self.target.address}{estimate}",

@@ -25,6 +25,7 @@ from reconciler.providers.redis.state import ClusterObservation
 from reconciler.providers.redis.steps import MoveSlots
 from reconciler.providers.redis.transports import DirectTransport
 from tests.integration.redis.conftest import cluster_check
+from tests.integration.redis.keys import user_key_count
 
 pytestmark = pytest.mark.integration
 
@@ -255,7 +256,7 @@ def check_data(address: str, values: dict[str, str], masters: list[str]) -> None
     for master in masters:
         host, port = master.split(":")
         with redis.Redis(host=host, port=int(port)) as node:
-            total += int(node.dbsize())
+            total += user_key_count(node)
     assert total == len(values)
     host, port = address.split(":")
     client = RedisCluster(host=host, port=int(port))

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tests.integration.redis.conftest import cluster_check
+from tests.integration.redis.keys import user_key_count
 from tests.integration.redis.security import PASSWORD_ENV, run_cli
 
 pytestmark = pytest.mark.integration
@@ -115,7 +116,7 @@ def check_data(addresses: list[str], values: dict[str, str]) -> str:
         host, port = address.split(":")
         with redis.Redis(host=host, port=int(port), password=PASSWORD) as node:
             if node.execute_command("ROLE")[0] == b"master":
-                total += int(node.dbsize())
+                total += user_key_count(node)
             info = node.execute_command("CLUSTER", "INFO").decode()
             if "cluster_known_nodes:1\r" not in info:
                 members.append(address)

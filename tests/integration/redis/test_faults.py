@@ -33,6 +33,7 @@ from reconciler.providers.redis.provider import RedisClusterProvider
 from reconciler.providers.redis.transports import DirectTransport
 from reconciler.sandbox import RedisSandbox
 from tests.integration.redis.conftest import cluster_check
+from tests.integration.redis.keys import user_key_count
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +75,7 @@ def assert_every_key_once(
     for port in live:
         with redis.Redis(host="127.0.0.1", port=port) as node:
             if node.info("replication")["role"] == "master":
-                total += int(node.dbsize())
+                total += user_key_count(node)
     assert total == len(values), f"{total} keys on the masters, {len(values)} written"
     client = RedisCluster(host="127.0.0.1", port=entry or live[0])
     keys = sorted(values)

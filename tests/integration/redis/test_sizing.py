@@ -11,6 +11,7 @@ import pytest
 from reconciler.engine.plan import NoticeLevel
 from reconciler.engine.providers import ApplyOptions, PlanOptions, ResultStatus
 from reconciler.providers.redis.steps import MoveSlots
+from tests.integration.redis.keys import user_key_count
 from tests.integration.redis.test_cluster_lifecycle import load_keys, provider_for
 
 pytestmark = pytest.mark.integration
@@ -29,7 +30,7 @@ def _dbsize(address: str) -> int:
 
     host, port = address.split(":")
     with redis.Redis(host=host, port=int(port)) as node:
-        return int(node.dbsize())
+        return user_key_count(node)
 
 
 async def test_3_to_4_masters_keys_bytes_and_maxmemory(redis_factory: Any) -> None:

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from reconciler.engine.plan import Action, AttributeChange, Change, Plan, Risk
-from reconciler.engine.policies import PolicyCheck, approvals_from, check_plan
+from reconciler.engine.policies import PolicyCheck, approvals_from, check_approvals, check_plan
 from reconciler.engine.risk import Consent, gate
-from reconciler.errors import EXIT_ERROR
+from reconciler.errors import EXIT_ERROR, ReconcilerError
 from reconciler.spec.policies import PolicyRule
 
 
@@ -122,6 +122,22 @@ def test_a_broken_expression_is_a_clear_error() -> None:
 
 def test_approvals_from_flags_and_environment() -> None:
     assert approvals_from(["a,b"], {"LLM_ANALYTICS_APPROVE": "c, d"}) == {"a", "b", "c", "d"}
+
+
+def test_an_approval_naming_no_rule_is_an_error_listing_the_rules() -> None:
+    check_approvals(["rf-prod", "no-loss"], {"rf-prod"})  # known: fine
+    with pytest.raises(ReconcilerError) as refused:
+        check_approvals(["rf-prod", "no-loss"], {"rf-prd", "rf-prod"})
+    assert refused.value.exit_code == EXIT_ERROR
+    message = str(refused.value)
+    assert "rf-prd" in message and "the rules are: no-loss, rf-prod" in message
+    assert "LLM_ANALYTICS_APPROVE" in message
+
+
+def test_an_approval_without_any_rule_is_an_error() -> None:
+    check_approvals([], set())
+    with pytest.raises(ReconcilerError, match="names no policy rule: typo; there is no rule"):
+        check_approvals([], {"typo"})
 
 
 def test_the_expression_library_is_not_imported_without_expressions() -> None:

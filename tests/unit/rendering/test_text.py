@@ -140,3 +140,29 @@ def test_policy_line_and_humane_sizes() -> None:
     text = render_text(plan)
     assert '~ config.segment.bytes = "1048588" -> 1GiB' in text
     assert "Policy: 1 rule checked: all passed." in text
+
+
+def test_a_slot_move_eta_says_which_rate_it_assumes() -> None:
+    from reconciler.rendering._view import impact_lines
+
+    base = {"keys_to_move": 50_000, "bytes_to_move": 5_000_000, "eta_seconds": 10.0}
+    default = {**base, "keys_per_second": 5000.0, "rate_source": "default"}
+    assert impact_lines(default)[0] == (
+        "keys to move: ~50,000 (~4.8 MiB, sampled MEMORY USAGE), ETA ~10s at 5,000 keys/s "
+        "(documented default)"
+    )
+    measured = {
+        **base,
+        "eta_seconds": 4.0,
+        "keys_per_second": 12_500.0,
+        "rate_source": "measured",
+        "rate_measured_at": "2026-12-02T07:00:00+00:00",
+    }
+    assert impact_lines(measured)[0].endswith("ETA ~4s at 12,500 keys/s (measured on 2026-12-02)")
+    limited = {**measured, "eta_seconds": 25.0, "rate_limit": {"per_second": 2000, "unit": "keys"}}
+    assert impact_lines(limited)[0].endswith(
+        "(measured on 2026-12-02), limited to 2,000 keys/s for all moves"
+    )
+    by_bytes = {**default, "rate_limit": {"per_second": 2**20, "unit": "bytes"}}
+    assert impact_lines(by_bytes)[0].endswith("limited to 1.0 MiB/s for all moves")
+    assert impact_lines(base)[0].endswith("ETA ~10s at 5,000 keys/s")  # an older plan

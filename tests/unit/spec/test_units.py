@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from reconciler.spec.topic_configs import TOPIC_CONFIGS, ConfigKind
-from reconciler.spec.units import normalize_topic_config, parse_duration_ms, parse_size_bytes
+from reconciler.spec.units import (
+    normalize_topic_config,
+    parse_duration_ms,
+    parse_move_rate,
+    parse_size_bytes,
+)
 
 
 @pytest.mark.parametrize(
@@ -149,3 +154,30 @@ def test_humane_config_values_read_back_exactly(key: str, raw: str, humane: str 
     assert humane_config_value(key, raw) == humane
     if humane is not None:
         assert normalize_topic_config(key, humane) == raw
+
+
+@pytest.mark.parametrize(
+    ("text", "per_second", "unit"),
+    [
+        ("2000keys/s", 2000, "keys"),
+        ("2,000 keys/s", 2000, "keys"),
+        ("1.5key/s", 1.5, "keys"),
+        ("20MiB/s", 20 * 2**20, "bytes"),
+        ("1048576", 2**20, "bytes"),
+    ],
+)
+def test_move_rates(text: str, per_second: float, unit: str) -> None:
+    rate = parse_move_rate(text)
+    assert (rate.per_second, rate.unit) == (per_second, unit)
+    assert parse_move_rate(rate.spelled()) == rate
+
+
+@pytest.mark.parametrize("text", ["0keys/s", "-5keys/s", "fastkeys/s", "quick", "0MiB/s"])
+def test_bad_move_rates(text: str) -> None:
+    with pytest.raises(ValueError, match=r"move rate|above 0"):
+        parse_move_rate(text)
+
+
+def test_move_rates_read_in_words() -> None:
+    assert str(parse_move_rate("2000keys/s")) == "2,000 keys/s"
+    assert str(parse_move_rate("20MiB/s")) == "20.0 MiB/s"
