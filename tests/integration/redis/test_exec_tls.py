@@ -223,3 +223,28 @@ async def test_tls_and_acl_users_over_exec_init_verify_grow_and_shrink(
     clients = [c for c in processes.seen if "redis-cli" in c and any(ip in c for ip in pod_ips)]
     assert any(f"--cacert {pods.tls.ca_file}" in c and "--tls" in c for c in clients), clients
     assert any("--user ops" in c for c in clients), clients
+
+
+@pytest.mark.parametrize("problem", ["untrusted-ca", "no-client-certificate"])
+async def test_tls_failures_over_exec_are_one_clear_error(
+    problem: str, redis_pods: Callable[..., RedisPods], tmp_path: Path
+) -> None:
+    from reconciler.sandbox import redis_tls
+
+    users = standard_acl_users(prefix="exectls-bad-")
+    pods = redis_pods(3, acl_users=users, tls=True, tls_auth_clients="yes")
+    env = tls_env(pods)
+    if problem == "untrusted-ca":
+        other = redis_tls.generate(tmp_path / "other-ca")
+        env["LLM_ANALYTICS_REDIS_POD_CAFILE"] = str(other.ca_file)
+    else:
+        del env["LLM_ANALYTICS_REDIS_POD_CERTFILE"], env["LLM_ANALYTICS_REDIS_POD_KEYFILE"]
+    run = await asyncio.to_thread(
+        run_cli, "redis", "verify", "-n", pods.namespace, "--password-env", PASSWORD_ENV, env=env
+    )
+    assert run.code == 1, run.output
+    assert "Traceback" not in run.output
+    assert "cannot reach redis-cluster-" in run.output, run.output  # the pod is named
+    cause = "TLS certificate not trusted" if problem == "untrusted-ca" else "TLS: the node closed"
+    assert cause in run.output, run.output
+    assert all(u.password not in run.output for u in users)
