@@ -36,17 +36,24 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from reconciler.sandbox import _process as proc
 from reconciler.sandbox._process import HOST, SandboxError
 from reconciler.sandbox.kubebuild import KUBERNETES_VERSION, KubernetesBinaries, ensure_binaries
-from reconciler.sandbox.redis import find_binary
+from reconciler.sandbox.redis import (
+    AclUser,
+    auth_config,
+    find_binary,
+    resolve_users,
+    tls_config,
+)
+from reconciler.sandbox.redis_tls import RedisTlsFiles
 
 REDIS_PORT = 6379
 POD_IP_ANNOTATION = "sandbox.llm-analytics.dev/pod-ip"
@@ -482,6 +489,9 @@ class KubernetesSandbox(proc.Sandbox):
         *,
         labels: dict[str, str] | None = None,
         password: str | None = None,
+        acl_users: Sequence[AclUser] | None = None,
+        tls: bool = False,
+        tls_auth_clients: Literal["no", "yes", "optional"] = "no",
         node_timeout_ms: int = 1000,
     ) -> RedisPods:
         """A :class:`RedisPods` set in ``namespace`` (created when missing); stopped with us."""
@@ -491,6 +501,9 @@ class KubernetesSandbox(proc.Sandbox):
             namespace,
             labels=labels,
             password=password,
+            acl_users=acl_users,
+            tls=tls,
+            tls_auth_clients=tls_auth_clients,
             node_timeout_ms=node_timeout_ms,
         )
         self._pods.append(pods)
@@ -726,6 +739,15 @@ class RedisPods:
     Pods are spread round-robin over the sandbox's nodes (so replicas can be placed on other
     hosts and zones). ``kill`` ends a pod's server and marks the pod not Ready (as a kubelet
     would after the container died); ``restart`` recreates the pod on a new IP.
+
+    Security shapes as in :class:`~reconciler.sandbox.redis.RedisSandbox`: ``password``
+    (requirepass + masterauth), ``acl_users`` (the ``default`` user off without a password;
+    replicas log in as ``replication`` when there is one) and ``tls`` (port 6379 is the
+    tls-port, ``tls-cluster``/``tls-replication`` on, ``tls_auth_clients``). Each pod's
+    server certificate names its pod IP (reissued when a restart moves it); the CA and the
+    client certificate are shared (:attr:`tls`). Since exec runs on this host, their paths
+    are also the paths "inside the pods" (``tls.inPod``). Secrets live in each pod's
+    ``redis.conf`` (mode 0600), never on a command line.
     """
 
     def __init__(
@@ -735,12 +757,20 @@ class RedisPods:
         *,
         labels: dict[str, str] | None = None,
         password: str | None = None,
+        acl_users: Sequence[AclUser] | None = None,
+        tls: bool = False,
+        tls_auth_clients: Literal["no", "yes", "optional"] = "no",
         node_timeout_ms: int = 1000,
     ) -> None:
         self.sandbox = sandbox
         self.namespace = namespace
         self.labels = dict(labels or REDIS_LABELS)
         self.password = password
+        self.acl_users: list[AclUser] = list(acl_users or [])
+        self.admin_user, self.replication_user = resolve_users(self.acl_users, password)
+        self.tls_enabled = tls
+        self.tls_auth_clients = tls_auth_clients
+        self.tls: RedisTlsFiles | None = None
         self.node_timeout_ms = node_timeout_ms
         self.root = sandbox.workdir / "pods" / namespace
         self.pods: dict[str, RedisPod] = {}
@@ -779,6 +809,34 @@ class RedisPods:
 
     def addresses(self) -> list[str]:
         return [f"{p.ip}:{REDIS_PORT}" for p in self.pods.values()]
+
+    @property
+    def admin_password(self) -> str | None:
+        """The password of the admin user (or ``password``)."""
+        if self.admin_user is not None:
+            return next(u.password for u in self.acl_users if u.name == self.admin_user)
+        return self.password
+
+    def cli_args(self) -> list[str]:
+        """redis-cli options for these pods (``--user``, ``--tls --cacert ...``); the
+        password belongs in ``REDISCLI_AUTH``."""
+        args = ["--user", self.admin_user] if self.admin_user else []
+        if self.tls is not None:
+            args += ["--tls", "--cacert", str(self.tls.ca_file)]
+            args += ["--cert", str(self.tls.client_cert), "--key", str(self.tls.client_key)]
+        return args
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """redis-py connection options (username, password, ssl_*) as the admin user."""
+        kwargs: dict[str, Any] = {"username": self.admin_user, "password": self.admin_password}
+        if self.tls is not None:
+            kwargs.update(
+                ssl=True,
+                ssl_ca_certs=str(self.tls.ca_file),
+                ssl_certfile=str(self.tls.client_cert),
+                ssl_keyfile=str(self.tls.client_key),
+            )
+        return kwargs
 
     def kill(self, name: str) -> None:
         """The pod's server dies (SIGKILL); the pod stays, not Ready."""
@@ -841,17 +899,11 @@ class RedisPods:
     # ------------------------------------------------------------------ internals
 
     def _launch(self, pod: RedisPod) -> None:
-        # bind-source-addr: cluster-bus connections leave from the pod IP, as in a pod network.
-        argv = [
-            find_binary("redis-server"),
-            "--bind", pod.ip, "--bind-source-addr", pod.ip, "--port", str(REDIS_PORT),
-            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-            "--cluster-node-timeout", str(self.node_timeout_ms),
-            "--save", "", "--appendonly", "no", "--dir", str(pod.workdir),
-            "--logfile", "", "--daemonize", "no", "--protected-mode", "no",
-        ]  # fmt: skip
-        if self.password:
-            argv += ["--requirepass", self.password, "--masterauth", self.password]
+        config = pod.workdir / "redis.conf"
+        config.touch(mode=0o600)
+        config.chmod(0o600)
+        config.write_text(self._config_text(pod), encoding="utf-8")
+        argv = [find_binary("redis-server"), str(config)]
         process = proc.spawn(
             argv,
             log_file=pod.workdir / "redis.log",
@@ -860,6 +912,46 @@ class RedisPods:
         )
         self._procs[pod.name] = process
         self.sandbox._resources.procs[f"redis {self.namespace}/{pod.name}"] = process
+
+    def _config_text(self, pod: RedisPod) -> str:
+        """The pod's ``redis.conf``: it holds the secrets (mode 0600, not argv)."""
+        # bind-source-addr: cluster-bus connections leave from the pod IP, as in a pod network.
+        lines = [
+            f"bind {pod.ip}",
+            f"bind-source-addr {pod.ip}",
+            "cluster-enabled yes",
+            "cluster-config-file nodes.conf",
+            f"cluster-node-timeout {self.node_timeout_ms}",
+            'save ""',
+            "appendonly no",
+            f'dir "{pod.workdir}"',
+            'logfile ""',
+            "daemonize no",
+            "protected-mode no",
+        ]
+        if self.tls_enabled:
+            from reconciler.sandbox import redis_tls
+
+            if self.tls is None:
+                self.tls = redis_tls.generate(
+                    self.root / "tls", client_name=self.admin_user or "ops"
+                )
+            cert, key = redis_tls.issue_server_certificate(self.tls.directory, pod.name, (pod.ip,))
+            lines += tls_config(
+                self.tls,
+                tls_port=REDIS_PORT,
+                auth_clients=self.tls_auth_clients,
+                server_cert=cert,
+                server_key=key,
+            )
+        else:
+            lines.append(f"port {REDIS_PORT}")
+        lines += auth_config(
+            password=self.password,
+            acl_users=self.acl_users,
+            replication_user=self.replication_user,
+        )
+        return "\n".join(lines) + "\n"
 
     def _terminate(self, name: str, sig: int = signal.SIGTERM) -> None:
         process = self._procs.pop(name, None)

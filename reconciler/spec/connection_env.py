@@ -58,6 +58,9 @@ REDIS_TLS = "LLM_ANALYTICS_REDIS_TLS"
 REDIS_CAFILE = "LLM_ANALYTICS_REDIS_CAFILE"
 REDIS_CERTFILE = "LLM_ANALYTICS_REDIS_CERTFILE"
 REDIS_KEYFILE = "LLM_ANALYTICS_REDIS_KEYFILE"
+REDIS_POD_CAFILE = "LLM_ANALYTICS_REDIS_POD_CAFILE"
+REDIS_POD_CERTFILE = "LLM_ANALYTICS_REDIS_POD_CERTFILE"
+REDIS_POD_KEYFILE = "LLM_ANALYTICS_REDIS_POD_KEYFILE"
 
 # Every variable with what it sets (docs/spec.md repeats this table).
 KAFKA_VARIABLES: dict[str, str] = {
@@ -84,6 +87,9 @@ REDIS_VARIABLES: dict[str, str] = {
     REDIS_CAFILE: "redis.connection.tls.caFile (implies TLS)",
     REDIS_CERTFILE: "redis.connection.tls.certFile (implies TLS)",
     REDIS_KEYFILE: "redis.connection.tls.keyFile (implies TLS)",
+    REDIS_POD_CAFILE: "redis.connection.tls.inPod.caFile (implies TLS)",
+    REDIS_POD_CERTFILE: "redis.connection.tls.inPod.certFile (implies TLS)",
+    REDIS_POD_KEYFILE: "redis.connection.tls.inPod.keyFile (implies TLS)",
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -343,8 +349,11 @@ def redis_connection_from_env(
     )
     tls: dict[str, Any] = dict(data.get("tls") or {})
     files = _tls_files(env, REDIS_CAFILE, REDIS_CERTFILE, REDIS_KEYFILE)
-    if files:
+    pod_files = _tls_files(env, REDIS_POD_CAFILE, REDIS_POD_CERTFILE, REDIS_POD_KEYFILE)
+    if files or pod_files:
         tls.setdefault("enabled", True)  # a file implies TLS
+    if pod_files:
+        tls["inPod"] = _put(dict(tls.get("inPod") or {}), **pod_files)
     _put(tls, **files, enabled=_flag(env, REDIS_TLS))
     if tls:
         data["tls"] = tls

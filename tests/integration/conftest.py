@@ -19,7 +19,8 @@ Fixtures:
                                               applied and a kubeconfig holding a TokenRequest
                                               token of its ServiceAccount: the tool under test
                                               always runs with it
-  redis_pods(count=6, password=None)          Redis pods in a new tool_namespace; exports
+  redis_pods(count=6, password=None, **shape) Redis pods in a new tool_namespace (shape:
+                                              acl_users, tls, tls_auth_clients); exports
                                               KUBECONFIG with its ServiceAccount token
 
 When a test fails, the log tail of every sandbox it used is attached to its report.
@@ -190,16 +191,18 @@ def redis_pods(
     tool_namespace: Callable[..., ToolNamespace],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Callable[..., RedisPods]]:
-    """``redis_pods(count, password=None)``: pods in a fresh namespace, stopped afterwards.
+    """``redis_pods(count, password=None, **shape)``: pods in a fresh namespace, stopped
+    afterwards; ``shape`` is :meth:`KubernetesSandbox.redis_pods`' (``acl_users``, ``tls``,
+    ``tls_auth_clients``).
 
     The returned object's ``kubeconfig`` (also exported as KUBECONFIG) holds the namespace's
     ServiceAccount token; ``pods.client`` is the fixtures' admin client.
     """
     made: list[RedisPods] = []
 
-    def make(count: int = 6, password: str | None = None) -> RedisPods:
+    def make(count: int = 6, password: str | None = None, **shape: Any) -> RedisPods:
         namespace = tool_namespace("redis")
-        pods = kubernetes.redis_pods(namespace.name, password=password)
+        pods = kubernetes.redis_pods(namespace.name, password=password, **shape)
         pods.kubeconfig = namespace.kubeconfig
         made.append(pods)
         pods.add(count)

@@ -387,11 +387,27 @@ class KubernetesTransport:
         return ExecResult(bytes(stdout), bytes(stderr), exit_code_of(status), status)
 
     def _check(self, endpoint: NodeEndpoint, result: ExecResult) -> str:
-        """Turn transport-level failures (connect, auth, exit status) into errors."""
+        """Turn transport-level failures (connect, TLS, auth, exit status) into errors."""
         err = result.stderr.decode(errors="replace").strip()
         out = result.stdout.decode("latin-1")
+        if "certificate verify failed" in err:
+            raise ConnectionFailure(
+                endpoint.id,
+                f"TLS certificate not trusted ({_first_line(err)})",
+                hint="check connection.tls.inPod.caFile: the CA, as a path inside the pod, "
+                "that signed the nodes' certificates",
+            )
         if "Could not connect" in err or "Could not connect" in out:
-            raise NodeUnreachable(endpoint.id, (err or out).splitlines()[0])
+            raise NodeUnreachable(endpoint.id, _first_line(err or out))
+        if self._tls and result.exit_code != 0 and not out and _closed_at_once(err):
+            # TLS 1.3: a node that wants a client certificate closes the connection after
+            # the handshake; redis-cli then only says "I/O error".
+            raise NodeUnreachable(
+                endpoint.id,
+                f"TLS: the node closed the connection ({_first_line(err, last=True)})",
+                hint="with tls-auth-clients yes redis-cli needs a client certificate: "
+                "connection.tls.inPod certFile/keyFile (paths inside the pod)",
+            )
         if "AUTH failed" in err or "NOAUTH" in out[:200] or "WRONGPASS" in out[:200]:
             raise ConnectionFailure(
                 endpoint.id,
@@ -399,10 +415,11 @@ class KubernetesTransport:
                 hint="check the Redis username/password",
             )
         if result.exit_code != 0:
+            # What redis-cli said first: the Status message repeats the whole command line.
             message = (
-                result.status.get("message")
-                or err
+                _first_line(err, last=True)
                 or out.strip()
+                or result.status.get("message")
                 or f"exit code {result.exit_code}"
             )
             raise NodeUnreachable(
@@ -564,6 +581,19 @@ def _ready(pod: Any) -> bool:
     if status is None or status.phase != "Running" or not status.pod_ip:
         return False
     return any(c.type == "Ready" and c.status == "True" for c in (status.conditions or []))
+
+
+def _first_line(text: str, *, last: bool = False) -> str:
+    """The first (or last) non-empty line of ``text``."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return lines[-1] if last else lines[0]
+
+
+def _closed_at_once(stderr: str) -> bool:
+    """redis-cli's words for a connection the server closed before any reply."""
+    return "I/O error" in stderr or "Server closed the connection" in stderr
 
 
 def _looks_like_error(text: str) -> bool:

@@ -191,10 +191,13 @@ class RedisClusterProvider:
                 hint="check the addresses / namespace and label selector",
             )
 
+        problems: list[NodeUnreachable] = []
+
         async def read(endpoint: NodeEndpoint) -> NodeView | tuple[str, str, str]:
             try:
                 return await self._read(endpoint)
             except NodeUnreachable as problem:
+                problems.append(problem)
                 return (endpoint.id, endpoint.address, problem.message)
             except CommandError as problem:
                 if "cluster support disabled" in problem.message:
@@ -208,12 +211,15 @@ class RedisClusterProvider:
         views = [r for r in results if isinstance(r, NodeView)]
         unreachable = [r for r in results if isinstance(r, tuple)]
         if not views:
-            first = unreachable[0]
+            first = next(p for p in problems if p.endpoint == unreachable[0][0])
             raise ConnectionFailure(
-                first[0],
-                first[2],
-                hint=f"none of the {len(endpoints)} Redis nodes answered; check that they run "
+                first.endpoint,
+                first.reason,
+                hint=first.hint
+                or f"none of the {len(endpoints)} Redis nodes answered; check that they run "
                 "and that the addresses (or namespace/selector) and credentials are right",
+                reached=first.reached,
+                kind=first.kind,
             )
         observation = ClusterObservation(views=views, unreachable=unreachable)
         self.last_observation = observation

@@ -1,5 +1,8 @@
 """Helpers for the Redis security tests: specs with credentials, the CLI as a subprocess,
-redis-cli --cluster check with the sandbox's options, key loading and checking."""
+redis-cli --cluster check with the sandbox's options, key loading and checking, and the
+exec URLs the CLI sends over Kubernetes (:class:`ExecUrls`: a ``sitecustomize`` put on the
+CLI's PYTHONPATH wraps kubernetes-asyncio's ``get_websocket_url``, through which every exec
+request's final URL passes, and appends each URL to a file)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import os
 import random
 import subprocess
 import sys
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,46 @@ from reconciler.sandbox import RedisSandbox
 from tests.integration.redis.keys import user_key_count
 
 PASSWORD_ENV = "T_REDIS_PASSWORD"
+
+RECORDER = """\
+import os
+import kubernetes_asyncio.stream.ws_client as ws_client
+
+_original = ws_client.get_websocket_url
+
+
+def _recording(url, *args, **kwargs):
+    final = _original(url, *args, **kwargs)
+    with open(os.environ["T_EXEC_URL_LOG"], "a") as log:
+        log.write(final + "\\n")
+    return final
+
+
+ws_client.get_websocket_url = _recording
+"""
+
+
+class ExecUrls:
+    """The exec URLs the CLI subprocesses send (see the module docstring)."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "sitecustomize.py").write_text(RECORDER)
+        self.log = directory / "urls.log"
+        self.env = {
+            "PYTHONPATH": os.pathsep.join(
+                [str(directory), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
+            "T_EXEC_URL_LOG": str(self.log),
+        }
+
+    def urls(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+
+def leaked(urls: list[str], secret: str) -> list[str]:
+    forms = {secret, urllib.parse.quote(secret), urllib.parse.quote_plus(secret)}
+    return [u for u in urls if any(f in u or f in urllib.parse.unquote(u) for f in forms)]
 
 
 @dataclass

@@ -2,10 +2,8 @@
 
 Runs on the Kubernetes harness the other Redis tests use (the sandbox's kube-apiserver +
 kwok, whose exec really runs the command); every Redis node is a real redis-server with
-requirepass + masterauth. The exec URLs are recorded as the CLI sends them: a
-``sitecustomize`` put on the CLI's PYTHONPATH wraps kubernetes-asyncio's
-``get_websocket_url`` (every exec request's final URL passes through it) and appends each
-URL to a file.
+requirepass + masterauth. The exec URLs are recorded as the CLI sends them
+(:class:`tests.integration.redis.security.ExecUrls`).
 """
 
 from __future__ import annotations
@@ -22,48 +20,12 @@ import yaml
 
 from tests.integration.redis.conftest import cluster_check
 from tests.integration.redis.keys import user_key_count
-from tests.integration.redis.security import PASSWORD_ENV, run_cli
+from tests.integration.redis.security import PASSWORD_ENV, ExecUrls, leaked, run_cli
 
 pytestmark = pytest.mark.integration
 
 PASSWORD = "exec-Secret-7f3b1d9e"
 KEYS = 50_000
-
-
-RECORDER = """\
-import os
-import kubernetes_asyncio.stream.ws_client as ws_client
-
-_original = ws_client.get_websocket_url
-
-
-def _recording(url, *args, **kwargs):
-    final = _original(url, *args, **kwargs)
-    with open(os.environ["T_EXEC_URL_LOG"], "a") as log:
-        log.write(final + "\\n")
-    return final
-
-
-ws_client.get_websocket_url = _recording
-"""
-
-
-class ExecUrls:
-    """The exec URLs the CLI subprocesses send (see the module docstring)."""
-
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "sitecustomize.py").write_text(RECORDER)
-        self.log = directory / "urls.log"
-        self.env = {
-            "PYTHONPATH": os.pathsep.join(
-                [str(directory), *filter(None, [os.environ.get("PYTHONPATH")])]
-            ),
-            "T_EXEC_URL_LOG": str(self.log),
-        }
-
-    def urls(self) -> list[str]:
-        return self.log.read_text().splitlines() if self.log.exists() else []
 
 
 def write_spec(path: Path, namespace: str, *, masters: int, pod_env: bool = False) -> Path:
@@ -81,11 +43,6 @@ def write_spec(path: Path, namespace: str, *, masters: int, pod_env: bool = Fals
     }
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
-
-
-def leaked(urls: list[str], secret: str) -> list[str]:
-    forms = {secret, urllib.parse.quote(secret), urllib.parse.quote_plus(secret)}
-    return [u for u in urls if any(f in u or f in urllib.parse.unquote(u) for f in forms)]
 
 
 def load_keys(address: str, count: int) -> dict[str, str]:

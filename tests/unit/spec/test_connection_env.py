@@ -15,6 +15,7 @@ from reconciler.spec.connection_env import (
 from reconciler.spec.models import (
     KafkaConnection,
     RedisConnection,
+    RedisTlsPodFiles,
     SaslMechanism,
     SecretRef,
     SecurityProtocol,
@@ -237,6 +238,24 @@ def test_redis_password_acl_user_and_tls_from_the_environment() -> None:
         and connection.tls.enabled
         and connection.tls.ca_file == "/ca.pem"
     )
+
+
+def test_redis_in_pod_tls_files_from_the_environment() -> None:
+    spec = RedisConnection.model_validate(
+        {"kubernetes": {"namespace": "cache"}, "tls": {"inPod": {"keyFile": "/spec/tls.key"}}}
+    )
+    env = {
+        "LLM_ANALYTICS_REDIS_POD_CAFILE": "/certs/ca.crt",
+        "LLM_ANALYTICS_REDIS_POD_CERTFILE": "/certs/tls.crt",
+    }
+    connection = redis_connection_from_env(spec, env)
+    assert connection is not None and connection.tls is not None
+    assert connection.tls.enabled and connection.tls.ca_file is None  # local paths untouched
+    assert connection.tls.in_pod == RedisTlsPodFiles(
+        ca_file="/certs/ca.crt", cert_file="/certs/tls.crt", key_file="/spec/tls.key"
+    )
+    none = redis_connection_from_env(None, {"LLM_ANALYTICS_NAMESPACE": "cache"})
+    assert none is not None and none.tls is None
 
 
 def test_redis_tls_can_be_switched_off_and_namespace_replaces_addresses() -> None:

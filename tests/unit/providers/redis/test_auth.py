@@ -119,6 +119,35 @@ async def test_tls_files_in_the_pod() -> None:
     assert "--tls" in argv
 
 
+def failed(stderr: bytes, stdout: bytes = b"") -> k.ExecResult:
+    status = {"status": "Failure", "message": "command terminated: sh -c exec redis-cli ..."}
+    return k.ExecResult(stdout, stderr, 1, status)
+
+
+def test_tls_failures_are_named_after_what_redis_cli_said() -> None:
+    files = RedisTlsPodFiles(ca_file="/tls/ca.crt")
+    transport = k.KubernetesTransport(target(), tls=True, tls_files=files)
+    untrusted = b"Could not connect to Redis at 10.0.0.1:6379: SSL_connect failed: certificate verify failed\n"
+    with pytest.raises(ConnectionFailure) as caught:
+        transport._check(NODE, failed(untrusted))
+    assert "TLS certificate not trusted" in caught.value.message
+    assert "inPod.caFile" in str(caught.value.hint)
+    closed = b"\nI/O error\n\nI/O error\nError: Server closed the connection\n"
+    with pytest.raises(k.NodeUnreachable) as unreachable:
+        transport._check(NODE, failed(closed))
+    assert "TLS: the node closed the connection (Error: Server closed the connection)" in (
+        unreachable.value.message
+    )
+    assert "certFile/keyFile" in str(unreachable.value.hint)
+    plain = k.KubernetesTransport(target())
+    with pytest.raises(k.NodeUnreachable) as other:
+        plain._check(NODE, failed(b"Error: something else\n"))
+    assert other.value.message.endswith("redis-cli failed (exit 1): Error: something else")
+    with pytest.raises(k.NodeUnreachable) as silent:
+        plain._check(NODE, failed(b""))
+    assert "command terminated" in silent.value.message  # nothing else to go by
+
+
 async def test_no_shell_with_a_password_is_refused() -> None:
     transport = Recording(target(), password=SECRET)
     transport._no_shell = True
@@ -184,3 +213,24 @@ async def test_replication_auth_message_has_no_secret() -> None:
     with pytest.raises(ReplicationAuthError) as caught:
         await check({"masterauth": "very-secret-1"}, getuser(["on"], ["pw"]))
     assert "very-secret-1" not in str(caught.value)
+
+
+async def test_every_node_unreachable_keeps_the_nodes_cause_and_hint() -> None:
+    from reconciler.providers.redis.layout import DesiredLayout
+    from reconciler.providers.redis.provider import RedisClusterProvider
+
+    class Closing(Recording):
+        async def discover(self) -> list[NodeEndpoint]:
+            return [NODE, NodeEndpoint(id="redis-1", address="10.0.0.2:6379", host="n2")]
+
+        async def _exec(
+            self, pod: str, command: Sequence[str], stdin: bytes | None = None
+        ) -> k.ExecResult:
+            return failed(b"I/O error\nError: Server closed the connection\n")
+
+    provider = RedisClusterProvider(Closing(target(), tls=True), DesiredLayout())
+    with pytest.raises(ConnectionFailure) as caught:
+        await provider.observe()
+    text = str(caught.value)
+    assert text.count("cannot reach") == 1, text
+    assert "TLS: the node closed the connection" in text and "certFile/keyFile" in text
