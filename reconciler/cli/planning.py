@@ -192,7 +192,9 @@ async def _planned_run(
         throttle=throttle_of(request, loaded),
         rotate_credentials=request.rotate_credentials,
     )
-    async with open_providers(loaded.spec, targets, connection_overrides(request)) as providers:
+    async with open_providers(
+        loaded.spec, targets, connection_overrides(request), loaded.where
+    ) as providers:
         workflow = Workflow(providers)
         planned = await workflow.plan(options)
     return planned.plan, planned.fingerprints, loaded, targets
@@ -454,7 +456,7 @@ async def _apply_spec(request: RunRequest, change: Any, locking: LockRequest) ->
     locks = lock_factory(
         lambda ttl: spec_lock_backends(loaded.spec, targets, overrides, ttl), locking, app
     )
-    async with open_providers(loaded.spec, targets, overrides) as providers:
+    async with open_providers(loaded.spec, targets, overrides, loaded.where) as providers:
         return await run_changes(providers, locks, change, app)
 
 
@@ -536,7 +538,7 @@ async def _apply_saved(
     locks = lock_factory(
         lambda ttl: spec_lock_backends(loaded.spec, targets, overrides, ttl), locking, app
     )
-    async with open_providers(loaded.spec, targets, overrides) as providers:
+    async with open_providers(loaded.spec, targets, overrides, loaded.where) as providers:
         return await run_changes(
             providers, locks, change, app, saved=saved, spec_sha256=loaded.sha256
         )
