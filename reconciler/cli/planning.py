@@ -324,8 +324,8 @@ def rotate_option(func: F) -> F:
     return click.option(
         "--rotate-credentials",
         is_flag=True,
-        help="Set every kafka.users password again from its reference (Kafka cannot show "
-        "whether a password changed).",
+        help="Set every kafka.users password and kafka.brokers secret again from its "
+        "reference (Kafka cannot show whether a secret changed).",
     )(func)
 
 

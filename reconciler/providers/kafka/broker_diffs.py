@@ -96,19 +96,21 @@ class BrokerConfigPayload(Payload):
 
     broker: int | None
     set: dict[str, str] = Field(default_factory=dict)
-    set_from: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # (key, reference) pairs, not a mapping: a mapping keyed by ``...password`` would be
+    # redacted in saved plans, and the reference is no secret.
+    set_from: tuple[tuple[str, dict[str, str]], ...] = ()
     delete: tuple[str, ...] = ()
 
     def displayed(self) -> dict[str, Any]:
         shown: dict[str, Any] = {f"config.{k}": v for k, v in self.set.items()}
-        shown.update({f"config.{k}": reference_text(r) for k, r in self.set_from.items()})
+        shown.update({f"config.{k}": reference_text(r) for k, r in self.set_from})
         shown.update({f"config.{k}": None for k in self.delete})
         return dict(sorted(shown.items()))
 
     def alteration(self, secrets: Mapping[str, str] | None = None) -> dict[str, str | None]:
         """key -> value (None: delete); ``secrets`` holds the resolved ``set_from`` values."""
         wanted: dict[str, str | None] = dict(self.set)
-        wanted.update({k: (secrets or {}).get(k) for k in self.set_from})
+        wanted.update({k: (secrets or {}).get(k) for k, _ in self.set_from})
         wanted.update({k: None for k in self.delete})
         return wanted
 
@@ -207,10 +209,13 @@ class _Entity:
             return
         entry = self.live_entry(key)
         if is_secret_key(key) or (entry is not None and entry.sensitive):
-            self.sensitive.add(key)
-            if self.kept_secret(key):
-                return
-            self.to_set[key], self.before[f"config.{key}"] = value, None
+            self.notice(
+                NoticeLevel.ERROR,
+                key,
+                f"{self.desired.where(key)}: Kafka treats {key} as a secret: give it by "
+                "reference ({fromEnv: VARIABLE} or {fromFile: path}), never inline",
+                "refused",
+            )
             return
         current = self.current(key)
         if same_config_value(key, value, current):
@@ -284,7 +289,7 @@ class _Entity:
         payload = BrokerConfigPayload(
             broker=self.entity,
             set=self.to_set,
-            set_from=self.to_set_from,
+            set_from=tuple(sorted(self.to_set_from.items())),
             delete=tuple(self.to_delete),
         )
         if not payload.displayed():

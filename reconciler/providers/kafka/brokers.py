@@ -152,7 +152,7 @@ class KafkaBrokersProvider:
         validated as set (their value is not read at plan time)."""
         payloads = [parse_payload(c, BrokerConfigPayload) for c in changes]
         alterations = {
-            p.broker: {k: v for k, v in p.alteration().items() if k not in p.set_from}
+            p.broker: {k: v for k, v in p.alteration().items() if k not in dict(p.set_from)}
             for p in payloads
         }
         errors = await alter_brokers(
@@ -240,7 +240,7 @@ def _shows(live: LiveBrokers, payload: BrokerConfigPayload) -> bool:
             k in own and own[k].source is source and (own[k].sensitive or own[k].value == v)
             for k, v in payload.set.items()
         )
-        and all(k in own for k in payload.set_from)
+        and all(k in own for k, _ in payload.set_from)
         and not any(k in own for k in payload.delete)
     )
 
@@ -248,7 +248,7 @@ def _shows(live: LiveBrokers, payload: BrokerConfigPayload) -> bool:
 def _secrets(payload: BrokerConfigPayload) -> Mapping[str, str]:
     """The ``set_from`` values, read from their references now (registered for redaction)."""
     found: dict[str, str] = {}
-    for key, ref in payload.set_from.items():
+    for key, ref in payload.set_from:
         value = resolve_secret(SecretRef.model_validate(ref), what=f"kafka.brokers {key}")
         assert value is not None
         found[key] = value

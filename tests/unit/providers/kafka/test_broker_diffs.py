@@ -152,7 +152,7 @@ def test_secrets_are_never_read_back() -> None:
     (change,) = diff_brokers([item], live(brokers={1: {}})).changes
     (attribute,) = change.attributes
     assert attribute.sensitive and attribute.after == "env KEY_PASSWORD"
-    assert change.payload["set_from"] == {key: ref}
+    assert change.payload["set_from"] == [[key, ref]]
     assert BrokerConfigPayload.model_validate(change.payload).alteration({key: "s3cret"}) == {
         key: "s3cret"
     }
@@ -160,6 +160,30 @@ def test_secrets_are_never_read_back() -> None:
     kept = diff_brokers([item], already)
     assert not kept.changes and "--rotate-credentials" in kept.notices[0].message
     assert diff_brokers([item], already, rotate=True).changes
+    # a key Kafka reports as a secret is refused inline (it would be saved in plan files)
+    inline = broker(1, {"custom.credential": "s3cret"})
+    marked = live(
+        brokers={1: {"custom.credential": cfg(None, S.DYNAMIC_BROKER_CONFIG, secret=True)}}
+    )
+    refused = diff_brokers([inline], marked)
+    assert not refused.changes and "by reference" in refused.notices[0].message
+    assert "s3cret" not in refused.notices[0].message
+
+
+def test_a_saved_plan_keeps_the_reference_and_shows_no_secret() -> None:
+    from reconciler.engine.plan import Plan
+    from reconciler.providers.kafka.brokers import KafkaBrokersProvider
+    from reconciler.rendering.redaction import redact_plan_dict
+
+    key = "listener.name.internal.ssl.key.password"
+    item = broker(1, {"background.threads": "3"}, secrets={key: {"fromFile": "/run/key"}})
+    (change,) = diff_brokers([item], live(brokers={1: {}})).changes
+    saved = Plan.from_json_dict(redact_plan_dict(Plan(changes=(change,)).to_json_dict()))
+    (restored,) = saved.changes
+    shown = {a.path: a.after for a in restored.attributes}
+    assert shown[f"config.{key}"] == "(sensitive value)"
+    assert restored.payload["set_from"] == [[key, {"fromFile": "/run/key"}]]
+    KafkaBrokersProvider(None, []).check_saved(restored, "(sensitive value)")  # type: ignore[arg-type]
 
 
 def test_risky_keys_are_flagged() -> None:
