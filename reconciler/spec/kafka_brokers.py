@@ -25,6 +25,7 @@ from reconciler.spec.units import (
     humane_config_value,
     normalize_topic_config,
     parse_duration_ms,
+    parse_rate,
     parse_size_bytes,
 )
 
@@ -57,6 +58,9 @@ TOPIC_SYNONYMS: dict[str, str] = {
     "log.local.retention.ms": "local.retention.ms",
     "log.local.retention.bytes": "local.retention.bytes",
 }
+
+#: Byte rates without ``bytes.per.second`` in their name (units: ``50MiB/s``).
+RATE_KEYS = frozenset({"leader.replication.throttled.rate", "follower.replication.throttled.rate"})
 
 #: Keys Kafka (3.x, 4.x) never changes at run time: identity, storage, listeners' names,
 #: the quorum, internal topics' shapes, the authorizer. The brokers report them read-only.
@@ -128,11 +132,16 @@ def _number(value: object, parse: Any) -> int:
 def broker_config_value(key: str, value: object) -> str:
     """Kafka's string form of a broker config value: topic-config synonyms are checked like
     the topic key (``log.retention.ms: 7d`` → ``"604800000"``), other ``*.ms`` keys take
-    durations and ``*.bytes`` keys sizes, booleans become ``true``/``false``. Raises
+    durations, ``*.bytes`` keys sizes and byte rates ``50MiB/s``, booleans become
+    ``true``/``false``. Raises
     ValueError with a message fit for the user."""
     synonym = TOPIC_SYNONYMS.get(key)
     if synonym is not None:
         return normalize_topic_config(synonym, value)
+    if key in RATE_KEYS or key.endswith(".bytes.per.second"):
+        if isinstance(value, str) and not value.strip().lstrip("-").replace(".", "").isdigit():
+            return str(parse_rate(value))
+        return str(value)
     if key.endswith(".ms"):
         return str(_number(value, parse_duration_ms))
     if key.endswith(".bytes"):

@@ -42,6 +42,7 @@ from reconciler.spec.kafka_brokers import (
 PROVIDER = "kafka_broker_config"
 BROKERS_ADDRESS = f"{PROVIDER}.*"
 MIN_ISR = "min.insync.replicas"
+LISTENER_PREFIX = "listener.name."
 
 # None: the cluster default; a number: that broker.
 Entity = int | None
@@ -189,7 +190,10 @@ class _Entity:
     def refused(self, key: str) -> bool:
         where = self.desired.where(key)
         entry = self.live_entry(key)
-        if entry is not None and entry.read_only:
+        # Kafka computes the flag from the key's full name; a listener's own copy of a
+        # dynamic key (``listener.name.<l>.ssl.key.password``) is reported read-only yet
+        # is dynamic: validateOnly decides those.
+        if entry is not None and entry.read_only and not key.startswith(LISTENER_PREFIX):
             self.notice(NoticeLevel.ERROR, key, f"{where}: {read_only_message(key)}", "refused")
             return True
         if key == MIN_ISR and self.entity is not None and self.elr is not False:

@@ -176,6 +176,60 @@ async def test_defaults_and_overrides_match_config_command_and_drift_is_found(
     assert clean.returncode == 0, clean.stdout + clean.stderr
 
 
+async def test_a_saved_plan_with_a_secret_reference_applies_and_shows_no_secret(
+    kafka_single: KafkaSandbox, restored: int, tmp_path: Path
+) -> None:
+    """plan --out then apply PLANFILE; a secret is planned from its reference, rendered as a
+    sensitive value in text, Markdown and JSON, and never written to the plan file."""
+    secret = "broker-secret-" + os.urandom(4).hex()
+    key = "listener.name.unused.ssl.key.password"  # a listener the broker does not have
+    os.environ["LLM_ANALYTICS_TEST_BROKER_SECRET"] = secret
+    try:
+        spec = write_spec(
+            tmp_path / "spec.yaml",
+            kafka_single,
+            brokers(
+                {"log.cleaner.backoff.ms": "40s"},
+                [
+                    {
+                        "id": restored,
+                        "config": {
+                            "background.threads": 11,
+                            key: {"fromEnv": "LLM_ANALYTICS_TEST_BROKER_SECRET"},
+                        },
+                    }
+                ],
+            ),
+        )
+        planfile = tmp_path / "plan.json"
+        saved = cli("plan", "-f", str(spec), "--out", str(planfile), "--target", PROVIDER)
+        assert saved.returncode == 0, saved.stdout + saved.stderr
+        markdown = cli("plan", "-f", str(spec), "-o", "markdown", "--target", PROVIDER)
+        assert markdown.returncode == 0, markdown.stderr
+        assert (
+            f"{PROVIDER}.{restored}" in markdown.stdout and "background.threads" in markdown.stdout
+        )
+        for text in (saved.stdout, markdown.stdout, planfile.read_text()):
+            assert secret not in text
+            assert "(sensitive value)" in text or "sensitive" in text
+        assert "LLM_ANALYTICS_TEST_BROKER_SECRET" in planfile.read_text()  # the reference
+        applied = cli("apply", str(planfile), "--auto-approve")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        assert secret not in applied.stdout + applied.stderr
+        set_now = dynamic_configs(kafka_single, "--entity-name", str(restored))
+        assert set_now[key] == "null"  # set, and never shown, not even by Kafka's tool
+        again = cli("plan", "-f", str(spec), "--detailed-exitcode", "--target", PROVIDER)
+        assert again.returncode == 0, again.stdout + again.stderr  # a set secret is kept
+        assert "--rotate-credentials" in again.stdout
+    finally:
+        del os.environ["LLM_ANALYTICS_TEST_BROKER_SECRET"]
+        async with KafkaAdmin({"bootstrap_servers": kafka_single.bootstrap_servers}) as admin:
+            await alter_brokers(admin, {restored: {key: None}})
+    dynamic = dynamic_configs(kafka_single, "--entity-name", str(restored))
+    assert dynamic["background.threads"] == "11"
+    assert dynamic_configs(kafka_single, "--entity-default")["log.cleaner.backoff.ms"] == "40000"
+
+
 def test_read_only_configs_are_located_errors(kafka_single: KafkaSandbox, tmp_path: Path) -> None:
     known = write_spec(tmp_path / "known.yaml", kafka_single, brokers({"num.partitions": 3}, []))
     invalid = cli("plan", "-f", str(known))
@@ -207,3 +261,49 @@ def test_read_only_configs_are_located_errors(kafka_single: KafkaSandbox, tmp_pa
     assert "controller.quorum.election.timeout.ms is read-only" in text
     assert "KIP-966" in text
     assert dynamic_configs(kafka_single, "--entity-name", "1").get("min.insync.replicas") is None
+
+
+async def test_a_plan_costs_one_describe_and_one_validation_per_named_broker(
+    kafka_cluster: KafkaSandbox,
+) -> None:
+    """Three brokers, two of them overridden, many keys: the request count follows the
+    brokers the spec names, never the keys (nothing is applied)."""
+    from reconciler.engine.planning import build_plan
+    from reconciler.engine.providers import PlanOptions
+    from reconciler.providers.kafka.brokers import KafkaBrokersProvider
+    from reconciler.spec.kafka_brokers import BrokersSpec, desired_brokers
+
+    keys = {
+        "log.cleaner.backoff.ms": "17s",
+        "log.cleaner.io.buffer.load.factor": "0.8",
+        "background.threads": 9,
+        "max.connections.per.ip.overrides": "10.9.9.9:7",
+        "log.cleaner.io.max.bytes.per.second": "1GiB/s",
+    }
+    spec = BrokersSpec.model_validate(
+        {
+            "default": {"config": keys},
+            "overrides": [{"id": 1, "config": keys}, {"id": 3, "config": keys}],
+        }
+    )
+    settings = {"bootstrap_servers": kafka_cluster.bootstrap_servers}
+    async with KafkaAdmin(settings) as admin:
+        before = dict(admin.requests)
+        plan = await build_plan([KafkaBrokersProvider(admin, desired_brokers(spec))], PlanOptions())
+        counts = {
+            k: v - before.get(k, 0) for k, v in admin.requests.items() if v != before.get(k, 0)
+        }
+    assert not plan.has_errors, plan.notices
+    assert {c.address for c in plan.changes} == {
+        f"{PROVIDER}.<default>",
+        f"{PROVIDER}.1",
+        f"{PROVIDER}.3",
+    }
+    # ApiVersions: the cluster-level min.insync.replicas Kafka sets under ELR is concerned
+    assert counts == {
+        "Metadata": 1,
+        "DescribeConfigs": 2,
+        "IncrementalAlterConfigs": 2,  # validateOnly: broker 1 (with the default), broker 3
+        "ApiVersions": 1,
+    }
+    assert plan.to_json_dict()["request_counts"] == counts

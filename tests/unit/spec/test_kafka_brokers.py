@@ -30,6 +30,9 @@ def kafka(text: str) -> str:
         ("background.threads", 12, "12"),
         ("min.insync.replicas", 2, "2"),
         ("max.connections.per.ip.overrides", "10.0.0.1:5", "10.0.0.1:5"),
+        ("log.cleaner.io.max.bytes.per.second", "50MiB/s", "52428800"),
+        ("log.cleaner.io.max.bytes.per.second", 1.5e8, "150000000.0"),
+        ("leader.replication.throttled.rate", "10MB/s", "10000000"),
     ],
 )
 def test_values_take_the_units_of_topic_configs(key: str, value: object, expected: str) -> None:

@@ -114,6 +114,13 @@ def test_read_only_keys_are_refused_with_their_location() -> None:
     assert "server.properties" in notice.message and "restart" in notice.message
 
 
+def test_a_listeners_copy_of_a_dynamic_key_is_left_to_the_brokers_validation() -> None:
+    key = "listener.name.internal.ssl.endpoint.identification.algorithm"
+    state = live(brokers={1: {key: cfg("https", S.DYNAMIC_BROKER_CONFIG, ro=True)}})
+    (change,) = diff_brokers([broker(1, {key: ""})], state).changes
+    assert attrs(change) == {f"config.{key}": ("https", "")}
+
+
 def test_an_unknown_broker_is_an_error() -> None:
     (notice,) = diff_brokers([broker(7, {"background.threads": "2"})], live()).notices
     assert notice.level is NoticeLevel.ERROR and "no broker 7" in notice.message
