@@ -170,6 +170,16 @@ def humane_broker_value(key: str, value: str) -> str:
     return value
 
 
+def humane_any_config(key: str, value: object) -> str | None:
+    """A topic or broker config value in the spec's humane units, or ``None`` when none
+    reads back exactly (for displays: plans, drift)."""
+    shown = humane_config_value(key, value)
+    if shown is not None or not isinstance(value, str):
+        return shown
+    broker = humane_broker_value(key, value)
+    return None if broker == value else broker
+
+
 def _config_value(value: Any) -> Any:
     if value is None:
         raise ValueError("a config value cannot be empty; remove the key to inherit it")

@@ -148,7 +148,7 @@ async def test_defaults_and_overrides_match_config_command_and_drift_is_found(
     drift = cli("drift", "-f", str(spec))
     assert drift.returncode == EXIT_FOUND, drift.stdout + drift.stderr
     assert f"{PROVIDER}.<default>" in drift.stdout
-    assert "config.log.cleaner.backoff.ms: 25000 in the cluster, 20000 in the spec" in drift.stdout
+    assert "config.log.cleaner.backoff.ms: 25s in the cluster, 20s in the spec" in drift.stdout
     assert f"{PROVIDER}.{restored}" not in drift.stdout  # static num.io.threads is no drift
 
     # Exclusive ownership: an override left out of the spec is removed with --allow-delete
