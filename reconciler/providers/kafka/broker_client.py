@@ -42,21 +42,17 @@ def resource_name(entity: Entity) -> str:
     return "" if entity is None else str(entity)
 
 
-async def describe_brokers(
-    admin: KafkaAdmin, named: Sequence[int], default_keys: frozenset[str]
-) -> LiveBrokers:
+async def describe_brokers(admin: KafkaAdmin, named: Sequence[int]) -> LiveBrokers:
     """The cluster default's dynamic configs, every config of the ``named`` brokers that
-    exist, and (for the read-only flags of ``default_keys``) one reference broker's."""
+    exist, and one reference broker's (which keys exist, which are read-only)."""
     broker_ids = (await admin.cluster_state(with_configs=False, topics=[])).broker_ids
     present = [b for b in named if b in broker_ids]
     reference = present[0] if present else (broker_ids[0] if broker_ids else None)
     if reference is None:
         raise BrokerReadFailed(f"the cluster metadata of {admin.endpoint} lists no broker")
-    requests: dict[int, list[tuple[int, str, list[str] | None]]] = {reference: [(BROKER, "", None)]}
-    if reference in present:
-        requests[reference].append((BROKER, str(reference), None))
-    elif default_keys:
-        requests[reference].append((BROKER, str(reference), sorted(default_keys)))
+    requests: dict[int, list[tuple[int, str, list[str] | None]]] = {
+        reference: [(BROKER, "", None), (BROKER, str(reference), None)]
+    }
     for broker in present[1:]:
         requests[broker] = [(BROKER, str(broker), None)]
 
@@ -137,4 +133,4 @@ async def describe_every_broker(admin: KafkaAdmin) -> LiveBrokers:
     """The dynamic configs of the cluster default and of every broker (``export``): one
     DescribeConfigs request per broker."""
     broker_ids = (await admin.cluster_state(with_configs=False, topics=[])).broker_ids
-    return await describe_brokers(admin, broker_ids, frozenset())
+    return await describe_brokers(admin, broker_ids)

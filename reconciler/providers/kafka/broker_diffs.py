@@ -20,6 +20,7 @@ Entities are the cluster default (``kafka_broker_config.<default>``) and single 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -187,13 +188,40 @@ class _Entity:
             return None
         return entry.value
 
+    def unknown(self, key: str) -> bool:
+        """A key no broker config has is refused (with the closest known key): Kafka would
+        keep it as a custom config and hide its value, so no plan could compare it."""
+        if key.startswith(LISTENER_PREFIX) or not self.live.reference:
+            return False
+        known = _known_keys(self.live.reference) | _known_keys(self.live.configs(self.entity))
+        if key in known:
+            return False
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.8)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        self.notice(
+            NoticeLevel.ERROR,
+            key,
+            f"{self.desired.where(key)}: Kafka has no broker config {key}{hint} (custom keys "
+            "are not managed: Kafka hides their values)",
+            "refused",
+        )
+        return True
+
     def refused(self, key: str) -> bool:
+        if self.unknown(key):
+            return True
         where = self.desired.where(key)
         entry = self.live_entry(key)
-        # Kafka computes the flag from the key's full name; a listener's own copy of a
-        # dynamic key (``listener.name.<l>.ssl.key.password``) is reported read-only yet
-        # is dynamic: validateOnly decides those.
-        if entry is not None and entry.read_only and not key.startswith(LISTENER_PREFIX):
+        # Kafka computes the flag from the key's full name: a listener's own copy of a
+        # dynamic key (``listener.name.<l>.ssl.key.password``) and a custom key are
+        # reported read-only yet can be set dynamically (validateOnly decides those; one
+        # already set dynamically is no start-up setting).
+        if (
+            entry is not None
+            and entry.read_only
+            and not key.startswith(LISTENER_PREFIX)
+            and key not in self.live.own(self.entity)
+        ):
             self.notice(NoticeLevel.ERROR, key, f"{where}: {read_only_message(key)}", "refused")
             return True
         if key == MIN_ISR and self.entity is not None and self.elr is not False:
@@ -310,6 +338,12 @@ class _Entity:
             risks=frozenset(self.risks),
             reason=self.desired.path,
         )
+
+
+def _known_keys(configs: Mapping[str, LiveConfig]) -> set[str]:
+    """Kafka's own keys among described configs: a custom key (set dynamically, unknown to
+    Kafka) is reported sensitive without being a secret by name."""
+    return {k for k, c in configs.items() if not c.sensitive or is_secret_key(k)}
 
 
 def _value(entry: LiveConfig | None) -> str | None:

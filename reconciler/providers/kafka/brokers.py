@@ -125,8 +125,7 @@ class KafkaBrokersProvider:
 
     async def read(self) -> LiveBrokers:
         named = [d.broker for d in self.desired if d.broker is not None]
-        default_keys = frozenset(k for d in self.desired if d.broker is None for k in d.keys)
-        return await describe_brokers(self.admin, named, default_keys)
+        return await describe_brokers(self.admin, named)
 
     async def plan(self, options: PlanOptions) -> ProviderPlan:
         try:

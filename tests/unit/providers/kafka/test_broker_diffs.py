@@ -121,6 +121,24 @@ def test_a_listeners_copy_of_a_dynamic_key_is_left_to_the_brokers_validation() -
     assert attrs(change) == {f"config.{key}": ("https", "")}
 
 
+def test_a_key_kafka_does_not_have_is_refused_with_the_closest_one() -> None:
+    state = live(
+        reference={
+            "log.cleaner.backoff.ms": cfg("15000", S.DEFAULT_CONFIG),
+            "custom.plugin.key": cfg(None, S.DYNAMIC_BROKER_CONFIG, secret=True),
+        }
+    )
+    planned = diff_brokers(
+        [broker(1, {"log.cleaner.backoff.mss": "3"}), default(custom_plugin_key="x")],
+        live(brokers={1: {}}, reference=state.reference),
+    )
+    assert not planned.changes
+    typo, custom = planned.notices
+    assert "did you mean log.cleaner.backoff.ms?" in typo.message
+    assert "no broker config custom.plugin.key" in custom.message
+    assert {typo.level, custom.level} == {NoticeLevel.ERROR}
+
+
 def test_an_unknown_broker_is_an_error() -> None:
     (notice,) = diff_brokers([broker(7, {"background.threads": "2"})], live()).notices
     assert notice.level is NoticeLevel.ERROR and "no broker 7" in notice.message
