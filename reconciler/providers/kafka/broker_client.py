@@ -90,7 +90,7 @@ async def elr_enabled(admin: KafkaAdmin) -> bool | None:
     """Whether eligible leader replicas (KIP-966) are on: ``None`` when unknown."""
     try:
         response = await admin.send(ApiVersionsRequest())
-    except ReconcilerError:
+    except (ReconcilerError, NotImplementedError):  # a broker older than 2.4 lacks v3
         return None
     if response.error_code:
         return None

@@ -298,8 +298,7 @@ class _Entity:
                     key,
                     f"{MIN_ISR}={entry.value} is set cluster-wide but not in the spec; kept: "
                     "Kafka refuses to remove it while eligible leader replicas are enabled",
-                    "unmanaged",
-                )
+                )  # a note, not "unmanaged": nothing could change it, so it is no drift
                 continue
             shown = "(sensitive value)" if entry.sensitive else entry.value
             if not exclusive:

@@ -122,6 +122,9 @@ async def test_defaults_and_overrides_match_config_command_and_drift_is_found(
     assert applied.returncode == 0, applied.stdout + applied.stderr
     again = cli("plan", "-f", str(spec), "--detailed-exitcode")
     assert again.returncode == 0, again.stdout + again.stderr
+    # No drift, though Kafka keeps a cluster-level min.insync.replicas of its own (ELR).
+    quiet = cli("drift", "-f", str(spec))
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
 
     default = dynamic_configs(kafka_single, "--entity-default")
     assert default["log.cleaner.backoff.ms"] == "20000"

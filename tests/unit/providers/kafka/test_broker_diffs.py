@@ -168,6 +168,7 @@ def test_min_insync_replicas_under_eligible_leader_replicas() -> None:
     kept = diff_brokers([default(background_threads="3")], state, exclusive=True, elr=True)
     assert attrs(kept.changes[0]) == {"config.background.threads": (None, "3")}
     assert "refuses to remove it" in kept.notices[0].message
+    assert kept.notices[0].kind == "note"  # nothing could change it: no drift
 
 
 def test_secrets_are_never_read_back() -> None:
