@@ -85,6 +85,19 @@ class LiveBrokers:
         return {k: c for k, c in self.configs(entity).items() if c.source is source}
 
 
+def same_broker_value(key: str, wanted: str | None, current: str | None) -> bool:
+    """Whether a live value is the wanted one: lists as sets (``log.cleanup.policy``),
+    numbers by value (Kafka writes a DOUBLE ``150000000.0`` back as ``1.5E8``)."""
+    if same_config_value(TOPIC_SYNONYMS.get(key, key), wanted, current):
+        return True
+    if wanted is None or current is None:
+        return False
+    try:
+        return float(wanted) == float(current)
+    except ValueError:
+        return False
+
+
 def reference_text(ref: Mapping[str, str]) -> str:
     """How the plan shows a secret: where it comes from, never what it is."""
     if ref.get("fromEnv"):
@@ -250,7 +263,7 @@ class _Entity:
             )
             return
         current = self.current(key)
-        if same_config_value(key, value, current):
+        if same_broker_value(key, value, current):
             return
         self.to_set[key], self.before[f"config.{key}"] = value, current
         basis = current if current is not None else _value(self.live.reference.get(key))

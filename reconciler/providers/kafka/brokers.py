@@ -43,6 +43,7 @@ from reconciler.providers.kafka.broker_diffs import (
     broker_address,
     diff_brokers,
     own_source,
+    same_broker_value,
 )
 from reconciler.providers.kafka.client import KafkaAdmin
 from reconciler.secrets import resolve_secret
@@ -236,7 +237,9 @@ def _shows(live: LiveBrokers, payload: BrokerConfigPayload) -> bool:
     source = own_source(payload.broker)
     return (
         all(
-            k in own and own[k].source is source and (own[k].sensitive or own[k].value == v)
+            k in own
+            and own[k].source is source
+            and (own[k].sensitive or same_broker_value(k, v, own[k].value))
             for k, v in payload.set.items()
         )
         and all(k in own for k, _ in payload.set_from)

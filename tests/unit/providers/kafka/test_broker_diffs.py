@@ -87,8 +87,19 @@ def test_a_broker_is_compared_with_its_effective_value_static_values_are_not_dri
 
 
 def test_nothing_to_do_when_everything_matches() -> None:
-    state = live(default={"background.threads": cfg("12", S.DYNAMIC_DEFAULT_BROKER_CONFIG)})
-    planned = diff_brokers([default(background_threads="12")], state, exclusive=True)
+    state = live(
+        default={
+            "background.threads": cfg("12", S.DYNAMIC_DEFAULT_BROKER_CONFIG),
+            "log.cleaner.io.max.bytes.per.second": cfg("1.5E8", S.DYNAMIC_DEFAULT_BROKER_CONFIG),
+            "log.cleanup.policy": cfg("compact,delete", S.DYNAMIC_DEFAULT_BROKER_CONFIG),
+        }
+    )
+    wanted = default(
+        background_threads="12",
+        log_cleaner_io_max_bytes_per_second="150000000.0",
+        log_cleanup_policy="delete,compact",
+    )
+    planned = diff_brokers([wanted], state, exclusive=True)
     assert not planned.changes and not planned.notices
 
 
