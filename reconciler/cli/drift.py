@@ -105,7 +105,7 @@ async def check_drift(request: RunRequest) -> DriftReport:
     loaded = load_protected(request.spec_path, request.env)
     targets = selected_targets(loaded.spec, request.targets)
     overrides = connection_overrides(request)
-    async with open_providers(loaded.spec, targets, overrides) as providers:
+    async with open_providers(loaded.spec, targets, overrides, loaded.where) as providers:
         workflow = Workflow(providers)
         planned = await workflow.plan(RunOptions(selection=request.selection, validate=False))
         types = [t for p in providers for t in p.resource_types]

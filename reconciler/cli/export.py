@@ -87,6 +87,34 @@ def live_identities_to_spec(
     return found
 
 
+def live_brokers_to_spec(live: Any) -> dict[str, Any]:
+    """``kafka.brokers`` (plain data) for the dynamic configs of the cluster default and of
+    each broker (``server.properties`` values and built-in defaults are not exported).
+    Secrets cannot be read: each gets a ``fromEnv`` reference to fill in."""
+    import re
+
+    from reconciler.spec.kafka_brokers import humane_broker_value
+
+    def section(entity: int | None) -> dict[str, Any]:
+        config: dict[str, Any] = {}
+        for key, entry in sorted(live.own(entity).items()):
+            if entry.sensitive or entry.value is None:
+                variable = re.sub(r"[^A-Za-z0-9]", "_", key).upper()
+                config[key] = {"fromEnv": f"LLM_ANALYTICS_BROKER_{variable}"}
+            else:
+                config[key] = humane_broker_value(key, entry.value)
+        return config
+
+    found: dict[str, Any] = {}
+    default = section(None)
+    if default:
+        found["default"] = {"config": default}
+    overrides = [{"id": b, "config": c} for b in sorted(live.brokers) if (c := section(b))]
+    if overrides:
+        found["overrides"] = overrides
+    return {"brokers": found} if found else {}
+
+
 EXPORT_FORMATS = ("yaml", "json")
 
 
@@ -134,7 +162,8 @@ def export(
     prefixes: tuple[str, ...],
 ) -> None:
     """Write the live Kafka topics as a spec (partitions, RF, topic-level configs), with
-    the client quotas and SCRAM users (passwords as fromEnv references to fill in).
+    the client quotas, SCRAM users (passwords as fromEnv references to fill in) and the
+    dynamic broker configs.
 
     \b
     With -f SPEC the spec's connection (SASL, TLS: references only, never a secret) is
@@ -152,11 +181,11 @@ def export(
     async def fetch() -> Any:
         async with open_kafka_admin(spec, _overrides(bootstrap_servers)) as admin:
             state = await admin.cluster_state(with_configs=True)
-            return admin.endpoint, state, await _identities(admin)
+            return admin.endpoint, state, {**await _identities(admin), **await _brokers(admin)}
 
-    endpoint, state, identities = run(fetch())
+    endpoint, state, sections = run(fetch())
     document = live_topics_to_spec(state, endpoint, prefixes)
-    document["kafka"].update(identities)
+    document["kafka"].update(sections)
     if spec is not None and spec.kafka is not None:
         document["kafka"]["connection"] = spec.kafka.connection.model_dump(
             mode="json", by_alias=True, exclude_defaults=True
@@ -193,4 +222,16 @@ async def _identities(admin: Any) -> dict[str, Any]:
         return live_identities_to_spec(await describe_quotas(admin), await describe_scram(admin))
     except IdentityReadFailed as problem:
         echo(f"Warning: quotas and users not exported: {problem}", err=True)
+        return {}
+
+
+async def _brokers(admin: Any) -> dict[str, Any]:
+    """The dynamic broker configs as a spec section; none when they cannot be read."""
+    from reconciler.cli.output import echo
+    from reconciler.providers.kafka.broker_client import BrokerReadFailed, describe_every_broker
+
+    try:
+        return live_brokers_to_spec(await describe_every_broker(admin))
+    except BrokerReadFailed as problem:
+        echo(f"Warning: broker configs not exported: {problem}", err=True)
         return {}

@@ -219,7 +219,9 @@ async def _planned_run(
         move_rate=move_rate_of(request),
         rotate_credentials=request.rotate_credentials,
     )
-    async with open_providers(loaded.spec, targets, connection_overrides(request)) as providers:
+    async with open_providers(
+        loaded.spec, targets, connection_overrides(request), loaded.where
+    ) as providers:
         workflow = Workflow(providers)
         planned = await workflow.plan(options)
     return planned.plan, planned.fingerprints, loaded, targets
@@ -357,8 +359,8 @@ def rotate_option(func: F) -> F:
     return click.option(
         "--rotate-credentials",
         is_flag=True,
-        help="Set every kafka.users password again from its reference (Kafka cannot show "
-        "whether a password changed).",
+        help="Set every kafka.users password and kafka.brokers secret again from its "
+        "reference (Kafka cannot show whether a secret changed).",
     )(func)
 
 
@@ -494,7 +496,7 @@ async def _apply_spec(request: RunRequest, change: Any, locking: LockRequest) ->
     locks = lock_factory(
         lambda ttl: spec_lock_backends(loaded.spec, targets, overrides, ttl), locking, app
     )
-    async with open_providers(loaded.spec, targets, overrides) as providers:
+    async with open_providers(loaded.spec, targets, overrides, loaded.where) as providers:
         return await run_changes(providers, locks, change, app)
 
 
@@ -576,7 +578,7 @@ async def _apply_saved(
     locks = lock_factory(
         lambda ttl: spec_lock_backends(loaded.spec, targets, overrides, ttl), locking, app
     )
-    async with open_providers(loaded.spec, targets, overrides) as providers:
+    async with open_providers(loaded.spec, targets, overrides, loaded.where) as providers:
         return await run_changes(
             providers, locks, change, app, saved=saved, spec_sha256=loaded.sha256
         )

@@ -6,7 +6,7 @@ client libraries are imported here lazily, only for the targets actually used.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from reconciler.spec.models import KafkaConnection, RedisSpec
 
 TARGETS = ("kafka", "redis")
+# A spec path -> ``file:line:column`` (LoadedSpec.where).
+Locate = Callable[[tuple[str | int, ...]], str]
 
 
 @dataclass(frozen=True)
@@ -89,10 +91,14 @@ async def open_kafka_admin(
 
 @asynccontextmanager
 async def open_providers(
-    spec: ClusterSpec, targets: Sequence[str], overrides: ConnectionOverrides
+    spec: ClusterSpec,
+    targets: Sequence[str],
+    overrides: ConnectionOverrides,
+    locate: Locate | None = None,
 ) -> AsyncIterator[list[Provider]]:
     """Providers for the targets, in dependency order (topics, ACLs, Redis users and
-    configs, Redis layout)."""
+    configs, Redis layout). ``locate`` gives ``file:line:column`` of a spec path, for the
+    problems providers find in the spec (e.g. a broker config Kafka reports read-only)."""
     providers: list[Provider] = []
     async with AsyncExitStack() as stack:
         if "kafka" in targets and spec.kafka is not None:
@@ -105,7 +111,7 @@ async def open_providers(
             )
             if spec.kafka.acls or spec.kafka.ownership.acls.principals:
                 providers.append(_acl_provider(admin, spec))
-            providers += _identity_providers(admin, spec)
+            providers += _identity_providers(admin, spec, locate)
         if "redis" in targets and spec.redis is not None:
             from reconciler.providers.redis.provider import RedisClusterProvider
 
@@ -132,8 +138,10 @@ def _redis_access(layout: RedisClusterProvider, redis: RedisSpec) -> list[Provid
     return access_providers(layout.transport, redis, cluster_name=layout.cluster_name)
 
 
-def _identity_providers(admin: KafkaAdmin, spec: ClusterSpec) -> list[Provider]:
-    """Quotas and SCRAM users, when the spec lists or owns any."""
+def _identity_providers(
+    admin: KafkaAdmin, spec: ClusterSpec, locate: Locate | None = None
+) -> list[Provider]:
+    """Quotas, SCRAM users and broker configs, when the spec lists or owns any."""
     assert spec.kafka is not None
     kafka, ownership = spec.kafka, spec.kafka.ownership
     found: list[Provider] = []
@@ -150,6 +158,10 @@ def _identity_providers(admin: KafkaAdmin, spec: ClusterSpec) -> list[Provider]:
         from reconciler.providers.kafka.users import KafkaUsersProvider
 
         found.append(KafkaUsersProvider.from_spec(admin, kafka))
+    if kafka.brokers is not None:
+        from reconciler.providers.kafka.brokers import KafkaBrokersProvider
+
+        found.append(KafkaBrokersProvider.from_spec(admin, kafka, locate))
     return found
 
 

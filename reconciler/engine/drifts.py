@@ -21,7 +21,7 @@ from typing import Any
 
 from reconciler.engine.diffing import changed_paths
 from reconciler.engine.plan import Action, AttributeChange, NoticeLevel, Plan
-from reconciler.spec.units import humane_config_value
+from reconciler.spec.kafka_brokers import humane_any_config
 
 DRIFT_FORMAT_VERSION = "1.0"
 DRIFT_KINDS = ("changed", "missing", "unmanaged")
@@ -91,7 +91,7 @@ def _config_detail(attribute: AttributeChange) -> str | None:
     def shown(value: Any, absent: str) -> str:
         if value is None:
             return absent
-        return humane_config_value(key, value) or str(value)
+        return humane_any_config(key, value) or str(value)
 
     return (
         f"{attribute.path}: {shown(attribute.before, 'unset')} in the cluster, "

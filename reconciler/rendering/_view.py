@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.rendering.redaction import SENSITIVE_VALUE, is_sensitive_key, redact_value
-from reconciler.spec.units import approximate_size, humane_config_value
+from reconciler.spec.kafka_brokers import humane_any_config
+from reconciler.spec.units import approximate_size
 
 ACTION_ORDER = ("create", "update", "delete", "replace")
 ACTION_SYMBOLS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+"}
@@ -124,7 +125,7 @@ class AttributeView:
         humane units (``30d``, ``1GiB``; the raw value stays in the JSON), else
         :func:`format_value`."""
         if not self.sensitive and value is not None and self.path.startswith("config."):
-            humane = humane_config_value(self.path.removeprefix("config."), value)
+            humane = humane_any_config(self.path.removeprefix("config."), value)
             if humane is not None:
                 return humane
         return format_value(value, sensitive=self.sensitive)

@@ -85,3 +85,11 @@ class DeletionPolicy(StrEnum):
 
 
 DeletionPolicyField = Annotated[DeletionPolicy, _enum_by_value(DeletionPolicy)]
+
+
+class ConfigOwnership(StrEnum):
+    ADDITIVE = "additive"  # keys set on a resource but absent from the spec are reported, kept
+    EXCLUSIVE = "exclusive"  # such keys are removed (reset to the broker default)
+
+
+ConfigOwnershipField = Annotated[ConfigOwnership, _enum_by_value(ConfigOwnership)]

@@ -12,8 +12,10 @@ import ipaddress
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from reconciler.spec.issues import SpecIssue, SpecPath
+from reconciler.spec.kafka_brokers import config_problem as broker_config_problem
 from reconciler.spec.limits import (
     KAFKA_MAX_RECORDS_PER_REQUEST,
     REDIS_DESIGN_MAX_NODES,
@@ -183,6 +185,7 @@ class _Checker:
             yield from self.settings(profile, (*base, "profiles", name))
         yield from self.topics(kafka)
         yield from self.acls(kafka)
+        yield from self.brokers(kafka)
         yield from self.ownership(kafka)
 
     def connection(self, kafka: KafkaSpec) -> Iterator[SpecIssue]:
@@ -230,6 +233,22 @@ class _Checker:
                 yield self.error(
                     (*spath, "tls"), "give both certFile and keyFile, or neither", at_key=True
                 )
+
+    def brokers(self, kafka: KafkaSpec) -> Iterator[SpecIssue]:
+        """``kafka.brokers``: read-only keys, inline secrets and bad values, at the entry."""
+        if kafka.brokers is None:
+            return
+        base: SpecPath = ("kafka", "brokers")
+        entries: list[tuple[SpecPath, dict[str, Any]]] = []
+        if kafka.brokers.default is not None:
+            entries.append(((*base, "default"), dict(kafka.brokers.default.config)))
+        for index, override in enumerate(kafka.brokers.overrides):
+            entries.append(((*base, "overrides", index), dict(override.config)))
+        for path, config in entries:
+            for key, value in config.items():
+                found = broker_config_problem(key, value)
+                if found is not None:
+                    yield self.error((*path, "config", key), found[0], at_key=found[1])
 
     def settings(self, settings: TopicSettings, path: SpecPath) -> Iterator[SpecIssue]:
         known = list(TOPIC_CONFIGS)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,13 @@ class LoadedSpec:
     env: str | None
     sha256: str
     warnings: tuple[SpecIssue, ...] = ()
+    positions: PosNode | None = field(default=None, compare=False, repr=False)
+
+    def where(self, path: SpecPath) -> str:
+        """``file:line:column`` of a path in the document (its deepest existing part), for
+        problems found after loading (e.g. a key the brokers report as read-only)."""
+        mark = Locator(str(self.path), self.positions).mark(path, at_key=True)
+        return f"{self.path}:{mark.line}:{mark.column}"
 
 
 class SpecValidationError(SpecError):
@@ -220,7 +227,9 @@ def _load(
     warnings = tuple(sort_issues([i for i in issues if i.level == "warning"]))
     if errors or spec is None:
         raise _fail(filename, errors, warnings)
-    return LoadedSpec(spec=spec, path=path, env=env, sha256=sha256, warnings=warnings)
+    return LoadedSpec(
+        spec=spec, path=path, env=env, sha256=sha256, warnings=warnings, positions=positions
+    )
 
 
 def _analyse(

@@ -20,12 +20,15 @@ from pydantic import (
 )
 
 from reconciler.spec.base import (
+    ConfigOwnership,
+    ConfigOwnershipField,
     DeletionPolicy,
     DeletionPolicyField,
     SecretRef,
     SpecModel,
     _enum_by_value,
 )
+from reconciler.spec.kafka_brokers import BrokerOwnership, BrokersSpec
 from reconciler.spec.kafka_identities import QuotaOwnership, QuotaSpec, UserOwnership, UserSpec
 from reconciler.spec.limits import (
     INT32_MAX,
@@ -310,14 +313,6 @@ AclRule = Annotated[
 ]
 
 
-class ConfigOwnership(StrEnum):
-    ADDITIVE = "additive"  # keys set on a topic but absent from the spec are reported, kept
-    EXCLUSIVE = "exclusive"  # such keys are removed (reset to the broker default)
-
-
-ConfigOwnershipField = Annotated[ConfigOwnership, _enum_by_value(ConfigOwnership)]
-
-
 class TopicOwnership(SpecModel):
     """Topics this file manages even when it does not list them (to report or delete them)."""
 
@@ -341,6 +336,7 @@ class KafkaOwnership(SpecModel):
     acls: AclOwnership = AclOwnership()
     quotas: QuotaOwnership = QuotaOwnership()
     users: UserOwnership = UserOwnership()
+    brokers: BrokerOwnership = BrokerOwnership()
 
 
 class KafkaSpec(SpecModel):
@@ -355,6 +351,8 @@ class KafkaSpec(SpecModel):
     """Client quotas per user / client id / ip entity (docs/spec.md)."""
     users: list[UserSpec] = Field(default_factory=_new_list)
     """SCRAM users; passwords only by reference."""
+    brokers: BrokersSpec | None = None
+    """Dynamic broker configs: the cluster-wide default and per-broker overrides."""
     ownership: KafkaOwnership = KafkaOwnership()
     expected_brokers: Annotated[int | None, _INT32] = Field(default=None, ge=1, le=INT32_MAX)
     """Broker count the cluster should have (checked by verify; bounds replicationFactor)."""
