@@ -18,15 +18,14 @@ from typing import Any
 
 from reconciler.engine.payloads import check_payload, parse_payload
 from reconciler.engine.plan import Change, Notice, NoticeLevel
-from reconciler.engine.polling import wait_for
 from reconciler.engine.providers import (
     ApplyOptions,
     ChangeResult,
     PlanOptions,
     ProviderPlan,
-    ResultStatus,
 )
 from reconciler.errors import ReconcilerError, SafetyRefusal
+from reconciler.providers.kafka.batch_results import batch_results, still_pending
 from reconciler.providers.kafka.broker_client import (
     BrokerReadFailed,
     alter_brokers,
@@ -201,19 +200,9 @@ class KafkaBrokersProvider:
         done = [p for p in payloads.values() if not errors.get(p.broker)]
         self._rotated |= {broker_address(p.broker) for p in done if p.set_from}
         late = await self._wait_until_visible(done)
-        results = []
-        for change in changes:
-            payload = payloads[change.address]
-            error = errors.get(payload.broker)
-            if error:
-                result = ChangeResult(change.address, ResultStatus.FAILED, error)
-            else:
-                message = "done; not yet visible" if payload.broker in late else "done"
-                seconds = round(time.monotonic() - started, 3)
-                result = ChangeResult(change.address, ResultStatus.APPLIED, message, seconds)
-            options.progress.finished(result)
-            results.append(result)
-        return results
+        return batch_results(
+            changes, lambda c: payloads[c.address].broker, errors, late, started, options
+        )
 
     async def _wait_until_visible(self, done: Sequence[BrokerConfigPayload]) -> set[Entity]:
         """Poll until DescribeConfigs shows every set (non-secret) value and no deleted key;
@@ -221,15 +210,13 @@ class KafkaBrokersProvider:
         if not done:
             return set()
 
-        async def check() -> tuple[bool, set[Entity]]:
+        async def pending() -> set[Entity]:
             live = await self.read()
-            pending = {p.broker for p in done if not _shows(live, p)}
-            return not pending, pending
+            return {p.broker for p in done if not _shows(live, p)}
 
-        polled = await wait_for(
-            check, timeout=PROPAGATION_TIMEOUT_SECONDS, interval=PROPAGATION_POLL_SECONDS
+        return await still_pending(
+            pending, timeout=PROPAGATION_TIMEOUT_SECONDS, interval=PROPAGATION_POLL_SECONDS
         )
-        return polled.value
 
 
 def _shows(live: LiveBrokers, payload: BrokerConfigPayload) -> bool:

@@ -12,15 +12,14 @@ from typing import Any
 
 from reconciler.engine.payloads import check_payload, parse_payload
 from reconciler.engine.plan import Change, Notice, NoticeLevel
-from reconciler.engine.polling import wait_for
 from reconciler.engine.providers import (
     ApplyOptions,
     ChangeResult,
     PlanOptions,
     ProviderPlan,
-    ResultStatus,
 )
 from reconciler.errors import SafetyRefusal
+from reconciler.providers.kafka.batch_results import batch_results, still_pending
 from reconciler.providers.kafka.client import KafkaAdmin
 from reconciler.providers.kafka.identity_client import (
     IdentityReadFailed,
@@ -144,19 +143,9 @@ class KafkaQuotasProvider:
         )
         done = [p for p in payloads.values() if not errors.get(p.entity)]
         late = await self._wait_until_visible(done)
-        results = []
-        for change in changes:
-            payload = payloads[change.address]
-            error = errors.get(payload.entity)
-            if error:
-                result = ChangeResult(change.address, ResultStatus.FAILED, error)
-            else:
-                message = "done; not yet visible" if payload.entity in late else "done"
-                seconds = round(time.monotonic() - started, 3)
-                result = ChangeResult(change.address, ResultStatus.APPLIED, message, seconds)
-            options.progress.finished(result)
-            results.append(result)
-        return results
+        return batch_results(
+            changes, lambda c: payloads[c.address].entity, errors, late, started, options
+        )
 
     async def _wait_until_visible(self, done: Sequence[QuotaPayload]) -> set[Entity]:
         """Poll until DescribeClientQuotas shows every applied value; the entities still
@@ -164,17 +153,15 @@ class KafkaQuotasProvider:
         if not done:
             return set()
 
-        async def check() -> tuple[bool, set[Entity]]:
+        async def pending() -> set[Entity]:
             live = await describe_quotas(self.admin)
-            pending = {
+            return {
                 p.entity
                 for p in done
                 if any(live.get(p.entity, {}).get(k) != v for k, v in p.set.items())
                 or any(k in live.get(p.entity, {}) for k in p.remove)
             }
-            return not pending, pending
 
-        polled = await wait_for(
-            check, timeout=PROPAGATION_TIMEOUT_SECONDS, interval=PROPAGATION_POLL_SECONDS
+        return await still_pending(
+            pending, timeout=PROPAGATION_TIMEOUT_SECONDS, interval=PROPAGATION_POLL_SECONDS
         )
-        return polled.value

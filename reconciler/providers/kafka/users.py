@@ -18,15 +18,14 @@ from typing import Any
 
 from reconciler.engine.payloads import check_payload, parse_payload
 from reconciler.engine.plan import Change, Notice, NoticeLevel
-from reconciler.engine.polling import wait_for
 from reconciler.engine.providers import (
     ApplyOptions,
     ChangeResult,
     PlanOptions,
     ProviderPlan,
-    ResultStatus,
 )
 from reconciler.errors import ReconcilerError, SafetyRefusal
+from reconciler.providers.kafka.batch_results import batch_results, still_pending
 from reconciler.providers.kafka.client import KafkaAdmin
 from reconciler.providers.kafka.identity_client import (
     IdentityReadFailed,
@@ -216,35 +215,23 @@ class KafkaUsersProvider:
         done = [p for p in payloads.values() if not errors.get(p.name)]
         self._rotated |= {p.name for p in done if p.upsert}
         late = await self._wait_until_visible(done)
-        results = []
-        for change in changes:
-            payload = payloads[change.address]
-            error = errors.get(payload.name)
-            if error:
-                result = ChangeResult(change.address, ResultStatus.FAILED, error)
-            else:
-                message = "done; not yet visible" if payload.name in late else "done"
-                seconds = round(time.monotonic() - started, 3)
-                result = ChangeResult(change.address, ResultStatus.APPLIED, message, seconds)
-            options.progress.finished(result)
-            results.append(result)
-        return results
+        return batch_results(
+            changes, lambda c: payloads[c.address].name, errors, late, started, options
+        )
 
     async def _wait_until_visible(self, done: Sequence[UserPayload]) -> set[str]:
         if not done:
             return set()
 
-        async def check() -> tuple[bool, set[str]]:
+        async def pending() -> set[str]:
             live = await describe_scram(self.admin)
-            pending = {
+            return {
                 p.name
                 for p in done
                 if any(live.get(p.name, {}).get(m) != i for m, i in p.upsert.items())
                 or any(m in live.get(p.name, {}) for m in p.delete)
             }
-            return not pending, pending
 
-        polled = await wait_for(
-            check, timeout=PROPAGATION_TIMEOUT_SECONDS, interval=PROPAGATION_POLL_SECONDS
+        return await still_pending(
+            pending, timeout=PROPAGATION_TIMEOUT_SECONDS, interval=PROPAGATION_POLL_SECONDS
         )
-        return polled.value
