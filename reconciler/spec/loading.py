@@ -40,7 +40,7 @@ from reconciler.spec.models import (
 from reconciler.spec.overlays import FIXED_TOP_LEVEL_KEYS, merge
 from reconciler.spec.policies import PolicyRule
 from reconciler.spec.validation import describe_value, validate_model
-from reconciler.spec.yaml_tree import Mark, PosNode, YamlReadError, read_yaml
+from reconciler.spec.yaml_tree import Mark, PosNode, YamlDocument, YamlReadError, read_yaml
 
 __all__ = [
     "MAX_SPEC_BYTES",
@@ -180,8 +180,8 @@ def _load(
     except YamlReadError as problem:
         raise _fail(filename, problem.issues) from None
     issues = list(document.issues)
-    data, positions = document.data, document.positions
-    locator = Locator(filename, positions)
+    data = document.data
+    locator = Locator(filename, document.lazy_positions)
     if data is None:
         issues.append(
             SpecIssue(
@@ -206,7 +206,7 @@ def _load(
 
     environ = os.environ if environ is None else environ
     if env is not None:
-        data, positions, overlay_issues = _apply_environment(data, positions, env, locator)
+        data, positions, overlay_issues = _apply_environment(data, document.positions, env, locator)
         issues += overlay_issues
         locator = Locator(filename, positions)
         spec, found = _analyse(data, locator, environ)
@@ -214,7 +214,7 @@ def _load(
     else:
         spec, found = _analyse(data, locator, environ)
         issues += found
-        issues += _check_unselected_overlays(data, positions, locator, environ, found)
+        issues += _check_unselected_overlays(data, document, locator, environ, found)
 
     errors = [i for i in issues if i.level == "error"]
     warnings = tuple(sort_issues([i for i in issues if i.level == "warning"]))
@@ -267,7 +267,7 @@ def _analyse(
 
 def _check_unselected_overlays(
     data: dict[str, Any],
-    positions: PosNode,
+    document: YamlDocument,
     locator: Locator,
     environ: Mapping[str, str],
     base_issues: list[SpecIssue],
@@ -285,7 +285,7 @@ def _check_unselected_overlays(
     for name, overlay in environments.items():
         if not isinstance(overlay, dict) or any(key in FIXED_TOP_LEVEL_KEYS for key in overlay):
             continue
-        merged, merged_pos, _ = _apply_environment(data, positions, name, locator)
+        merged, merged_pos, _ = _apply_environment(data, document.positions, name, locator)
         _, found = _analyse(
             merged, Locator(locator.filename, merged_pos), environ, lenient_references=True
         )
@@ -463,7 +463,7 @@ def load_policy_file(path: str | Path) -> list[PolicyRule]:
         document = read_yaml(text, filename)
     except YamlReadError as problem:
         raise _fail(filename, problem.issues) from None
-    locator = Locator(filename, document.positions)
+    locator = Locator(filename, document.lazy_positions)
     data = document.data if document.data is not None else {}
     if not isinstance(data, dict):
         raise _fail(filename, [locator.issue((), "expected a mapping with `policies:`")])
