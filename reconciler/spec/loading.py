@@ -15,9 +15,11 @@ Steps, in order:
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -167,7 +169,34 @@ def _decode_issue(filename: str, raw: bytes, problem: UnicodeDecodeError) -> Spe
     )
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a spec is read: its objects all live on, and a
+    10,000-topic spec (about a million of them) otherwise makes the collector walk them
+    again and again (measured: a third to a half of the loading time). Reference counting
+    still frees everything that is dropped."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _load(
+    text: str,
+    filename: str,
+    path: Path,
+    env: str | None,
+    environ: Mapping[str, str] | None,
+    sha256: str,
+) -> LoadedSpec:
+    with _collector_paused():
+        return _load_document(text, filename, path, env, environ, sha256)
+
+
+def _load_document(
     text: str,
     filename: str,
     path: Path,

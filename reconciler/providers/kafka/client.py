@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.client import ConnectionGroup
 from aiokafka.errors import (
     KafkaError,
     NodeNotReadyError,
@@ -194,6 +195,10 @@ def _error(code: int, message: str | None = None) -> str | None:
     return f"{name}: {message}" if message else name
 
 
+PARALLEL_DESCRIBE_TOPICS = 2_000
+"""From this many topics on, their configs are described by two requests at once."""
+
+
 class KafkaAdmin:
     """One admin connection to a cluster. Use as ``async with KafkaAdmin(settings) as admin``."""
 
@@ -263,7 +268,12 @@ class KafkaAdmin:
         return self._admin
 
     async def send(
-        self, request: Request[Any], *, controller: bool = False, node_id: int | None = None
+        self,
+        request: Request[Any],
+        *,
+        controller: bool = False,
+        node_id: int | None = None,
+        lane: int = 0,
     ) -> Response:
         """Send one request (to the controller, a node, or any broker) and count it.
 
@@ -273,6 +283,9 @@ class KafkaAdmin:
         when it is idempotent (:data:`IDEMPOTENT_APIS`); a write is never repeated, and its
         error says that it may or may not have been carried out. Every failure leaves as a
         :class:`ReconcilerError` that names the brokers tried and the causes.
+
+        ``lane`` 1 sends over a second connection to the broker: a broker answers the
+        requests of one connection one after the other, those of two at the same time.
         """
         api = type(request).__name__.removesuffix("Request")
         idempotent = api in IDEMPOTENT_APIS
@@ -289,7 +302,7 @@ class KafkaAdmin:
         for index, target in enumerate(candidates):
             last = index == len(candidates) - 1
             try:
-                return await self._attempt(target, request, api, raw=True)
+                return await self._attempt(target, request, api, raw=True, lane=lane)
             except TRANSIENT_ERRORS as problem:
                 tried.append((target, problem))
                 sent = not isinstance(problem, NodeNotReadyError)
@@ -320,24 +333,25 @@ class KafkaAdmin:
         return f"{broker.host}:{broker.port}" if broker is not None else self.endpoint
 
     async def _attempt(
-        self, node_id: int, request: Request[Any], api: str, *, raw: bool = False
+        self, node_id: int, request: Request[Any], api: str, *, raw: bool = False, lane: int = 0
     ) -> Response:
         """One request to one node: its connection within the connect deadline, then the
         request (counted once sent). ``raw``: let transient errors through (the caller
         decides about another broker); otherwise they become a ConnectionFailure."""
         client = self._client._client
+        group = ConnectionGroup.COORDINATION if lane else ConnectionGroup.DEFAULT
         try:
             try:
                 async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
                     async for _ in retries(interval=client._retry_backoff):
-                        if await client.ready(node_id):
+                        if await client.ready(node_id, group=group):
                             break
             except TimeoutError:
                 raise NodeNotReadyError(
                     f"no connection to broker {node_id} within {CONNECT_TIMEOUT_SECONDS:g}s"
                 ) from None
             self.requests[api] += 1
-            return await client.send(node_id, request)
+            return await client.send(node_id, request, group=group)
         except TRANSIENT_ERRORS as problem:
             if raw:
                 raise
@@ -466,7 +480,10 @@ class KafkaAdmin:
     async def topic_configs(
         self, names: Iterable[str], keep: frozenset[str] | None = None
     ) -> dict[str, dict[str, LiveConfig]]:
-        """Configs of the named topics, with their source, in one DescribeConfigs request.
+        """Configs of the named topics, with their source, in one DescribeConfigs request
+        (two, over two connections, from :data:`PARALLEL_DESCRIBE_TOPICS` topics on: the
+        broker's work of building every config of thousands of topics is then shared by two
+        of its threads).
 
         ``keep``: the config names needed whatever their source; values set on the topic
         itself are always returned. ``None`` returns every config.
@@ -476,9 +493,17 @@ class KafkaAdmin:
         ]
         if not resources:
             return {}
-        response = await self.send(DescribeConfigsRequest(resources, include_synonyms=False))
+        half = (len(resources) + 1) // 2 if len(resources) >= PARALLEL_DESCRIBE_TOPICS else None
+        parts = [resources[:half], resources[half:]] if half else [resources]
+        responses = await asyncio.gather(
+            *(
+                self.send(DescribeConfigsRequest(part, include_synonyms=False), lane=lane)
+                for lane, part in enumerate(parts)
+            )
+        )
         result: dict[str, dict[str, LiveConfig]] = {}
-        for error_code, error_message, _kind, name, entries in response.resources(keep):
+        answers = (answer for response in responses for answer in response.resources(keep))
+        for error_code, error_message, _kind, name, entries in answers:
             if error_code or name is None:
                 log.warning("DescribeConfigs %s: %s", name, _error(error_code, error_message))
                 continue

@@ -35,3 +35,12 @@ def test_the_request_signatures_we_call() -> None:
     assert list(to_node.parameters)[1:3] == ["node_id", "request"]
     to_controller = inspect.signature(AIOKafkaAdminClient._send_to_controller)
     assert list(to_controller.parameters)[1:2] == ["request"]
+
+
+def test_a_second_connection_to_a_broker_is_a_connection_group() -> None:
+    from aiokafka.client import ConnectionGroup
+
+    assert {ConnectionGroup.DEFAULT, ConnectionGroup.COORDINATION} == set(ConnectionGroup)
+    for name in ("send", "ready"):
+        parameters = inspect.signature(getattr(AIOKafkaClient, name)).parameters
+        assert "group" in parameters, f"AIOKafkaClient.{name} lost its group parameter"

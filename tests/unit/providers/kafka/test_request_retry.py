@@ -47,10 +47,10 @@ class FakeClient:
     def __post_init__(self) -> None:
         self.cluster = Cluster(sorted(self.behaviour), Broker(min(self.behaviour)))
 
-    async def ready(self, node_id: int) -> bool:
+    async def ready(self, node_id: int, group: Any = None) -> bool:
         return self.behaviour[node_id] != "down"
 
-    async def send(self, node_id: int, request: Any) -> Any:
+    async def send(self, node_id: int, request: Any, group: Any = None) -> Any:
         self.sent.append(node_id)
         outcome = self.behaviour[node_id]
         if isinstance(outcome, BaseException):
