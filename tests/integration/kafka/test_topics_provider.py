@@ -237,3 +237,28 @@ async def test_plan_describes_configs_only_of_listed_and_owned_topics(
     assert [(c.action, c.name) for c in plan.changes] == [(Action.DELETE, owned)]
     assert any(n.address == f"kafka_topic.{listed}" and n.kind == "unmanaged" for n in plan.notices)
     assert not any(other in n.address for n in plan.notices)
+
+
+async def test_configs_described_in_two_requests_at_once_are_the_same(
+    single_admin: KafkaAdmin, unique_name: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.providers.kafka import client
+
+    names = [unique_name(f"lanes-{i}") for i in range(5)]
+    await single_admin.create_topics(
+        [
+            NewTopicRequest(name, 1, 1, {"retention.ms": str(3_600_000 + i)})
+            for i, name in enumerate(names)
+        ]
+    )
+    keep = frozenset({"retention.ms", "cleanup.policy"})
+    await single_admin.cluster_state(topics=names)  # the broker lists them
+    one = await single_admin.topic_configs(names, keep)
+    before = single_admin.requests["DescribeConfigs"]
+    monkeypatch.setattr(client, "PARALLEL_DESCRIBE_TOPICS", 2)
+    two = await single_admin.topic_configs(names, keep)
+    assert single_admin.requests["DescribeConfigs"] - before == 2
+    assert two == one and sorted(two) == sorted(names)
+    assert [two[name]["retention.ms"].value for name in names] == [
+        str(3_600_000 + i) for i in range(5)
+    ]
