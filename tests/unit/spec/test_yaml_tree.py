@@ -102,3 +102,16 @@ def test_the_fast_walk_counts_nodes_like_the_event_reader(
     monkeypatch.setattr(yaml_tree, "MAX_NODES", 12)
     with pytest.raises(yaml_tree._Unusual):
         yaml_tree._read_composed(text, "f.yaml")
+
+
+def test_a_document_above_the_compose_limit_is_read_event_by_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(text: str, filename: str) -> yaml_tree.YamlDocument:
+        raise AssertionError("composed")
+
+    monkeypatch.setattr(yaml_tree, "_read_composed", refuse)
+    monkeypatch.setattr(yaml_tree, "COMPOSE_MAX_CHARS", 10)
+    document = read_yaml("a: {b: [1, 2]}\n", "f.yaml")
+    assert document.data == {"a": {"b": [1, 2]}}
+    assert isinstance(document.lazy_positions, PosNode)
