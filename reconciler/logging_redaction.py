@@ -65,6 +65,50 @@ def contains_secret(text: str) -> bool:
     return any(secret in text for secret in _ordered)
 
 
+def _may_hold(annotation: Any, target: type, seen: dict[type, bool]) -> bool:
+    """Whether a value of this type annotation can contain a ``target`` instance."""
+    import typing
+
+    from pydantic import BaseModel
+
+    if annotation is target or annotation is Any:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _model_may_hold(annotation, target, seen)
+    if typing.get_origin(annotation) is typing.Literal:
+        return False
+    args = typing.get_args(annotation)
+    if args:
+        return any(_may_hold(arg, target, seen) for arg in args)
+    return isinstance(annotation, typing.TypeVar | typing.ForwardRef | str)
+
+
+def _model_may_hold(model: type, target: type, seen: dict[type, bool]) -> bool:
+    if model not in seen:
+        seen[model] = True  # while deciding (a recursive model): assume it may
+        fields = model.model_fields  # type: ignore[attr-defined]
+        seen[model] = any(_may_hold(f.annotation, target, seen) for f in fields.values())
+    return seen[model]
+
+
+_FIELDS_WITH_SECRETS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields_with_secrets(model: type, target: type) -> tuple[str, ...]:
+    """The fields of a model whose values can hold a secret reference (cached per class): the
+    thousands of topics and ACL rules of a large spec are not walked at all."""
+    names = _FIELDS_WITH_SECRETS.get(model)
+    if names is None:
+        seen: dict[type, bool] = {}
+        names = tuple(
+            name
+            for name, info in model.model_fields.items()  # type: ignore[attr-defined]
+            if _may_hold(info.annotation, target, seen)
+        )
+        _FIELDS_WITH_SECRETS[model] = names
+    return names
+
+
 def _secret_refs(value: Any) -> Iterator[tuple[str, Any]]:
     """Every ``SecretRef`` inside a pydantic model tree, with a dotted path for messages."""
     from pydantic import BaseModel
@@ -77,7 +121,7 @@ def _secret_refs(value: Any) -> Iterator[tuple[str, Any]]:
         if isinstance(item, SecretRef):
             yield path, item
         elif isinstance(item, BaseModel):
-            for name in type(item).model_fields:
+            for name in _fields_with_secrets(type(item), SecretRef):
                 stack.append((f"{path}.{name}".lstrip("."), getattr(item, name)))
         elif isinstance(item, Mapping):
             stack.extend((f"{path}.{key}".lstrip("."), child) for key, child in item.items())

@@ -6,6 +6,7 @@ Commands live in their own modules and are imported only when invoked, so that
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import sys
@@ -110,10 +111,30 @@ def cli(ctx: click.Context, debug: bool, no_color: bool) -> None:
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
 
 
+# Generation thresholds of the cyclic garbage collector for one-shot commands. With Python's
+# defaults a large spec (10,000 topics: about a million objects, nearly all long-lived) makes
+# the collector walk the whole heap again each time it grows by a quarter, which measured as
+# half of the spec's loading time; young generations are still collected (cycles do not pile
+# up), the whole heap only after about 10^10 allocations. The operator keeps the defaults.
+ONE_SHOT_GC_THRESHOLDS = (100_000, 50, 1_000)
+LONG_RUNNING_COMMANDS = frozenset({"operator"})
+
+
+def tune_gc(args: list[str]) -> None:
+    """Freeze what start-up allocated and raise the collector's thresholds, unless the
+    command is long-running."""
+    command = next((arg for arg in args if not arg.startswith("-")), None)
+    if command in LONG_RUNNING_COMMANDS:
+        return
+    gc.freeze()
+    gc.set_threshold(*ONE_SHOT_GC_THRESHOLDS)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI and map every error to one line and an exit code."""
     from reconciler.cli.errors import run_cli
 
+    tune_gc(list(sys.argv[1:] if argv is None else argv))
     sys.exit(run_cli(cli, argv))
 
 

@@ -24,7 +24,7 @@ P = TypeVar("P", bound="Payload")
 class Payload(BaseModel):
     """Base of every provider's payload models: frozen, strict about unknown keys."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     def displayed(self) -> dict[str, Any]:
         """attribute path -> the value after the change, for every attribute the payload

@@ -15,9 +15,11 @@ Steps, in order:
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,7 @@ from reconciler.spec.models import (
 from reconciler.spec.overlays import FIXED_TOP_LEVEL_KEYS, merge
 from reconciler.spec.policies import PolicyRule
 from reconciler.spec.validation import describe_value, validate_model
-from reconciler.spec.yaml_tree import Mark, PosNode, YamlReadError, read_yaml
+from reconciler.spec.yaml_tree import Mark, PosNode, YamlDocument, YamlReadError, read_yaml
 
 __all__ = [
     "MAX_SPEC_BYTES",
@@ -174,7 +176,34 @@ def _decode_issue(filename: str, raw: bytes, problem: UnicodeDecodeError) -> Spe
     )
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a spec is read: its objects all live on, and a
+    10,000-topic spec (about a million of them) otherwise makes the collector walk them
+    again and again (measured: a third to a half of the loading time). Reference counting
+    still frees everything that is dropped."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _load(
+    text: str,
+    filename: str,
+    path: Path,
+    env: str | None,
+    environ: Mapping[str, str] | None,
+    sha256: str,
+) -> LoadedSpec:
+    with _collector_paused():
+        return _load_document(text, filename, path, env, environ, sha256)
+
+
+def _load_document(
     text: str,
     filename: str,
     path: Path,
@@ -187,8 +216,8 @@ def _load(
     except YamlReadError as problem:
         raise _fail(filename, problem.issues) from None
     issues = list(document.issues)
-    data, positions = document.data, document.positions
-    locator = Locator(filename, positions)
+    data = document.data
+    locator = Locator(filename, document.lazy_positions)
     if data is None:
         issues.append(
             SpecIssue(
@@ -213,7 +242,7 @@ def _load(
 
     environ = os.environ if environ is None else environ
     if env is not None:
-        data, positions, overlay_issues = _apply_environment(data, positions, env, locator)
+        data, positions, overlay_issues = _apply_environment(data, document.positions, env, locator)
         issues += overlay_issues
         locator = Locator(filename, positions)
         spec, found = _analyse(data, locator, environ)
@@ -221,7 +250,7 @@ def _load(
     else:
         spec, found = _analyse(data, locator, environ)
         issues += found
-        issues += _check_unselected_overlays(data, positions, locator, environ, found)
+        issues += _check_unselected_overlays(data, document, locator, environ, found)
 
     errors = [i for i in issues if i.level == "error"]
     warnings = tuple(sort_issues([i for i in issues if i.level == "warning"]))
@@ -276,7 +305,7 @@ def _analyse(
 
 def _check_unselected_overlays(
     data: dict[str, Any],
-    positions: PosNode,
+    document: YamlDocument,
     locator: Locator,
     environ: Mapping[str, str],
     base_issues: list[SpecIssue],
@@ -294,7 +323,7 @@ def _check_unselected_overlays(
     for name, overlay in environments.items():
         if not isinstance(overlay, dict) or any(key in FIXED_TOP_LEVEL_KEYS for key in overlay):
             continue
-        merged, merged_pos, _ = _apply_environment(data, positions, name, locator)
+        merged, merged_pos, _ = _apply_environment(data, document.positions, name, locator)
         _, found = _analyse(
             merged, Locator(locator.filename, merged_pos), environ, lenient_references=True
         )
@@ -472,7 +501,7 @@ def load_policy_file(path: str | Path) -> list[PolicyRule]:
         document = read_yaml(text, filename)
     except YamlReadError as problem:
         raise _fail(filename, problem.issues) from None
-    locator = Locator(filename, document.positions)
+    locator = Locator(filename, document.lazy_positions)
     data = document.data if document.data is not None else {}
     if not isinstance(data, dict):
         raise _fail(filename, [locator.issue((), "expected a mapping with `policies:`")])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic.alias_generators import to_camel, to_snake
@@ -15,11 +16,18 @@ class Locator:
 
     Paths use the YAML (camelCase) keys; a file that spelled a key in snake_case is found too.
     A path that does not exist in the file resolves to its deepest existing part.
+    ``root`` may be a function that finds the positions: it is called on first use.
     """
 
-    def __init__(self, filename: str, root: PosNode | None) -> None:
+    def __init__(self, filename: str, root: PosNode | Callable[[], PosNode] | None) -> None:
         self.filename = filename
-        self.root = root
+        self._root = root
+
+    @property
+    def root(self) -> PosNode | None:
+        if self._root is not None and not isinstance(self._root, PosNode):
+            self._root = self._root()
+        return self._root
 
     def node(self, path: SpecPath) -> tuple[PosNode | None, bool]:
         """The deepest node on ``path`` and whether the whole path was found."""

@@ -170,7 +170,7 @@ class KafkaConnection(SpecModel):
 
     bootstrap_servers: str | list[str]
     """``host:port`` list, or one comma-separated string (handy with ``${VAR}``)."""
-    security: KafkaSecurity = KafkaSecurity()
+    security: KafkaSecurity = KafkaSecurity.model_construct()
     request_timeout_ms: Annotated[int, _INT32] = Field(default=30_000, gt=0, le=INT32_MAX)
 
     @property
@@ -332,18 +332,18 @@ class AclOwnership(SpecModel):
 class KafkaOwnership(SpecModel):
     """What this file manages beyond what it lists. Default: only what is listed; never delete."""
 
-    topics: TopicOwnership = TopicOwnership()
-    acls: AclOwnership = AclOwnership()
-    quotas: QuotaOwnership = QuotaOwnership()
-    users: UserOwnership = UserOwnership()
-    brokers: BrokerOwnership = BrokerOwnership()
+    topics: TopicOwnership = TopicOwnership.model_construct()
+    acls: AclOwnership = AclOwnership.model_construct()
+    quotas: QuotaOwnership = QuotaOwnership.model_construct()
+    users: UserOwnership = UserOwnership.model_construct()
+    brokers: BrokerOwnership = BrokerOwnership.model_construct()
 
 
 class KafkaSpec(SpecModel):
     """The Kafka cluster: connection, topics with their inheritance, ACLs, ownership."""
 
     connection: KafkaConnection
-    defaults: TopicSettings = TopicSettings()
+    defaults: TopicSettings = TopicSettings.model_construct()
     profiles: dict[str, TopicSettings] = Field(default_factory=_new_dict)
     topics: list[TopicSpec] = Field(default_factory=_new_list)
     acls: list[AclRule] = Field(default_factory=_new_list)
@@ -353,7 +353,7 @@ class KafkaSpec(SpecModel):
     """SCRAM users; passwords only by reference."""
     brokers: BrokersSpec | None = None
     """Dynamic broker configs: the cluster-wide default and per-broker overrides."""
-    ownership: KafkaOwnership = KafkaOwnership()
+    ownership: KafkaOwnership = KafkaOwnership.model_construct()
     expected_brokers: Annotated[int | None, _INT32] = Field(default=None, ge=1, le=INT32_MAX)
     """Broker count the cluster should have (checked by verify; bounds replicationFactor)."""
     reassignment_throttle: Annotated[str, BeforeValidator(_rate)] | None = None
@@ -485,12 +485,12 @@ class RedisClusterLayout(SpecModel):
 
 class RedisSpec(SpecModel):
     connection: RedisConnection
-    cluster: RedisClusterLayout = RedisClusterLayout()
+    cluster: RedisClusterLayout = RedisClusterLayout.model_construct()
     users: Annotated[list[RedisUser], AfterValidator(check_users)] = Field(default_factory=list)
     """ACL users kept identical on every node (docs/spec.md, "Redis users")."""
     config: dict[str, ConfigValue] = Field(default_factory=dict)
     """``CONFIG SET`` parameters every node must have (docs/spec.md, "Redis config")."""
-    ownership: RedisOwnership = RedisOwnership()
+    ownership: RedisOwnership = RedisOwnership.model_construct()
 
 
 # --------------------------------------------------------------------------- document

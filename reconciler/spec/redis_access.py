@@ -91,7 +91,7 @@ class RedisUserOwnership(SpecModel):
 
 
 class RedisOwnership(SpecModel):
-    users: RedisUserOwnership = RedisUserOwnership()
+    users: RedisUserOwnership = RedisUserOwnership.model_construct()
 
 
 def _unique_names(users: list[RedisUser]) -> list[RedisUser]:
