@@ -19,7 +19,7 @@ import contextlib
 import gc
 import hashlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -74,7 +74,10 @@ class LoadedSpec:
     env: str | None
     sha256: str
     warnings: tuple[SpecIssue, ...] = ()
-    positions: PosNode | None = field(default=None, compare=False, repr=False)
+    # Found on first use (see :class:`Locator`): most runs never need a position.
+    positions: PosNode | Callable[[], PosNode] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def where(self, path: SpecPath) -> str:
         """``file:line:column`` of a path in the document (its deepest existing part), for
@@ -241,6 +244,7 @@ def _load_document(
         raise _fail(filename, issues)
 
     environ = os.environ if environ is None else environ
+    positions: PosNode | Callable[[], PosNode] = document.lazy_positions
     if env is not None:
         data, positions, overlay_issues = _apply_environment(data, document.positions, env, locator)
         issues += overlay_issues
