@@ -7,12 +7,14 @@ and carries changes out. The engine only sees this protocol.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from reconciler.engine.plan import Change, Notice
+from reconciler.engine.plan import Change, Notice, NoticeLevel
 
 if TYPE_CHECKING:
     from reconciler.spec.units import MoveRate
@@ -40,6 +42,19 @@ class ProviderPlan:
     changes: tuple[Change, ...] = ()
     notices: tuple[Notice, ...] = ()
     fingerprints: dict[str, str] = field(default_factory=dict)
+
+
+def fingerprint(facts: Any) -> str:
+    """A short, stable digest of JSON-able live facts: what a saved plan's fingerprints hold
+    (equal facts, equal digest, whatever the order of mappings)."""
+    text = json.dumps(facts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def refused_plan(address: str, message: str) -> ProviderPlan:
+    """A provider's plan that is one error: what it was asked cannot be planned."""
+    error = Notice(level=NoticeLevel.ERROR, address=address, kind="refused", message=message)
+    return ProviderPlan(notices=(error,))
 
 
 def identity_key(family: str) -> str:

@@ -3,7 +3,6 @@ applies creations and deletions in batches, then waits until the brokers show th
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +16,7 @@ from reconciler.engine.providers import (
     PlanOptions,
     ProviderPlan,
     ResultStatus,
+    fingerprint,
 )
 from reconciler.errors import SafetyRefusal
 from reconciler.providers.kafka.acl_client import (
@@ -49,9 +49,7 @@ def _presence_fingerprints(listing: AclListing, addresses: Sequence[str]) -> dic
     present = {acl_address(b) for b in listing.bindings}
     prefix = f"{PROVIDER}."
     return {
-        address: hashlib.sha256(
-            f"{address}={'present' if address in present else 'absent'}".encode()
-        ).hexdigest()[:16]
+        address: fingerprint("present" if address in present else "absent")
         for address in addresses
         if address.startswith(prefix)
     }

@@ -10,8 +10,6 @@ Secrets are read from their reference only while applying.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -23,6 +21,8 @@ from reconciler.engine.providers import (
     ChangeResult,
     PlanOptions,
     ProviderPlan,
+    fingerprint,
+    refused_plan,
 )
 from reconciler.errors import ReconcilerError, SafetyRefusal
 from reconciler.providers.kafka.batch_results import batch_results, still_pending
@@ -72,19 +72,8 @@ def _fingerprints(
             "own": _own_values(live, item.broker),
             "keys": {k: configs[k].value for k in sorted(item.keys) if k in configs},
         }
-        text = f"{address}={json.dumps(facts, sort_keys=True)}"
-        found[address] = hashlib.sha256(text.encode()).hexdigest()[:16]
+        found[address] = fingerprint(facts)
     return found
-
-
-def _error_plan(message: str) -> ProviderPlan:
-    return ProviderPlan(
-        notices=(
-            Notice(
-                level=NoticeLevel.ERROR, address=BROKERS_ADDRESS, kind="refused", message=message
-            ),
-        )
-    )
 
 
 class KafkaBrokersProvider:
@@ -131,7 +120,7 @@ class KafkaBrokersProvider:
         try:
             live = await self.read()
         except BrokerReadFailed as problem:
-            return _error_plan(str(problem))
+            return refused_plan(BROKERS_ADDRESS, str(problem))
         elr = await elr_enabled(self.admin) if self._min_isr_concerned(live) else None
         rotate = options.rotate_credentials and not self._rotated
         planned = diff_brokers(self.desired, live, exclusive=self.exclusive, elr=elr, rotate=rotate)

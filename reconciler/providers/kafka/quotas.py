@@ -4,8 +4,6 @@ the brokers show the result."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,6 +15,8 @@ from reconciler.engine.providers import (
     ChangeResult,
     PlanOptions,
     ProviderPlan,
+    fingerprint,
+    refused_plan,
 )
 from reconciler.errors import SafetyRefusal
 from reconciler.providers.kafka.batch_results import batch_results, still_pending
@@ -49,22 +49,10 @@ def _fingerprints(
     by_address = {quota_address(e): dict(sorted(v.items())) for e, v in live.items()}
     prefix = f"{PROVIDER}."
     return {
-        address: hashlib.sha256(
-            f"{address}={json.dumps(by_address.get(address, {}))}".encode()
-        ).hexdigest()[:16]
+        address: fingerprint(by_address.get(address, {}))
         for address in addresses
         if address.startswith(prefix)
     }
-
-
-def _error_plan(message: str) -> ProviderPlan:
-    return ProviderPlan(
-        notices=(
-            Notice(
-                level=NoticeLevel.ERROR, address=QUOTAS_ADDRESS, kind="refused", message=message
-            ),
-        )
-    )
 
 
 class KafkaQuotasProvider:
@@ -95,7 +83,7 @@ class KafkaQuotasProvider:
         try:
             live = await describe_quotas(self.admin)
         except IdentityReadFailed as problem:
-            return _error_plan(str(problem))
+            return refused_plan(QUOTAS_ADDRESS, str(problem))
         planned = diff_quotas(self.desired, live, self.ownership, allow_delete=options.allow_delete)
         notices = planned.notices
         if options.validate and planned.changes:

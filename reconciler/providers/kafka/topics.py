@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +16,7 @@ from reconciler.engine.providers import (
     PlanOptions,
     ProviderPlan,
     ResultStatus,
+    fingerprint,
     identity_key,
 )
 from reconciler.errors import PlanRefused
@@ -68,7 +67,7 @@ def _topic_fingerprint(state: KafkaClusterState, name: str, desired_keys: Sequen
             "replicas": [list(p.replicas) for p in topic.partitions],
             "configs": dict(sorted(configs.items())),
         }
-    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+    return fingerprint(facts)
 
 
 def cluster_identity(state: KafkaClusterState) -> dict[str, str]:

@@ -8,8 +8,6 @@ log redaction the moment they are read; plans and saved plans hold only the refe
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -23,6 +21,8 @@ from reconciler.engine.providers import (
     ChangeResult,
     PlanOptions,
     ProviderPlan,
+    fingerprint,
+    refused_plan,
 )
 from reconciler.errors import ReconcilerError, SafetyRefusal
 from reconciler.providers.kafka.batch_results import batch_results, still_pending
@@ -56,9 +56,7 @@ def _fingerprints(
     """Per address: a hash of the user's mechanisms and iteration counts."""
     prefix = f"{PROVIDER}."
     return {
-        address: hashlib.sha256(
-            f"{address}={json.dumps(dict(sorted(live.get(address.removeprefix(prefix), {}).items())))}".encode()
-        ).hexdigest()[:16]
+        address: fingerprint(live.get(address.removeprefix(prefix), {}))
         for address in addresses
         if address.startswith(prefix)
     }
@@ -122,10 +120,7 @@ class KafkaUsersProvider:
         try:
             live = await describe_scram(self.admin)
         except IdentityReadFailed as problem:
-            error = Notice(
-                level=NoticeLevel.ERROR, address=USERS_ADDRESS, kind="refused", message=str(problem)
-            )
-            return ProviderPlan(notices=(error,))
+            return refused_plan(USERS_ADDRESS, str(problem))
         rotate = (
             frozenset(u.name for u in self.desired) - self._rotated
             if options.rotate_credentials

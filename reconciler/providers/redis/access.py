@@ -16,8 +16,6 @@ result says so.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -31,6 +29,7 @@ from reconciler.engine.providers import (
     Provider,
     ProviderPlan,
     ResultStatus,
+    fingerprint,
 )
 from reconciler.errors import ApplyFailed, ConnectionFailure, PlanRefused, SafetyRefusal
 from reconciler.providers.redis.access_steps import (
@@ -74,7 +73,7 @@ def _text(reply: Reply | CommandError) -> str:
 
 
 def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return fingerprint(value)
 
 
 class _EveryNode:

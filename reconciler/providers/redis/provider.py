@@ -10,8 +10,6 @@ typed steps (:mod:`.steps`), each one engine ``Change`` whose payload is exactly
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,6 +21,7 @@ from reconciler.engine.providers import (
     ChangeResult,
     PlanOptions,
     ProviderPlan,
+    fingerprint,
     identity_key,
 )
 from reconciler.errors import ApplyFailed, ConnectionFailure, PlanRefused
@@ -515,7 +514,7 @@ def cluster_identity(observation: ClusterObservation) -> dict[str, str]:
     bare nodes (roles and addresses left out, so that it survives failovers and pod
     restarts)."""
     ids = sorted({*observation.known_nodes(), *(v.node_id for v in observation.bare)})
-    return {identity_key("redis"): hashlib.sha256(" ".join(ids).encode()).hexdigest()[:16]}
+    return {identity_key("redis"): fingerprint(ids)}
 
 
 def topology_digest(observation: ClusterObservation) -> str:
@@ -535,4 +534,4 @@ def topology_digest(observation: ClusterObservation) -> str:
         "open": sorted([o.slot, o.node_id, o.kind, o.other_id] for o in observation.open_slots()),
         "bare": sorted([v.node_id, v.address, v.dbsize] for v in observation.bare),
     }
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+    return fingerprint(body)

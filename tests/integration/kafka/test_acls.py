@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,23 +47,13 @@ from reconciler.spec.models import (
     ProducerRole,
 )
 from reconciler.spec.roles import AclBinding, expand_acl_rules, namespace_acl_set
+from tests.integration.kafka.commands import cli
 
 PASSWORD_VARIABLE = "LLM_ANALYTICS_TEST_KAFKA_ADMIN_PASSWORD"
 CLIENT_TIMEOUT_MS = 10_000
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real console entry point in a subprocess (as a user or a CI job would)."""
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler.cli.main", "--no-color", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def secure_spec(sandbox: KafkaSandbox, path: Path, kafka: dict[str, Any]) -> Path:

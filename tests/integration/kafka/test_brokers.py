@@ -14,51 +14,23 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from reconciler.errors import EXIT_ERROR, EXIT_FOUND, EXIT_REFUSED
 from reconciler.providers.kafka.broker_client import alter_brokers
 from reconciler.providers.kafka.client import KafkaAdmin
 from reconciler.sandbox import KafkaSandbox
+from tests.integration.kafka.commands import cli, config_command, write_spec
 
 pytestmark = pytest.mark.integration
-CONFIG_COMMAND = "org.apache.kafka.tools.ConfigCommand"
 PROVIDER = "kafka_broker_config"
 # What the tests may set: the cluster default's and broker 1's keys, removed afterwards.
 DEFAULT_KEYS = ("log.cleaner.backoff.ms",)
 BROKER_KEYS = ("background.threads",)
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler.cli.main", "--no-color", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=dict(os.environ),
-    )
-
-
-def write_spec(path: Path, sandbox: KafkaSandbox, kafka: dict[str, Any]) -> Path:
-    body = {
-        "apiVersion": "llm-analytics/v1",
-        "kind": "ClusterSpec",
-        "metadata": {"name": "broker-test"},
-        "kafka": {"connection": {"bootstrapServers": sandbox.bootstrap_servers}, **kafka},
-    }
-    path.write_text(yaml.safe_dump(body, sort_keys=False), encoding="utf-8")
-    return path
-
-
-def config_command(sandbox: KafkaSandbox, *args: str) -> str:
-    return sandbox.run_tool(CONFIG_COMMAND, "--bootstrap-server", sandbox.bootstrap_servers, *args)
 
 
 def dynamic_configs(sandbox: KafkaSandbox, *entity: str) -> dict[str, str]:

@@ -8,14 +8,10 @@ import json
 import os
 import re
 import secrets
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from aiokafka.client import AIOKafkaClient
 from aiokafka.protocol.produce import ProduceRequest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
@@ -23,44 +19,15 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from reconciler.providers.kafka.client import KafkaAdmin, NewTopicRequest
 from reconciler.providers.kafka.identity_client import alter_quotas
 from reconciler.sandbox import KafkaSandbox
+from tests.integration.kafka.commands import cli, config_command, write_spec
 
 pytestmark = pytest.mark.integration
-CONFIG_COMMAND = "org.apache.kafka.tools.ConfigCommand"
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler.cli.main", "--no-color", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=dict(os.environ),
-    )
-
-
-def write_spec(path: Path, sandbox: KafkaSandbox, kafka: dict[str, Any]) -> Path:
-    body = {
-        "apiVersion": "llm-analytics/v1",
-        "kind": "ClusterSpec",
-        "metadata": {"name": "quota-test"},
-        "kafka": {"connection": {"bootstrapServers": sandbox.bootstrap_servers}, **kafka},
-    }
-    path.write_text(yaml.safe_dump(body, sort_keys=False), encoding="utf-8")
-    return path
 
 
 def described(sandbox: KafkaSandbox, entity_type: str, *more: str) -> dict[str, dict[str, float]]:
     """What ConfigCommand ``--describe --entity-type TYPE`` shows for every entity of that
     type: its entity text (e.g. ``user-principal 'alice', client-id 'app'``) -> values."""
-    out = sandbox.run_tool(
-        CONFIG_COMMAND,
-        "--bootstrap-server",
-        sandbox.bootstrap_servers,
-        "--describe",
-        "--entity-type",
-        entity_type,
-        *more,
-    )
+    out = config_command(sandbox, "--describe", "--entity-type", entity_type, *more)
     found: dict[str, dict[str, float]] = {}
     for line in out.splitlines():
         match = re.match(r"^Quota configs for (.*) are (.*)$", line.strip())

@@ -8,9 +8,6 @@ checked on the single-node sandbox, where the test creates them first.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -29,18 +26,9 @@ from reconciler.sandbox import KafkaSandbox
 from reconciler.spec.loading import load_spec
 from reconciler.spec.models import TopicOwnership
 from reconciler.spec.resolving import DesiredTopic, resolve_topics
+from tests.integration.kafka.commands import cli
 
 RECOVERY_SECONDS = 120
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler.cli.main", "--no-color", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=dict(os.environ),
-    )
 
 
 def verify_json(*args: str) -> tuple[int, dict[str, Any]]:
