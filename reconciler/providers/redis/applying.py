@@ -2,15 +2,17 @@
 
 Nodes are addressed by node id against freshly discovered endpoints (an IP changes when a
 pod restarts; an id does not). Consecutive slot moves run concurrently
-(:class:`.moving.MoveRunner`); every other change runs alone, in plan order. Waits are
+(:class:`.moving.MoveRunner`), and so do consecutive joins (a replica's sync starts while
+its new master is still joining); every other change runs alone, in plan order. Waits are
 bounded (:mod:`.waiting`) and never wait for a node that cannot answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from reconciler.engine.payloads import parse_payload
@@ -70,16 +72,63 @@ async def apply_changes(
     return results
 
 
+# Kinds of step whose consecutive changes run concurrently, as one batch.
+_CONCURRENT_KINDS = frozenset({"move_slots", "join"})
+
+
 def _batches(changes: Sequence[Change]) -> list[list[Change]]:
-    """Consecutive slot moves form one batch (they run concurrently); others run alone."""
+    """Consecutive slot moves form one batch, and so do consecutive joins (each batch runs
+    concurrently); other changes run alone."""
     batches: list[list[Change]] = []
     for change in changes:
-        is_move = change.payload.get("kind") == "move_slots"
-        if is_move and batches and batches[-1][0].payload.get("kind") == "move_slots":
+        kind = change.payload.get("kind")
+        if kind in _CONCURRENT_KINDS and batches and batches[-1][0].payload.get("kind") == kind:
             batches[-1].append(change)
         else:
             batches.append([change])
     return batches
+
+
+class StepsFailed(ApplyFailed):
+    """Some changes of a concurrent batch failed; each keeps its own outcome or error."""
+
+    def __init__(self, failures: dict[str, str], outcomes: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{a}: {m}" for a, m in failures.items()))
+        self.failures = failures
+        self.outcomes = outcomes
+
+
+def _message(problem: BaseException, what: str) -> str:
+    if isinstance(problem, ApplyFailed | ConnectionFailure | CommandError):
+        return problem.message
+    return f"{what} failed: {problem}"
+
+
+async def together(
+    batch: Sequence[Change],
+    step: Callable[[Change], Awaitable[str]],
+    *,
+    limit: int | None = None,
+    what: str = "the step",
+) -> dict[str, str]:
+    """Run ``step`` for every change of ``batch`` at once (at most ``limit`` at a time);
+    address -> outcome, or :class:`StepsFailed` naming what failed and what was done."""
+    gate = asyncio.Semaphore(limit or len(batch) or 1)
+    outcomes: dict[str, str] = {}
+
+    async def one(change: Change) -> None:
+        async with gate:
+            outcomes[change.address] = await step(change)
+
+    results = await asyncio.gather(*(one(c) for c in batch), return_exceptions=True)
+    failures = {
+        change.address: _message(result, what)
+        for change, result in zip(batch, results, strict=True)
+        if isinstance(result, BaseException)
+    }
+    if failures:
+        raise StepsFailed(failures, outcomes)
+    return outcomes
 
 
 class Applier:
@@ -152,7 +201,8 @@ class Applier:
                 outcomes = await MoveRunner(self).run(batch)
             else:
                 await self.refresh()
-                outcomes = {batch[0].address: await self.carry_out(batch[0])}
+                await self._still_bare(batch)  # before any of them meets another
+                outcomes = await together(batch, self.carry_out)
         except (ApplyFailed, ConnectionFailure, CommandError, PlanRefused) as problem:
             message = str(problem.message if hasattr(problem, "message") else problem)
             failures: dict[str, str] = getattr(problem, "failures", {})
@@ -287,21 +337,37 @@ class Applier:
             raise ApplyFailed("no live cluster member to introduce the node")
         return introducer
 
-    async def _meet(self, change: Change, node_id: str, address: str) -> str:
+    async def _meet(
+        self, change: Change, node_id: str, address: str, *, also: Sequence[str] = ()
+    ) -> None:
+        """The introducer and every other reachable member (and ``also``) meet the node at
+        once: each learns it first-hand, and the node learns every slot owner from their own
+        messages instead of waiting for gossip to relay them (seconds, in a large cluster).
+        After many pods restarted at once, the members could not even gossip a new address
+        to each other (they only know each other's old IPs)."""
         introducer = self._introducer(node_id)
         ip, _, port = address.rpartition(":")
         await self.exec(introducer, "CLUSTER", "MEET", ip, int(port))
+        others = [m for m in [*self.members(), *also] if m not in (node_id, introducer)]
+
+        async def meet(member: str) -> None:
+            with contextlib.suppress(CommandError, NodeUnreachable, ApplyFailed):
+                await self.exec(member, "CLUSTER", "MEET", ip, int(port))
+
+        await asyncio.gather(*(meet(m) for m in others))
         self.say(change, f"waiting until {address} is known")
         await self.wait(
             f"{address} is known to {introducer[:12]}", lambda: self.knows(introducer, node_id)
         )
         await self.wait(f"{address} knows the cluster", lambda: self.knows(node_id, introducer))
+
+    async def _sees_slot_map(self, change: Change, node_id: str, address: str) -> None:
+        introducer = self._introducer(node_id)
         self.say(change, f"waiting until {address} sees the slot map its introducer sees")
         await self.wait(
             f"{address} sees the cluster as {introducer[:12]} does",
             lambda: self.sees_alike(node_id, introducer),
         )
-        return introducer
 
     async def sees_alike(self, node_id: str, other: str) -> bool | Pending:
         """A node that has just met the cluster reports ``cluster_state:fail`` until gossip
@@ -317,26 +383,31 @@ class Applier:
             return Pending(f"{mine.address} reports cluster_state:{mine.info.state}")
         return True
 
+    async def _still_bare(self, batch: Sequence[Change]) -> None:
+        """The nodes a batch of joins adds are still bare and empty, as when planned."""
+        for change in batch:
+            step = parse_payload(change, RedisStep)
+            if isinstance(step, JoinNode):
+                view = await self.view(step.node.node_id)
+                if not view.is_bare or view.dbsize:
+                    raise ApplyFailed(
+                        f"{step.node.address} is no longer a bare empty node; plan again"
+                    )
+
     async def join(self, change: Change, step: JoinNode) -> None:
         node_id = step.node.node_id
-        view = await self.view(node_id)
-        if not view.is_bare or view.dbsize:
-            raise ApplyFailed(f"{step.node.address} is no longer a bare empty node; plan again")
-        await self._meet(change, node_id, step.node.address)
-        if step.master is not None:
+        # A new master may be joining alongside: it meets the replica too, so that the
+        # replica's sync need not wait for that master's join to spread by gossip.
+        also = [step.master.node_id] if step.master is not None else []
+        await self._meet(change, node_id, step.node.address, also=also)
+        if step.master is not None:  # first: the sync it starts is what takes longest
             await self.replicate(node_id, step.master.node_id)
+        await self._sees_slot_map(change, node_id, step.node.address)
 
     async def reintroduce(self, change: Change, step: ReintroduceNode) -> None:
         node_id = step.node.node_id
-        introducer = await self._meet(change, node_id, step.node.address)
-        # After many pods restarted at once the members cannot gossip the new address to
-        # each other (they only know each other's old IPs): every member meets the node.
-        ip, _, port = step.node.address.rpartition(":")
-        for member in self.members():
-            if member in (node_id, introducer):
-                continue
-            with contextlib.suppress(CommandError, NodeUnreachable):
-                await self.exec(member, "CLUSTER", "MEET", ip, int(port))
+        await self._meet(change, node_id, step.node.address)
+        await self._sees_slot_map(change, node_id, step.node.address)
 
     # ------------------------------------------------------------------ repairs and removal
 

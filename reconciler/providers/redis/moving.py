@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 
 from reconciler.engine.payloads import parse_payload
 from reconciler.engine.plan import Change
-from reconciler.errors import ApplyFailed, ConnectionFailure
-from reconciler.providers.redis.applying import Applier
+from reconciler.errors import ApplyFailed
+from reconciler.providers.redis.applying import Applier, together
 from reconciler.providers.redis.journal import JournalUnavailable
 from reconciler.providers.redis.pacing import (
     HELD_BACK_SHARE,
@@ -39,7 +39,7 @@ from reconciler.providers.redis.pacing import (
     batch_keys,
     measured,
 )
-from reconciler.providers.redis.resharding import MigrationError, Resharder
+from reconciler.providers.redis.resharding import Resharder
 from reconciler.providers.redis.state import ClusterObservation, format_ranges
 from reconciler.providers.redis.steps import MoveSlots
 from reconciler.providers.redis.transports import CommandError, NodeUnreachable
@@ -69,23 +69,6 @@ class _Progress:
         if self.limit is not None:
             detail += f"; limited to {self.limit} for all moves"
         return f"{self.slots}/{self.total} slots, {self.keys:,} keys{detail}"
-
-
-class MovesFailed(ApplyFailed):
-    """Some moves of a batch failed; each change keeps its own outcome or error."""
-
-    def __init__(self, failures: dict[str, str], outcomes: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{a}: {m}" for a, m in failures.items()))
-        self.failures = failures
-        self.outcomes = outcomes
-
-
-def _message(problem: BaseException) -> str:
-    if isinstance(problem, MigrationError | ApplyFailed | ConnectionFailure):
-        return problem.message
-    if isinstance(problem, CommandError):
-        return problem.message
-    return f"slot move failed: {problem}"
 
 
 def rate_limit(batch: list[Change]) -> MoveRate | None:
@@ -122,21 +105,12 @@ class MoveRunner:
         observation = await self._preflight(batch)
         if self.limit is not None:
             self.bucket = TokenBucket(self.limit.per_second)
-        gate = asyncio.Semaphore(self.provider.reshard.parallel_moves)
-        outcomes: dict[str, str] = {}
-
-        async def one(change: Change) -> None:
-            async with gate:
-                outcomes[change.address] = await self.move(change, observation)
-
-        results = await asyncio.gather(*(one(c) for c in batch), return_exceptions=True)
-        failures = {
-            change.address: _message(result)
-            for change, result in zip(batch, results, strict=True)
-            if isinstance(result, BaseException)
-        }
-        if failures:
-            raise MovesFailed(failures, outcomes)
+        outcomes = await together(
+            batch,
+            lambda change: self.move(change, observation),
+            limit=self.provider.reshard.parallel_moves,
+            what="slot move",
+        )
         await self.provider.wait_converged()
         await prune_journal(self.applier)
         await self._record_rate()
