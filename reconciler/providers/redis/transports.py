@@ -372,8 +372,8 @@ _CONNECTIONS: dict[bool, type] = {}
 
 def _connection_class(tls: bool) -> type:
     """redis-py's asyncio connection, packing commands with hiredis' C packer (as redis-py's
-    synchronous client does; its asyncio client packs in Python, which was the largest CPU
-    share of a reshard), and with ``tls`` over one given SSL context, built once (redis-py
+    synchronous client does; its asyncio client packs in Python, about a quarter of a
+    reshard's CPU under cProfile), and with ``tls`` over one given SSL context, built once (redis-py
     would build one per connection, loading the system CA store each time: ~0.3 s of CPU
     apiece, enough to time out connects to a dozen nodes on a busy machine)."""
     if tls not in _CONNECTIONS:

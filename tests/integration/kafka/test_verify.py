@@ -14,8 +14,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from reconciler.catalog import LLM_TOPICS
 from reconciler.engine.applying import apply_plan
 from reconciler.engine.planning import build_plan
@@ -27,6 +25,7 @@ from reconciler.spec.loading import load_spec
 from reconciler.spec.models import TopicOwnership
 from reconciler.spec.resolving import DesiredTopic, resolve_topics
 from tests.integration.kafka.commands import cli
+from tests.integration.kafka.commands import write_spec as kafka_spec
 
 RECOVERY_SECONDS = 120
 
@@ -44,23 +43,16 @@ def failed_checks(report: dict[str, Any]) -> dict[str, str]:
 def write_spec(
     path: Path, sandbox: KafkaSandbox, topics: list[str], *, expected_brokers: int = 3
 ) -> Path:
-    body = {
-        "apiVersion": "llm-analytics/v1",
-        "kind": "ClusterSpec",
-        "metadata": {"name": "verify-test"},
-        "kafka": {
-            "connection": {"bootstrapServers": sandbox.bootstrap_servers},
-            "expectedBrokers": expected_brokers,
-            "defaults": {
-                "replicationFactor": 3,
-                "partitions": 3,
-                "config": {"min.insync.replicas": 2, "retention.ms": "1d"},
-            },
-            "topics": [{"name": name} for name in topics],
+    kafka = {
+        "expectedBrokers": expected_brokers,
+        "defaults": {
+            "replicationFactor": 3,
+            "partitions": 3,
+            "config": {"min.insync.replicas": 2, "retention.ms": "1d"},
         },
+        "topics": [{"name": name} for name in topics],
     }
-    path.write_text(yaml.safe_dump(body, sort_keys=False), encoding="utf-8")
-    return path
+    return kafka_spec(path, sandbox, kafka, name="verify-test")
 
 
 async def create_topics(bootstrap_servers: str, topics: list[DesiredTopic]) -> None:
