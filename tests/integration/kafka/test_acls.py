@@ -106,8 +106,8 @@ async def produce(
         enable_idempotence=idempotent,
         **sandbox.client_config(user),
     )
-    await producer.start()
-    try:
+    try:  # stopped even when the start is refused, so nothing is left unclosed
+        await producer.start()
         await producer.send_and_wait(topic, value)
     finally:
         await producer.stop()
@@ -123,8 +123,8 @@ async def consume_one(sandbox: KafkaSandbox, user: str, topic: str, group: str) 
         request_timeout_ms=CLIENT_TIMEOUT_MS,
         **sandbox.client_config(user),
     )
-    await consumer.start()
-    try:
+    try:  # stopped even when the start is refused, so nothing is left unclosed
+        await consumer.start()
         record = await asyncio.wait_for(consumer.getone(), timeout=30)
         await consumer.commit()
         assert record.value is not None

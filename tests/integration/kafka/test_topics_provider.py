@@ -177,8 +177,8 @@ async def test_replication_increase_by_reassignment_keeps_messages(
     consumer = AIOKafkaConsumer(
         name, auto_offset_reset="earliest", enable_auto_commit=False, **config
     )
-    await consumer.start()
     try:
+        await consumer.start()
         seen: set[bytes] = set()
         deadline = time.monotonic() + 30
         while len(seen) < 30 and time.monotonic() < deadline:
