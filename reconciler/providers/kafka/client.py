@@ -22,6 +22,7 @@ from aiokafka.errors import (
     KafkaError,
     NodeNotReadyError,
     NotControllerError,
+    UnknownTopicOrPartitionError,
     for_code,
 )
 from aiokafka.protocol.admin import (
@@ -280,7 +281,17 @@ class KafkaAdmin:
             return await self._send_to_controller(request, api, idempotent)
         if node_id is not None:
             return await self._attempt(node_id, request, api)
+        return (await self._send_to_any(request, api, idempotent))[1]
+
+    async def _send_to_any(
+        self, request: Request[Any], api: str, idempotent: bool, *, first: int | None = None
+    ) -> tuple[int, Response]:
+        """To a random broker (``first``: that one first), moving on as :meth:`send`
+        describes; the broker that answered, and its answer."""
         candidates = self._broker_ids()
+        if first in candidates:
+            candidates.remove(first)
+            candidates.insert(0, first)
         if not candidates:
             raise ConnectionFailure(
                 self.endpoint, f"{api}: the cluster metadata lists no broker", reached=True
@@ -289,7 +300,7 @@ class KafkaAdmin:
         for index, target in enumerate(candidates):
             last = index == len(candidates) - 1
             try:
-                return await self._attempt(target, request, api, raw=True)
+                return target, await self._attempt(target, request, api, raw=True)
             except TRANSIENT_ERRORS as problem:
                 tried.append((target, problem))
                 sent = not isinstance(problem, NodeNotReadyError)
@@ -421,19 +432,23 @@ class KafkaAdmin:
         topics: Sequence[str] | None = None,
         config_keys: frozenset[str] | None = None,
         configs_of: Callable[[str], bool] | None = None,
+        node_id: int | None = None,
     ) -> KafkaClusterState:
-        """Brokers, topics, partitions and (optionally) the topics' configs.
+        """Brokers, topics, partitions and (optionally) the topics' configs, as one broker
+        (``node_id``, or any) sees them.
 
         One Metadata request plus one DescribeConfigs request. With ``config_keys``, only
         those keys and the topics' own overrides are kept; with ``configs_of``, only the
         topics it selects are described (the others have no configs), so that a plan's cost
         follows its spec rather than the cluster.
         """
-        metadata = await self.send(
-            MetadataRequest(
-                list(topics) if topics is not None else None, allow_auto_topic_creation=False
-            )
+        request = MetadataRequest(
+            list(topics) if topics is not None else None, allow_auto_topic_creation=False
         )
+        if node_id is None:
+            node_id, metadata = await self._send_to_any(request, "Metadata", True)
+        else:
+            metadata = await self.send(request, node_id=node_id)
         brokers = tuple(
             Broker(node_id=b[0], host=b[1], port=b[2], rack=b[3]) for b in metadata.brokers
         )
@@ -453,9 +468,14 @@ class KafkaAdmin:
             n for n, t in live.items() if not t.internal and (configs_of is None or configs_of(n))
         ]
         if with_configs and described:
-            configs = await self.topic_configs(described, config_keys)
+            # From the broker that answered Metadata: its topics and configs are one
+            # metadata image, while another broker may not have applied a new topic yet.
+            configs = await self.topic_configs(described, config_keys, node_id=node_id)
             for name in described:
-                live[name] = replace(live[name], configs=configs.get(name, {}))
+                if name in configs:
+                    live[name] = replace(live[name], configs=configs[name])
+                else:  # deleted between the two requests: the newer answer wins
+                    del live[name]
         return KafkaClusterState(
             cluster_id=metadata.cluster_id,
             controller_id=metadata.controller_id,
@@ -463,10 +483,48 @@ class KafkaAdmin:
             topics=live,
         )
 
+    async def cluster_state_on_each(
+        self,
+        *,
+        with_configs: bool = True,
+        topics: Sequence[str],
+        config_keys: frozenset[str] | None = None,
+    ) -> list[KafkaClusterState]:
+        """The named topics as each reachable broker sees them, asked together: after a
+        change, the next read may go to any broker, and each applies the controller's
+        records in its own time. A broker that cannot be reached is left out (it answers
+        no later read either); when none can be, the first failure is raised."""
+        answers = await asyncio.gather(
+            *(
+                self.cluster_state(
+                    with_configs=with_configs, topics=topics, config_keys=config_keys, node_id=b
+                )
+                for b in sorted(self._broker_ids())
+            ),
+            return_exceptions=True,
+        )
+        states = [a for a in answers if isinstance(a, KafkaClusterState)]
+        if not states:
+            failure = next((a for a in answers if isinstance(a, BaseException)), None)
+            if failure is None:
+                raise ConnectionFailure(self.endpoint, "the cluster metadata lists no broker")
+            raise failure
+        for answer in answers:
+            if isinstance(answer, BaseException) and not isinstance(answer, ConnectionFailure):
+                raise answer
+        return states
+
     async def topic_configs(
-        self, names: Iterable[str], keep: frozenset[str] | None = None
+        self,
+        names: Iterable[str],
+        keep: frozenset[str] | None = None,
+        *,
+        node_id: int | None = None,
     ) -> dict[str, dict[str, LiveConfig]]:
-        """Configs of the named topics, with their source, in one DescribeConfigs request.
+        """Configs of the named topics, with their source, in one DescribeConfigs request
+        (to ``node_id`` first when given, else any broker). A topic the broker does not know
+        is left out; any other error is raised: a plan must not take configs it could not
+        read for configs that are not set.
 
         ``keep``: the config names needed whatever their source; values set on the topic
         itself are always returned. ``None`` returns every config.
@@ -476,16 +534,26 @@ class KafkaAdmin:
         ]
         if not resources:
             return {}
-        response = await self.send(DescribeConfigsRequest(resources, include_synonyms=False))
+        request = DescribeConfigsRequest(resources, include_synonyms=False)
+        _, response = await self._send_to_any(request, "DescribeConfigs", True, first=node_id)
         result: dict[str, dict[str, LiveConfig]] = {}
+        failed: list[str] = []
         for error_code, error_message, _kind, name, entries in response.resources(keep):
+            if error_code == UnknownTopicOrPartitionError.errno:
+                continue
             if error_code or name is None:
-                log.warning("DescribeConfigs %s: %s", name, _error(error_code, error_message))
+                failed.append(f"{name}: {_error(error_code, error_message)}")
                 continue
             result[name] = {
                 key: LiveConfig(value, ConfigSource.of(source), sensitive, read_only)
                 for key, value, read_only, source, sensitive in entries
             }
+        if failed:
+            raise RequestFailed(
+                f"DescribeConfigs: {len(failed)} topic(s) could not be described: "
+                + "; ".join(sorted(failed)[:5])
+                + (" …" if len(failed) > 5 else "")
+            )
         return result
 
     async def replica_sizes(

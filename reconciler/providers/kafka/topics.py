@@ -52,6 +52,15 @@ METADATA_LAG_SECONDS = 15.0
 TOPIC_EXISTS = "TopicAlreadyExistsError"
 
 
+def _shows_topic(state: KafkaClusterState, name: str, partitions: int | None) -> bool:
+    """Whether ``state`` shows topic ``name`` with ``partitions`` partitions, each led
+    (``None``: that it does not show the topic)."""
+    topic = state.topics.get(name)
+    if topic is None:
+        return partitions is None
+    return topic.partition_count == partitions and all(p.leader >= 0 for p in topic.partitions)
+
+
 def _topic_fingerprint(state: KafkaClusterState, name: str, desired_keys: Sequence[str]) -> str:
     topic = state.topics.get(name)
     if topic is None:
@@ -184,8 +193,8 @@ class KafkaTopicsProvider:
 
     async def _await_visible(self, names: Sequence[str]) -> None:
         async def check() -> tuple[bool, None]:
-            state = await self.admin.cluster_state(with_configs=False, topics=list(names))
-            return all(name in state.topics for name in names), None
+            states = await self.admin.cluster_state_on_each(with_configs=False, topics=names)
+            return all(name in state.topics for state in states for name in names), None
 
         await wait_for(check, timeout=METADATA_LAG_SECONDS, interval=0.3)
 
@@ -299,9 +308,10 @@ class KafkaTopicsProvider:
     async def _await_propagation(
         self, changes: Sequence[Change], options: ApplyOptions
     ) -> list[str]:
-        """Wait until broker metadata shows the applied creations, deletions and partition
-        counts: the controller answers before the brokers have caught up, and the plan that
-        verifies the apply must not see a stale cluster. Returns the addresses still unseen."""
+        """Wait until every broker's metadata shows the applied creations, deletions and
+        partition counts: the controller answers before the brokers have caught up, and the
+        plan that verifies the apply (from any broker) must not see a stale cluster. Returns
+        the addresses still unseen."""
         expected: dict[str, int | None] = {}
         for change in changes:
             if change.action is Action.CREATE:
@@ -318,15 +328,13 @@ class KafkaTopicsProvider:
             nonlocal expected
             # Everything was sent: stopping here only skips the wait for metadata.
             raise_if_interrupted(done=[c.address for c in changes])
-            state = await self.admin.cluster_state(with_configs=False, topics=list(expected))
+            states = await self.admin.cluster_state_on_each(
+                with_configs=False, topics=list(expected)
+            )
             expected = {
                 name: count
                 for name, count in expected.items()
-                if (state.topics[name].partition_count if name in state.topics else None) != count
-                or (
-                    name in state.topics
-                    and any(p.leader < 0 for p in state.topics[name].partitions)
-                )
+                if any(not _shows_topic(state, name, count) for state in states)
             }
             return not expected, expected
 
@@ -342,10 +350,10 @@ class KafkaTopicsProvider:
         return [topic_address(name) for name in expected]
 
     async def _await_configs(self, changes: Sequence[Change]) -> list[str]:
-        """Wait until DescribeConfigs shows the altered values: the broker answers
-        IncrementalAlterConfigs before it has applied the record, and the plan that verifies
-        the apply must not read the old value (a false "still differs"). Returns the
-        addresses still showing another value at the deadline."""
+        """Wait until every broker's DescribeConfigs shows the altered values: a broker
+        answers IncrementalAlterConfigs before the others have applied the record, and the
+        plan that verifies the apply must not read the old value (a false "still differs").
+        Returns the addresses still showing another value at the deadline."""
         wanted: dict[str, dict[str, str | None]] = {}
         for change in changes:
             update = _update_of(change)
@@ -356,13 +364,16 @@ class KafkaTopicsProvider:
         keys = frozenset(k for config in wanted.values() for k in config)
 
         async def check() -> tuple[bool, list[str]]:
-            state = await self.admin.cluster_state(
+            states = await self.admin.cluster_state_on_each(
                 with_configs=True, topics=list(wanted), config_keys=keys
             )
             differing = [
                 name
                 for name, config in wanted.items()
-                if name in state.topics and not _shows(state.topics[name].overrides(), config)
+                if any(
+                    name in state.topics and not _shows(state.topics[name].overrides(), config)
+                    for state in states
+                )
             ]
             return not differing, differing
 
