@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
+from msgspec import Struct
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -16,8 +16,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 OUTPUT_FORMATS = ("text", "json", "markdown")
 
 
-@dataclass
-class AppContext:
+class AppContext(Struct):
     """Global options, passed to every command as ``ctx.obj``."""
 
     debug: bool = False

@@ -10,10 +10,11 @@ and makes the exit code 1; the others are planned all the same.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
+
+from msgspec import structs
 
 from reconciler.cli.planning import RunRequest
 from reconciler.errors import ReconcilerError, SpecError
@@ -53,7 +54,7 @@ async def for_each_spec(
             try:
                 return (
                     path.name,
-                    await work(dataclasses.replace(request, spec_path=str(path))),
+                    await work(structs.replace(request, spec_path=str(path))),
                     None,
                 )
             except SpecError as problem:
@@ -75,13 +76,13 @@ def _approvals_checked(request: RunRequest, files: Sequence[Path]) -> RunRequest
     if approvals:
         names: set[str] = set()
         for path in files:
-            one = dataclasses.replace(request, spec_path=str(path))
+            one = structs.replace(request, spec_path=str(path))
             try:
                 names |= {r.name for r in policy_rules(one, load_protected(str(path), one.env))}
             except ReconcilerError:
                 continue  # its own run reports it
         check_approvals(names, approvals)
-    return dataclasses.replace(request, check_approvals=False)
+    return structs.replace(request, check_approvals=False)
 
 
 def fleet_exit_code(

@@ -152,7 +152,7 @@ def create_topics(
     With -f SPEC: the spec's topics (and its connection). Existing topics are never changed
     here (apply -f SPEC does that); how they differ from the spec is reported.
     """
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     from reconciler.catalog import LLM_TOPICS
     from reconciler.cli.running import ChangeRequest

@@ -7,10 +7,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from msgspec import Struct
 
 from reconciler.cli.output import echo, stamp
 from reconciler.errors import ReconcilerError
@@ -28,8 +28,7 @@ DEFAULT_LOCK_TIMEOUT = "5m"
 LOCK_TTL_ENV = "LLM_ANALYTICS_LOCK_TTL"
 
 
-@dataclass(frozen=True)
-class LockRequest:
+class LockRequest(Struct, frozen=True):
     """How a run locks: ``--lock-timeout`` seconds, or not at all (``--no-lock``)."""
 
     timeout: float = 300.0

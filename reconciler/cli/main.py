@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import importlib
 import logging
+import os
 import sys
 from typing import Any
 
@@ -135,6 +136,9 @@ def main(argv: list[str] | None = None) -> None:
     from reconciler.cli.errors import run_cli
 
     tune_gc(list(sys.argv[1:] if argv is None else argv))
+    # No pydantic plugin may see spec values (they carry secret references and, once
+    # resolved, secrets); skipping their discovery also spares start-up an entry-point scan.
+    os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
     sys.exit(run_cli(cli, argv))
 
 

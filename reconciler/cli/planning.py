@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from msgspec import Struct, field
 
 from reconciler.cli.common import (
     app_context,
@@ -55,8 +55,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 SIGNING_KEY_ENV = "LLM_ANALYTICS_PLAN_SIGNING_KEY"
 
 
-@dataclass(frozen=True)
-class RunRequest:
+class RunRequest(Struct, frozen=True):
     """What plan/apply/drift were asked for."""
 
     spec_path: str
@@ -477,7 +476,7 @@ def _plan_fleet(request: RunRequest, fmt: str, detailed_exitcode: bool) -> int:
 
 
 async def _apply_spec(request: RunRequest, change: Any, locking: LockRequest) -> int:
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     from reconciler.cli.locks import lock_factory
     from reconciler.cli.running import run_changes
@@ -549,7 +548,7 @@ async def _apply_saved(
 ) -> int:
     """Carry out a saved plan exactly, unless its spec, a touched resource or the cluster
     changed (exit 3, refused before the plan is printed)."""
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     from reconciler.cli.locks import lock_factory
     from reconciler.cli.running import run_changes

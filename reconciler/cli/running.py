@@ -13,10 +13,10 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import click
+from msgspec import Struct, field
 
 from reconciler.cli.common import AppContext, emit_json
 from reconciler.cli.output import echo, echo_plan, stamp
@@ -33,8 +33,7 @@ if TYPE_CHECKING:
 DEFAULT_PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted"
 
 
-@dataclass(frozen=True)
-class ChangeRequest:
+class ChangeRequest(Struct, frozen=True):
     """How a changing command wants its changes made."""
 
     consents: frozenset[Consent] = frozenset()

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from msgspec import Struct
 
 from reconciler.errors import ReconcilerError
 from reconciler.spec.models import ClusterSpec
@@ -26,8 +27,7 @@ TARGETS = ("kafka", "redis")
 Locate = Callable[[tuple[str | int, ...]], str]
 
 
-@dataclass(frozen=True)
-class ConnectionOverrides:
+class ConnectionOverrides(Struct, frozen=True):
     bootstrap_servers: str | None = None
     redis_addresses: str | None = None
     namespace: str | None = None

@@ -16,8 +16,9 @@ context. The resource types come from the providers
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from reconciler.engine.diffing import changed_paths
 from reconciler.engine.plan import Action, AttributeChange, NoticeLevel, Plan
@@ -28,8 +29,7 @@ DRIFT_KINDS = ("changed", "missing", "unmanaged")
 _KIND_ORDER = {kind: index for index, kind in enumerate(DRIFT_KINDS)}
 
 
-@dataclass
-class DriftedResource:
+class DriftedResource(Struct):
     address: str
     resource_type: str
     kind: str
@@ -46,8 +46,7 @@ class DriftedResource:
         }
 
 
-@dataclass
-class DriftReport:
+class DriftReport(Struct):
     resources: list[DriftedResource]
     checked_at: str
     errors: list[str] = field(default_factory=list)

@@ -40,7 +40,8 @@ import os
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from reconciler.errors import EXIT_SIGINT, EXIT_SIGTERM, ReconcilerError
 
@@ -125,8 +126,7 @@ class Interrupted(ReconcilerError):
             return self.signum
 
 
-@dataclass
-class StopRequest:
+class StopRequest(Struct):
     """The state of one :func:`stop_on_signals` block (shared with the tasks it starts)."""
 
     signum: int | None = None

@@ -35,6 +35,9 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+import msgspec
+from msgspec import Struct
+
 from reconciler.engine.polling import retries
 from reconciler.errors import ApplyFailed, ReconcilerError, SafetyRefusal
 
@@ -88,8 +91,7 @@ def command_line(argv: Sequence[str] | None = None) -> str:
 # --------------------------------------------------------------------------- process table
 
 
-@dataclass(frozen=True)
-class HostIdentity:
+class HostIdentity(Struct, frozen=True):
     """What makes a pid meaningful: the same kernel boot, host name and pid namespace."""
 
     boot_id: str  # /proc/sys/kernel/random/boot_id: new at every boot
@@ -97,8 +99,7 @@ class HostIdentity:
     pid_namespace: str = ""  # /proc/self/ns/pid, e.g. "pid:[4026531836]"
 
 
-@dataclass(frozen=True)
-class ProcessInfo:
+class ProcessInfo(Struct, frozen=True):
     """One live (or zombie) process: its start time in clock ticks after boot, its state."""
 
     start_time: int | None  # /proc/PID/stat field 22; None when it cannot be read
@@ -213,8 +214,7 @@ def _current_process_fields(table: LinuxProcessTable) -> tuple[str, str, int | N
     return here.boot_id, here.pid_namespace, start
 
 
-@dataclass(frozen=True)
-class LockOwner:
+class LockOwner(Struct, frozen=True):
     """Who holds (or wants) a lock; stored in the lock so that others can name the holder.
 
     ``boot_id``, ``pid_namespace`` and ``process_start`` let a waiting run on the same host
@@ -227,7 +227,7 @@ class LockOwner:
     user: str
     started_at: str
     command: str
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    run_id: str = msgspec.field(default_factory=lambda: uuid.uuid4().hex)
     boot_id: str = ""
     pid_namespace: str = ""
     process_start: int | None = None  # clock ticks after boot (/proc/PID/stat field 22)

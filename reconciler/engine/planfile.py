@@ -30,9 +30,10 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from reconciler.engine.plan import Change, Plan
 from reconciler.errors import ReconcilerError, SafetyRefusal
@@ -46,8 +47,7 @@ class PlanFileError(ReconcilerError):
     """The plan file cannot be read (missing, not JSON, unknown format): exit 1."""
 
 
-@dataclass(frozen=True)
-class SavedPlan:
+class SavedPlan(Struct, frozen=True):
     """A plan file as read back."""
 
     plan: Plan

@@ -15,8 +15,9 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from reconciler.engine.plan import (
     Action,
@@ -37,8 +38,7 @@ POLICY_KIND = "policy"
 TOPIC = "kafka_topic"
 
 
-@dataclass(frozen=True)
-class PolicyCheck:
+class PolicyCheck(Struct, frozen=True):
     """The rules a run checks its plan against, in the ``env`` it runs for, with the
     approvals it was given."""
 

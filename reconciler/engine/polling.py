@@ -16,14 +16,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from msgspec import Struct
+
 T = TypeVar("T")
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[Any]]
 
 
-@dataclass
-class Attempt:
+class Attempt(Struct):
     """One pass of :func:`retries`: its number (0 first), the time left, and the pause
     before the next pass (the loop's interval unless :meth:`retry_in` changes it)."""
 
@@ -104,8 +105,7 @@ class retries:
         return self._last
 
 
-@dataclass
-class Poll(Generic[T]):
+class Poll(Struct, Generic[T]):
     """The outcome of :func:`wait_for`: the last value checked, and whether it was done."""
 
     value: T

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from msgspec import Struct, field
 
 from reconciler.engine.plan import Change, Notice, NoticeLevel
 
@@ -20,8 +21,7 @@ if TYPE_CHECKING:
     from reconciler.spec.units import MoveRate
 
 
-@dataclass(frozen=True)
-class PlanOptions:
+class PlanOptions(Struct, frozen=True):
     """What the user asked of a plan."""
 
     allow_delete: bool = False
@@ -33,8 +33,7 @@ class PlanOptions:
     rotate_credentials: bool = False  # upsert SCRAM users' credentials (passwords unreadable)
 
 
-@dataclass(frozen=True)
-class ProviderPlan:
+class ProviderPlan(Struct, frozen=True):
     """A provider's part of a plan, with the fingerprints of the live state it was computed
     from (every address it plans, plus the cluster's identity under :func:`identity_key`),
     so that a saved plan is checked against exactly what it was planned from."""
@@ -69,8 +68,7 @@ class ResultStatus(StrEnum):
     SKIPPED = "skipped"
 
 
-@dataclass(frozen=True)
-class ChangeResult:
+class ChangeResult(Struct, frozen=True):
     address: str
     status: ResultStatus
     message: str = ""
@@ -111,8 +109,7 @@ def stall_from_env(default: float = DEFAULT_STALL_SECONDS) -> float:
         return default
 
 
-@dataclass
-class ApplyOptions:
+class ApplyOptions(Struct):
     continue_on_error: bool = False
     progress: Progress = field(default_factory=SilentProgress)
     # Seconds a long move (a Kafka reassignment, a Redis slot move) may make no progress

@@ -23,8 +23,9 @@ definition, so a deletion needs one flag, not two; a retention cut needs its own
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
+
+from msgspec import Struct
 
 from reconciler.engine.plan import Change, NoticeLevel, Plan, Risk
 from reconciler.errors import EXIT_ERROR, EXIT_REFUSED, PlanRefused, ReconcilerError, SafetyRefusal
@@ -70,8 +71,7 @@ def missing_consents(change: Change, granted: Iterable[Consent]) -> frozenset[Co
     return required_consents(change) - frozenset(granted)
 
 
-@dataclass(frozen=True)
-class Refusal:
+class Refusal(Struct, frozen=True):
     """One reason the gate stops a plan: an error of the plan itself, or a missing consent
     (or, later, a policy rule), with the exit code it maps to."""
 
@@ -81,8 +81,7 @@ class Refusal:
     rule: str = ""  # what refused it: "plan-error", a consent flag, a policy rule's name
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(Struct, frozen=True):
     """What the gate decided about a plan."""
 
     refusals: tuple[Refusal, ...] = ()

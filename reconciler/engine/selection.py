@@ -9,8 +9,9 @@ selectors (all when none is given); ``--exclude`` then leaves out what matches a
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
+
+from msgspec import Struct
 
 from reconciler.engine.plan import Plan
 
@@ -36,8 +37,7 @@ def _matches(selector: str, address: str) -> bool:
     return fnmatchcase(address, selector)
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(Struct, frozen=True):
     """What a run works on: ``targets`` (empty: everything) minus ``excludes``."""
 
     targets: tuple[str, ...] = ()

@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from msgspec import Struct, field
 
 from reconciler.engine.plan import Change, Plan
 from reconciler.engine.planning import merged_request_counts
@@ -68,8 +69,7 @@ class WorkflowUI(Protocol):
         """A line of information (stderr)."""
 
 
-@dataclass(frozen=True)
-class RunOptions:
+class RunOptions(Struct, frozen=True):
     """What a run was asked for."""
 
     consents: frozenset[Consent] = frozenset()
@@ -102,8 +102,7 @@ class RunOptions:
         )
 
 
-@dataclass(frozen=True)
-class PlannedRun:
+class PlannedRun(Struct, frozen=True):
     """A plan with the fingerprints of the live state it was computed from."""
 
     plan: Plan
@@ -116,8 +115,7 @@ class Outcome(StrEnum):
     APPLIED = "applied"
 
 
-@dataclass(frozen=True)
-class RunResult:
+class RunResult(Struct, frozen=True):
     outcome: Outcome
     plan: Plan
     results: tuple[ChangeResult, ...] = ()
@@ -273,7 +271,7 @@ def _checked(plan: Plan, options: RunOptions, *, saved: bool = False) -> Plan:
     rules now, it keeps the results it was saved with."""
     if options.policy is None:
         return plan
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     from reconciler.engine.policies import check_plan
 

@@ -15,10 +15,10 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
+from msgspec import Struct, field
 
 from reconciler.engine.plan import Plan
 from reconciler.errors import ReconcilerError
@@ -40,8 +40,7 @@ MAX_BACKOFF_SECONDS = 600.0
 EVENT_CHANGES = 10
 
 
-@dataclass
-class CheckSettings:
+class CheckSettings(Struct):
     """Operator-wide settings of the checks."""
 
     concurrency: int = 4
@@ -50,8 +49,7 @@ class CheckSettings:
     lock_timeout: float = 60.0
 
 
-@dataclass
-class Fleet:
+class Fleet(Struct):
     """What the handlers share: the concurrency bound, wake-ups, the resources seen gone."""
 
     settings: CheckSettings

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from msgspec import Struct
 
 from reconciler.errors import SpecError
 from reconciler.spec.issues import SpecIssue, format_path
@@ -57,16 +58,14 @@ class ReconcileMode(StrEnum):
     APPLY = "apply"
 
 
-@dataclass(frozen=True)
-class SecretKeyRef:
+class SecretKeyRef(Struct, frozen=True):
     """A key of a Kubernetes Secret in the resource's namespace."""
 
     name: str
     key: str
 
 
-@dataclass(frozen=True)
-class ResourceSettings:
+class ResourceSettings(Struct, frozen=True):
     """How the operator treats one ClusterSpec (its non-spec-file fields)."""
 
     mode: ReconcileMode = ReconcileMode.PLAN_ONLY

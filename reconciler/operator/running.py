@@ -7,8 +7,9 @@ import asyncio
 import base64
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, cast
+
+from msgspec import Struct, field
 
 from reconciler.errors import ConnectionFailure, ReconcilerError
 from reconciler.operator.handlers import CheckSettings, Fleet, register
@@ -21,8 +22,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PEERING = "llm-analytics"
 
 
-@dataclass(frozen=True)
-class OperatorOptions:
+class OperatorOptions(Struct, frozen=True):
     """``llm-analytics operator``'s options."""
 
     namespaces: Sequence[str] = ()  # none: every namespace (cluster-wide)

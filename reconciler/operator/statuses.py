@@ -9,9 +9,10 @@ Conditions follow Kubernetes' conventions (``type``, ``status`` "True"/"False", 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from msgspec import Struct, field
 
 from reconciler.engine.plan import Plan
 from reconciler.operator.resources import GROUP, KIND, VERSION
@@ -38,8 +39,7 @@ class CheckOutcome(StrEnum):
     FAILED = "Failed"
 
 
-@dataclass(frozen=True)
-class CheckReport:
+class CheckReport(Struct, frozen=True):
     """What one check of one resource found (the input of its status)."""
 
     outcome: CheckOutcome

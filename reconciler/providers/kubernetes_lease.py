@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from msgspec import Struct
 
 from reconciler.engine.locking import (
     DEFAULT_TTL_SECONDS,
@@ -72,8 +73,7 @@ def lease_identity(owner: LockOwner) -> str:
     return f"{owner.host}/{owner.pid}/{owner.run_id[:12]}"
 
 
-@dataclass(frozen=True)
-class LeaseRecord:
+class LeaseRecord(Struct, frozen=True):
     """The parts of a Lease the lock reads."""
 
     resource_version: str

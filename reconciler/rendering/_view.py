@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from reconciler.rendering.redaction import SENSITIVE_VALUE, is_sensitive_key, redact_value
 from reconciler.spec.kafka_brokers import humane_any_config
@@ -96,8 +97,7 @@ def _items(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else []
 
 
-@dataclass(frozen=True)
-class AttributeView:
+class AttributeView(Struct, frozen=True):
     path: str
     before: Any
     after: Any
@@ -131,8 +131,7 @@ class AttributeView:
         return format_value(value, sensitive=self.sensitive)
 
 
-@dataclass(frozen=True)
-class ChangeView:
+class ChangeView(Struct, frozen=True):
     address: str
     action: str
     attributes: tuple[AttributeView, ...]
@@ -167,8 +166,7 @@ class ChangeView:
         )
 
 
-@dataclass(frozen=True)
-class NoticeView:
+class NoticeView(Struct, frozen=True):
     level: str
     address: str
     message: str
@@ -182,16 +180,14 @@ class NoticeView:
         return self.level if self.level in NOTICE_LEVELS else "info"
 
 
-@dataclass(frozen=True)
-class PolicyResultView:
+class PolicyResultView(Struct, frozen=True):
     rule: str
     address: str
     status: str  # "violated" | "approved"
     message: str
 
 
-@dataclass(frozen=True)
-class PolicyView:
+class PolicyView(Struct, frozen=True):
     rules: tuple[str, ...]
     approvals: tuple[str, ...]
     results: tuple[PolicyResultView, ...]
@@ -213,8 +209,7 @@ class PolicyView:
         return f"{head}: {', '.join(parts)}"
 
 
-@dataclass(frozen=True)
-class PlanView:
+class PlanView(Struct, frozen=True):
     changes: tuple[ChangeView, ...]
     notices: tuple[NoticeView, ...]
     policy: PolicyView | None = None

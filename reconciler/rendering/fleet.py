@@ -9,8 +9,9 @@ pull-request comment among the sections.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from reconciler.rendering.json import render_json
 from reconciler.rendering.markdown import DEFAULT_MAX_CHARS, MIN_MAX_CHARS, render_markdown
@@ -19,8 +20,7 @@ from reconciler.rendering.text import render_text
 FLEET_FORMAT_VERSION = "1"
 
 
-@dataclass(frozen=True)
-class FleetEntry:
+class FleetEntry(Struct, frozen=True):
     """One spec of the fleet: its plan's JSON form, or why there is none."""
 
     spec: str

@@ -24,10 +24,11 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
+
+from msgspec import Struct, field
 
 from reconciler.engine.polling import retries
 
@@ -276,8 +277,7 @@ def info(message: str) -> None:
 # ----------------------------------------------------------------------------- lifetime
 
 
-@dataclass
-class Resources:
+class Resources(Struct):
     """Everything a sandbox owns, kept apart from it so a finalizer can release it.
 
     ``detached`` processes may outlive this interpreter (the CLI's ``up``): they get no

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -27,13 +26,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from msgspec import Struct
 
 ORGANIZATION = "llm-analytics sandbox"
 VALIDITY = datetime.timedelta(days=2)
 
 
-@dataclass(frozen=True)
-class IssuedCertificate:
+class IssuedCertificate(Struct, frozen=True):
     """One certificate issued by a :class:`SandboxCA`, with its files."""
 
     common_name: str

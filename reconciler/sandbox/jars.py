@@ -14,9 +14,10 @@ import re
 import shutil
 import subprocess
 import zipfile
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+
+from msgspec import Struct
 
 from reconciler.sandbox._process import SandboxError, info
 
@@ -48,8 +49,7 @@ def uses_log4j2(version: str) -> bool:
     return kafka_major(version) >= 4
 
 
-@dataclass(frozen=True)
-class KafkaDistribution:
+class KafkaDistribution(Struct, frozen=True):
     """Resolved jars of one Kafka version."""
 
     version: str

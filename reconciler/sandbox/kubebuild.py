@@ -29,8 +29,9 @@ import shutil
 import stat
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from reconciler.sandbox._process import SandboxError, info
 from reconciler.sandbox.jars import cache_root
@@ -74,8 +75,7 @@ KWOK_PATCH = (
 )
 
 
-@dataclass(frozen=True)
-class KubernetesBinaries:
+class KubernetesBinaries(Struct, frozen=True):
     """Paths of the built control-plane binaries."""
 
     home: Path

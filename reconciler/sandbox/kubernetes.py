@@ -37,11 +37,11 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from msgspec import Struct
 
 from reconciler.sandbox import _process as proc
 from reconciler.sandbox._process import HOST, SandboxError
@@ -698,8 +698,7 @@ class KubernetesSandbox(proc.Sandbox):
 # ----------------------------------------------------------------------------- Redis pods
 
 
-@dataclass
-class RedisPod:
+class RedisPod(Struct):
     name: str
     ip: str
     node_name: str

@@ -31,9 +31,10 @@ import signal
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from msgspec import Struct
 
 from reconciler.sandbox import _process as proc
 from reconciler.sandbox._process import HOST, SandboxError
@@ -80,8 +81,7 @@ def server_version(server: Server = "redis") -> str:
     return "unknown"
 
 
-@dataclass(frozen=True)
-class AclUser:
+class AclUser(Struct, frozen=True):
     """One ACL user: ``user NAME on >PASSWORD RULES``."""
 
     name: str

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from reconciler.sandbox._process import SandboxError
 
 DAYS = 2
 
 
-@dataclass(frozen=True)
-class RedisTlsFiles:
+class RedisTlsFiles(Struct, frozen=True):
     """PEM files of a sandbox: the CA, the servers' certificate and a client certificate."""
 
     directory: Path

@@ -11,8 +11,9 @@ import difflib
 import ipaddress
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from reconciler.spec.issues import SpecIssue, SpecPath
 from reconciler.spec.kafka_brokers import config_problem as broker_config_problem
@@ -154,8 +155,7 @@ def _suggest(word: str, candidates: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-@dataclass
-class _Checker:
+class _Checker(Struct):
     locate: Locator
     # Where each model topic / ACL rule sits in the file's lists, when invalid items were left out.
     topic_positions: list[int] | None = None

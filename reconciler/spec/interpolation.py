@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from reconciler.spec.issues import SpecPath
 from reconciler.spec.yaml_tree import PosNode
@@ -23,8 +24,7 @@ from reconciler.spec.yaml_tree import PosNode
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-@dataclass(frozen=True)
-class InterpolationProblem:
+class InterpolationProblem(Struct, frozen=True):
     """A reference that cannot be resolved, at ``offset`` characters into the string."""
 
     path: SpecPath
@@ -32,8 +32,7 @@ class InterpolationProblem:
     message: str
 
 
-@dataclass
-class InterpolationResult:
+class InterpolationResult(Struct):
     data: Any
     problems: list[InterpolationProblem] = field(default_factory=list)
     substituted: set[SpecPath] = field(default_factory=set)  # values that held a reference

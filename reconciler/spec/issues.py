@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
+
+from msgspec import Struct
 
 PathPart = str | int
 SpecPath = tuple[PathPart, ...]
@@ -30,8 +31,7 @@ def format_path(path: Sequence[PathPart]) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class SpecIssue:
+class SpecIssue(Struct, frozen=True):
     """One problem of a spec file at a 1-based line and column (0 when no position applies)."""
 
     file: str

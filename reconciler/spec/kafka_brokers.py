@@ -11,9 +11,10 @@ read-only. Secret values (``*.password``, ``sasl.jaas.config``...) only by refer
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
+from msgspec import Struct, field
+from msgspec.structs import replace
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from reconciler.spec.base import ConfigOwnership, ConfigOwnershipField, SecretRef, SpecModel
@@ -262,8 +263,7 @@ class BrokerOwnership(SpecModel):
     configs: ConfigOwnershipField = ConfigOwnership.ADDITIVE
 
 
-@dataclass(frozen=True)
-class DesiredBroker:
+class DesiredBroker(Struct, frozen=True):
     """One entity's wanted dynamic configs, resolved: ``broker`` None is the cluster default."""
 
     broker: int | None

@@ -20,10 +20,11 @@ import gc
 import hashlib
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from msgspec.structs import replace
 from pydantic import TypeAdapter, ValidationError
 
 from reconciler.errors import SpecError

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from msgspec import Struct, field
 
 from reconciler.spec.models import KafkaSpec, TopicSettings
 from reconciler.spec.units import normalize_topic_config
@@ -11,8 +11,7 @@ DEFAULT_PARTITIONS = 1
 DEFAULT_REPLICATION_FACTOR = 3
 
 
-@dataclass(frozen=True)
-class DesiredTopic:
+class DesiredTopic(Struct, frozen=True):
     """A topic as the spec wants it, after defaults ← profile ← topic inheritance.
 
     ``config`` values are in Kafka's own string form (``7d`` → ``"604800000"``).

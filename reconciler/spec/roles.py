@@ -9,10 +9,12 @@ tool: the Kafka ACL provider reads live bindings into it and diffs them against 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
 from enum import StrEnum
 from operator import attrgetter
 from typing import Any
+
+from msgspec import Struct
+from msgspec.structs import asdict
 
 from reconciler.spec.models import (
     AclEntry,
@@ -37,8 +39,7 @@ def normalise_principal(principal: str) -> str:
     return principal if ":" in principal else f"User:{principal}"
 
 
-@dataclass(frozen=True, slots=True)
-class AclBinding:
+class AclBinding(Struct, frozen=True):
     """One ACL binding: who (principal, host) may or may not do what to which resource(s).
 
     Sort with ``key=acl_sort_key`` (plans and listings: by principal, then resource).
@@ -93,8 +94,7 @@ acl_sort_key = attrgetter(
 )
 
 
-@dataclass(frozen=True)
-class DesiredAcl:
+class DesiredAcl(Struct, frozen=True):
     """A binding the spec asks for and every rule that asks for it (for the plan's reason)."""
 
     binding: AclBinding

@@ -6,8 +6,9 @@ units a value may use (``ms`` keys take durations, ``bytes`` keys take sizes) an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+from msgspec import Struct
 
 from reconciler.spec.limits import INT32_MAX, INT64_MAX
 
@@ -27,8 +28,7 @@ class ConfigKind(StrEnum):
     STRING = "string"
 
 
-@dataclass(frozen=True)
-class TopicConfigDef:
+class TopicConfigDef(Struct, frozen=True):
     """How one topic-level config key is typed and bounded."""
 
     key: str

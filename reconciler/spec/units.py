@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Literal
+
+from msgspec import Struct
 
 from reconciler.spec.topic_configs import (
     KAFKA_TYPE_OF_MAXIMUM,
@@ -222,8 +223,7 @@ def parse_rate(text: str) -> int:
     return rate
 
 
-@dataclass(frozen=True)
-class MoveRate:
+class MoveRate(Struct, frozen=True):
     """A limit on how fast Redis slot moves carry data: keys or bytes per second."""
 
     per_second: float

@@ -10,9 +10,9 @@ from __future__ import annotations
 import difflib
 import types
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
+from msgspec import Struct
 from pydantic import BaseModel, Tag, ValidationError
 from pydantic.fields import FieldInfo
 
@@ -100,8 +100,7 @@ def allowed_keys(model: type[BaseModel]) -> list[str]:
     return [info.alias or name for name, info in model.model_fields.items()]
 
 
-@dataclass
-class _Walk:
+class _Walk(Struct):
     data_path: list[PathPart]
     owner: type[BaseModel] | None  # the model that owns the last loc part
     found: bool  # the whole loc exists in the data
@@ -180,8 +179,7 @@ def _suggestion(key: str, candidates: Sequence[str]) -> str:
     return f" (expected one of: {', '.join(candidates)})" if candidates else ""
 
 
-@dataclass
-class _Mapped:
+class _Mapped(Struct):
     path: SpecPath
     message: str
     at_key: bool

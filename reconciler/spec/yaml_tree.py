@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import yaml
+from msgspec import Struct, field
+from msgspec.structs import replace
 from yaml.events import (
     AliasEvent,
     DocumentEndEvent,
@@ -86,8 +87,7 @@ class Mark(NamedTuple):
         return cls(yaml_mark.line + 1, yaml_mark.column + 1)
 
 
-@dataclass(slots=True)
-class PosNode:
+class PosNode(Struct):
     """Where one value of the document sits; ``children`` mirror its keys or indices."""
 
     mark: Mark
@@ -134,8 +134,7 @@ class YamlReadError(Exception):
         self.issues = issues
 
 
-@dataclass(slots=True)
-class _Frame:
+class _Frame(Struct):
     value: dict[str, Any] | list[Any]
     pos: PosNode
     path: SpecPath
@@ -150,8 +149,7 @@ class _Frame:
     merge_sources: list[tuple[dict[str, Any], PosNode]] = field(default_factory=list)
 
 
-@dataclass
-class _Anchored:
+class _Anchored(Struct):
     value: Any
     pos: PosNode
     size: int

@@ -12,10 +12,9 @@ as LITERAL and PREFIXED bindings are refused before sending.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
-from struct import Struct
 from typing import Any, TypeAlias, TypeVar
 
 from aiokafka.errors import IncompatibleBrokerVersion, SecurityDisabled, for_code
@@ -29,6 +28,7 @@ from aiokafka.protocol.admin import (
 )
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import Bytes, Schema
+from msgspec import Struct
 
 from reconciler.errors import ReconcilerError
 from reconciler.providers.kafka.acl_diffs import NO_AUTHORIZER_MESSAGE
@@ -117,8 +117,7 @@ def _error(code: int, message: str | None) -> str | None:
     return f"{name}: {message}" if message else name
 
 
-@dataclass(frozen=True)
-class AclListing:
+class AclListing(Struct, frozen=True):
     """Every binding of the cluster, as read by one DescribeAcls request."""
 
     bindings: tuple[AclBinding, ...]
@@ -170,7 +169,7 @@ def _rows(bindings: Sequence[AclBinding], version: int) -> list[_BindingRow]:
 
 # (resource type, resource name, pattern type, principal, host, operation, permission) codes
 AclRow = tuple[int, str, int, str, str, int, int]
-_INT16, _INT32 = Struct(">h"), Struct(">i")
+_INT16, _INT32 = struct.Struct(">h"), struct.Struct(">i")
 _LITERAL_CODE = 3
 
 

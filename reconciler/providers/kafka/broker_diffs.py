@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from msgspec import Struct, field
 from pydantic import Field
 
 from reconciler.engine.payloads import Payload, change_from_payload
@@ -66,8 +66,7 @@ def own_source(entity: Entity) -> ConfigSource:
     )
 
 
-@dataclass(frozen=True)
-class LiveBrokers:
+class LiveBrokers(Struct, frozen=True):
     """What DescribeConfigs showed: the default's dynamic configs, every config of the
     brokers the spec names, and one reference broker's (read-only flags, effective values)."""
 
@@ -153,8 +152,7 @@ def _smaller(after: str, before: str) -> bool:
     return new >= 0 and (old < 0 or new < old)
 
 
-@dataclass
-class _Entity:
+class _Entity(Struct):
     """The diff of one entity, built up key by key."""
 
     desired: DesiredBroker

@@ -14,7 +14,6 @@ import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -33,6 +32,8 @@ from aiokafka.protocol.admin import (
     ListPartitionReassignmentsRequest,
 )
 from aiokafka.protocol.api import Request, Response
+from msgspec import Struct
+from msgspec.structs import replace
 
 from reconciler.engine.polling import retries
 from reconciler.errors import (
@@ -76,8 +77,7 @@ WRITE_BATCH = 1000
 TopicPartition = tuple[str, int]
 
 
-@dataclass(frozen=True)
-class NewTopicRequest:
+class NewTopicRequest(Struct, frozen=True):
     name: str
     partitions: int
     replication_factor: int

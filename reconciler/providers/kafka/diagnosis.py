@@ -23,13 +23,13 @@ import socket
 import ssl
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import aiokafka.errors as Errors
 from aiokafka.conn import create_conn
 from aiokafka.protocol.admin import SaslHandShakeRequest
 from aiokafka.protocol.metadata import MetadataRequest
+from msgspec import Struct
 
 from reconciler.errors import CONNECT_TIMEOUT_SECONDS, ConnectionFailure
 
@@ -167,8 +167,7 @@ def _detail(problem: BaseException) -> str:
 # --------------------------------------------------------------------------- connect failures
 
 
-@dataclass(frozen=True)
-class ConnectProblem:
+class ConnectProblem(Struct, frozen=True):
     """Why one address could not be used: a stable kind, a sentence, a hint."""
 
     kind: str

@@ -7,8 +7,9 @@ DescribeConfigs request), so each verdict is unit-tested without a cluster.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from reconciler.engine.plan import Action
 from reconciler.providers.kafka.state import KafkaClusterState
@@ -22,15 +23,13 @@ MAX_LISTED = 20
 MIN_ISR_KEY = "min.insync.replicas"
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(Struct, frozen=True):
     name: str
     ok: bool
     message: str
 
 
-@dataclass(frozen=True)
-class HealthReport:
+class HealthReport(Struct, frozen=True):
     """The verdict: every check, and the facts they were drawn from."""
 
     checks: tuple[Check, ...]
@@ -69,8 +68,7 @@ def _min_isr(configs: Mapping[str, Any]) -> int | None:
         return None
 
 
-@dataclass(frozen=True)
-class PartitionProblems:
+class PartitionProblems(Struct, frozen=True):
     under_replicated: tuple[str, ...]
     offline: tuple[str, ...]
     below_min_isr: tuple[str, ...]  # "topic-partition (ISR 1 < 2)"

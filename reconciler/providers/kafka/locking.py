@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.errors import for_code
@@ -46,6 +45,7 @@ from aiokafka.protocol.group import (
     LeaveGroupRequest,
     SyncGroupRequest,
 )
+from msgspec import Struct
 
 from reconciler.engine.locking import (
     DEFAULT_TTL_SECONDS,
@@ -96,16 +96,14 @@ def _error_name(code: int) -> str:
 # --------------------------------------------------------------------------- pure parts
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(Struct, frozen=True):
     """What one member says in its JoinGroup metadata: who it is and whether it holds."""
 
     owner: LockOwner
     held_token: int | None = None
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(Struct, frozen=True):
     """The leader's assignment, the same for every member of a generation."""
 
     holder_member_id: str
@@ -184,8 +182,7 @@ def choose_holder(members: Sequence[tuple[str, Claim | None]], generation: int) 
     return Decision(member_id, claim.owner, generation)
 
 
-@dataclass(frozen=True)
-class GroupView:
+class GroupView(Struct, frozen=True):
     """DescribeGroups of the lock group, reduced to what a waiting run needs."""
 
     state: str

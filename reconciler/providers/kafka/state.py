@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import IntEnum
+
+from msgspec import Struct, field
 
 
 class ConfigSource(IntEnum):
@@ -27,8 +28,7 @@ class ConfigSource(IntEnum):
 _SOURCES = {member.value: member for member in ConfigSource}
 
 
-@dataclass(frozen=True, slots=True)
-class LiveConfig:
+class LiveConfig(Struct, frozen=True):
     value: str | None
     source: ConfigSource
     sensitive: bool = False
@@ -40,16 +40,14 @@ class LiveConfig:
         return self.source is ConfigSource.DYNAMIC_TOPIC_CONFIG
 
 
-@dataclass(frozen=True)
-class Broker:
+class Broker(Struct, frozen=True):
     node_id: int
     host: str
     port: int
     rack: str | None = None
 
 
-@dataclass(frozen=True)
-class PartitionState:
+class PartitionState(Struct, frozen=True):
     partition: int
     leader: int
     replicas: tuple[int, ...]
@@ -66,8 +64,7 @@ class PartitionState:
         return self.leader < 0
 
 
-@dataclass(frozen=True)
-class LiveTopic:
+class LiveTopic(Struct, frozen=True):
     name: str
     partitions: tuple[PartitionState, ...]
     internal: bool = False
@@ -89,8 +86,7 @@ class LiveTopic:
         return {k: c.value for k, c in self.configs.items() if c.is_topic_override}
 
 
-@dataclass(frozen=True)
-class KafkaClusterState:
+class KafkaClusterState(Struct, frozen=True):
     cluster_id: str | None
     controller_id: int
     brokers: tuple[Broker, ...]

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from reconciler.spec.models import RedisUser
 
 Reply = object
 
 
-@dataclass(frozen=True)
-class UserRules:
+class UserRules(Struct, frozen=True):
     """A user in canonical form (what ``ACL GETUSER`` reports, normalised)."""
 
     enabled: bool
@@ -144,8 +144,7 @@ def parse_getuser(reply: Reply) -> UserRules | None:
 # --------------------------------------------------------------------------- commands
 
 
-@dataclass(frozen=True)
-class CommandTables:
+class CommandTables(Struct, frozen=True):
     """The server's command categories (``ACL CAT`` and ``ACL CAT <category>``): what a
     command rules string allows is compared as the set of commands it allows, because the
     server rewrites rules as it stores them (``+config`` becomes ``+config|get
@@ -190,16 +189,14 @@ def same_user(a: UserRules | None, b: UserRules | None, tables: CommandTables | 
 # --------------------------------------------------------------------------- the diff
 
 
-@dataclass(frozen=True)
-class NodeUsers:
+class NodeUsers(Struct, frozen=True):
     """What one node reported: user name → rules (every user it has)."""
 
     name: str  # the node's endpoint name (redis_node.<name>)
     users: Mapping[str, UserRules]
 
 
-@dataclass(frozen=True)
-class UserDiff:
+class UserDiff(Struct, frozen=True):
     """One user to write on some nodes (``rules``) or delete from them (``rules`` None)."""
 
     name: str
@@ -209,8 +206,7 @@ class UserDiff:
     creates: bool  # absent from every node that answered
 
 
-@dataclass
-class UsersDiff:
+class UsersDiff(Struct):
     changes: list[UserDiff] = field(default_factory=list)
     unmanaged: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # user, nodes
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from reconciler.spec.redis_config_rules import config_refusal as refusal
 
@@ -74,24 +75,21 @@ def normalise_live(name: str, value: str) -> str:
     return text.lower() if name in ENUMERATED else text
 
 
-@dataclass(frozen=True)
-class NodeConfig:
+class NodeConfig(Struct, frozen=True):
     """What one node reported for the spec's parameters (absent: it does not know it)."""
 
     name: str
     values: Mapping[str, str]
 
 
-@dataclass(frozen=True)
-class ConfigDiff:
+class ConfigDiff(Struct, frozen=True):
     name: str
     value: str
     nodes: tuple[str, ...]  # where it differs
     before: Mapping[str, str | None]  # node name → live value
 
 
-@dataclass
-class ConfigsDiff:
+class ConfigsDiff(Struct):
     changes: list[ConfigDiff] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)  # parameter, why
 

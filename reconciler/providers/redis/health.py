@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from reconciler.providers.redis.placement import Placed, violations
 from reconciler.providers.redis.state import (
@@ -16,8 +17,7 @@ from reconciler.providers.redis.state import (
 HEALTH_FORMAT_VERSION = "1.0"
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(Struct, frozen=True):
     """One health message: ``ok`` checks print ✓, failed ones ✗ (or ! when only a warning)."""
 
     name: str
@@ -32,8 +32,7 @@ class Check:
         return "✗" if self.severity == "error" else "!"
 
 
-@dataclass
-class HealthReport:
+class HealthReport(Struct):
     metrics: dict[str, Any] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     nodes: list[dict[str, Any]] = field(default_factory=list)

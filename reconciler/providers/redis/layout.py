@@ -15,7 +15,8 @@ so one apply takes a broken cluster all the way to the layout.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from reconciler.engine.plan import Change, Notice, NoticeLevel
 from reconciler.providers.redis.placement import (
@@ -54,8 +55,7 @@ from reconciler.providers.redis.steps import (
 REBALANCE_THRESHOLD_PERCENT = 2.0
 
 
-@dataclass(frozen=True)
-class DesiredLayout:
+class DesiredLayout(Struct, frozen=True):
     masters: int = 3
     replicas_per_master: int = 1
     placement: str = SPREAD_HOSTS
@@ -65,8 +65,7 @@ class DesiredLayout:
         return self.masters * (1 + self.replicas_per_master)
 
 
-@dataclass
-class LayoutPlan:
+class LayoutPlan(Struct):
     """Typed steps in execution order, and notices."""
 
     steps: list[AnyStep] = field(default_factory=list)
@@ -142,8 +141,7 @@ def split_slots(count: int) -> list[tuple[int, int]]:
     return ranges
 
 
-@dataclass(frozen=True)
-class SlotMove:
+class SlotMove(Struct, frozen=True):
     source: str
     target: str
     slots: tuple[int, ...]

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from msgspec import Struct, field, structs
 
 from reconciler.engine.payloads import parse_payload
 from reconciler.engine.plan import Change
@@ -50,8 +50,7 @@ PROGRESS_EVERY = 10.0
 WATCH_INTERVAL = 2.0
 
 
-@dataclass
-class _Progress:
+class _Progress(Struct):
     total: int
     slots: int = 0
     keys: int = 0
@@ -196,7 +195,7 @@ class MoveRunner:
         if self.limit is not None and self.bucket is not None:
             if per_key is None and self.limit.unit == "bytes":
                 per_key = await self._sampled_bytes_per_key(step, slots)
-            settings = dataclasses.replace(
+            settings = structs.replace(
                 settings, batch_keys=batch_keys(self.limit, per_key, settings.batch_keys)
             )
             resharder.settings = settings

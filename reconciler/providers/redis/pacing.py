@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from reconciler.spec.units import MoveRate
 
@@ -70,8 +71,7 @@ def batch_keys(limit: MoveRate, bytes_per_key: float | None, ceiling: int) -> in
     return max(1, min(ceiling, int(keys_per_second * BATCH_SECONDS)))
 
 
-@dataclass(frozen=True)
-class MeasuredRate:
+class MeasuredRate(Struct, frozen=True):
     """What an apply's slot moves achieved: per move, keys (and sampled bytes) per second."""
 
     keys_per_second: float

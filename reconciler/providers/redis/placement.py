@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 SPREAD_HOSTS = "spread-hosts"
 SPREAD_ZONES = "spread-zones"
 NO_PLACEMENT = "none"
 
 
-@dataclass(frozen=True)
-class Placed:
+class Placed(Struct, frozen=True):
     """A node with its placement identity."""
 
     id: str

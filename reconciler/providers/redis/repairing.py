@@ -30,7 +30,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from reconciler.engine.plan import Notice, NoticeLevel
 from reconciler.providers.redis.state import ClusterObservation, NodeView, OpenSlot, slot_ranges
@@ -43,8 +44,7 @@ from reconciler.providers.redis.steps import (
 )
 
 
-@dataclass(frozen=True)
-class SlotEvidence:
+class SlotEvidence(Struct, frozen=True):
     """What plan-time reads found about the troubled slots (beyond CLUSTER NODES)."""
 
     keys: Mapping[int, Mapping[str, int]] = field(default_factory=dict)  # slot -> id -> keys
@@ -54,8 +54,7 @@ class SlotEvidence:
     offsets: Mapping[str, int] = field(default_factory=dict)
 
 
-@dataclass
-class SlotRepair:
+class SlotRepair(Struct):
     promotions: list[PromoteReplica] = field(default_factory=list)
     settle: SettleSlots | None = None
     owners_after: dict[int, str] = field(default_factory=dict)  # the whole slot map after

@@ -41,7 +41,8 @@ import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from reconciler.engine.polling import retries
 from reconciler.errors import ApplyFailed, ConnectionFailure
@@ -83,8 +84,7 @@ class MigrationConflict(MigrationError):
     """A key exists on both sides of a move with different values."""
 
 
-@dataclass(frozen=True)
-class ReshardSettings:
+class ReshardSettings(Struct, frozen=True):
     batch_keys: int = 1000  # keys per GETKEYSINSLOT / MIGRATE
     slots_per_group: int = 256  # slots handled together in one pipelined round trip
     parallel_groups: int = 2  # groups of one move in flight at once
@@ -98,16 +98,14 @@ class ReshardSettings:
     notify_masters: bool = True
 
 
-@dataclass
-class MoveStats:
+class MoveStats(Struct):
     slots: int = 0
     keys: int = 0
     seconds: float = 0.0
     replaced_identical: int = 0
 
 
-@dataclass
-class Resharder:
+class Resharder(Struct):
     """Moves slots between masters addressed by node id."""
 
     transport: NodeTransport

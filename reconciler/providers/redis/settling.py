@@ -22,7 +22,8 @@ reachable master names the owner. A node that does not answer is never waited fo
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from reconciler.engine.plan import Change
 from reconciler.errors import ApplyFailed
@@ -35,8 +36,7 @@ from reconciler.providers.redis.transports import Command, CommandError, NodeUnr
 from reconciler.providers.redis.waiting import Pending, poll
 
 
-@dataclass
-class SettleStats:
+class SettleStats(Struct):
     slots: int = 0
     keys_moved: int = 0
     identical: int = 0

@@ -12,8 +12,9 @@ so it is a warning, not a refusal.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from reconciler.engine.plan import Change, Notice, NoticeLevel
 from reconciler.providers.redis.pacing import MeasuredRate, move_eta
@@ -25,8 +26,7 @@ SAMPLE_SLOTS = 16
 KEYS_PER_SAMPLE_SLOT = 8
 
 
-@dataclass(frozen=True)
-class Memory:
+class Memory(Struct, frozen=True):
     used: int
     maxmemory: int
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 SLOT_COUNT = 16384
 
 
-@dataclass(frozen=True)
-class ClusterNode:
+class ClusterNode(Struct, frozen=True):
     """One line of ``CLUSTER NODES``."""
 
     id: str
@@ -74,8 +74,7 @@ class ClusterNode:
         return {s for start, end in self.slots for s in range(start, end + 1)}
 
 
-@dataclass(frozen=True)
-class ClusterInfo:
+class ClusterInfo(Struct, frozen=True):
     """``CLUSTER INFO`` fields (all of them in ``fields``, the common ones typed)."""
 
     state: str
@@ -212,8 +211,7 @@ def expand_ranges(ranges: Iterable[Sequence[int]]) -> list[int]:
     return [s for start, end in ranges for s in range(start, end + 1)]
 
 
-@dataclass(frozen=True)
-class NodeView:
+class NodeView(Struct, frozen=True):
     """What one reachable node reports: its CLUSTER NODES / CLUSTER INFO and key count."""
 
     endpoint_id: str  # the transport endpoint that answered
@@ -255,16 +253,14 @@ class NodeView:
         return tuple(sorted((n.id, n.slots) for n in self.nodes if n.slots))
 
 
-@dataclass(frozen=True)
-class OpenSlot:
+class OpenSlot(Struct, frozen=True):
     slot: int
     node_id: str
     kind: str  # "migrating" or "importing"
     other_id: str
 
 
-@dataclass
-class ClusterObservation:
+class ClusterObservation(Struct):
     """Everything read from the live nodes in one pass."""
 
     views: list[NodeView]

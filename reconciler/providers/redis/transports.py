@@ -19,8 +19,9 @@ import socket
 import ssl
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias, runtime_checkable
+
+from msgspec import Struct
 
 from reconciler.errors import ConnectionFailure
 
@@ -29,8 +30,7 @@ Arg: TypeAlias = "str | bytes | int"
 Command: TypeAlias = "Sequence[Arg]"
 
 
-@dataclass(frozen=True)
-class NodeEndpoint:
+class NodeEndpoint(Struct, frozen=True):
     """One Redis node as a transport can reach it.
 
     ``id`` addresses the node for :meth:`NodeTransport.execute` (``host:port`` as given, or a

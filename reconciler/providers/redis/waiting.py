@@ -10,8 +10,9 @@ waits). Built on the engine's one wait loop, :func:`reconciler.engine.polling.wa
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TypeVar
+
+from msgspec import Struct
 
 from reconciler.engine.polling import wait_for
 from reconciler.errors import ApplyFailed
@@ -19,8 +20,7 @@ from reconciler.errors import ApplyFailed
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Pending:
+class Pending(Struct, frozen=True):
     """Not done yet, and why."""
 
     reason: str = ""

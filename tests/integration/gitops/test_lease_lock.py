@@ -372,9 +372,10 @@ def _micro(value: str) -> Any:
 async def test_a_provably_dead_holder_is_taken_over_before_the_lease_expires(
     kubernetes: KubernetesSandbox, tool_namespace: Callable[..., ToolNamespace]
 ) -> None:
-    import dataclasses
     import subprocess
     import sys
+
+    from msgspec import structs
 
     namespace = tool_namespace("lease-takeover")
     target = KubernetesTarget(namespace=namespace.name, kubeconfig=str(namespace.kubeconfig))
@@ -382,7 +383,7 @@ async def test_a_provably_dead_holder_is_taken_over_before_the_lease_expires(
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()  # a process of this host that has exited
     me = LockOwner.current("taker")
-    dead = dataclasses.replace(me, pid=child.pid, user="dead", run_id="d" * 32)
+    dead = structs.replace(me, pid=child.pid, user="dead", run_id="d" * 32)
     crashed, waiting = KubernetesLeaseLock(target, ttl_seconds=60), KubernetesLeaseLock(target)
     try:
         assert (await crashed.try_acquire(dead)).acquired  # and never renewed: it "crashed"
@@ -392,7 +393,7 @@ async def test_a_provably_dead_holder_is_taken_over_before_the_lease_expires(
             assert lease["spec"]["leaseTransitions"] == 2
             assert lease["spec"]["holderIdentity"].startswith(f"{me.host}/{me.pid}/")
         # A live holder (this very process) is not taken over.
-        assert (await crashed.try_acquire(dataclasses.replace(me, run_id="l" * 32))).acquired
+        assert (await crashed.try_acquire(structs.replace(me, run_id="l" * 32))).acquired
         with pytest.raises(LockHeld):
             async with LockSet([KubernetesLeaseLock(target)], me, timeout=0):
                 pass

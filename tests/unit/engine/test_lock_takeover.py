@@ -3,7 +3,6 @@ with in-memory fakes of our LockBackend, and the /proc reader."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from msgspec import structs
 
 from reconciler.engine.locking import (
     HostIdentity,
@@ -38,7 +38,7 @@ HOLDER = LockOwner(
     pid_namespace="pid:[4026531836]",
     process_start=1000,
 )
-ME = dataclasses.replace(HOLDER, pid=7, user="bob", run_id="m" * 32, process_start=2000)
+ME = structs.replace(HOLDER, pid=7, user="bob", run_id="m" * 32, process_start=2000)
 
 
 class FakeTable:
@@ -78,15 +78,15 @@ def test_provably_dead(holder: LockOwner, table: FakeTable, why: str) -> None:
     [
         (HOLDER, ALIVE),  # alive, same start time
         (HOLDER, FakeTable(processes={4242: ProcessInfo(None)})),  # exists, unreadable
-        (dataclasses.replace(HOLDER, boot_id="boot-0"), FakeTable()),  # before a reboot
-        (dataclasses.replace(HOLDER, host="ci-2"), FakeTable()),  # another host
-        (dataclasses.replace(HOLDER, pid_namespace="pid:[1]"), FakeTable()),  # another container
-        (dataclasses.replace(HOLDER, boot_id=""), FakeTable()),  # an older record
-        (dataclasses.replace(HOLDER, pid=-1), FakeTable()),  # not written by this tool
+        (structs.replace(HOLDER, boot_id="boot-0"), FakeTable()),  # before a reboot
+        (structs.replace(HOLDER, host="ci-2"), FakeTable()),  # another host
+        (structs.replace(HOLDER, pid_namespace="pid:[1]"), FakeTable()),  # another container
+        (structs.replace(HOLDER, boot_id=""), FakeTable()),  # an older record
+        (structs.replace(HOLDER, pid=-1), FakeTable()),  # not written by this tool
         (HOLDER, FakeTable(host=None)),  # we cannot tell who we are
         # No start time recorded: a live pid may be the holder (reused or not): wait.
         (
-            dataclasses.replace(HOLDER, process_start=None),
+            structs.replace(HOLDER, process_start=None),
             FakeTable(processes={4242: ProcessInfo(5000, "S")}),
         ),
     ],
@@ -187,7 +187,7 @@ async def test_no_process_table_no_takeover() -> None:
 
 
 async def test_a_takeover_that_loses_the_race_waits_for_the_winner() -> None:
-    winner = dataclasses.replace(ME, user="carol", pid=8, run_id="c" * 32)
+    winner = structs.replace(ME, user="carol", pid=8, run_id="c" * 32)
     backend = TakeoverFake(HOLDER)
     backend.steal_before_takeover = winner
     table = FakeTable(processes={8: ProcessInfo(2000, "S")})  # carol is alive
@@ -221,7 +221,7 @@ async def test_lockset_takes_over_by_default_with_the_local_table(tmp_path: Path
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     me = LockOwner.current("test")
-    dead = dataclasses.replace(me, pid=child.pid, run_id="d" * 32)
+    dead = structs.replace(me, pid=child.pid, run_id="d" * 32)
     backend = TakeoverFake(dead)
     async with LockSet([backend], me, timeout=0) as locks:
         assert locks.held and backend.holder == me
@@ -230,7 +230,7 @@ async def test_lockset_takes_over_by_default_with_the_local_table(tmp_path: Path
 
 async def test_lockset_does_not_take_over_from_a_live_process_of_this_host() -> None:
     me = LockOwner.current("test")  # this very process holds it
-    backend = TakeoverFake(dataclasses.replace(me, run_id="x" * 32))
+    backend = TakeoverFake(structs.replace(me, run_id="x" * 32))
     with pytest.raises(LockHeld):
         async with LockSet([backend], me, timeout=0):
             pass

@@ -245,7 +245,7 @@ def test_spare_member_becomes_replica_of_master_lacking_one() -> None:
 
 def test_node_announced_elsewhere_but_reachable_needs_nothing() -> None:
     obs = observe(healthy())
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     obs.views = [
         replace(v, address="10.0.9.9:6379") if v.node_id == nid(5) else v for v in obs.views
@@ -258,7 +258,7 @@ def test_readdressed_node_is_reintroduced_by_id() -> None:
     nodes[4].flags.add("fail")  # the others lost it when its IP changed
     obs = observe(nodes)
     # The node 5 answers from a new IP: its own endpoint address differs from the cluster's.
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     views = [replace(v, address="10.0.9.9:6379") if v.node_id == nid(5) else v for v in obs.views]
     obs.views = views
@@ -271,7 +271,7 @@ def test_readdressed_node_is_reintroduced_by_id() -> None:
 def test_a_node_that_still_gives_its_old_address_for_itself_is_reintroduced() -> None:
     """A restarted node keeps its old IP in its own CLUSTER NODES line (Redis learns its
     own address only from a MEET) while the others already reach it at the new one."""
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     obs = observe(healthy())
     new = "10.0.9.9"
@@ -292,7 +292,7 @@ def test_a_node_that_still_gives_its_old_address_for_itself_is_reintroduced() ->
 
 def test_a_node_known_everywhere_under_another_address_is_left_alone() -> None:
     """NAT or announced addresses: the others know the node as it knows itself."""
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     obs = observe(healthy())
     obs.views = [
