@@ -298,6 +298,7 @@ class LockOwner(Struct, frozen=True):
         )
 
 
+# A dataclass, unlike the Struct records: ``observed`` stays out of equality and repr.
 @dataclass(frozen=True)
 class LockAttempt:
     """The outcome of one attempt: acquired (with its fencing token) or who holds it now."""

@@ -136,6 +136,8 @@ async def wait_for(
     return polled
 
 
+# A dataclass, unlike the Struct records: its bookkeeping fields are not constructor
+# arguments.
 @dataclass
 class StallWatch:
     """Tracks a measure of remaining work; stalled once it has not fallen for ``stall``

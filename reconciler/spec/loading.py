@@ -62,6 +62,7 @@ per topic); anything much larger is a mistake (or an attack)."""
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 
+# A dataclass, unlike the Struct records: ``positions`` stays out of equality and repr.
 @dataclass(frozen=True)
 class LoadedSpec:
     """A valid spec, where it came from, and its warnings.
