@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reconciler.model_defaults import new_dict
+
 PLAN_FORMAT_VERSION = "1.1"
 
 
@@ -74,8 +76,8 @@ class Change(_Frozen):
     steps: tuple[str, ...] = ()
     # What the change costs the cluster, measured at plan time (docs/plan-format.md,
     # "Impact"): bytes to copy, receiving brokers, an ETA, keys remapped... Empty: unknown.
-    impact: dict[str, Any] = Field(default_factory=dict)
-    payload: dict[str, Any] = Field(default_factory=dict)
+    impact: dict[str, Any] = Field(default_factory=new_dict)
+    payload: dict[str, Any] = Field(default_factory=new_dict)
 
     @property
     def is_destructive(self) -> bool:
@@ -127,7 +129,7 @@ class Plan(_Frozen):
     notices: tuple[Notice, ...] = ()
     # ``None``: no policy applied (none in the spec, none given with --policy).
     policy: PolicyReport | None = None
-    request_counts: dict[str, int] = Field(default_factory=dict)
+    request_counts: dict[str, int] = Field(default_factory=new_dict)
 
     @property
     def actionable(self) -> tuple[Change, ...]:

@@ -17,6 +17,7 @@ from msgspec import Struct, field
 from msgspec.structs import replace
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
+from reconciler.model_defaults import new_dict
 from reconciler.spec.base import ConfigOwnership, ConfigOwnershipField, SecretRef, SpecModel
 from reconciler.spec.limits import INT32_MAX
 from reconciler.spec.units import (
@@ -223,7 +224,7 @@ def config_problem(key: str, value: object) -> tuple[str, bool] | None:
 class BrokerDefaults(SpecModel):
     """The cluster-wide dynamic configs (every broker's default; ``--entity-default``)."""
 
-    config: dict[str, BrokerConfigValue] = Field(default_factory=dict)
+    config: dict[str, BrokerConfigValue] = Field(default_factory=new_dict)
     """Broker config key -> value; ms and bytes keys accept units (30s, 1GiB)."""
 
 
@@ -232,7 +233,7 @@ class BrokerOverride(SpecModel):
 
     id: int = Field(ge=0, le=INT32_MAX)
     """The broker's node id."""
-    config: dict[str, BrokerConfigValue] = Field(default_factory=dict)
+    config: dict[str, BrokerConfigValue] = Field(default_factory=new_dict)
     """Broker config key -> value; empty with ``ownership.brokers.configs: exclusive``
     removes every dynamic config of the broker."""
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, model_validator
 
+from reconciler.model_defaults import new_dict, new_list
 from reconciler.spec.base import (
     DeletionPolicy,
     DeletionPolicyField,
@@ -82,7 +83,7 @@ class QuotaSpec(SpecModel):
     user: str | None = None
     client_id: str | None = None
     ip: str | None = None
-    config: dict[str, QuotaScalar] = Field(default_factory=dict)
+    config: dict[str, QuotaScalar] = Field(default_factory=new_dict)
     """Quota key -> value; byte rates accept units (10MiB/s)."""
 
     @model_validator(mode="after")
@@ -116,9 +117,9 @@ class QuotaOwnership(SpecModel):
     """Quota entities this file manages even when it does not list them: those naming one
     of these users, client ids or ips (``<default>`` included)."""
 
-    users: list[str] = Field(default_factory=list)
-    client_ids: list[str] = Field(default_factory=list)
-    ips: list[str] = Field(default_factory=list)
+    users: list[str] = Field(default_factory=new_list)
+    client_ids: list[str] = Field(default_factory=new_list)
+    ips: list[str] = Field(default_factory=new_list)
     deletion: DeletionPolicyField = DeletionPolicy.NEVER
 
 
@@ -164,9 +165,9 @@ class UserSpec(SpecModel):
 class UserOwnership(SpecModel):
     """SCRAM users this file manages even when it does not list them."""
 
-    names: list[str] = Field(default_factory=list)
-    prefixes: list[str] = Field(default_factory=list)
+    names: list[str] = Field(default_factory=new_list)
+    prefixes: list[str] = Field(default_factory=new_list)
     deletion: DeletionPolicyField = DeletionPolicy.NEVER
-    protected: list[str] = Field(default_factory=list)
+    protected: list[str] = Field(default_factory=new_list)
     """Users never changed or removed (besides the tool's own and the brokers' super
     users), e.g. an inter-broker user that is not a super user."""

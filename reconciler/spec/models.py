@@ -4,7 +4,8 @@ Models are strict, immutable and reject unknown fields. YAML keys are camelCase 
 Python attributes are snake_case. Kafka topic config keys keep Kafka's own dotted names.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: with real annotation objects pydantic
+# skips evaluating dozens of strings when it builds these classes at every start-up.
 
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -19,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from reconciler.model_defaults import new_dict, new_list
 from reconciler.spec.base import (
     ConfigOwnership,
     ConfigOwnershipField,
@@ -102,18 +104,6 @@ def _rate(value: Any) -> Any:
 # case-insensitively.
 
 
-def _new_list() -> list[Any]:
-    return []
-
-
-def _new_dict() -> dict[str, Any]:
-    return {}
-
-
-# Python functions, not ``list``/``dict``: pydantic inspects a default factory's signature,
-# and a builtin's is parsed from its text signature (tokenize), costing milliseconds each.
-
-
 # --------------------------------------------------------------------------- kafka
 
 
@@ -191,7 +181,7 @@ class TopicSettings(SpecModel):
     replication_factor: Annotated[
         int | None, Why("a 16-bit integer in Kafka's CreateTopics request")
     ] = Field(default=None, ge=1, le=KAFKA_MAX_REPLICATION_FACTOR)
-    config: dict[str, ConfigValue] = Field(default_factory=_new_dict)
+    config: dict[str, ConfigValue] = Field(default_factory=new_dict)
     """Kafka topic-level configs by Kafka's own key; ms and bytes accept units (7d, 1GiB)."""
 
 
@@ -269,11 +259,11 @@ class ProducerRole(SpecModel):
     role: Literal["producer"]
     principal: str
     host: str = "*"
-    topics: list[str] = Field(default_factory=_new_list)
-    topic_prefixes: list[str] = Field(default_factory=_new_list)
+    topics: list[str] = Field(default_factory=new_list)
+    topic_prefixes: list[str] = Field(default_factory=new_list)
     idempotent: bool = False
-    transactional_ids: list[str] = Field(default_factory=_new_list)
-    transactional_id_prefixes: list[str] = Field(default_factory=_new_list)
+    transactional_ids: list[str] = Field(default_factory=new_list)
+    transactional_id_prefixes: list[str] = Field(default_factory=new_list)
 
 
 class ConsumerRole(SpecModel):
@@ -282,10 +272,10 @@ class ConsumerRole(SpecModel):
     role: Literal["consumer"]
     principal: str
     host: str = "*"
-    topics: list[str] = Field(default_factory=_new_list)
-    topic_prefixes: list[str] = Field(default_factory=_new_list)
-    groups: list[str] = Field(default_factory=_new_list)
-    group_prefixes: list[str] = Field(default_factory=_new_list)
+    topics: list[str] = Field(default_factory=new_list)
+    topic_prefixes: list[str] = Field(default_factory=new_list)
+    groups: list[str] = Field(default_factory=new_list)
+    group_prefixes: list[str] = Field(default_factory=new_list)
 
 
 def _acl_rule_kind(value: Any) -> str | None:
@@ -316,8 +306,8 @@ AclRule = Annotated[
 class TopicOwnership(SpecModel):
     """Topics this file manages even when it does not list them (to report or delete them)."""
 
-    names: list[str] = Field(default_factory=_new_list)
-    prefixes: list[str] = Field(default_factory=_new_list)
+    names: list[str] = Field(default_factory=new_list)
+    prefixes: list[str] = Field(default_factory=new_list)
     configs: ConfigOwnershipField = ConfigOwnership.ADDITIVE
     deletion: DeletionPolicyField = DeletionPolicy.NEVER
 
@@ -325,7 +315,7 @@ class TopicOwnership(SpecModel):
 class AclOwnership(SpecModel):
     """Principals whose ACLs this file manages completely."""
 
-    principals: list[str] = Field(default_factory=_new_list)
+    principals: list[str] = Field(default_factory=new_list)
     deletion: DeletionPolicyField = DeletionPolicy.NEVER
 
 
@@ -344,12 +334,12 @@ class KafkaSpec(SpecModel):
 
     connection: KafkaConnection
     defaults: TopicSettings = TopicSettings.model_construct()
-    profiles: dict[str, TopicSettings] = Field(default_factory=_new_dict)
-    topics: list[TopicSpec] = Field(default_factory=_new_list)
-    acls: list[AclRule] = Field(default_factory=_new_list)
-    quotas: list[QuotaSpec] = Field(default_factory=_new_list)
+    profiles: dict[str, TopicSettings] = Field(default_factory=new_dict)
+    topics: list[TopicSpec] = Field(default_factory=new_list)
+    acls: list[AclRule] = Field(default_factory=new_list)
+    quotas: list[QuotaSpec] = Field(default_factory=new_list)
     """Client quotas per user / client id / ip entity (docs/spec.md)."""
-    users: list[UserSpec] = Field(default_factory=_new_list)
+    users: list[UserSpec] = Field(default_factory=new_list)
     """SCRAM users; passwords only by reference."""
     brokers: BrokersSpec | None = None
     """Dynamic broker configs: the cluster-wide default and per-broker overrides."""
@@ -448,7 +438,7 @@ class RedisConnection(SpecModel):
     tls: RedisTls | None = None
 
     @model_validator(mode="after")
-    def _one_target(self) -> RedisConnection:
+    def _one_target(self) -> "RedisConnection":
         if (self.addresses is None) == (self.kubernetes is None):
             raise ValueError("give exactly one of addresses or kubernetes")
         return self
@@ -486,9 +476,9 @@ class RedisClusterLayout(SpecModel):
 class RedisSpec(SpecModel):
     connection: RedisConnection
     cluster: RedisClusterLayout = RedisClusterLayout.model_construct()
-    users: Annotated[list[RedisUser], AfterValidator(check_users)] = Field(default_factory=list)
+    users: Annotated[list[RedisUser], AfterValidator(check_users)] = Field(default_factory=new_list)
     """ACL users kept identical on every node (docs/spec.md, "Redis users")."""
-    config: dict[str, ConfigValue] = Field(default_factory=dict)
+    config: dict[str, ConfigValue] = Field(default_factory=new_dict)
     """``CONFIG SET`` parameters every node must have (docs/spec.md, "Redis config")."""
     ownership: RedisOwnership = RedisOwnership.model_construct()
 
@@ -500,7 +490,7 @@ class Metadata(SpecModel):
     """Name and labels of this spec (the name shows in plans and locks)."""
 
     name: str
-    labels: dict[str, str] = Field(default_factory=_new_dict)
+    labels: dict[str, str] = Field(default_factory=new_dict)
 
 
 class ClusterSpec(SpecModel):
@@ -511,7 +501,7 @@ class ClusterSpec(SpecModel):
     metadata: Metadata
     kafka: KafkaSpec | None = None
     redis: RedisSpec | None = None
-    policies: list[PolicyRule] = Field(default_factory=_new_list)
+    policies: list[PolicyRule] = Field(default_factory=new_list)
     """Rules every plan must pass (docs/spec.md, "Policies")."""
-    environments: dict[str, dict[str, Any]] = Field(default_factory=_new_dict)
+    environments: dict[str, dict[str, Any]] = Field(default_factory=new_dict)
     """Overlays chosen with ``--env``; kept verbatim here (neither merged nor interpolated)."""

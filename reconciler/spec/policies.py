@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, model_validator
 
+from reconciler.model_defaults import new_list
 from reconciler.spec.base import SpecModel
 from reconciler.spec.limits import INT32_MAX
 from reconciler.spec.units import parse_duration_ms
@@ -49,9 +50,9 @@ class PolicyRule(SpecModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
     """What the plan, the exit message and ``--approve NAME`` call this rule."""
     description: str | None = None
-    environments: list[str] = Field(default_factory=list)
+    environments: list[str] = Field(default_factory=new_list)
     """Only with these ``--env`` names (empty: always)."""
-    resource_types: list[str] = Field(default_factory=list)
+    resource_types: list[str] = Field(default_factory=new_list)
     """Only changes of these resource types (empty: the check's own; expressions: all)."""
     approvable: bool | None = None
     """Whether ``--approve NAME`` may let a violation through (default: yes, except for
@@ -108,4 +109,4 @@ def _camel(name: str) -> str:
 class PolicyFile(SpecModel):
     """A ``--policy FILE``: ``policies:`` and nothing else."""
 
-    policies: list[PolicyRule] = Field(default_factory=list)
+    policies: list[PolicyRule] = Field(default_factory=new_list)

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from reconciler.model_defaults import new_list
 from reconciler.spec.base import (
     DeletionPolicy,
     DeletionPolicyField,
@@ -36,15 +37,15 @@ class RedisUser(SpecModel):
     """The user name (``default`` is the user of clients that do not authenticate)."""
     enabled: bool = True
     """``on`` (may log in) or ``off``."""
-    passwords: list[SecretRef] = Field(default_factory=list)
+    passwords: list[SecretRef] = Field(default_factory=new_list)
     """Passwords by reference (several during a rotation); compared by their SHA-256."""
     nopass: bool = False
     """Any password is accepted (``nopass``); excludes ``passwords``."""
-    keys: list[str] = Field(default_factory=list)
+    keys: list[str] = Field(default_factory=new_list)
     """Key patterns (``app:*``; ``%R~ro:*`` / ``%W~wo:*`` for read- or write-only)."""
-    channels: list[str] = Field(default_factory=list)
+    channels: list[str] = Field(default_factory=new_list)
     """Pub/Sub channel patterns (none: ``resetchannels``)."""
-    commands: list[str] = Field(default_factory=list)
+    commands: list[str] = Field(default_factory=new_list)
     """Command rules in order: ``+@read``, ``-@dangerous``, ``+get``, ``-config|set``."""
 
     @field_validator("name")

@@ -30,6 +30,7 @@ from pydantic import Field
 from reconciler.engine.payloads import Payload, change_from_payload
 from reconciler.engine.plan import Action, Change, Notice, NoticeLevel, Risk
 from reconciler.engine.providers import ProviderPlan
+from reconciler.model_defaults import new_dict
 from reconciler.providers.kafka.state import ConfigSource, LiveConfig
 from reconciler.providers.kafka.topic_diffs import config_risks, same_config_value
 from reconciler.spec.kafka_brokers import (
@@ -109,7 +110,7 @@ class BrokerConfigPayload(Payload):
     (read only while applying), keys to delete."""
 
     broker: int | None
-    set: dict[str, str] = Field(default_factory=dict)
+    set: dict[str, str] = Field(default_factory=new_dict)
     # (key, reference) pairs, not a mapping: a mapping keyed by ``...password`` would be
     # redacted in saved plans, and the reference is no secret.
     set_from: tuple[tuple[str, dict[str, str]], ...] = ()

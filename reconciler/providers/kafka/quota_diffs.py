@@ -18,6 +18,7 @@ from pydantic import Field
 from reconciler.engine.payloads import Payload, change_from_payload
 from reconciler.engine.plan import Action, Change, Notice, NoticeLevel, Risk, unmanaged_notice
 from reconciler.engine.providers import ProviderPlan
+from reconciler.model_defaults import new_dict
 from reconciler.spec.kafka_identities import DEFAULT_ENTITY, QuotaOwnership, QuotaSpec
 from reconciler.spec.models import DeletionPolicy
 
@@ -52,7 +53,7 @@ class QuotaPayload(Payload):
     """What apply sends for one entity: keys to set and keys to remove."""
 
     entity: tuple[tuple[str, str | None], ...]
-    set: dict[str, float] = Field(default_factory=dict)
+    set: dict[str, float] = Field(default_factory=new_dict)
     remove: tuple[str, ...] = ()
 
     def displayed(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from reconciler.engine.payloads import Payload
 from reconciler.engine.plan import Action
+from reconciler.model_defaults import new_dict
 
 INT32_MAX = 2**31 - 1
 
@@ -16,7 +17,7 @@ INT32_MAX = 2**31 - 1
 class TopicCreate(Payload):
     partitions: int = Field(ge=1, le=INT32_MAX)
     replication_factor: int = Field(ge=1, le=32767)
-    config: dict[str, str] = Field(default_factory=dict)
+    config: dict[str, str] = Field(default_factory=new_dict)
 
     def displayed(self) -> dict[str, Any]:
         return {
@@ -31,8 +32,8 @@ class TopicUpdate(Payload):
     removed (``None``: back to the broker default)."""
 
     partitions: int | None = Field(default=None, ge=1, le=INT32_MAX)
-    reassignment: dict[int, list[int]] = Field(default_factory=dict)
-    config: dict[str, str | None] = Field(default_factory=dict)
+    reassignment: dict[int, list[int]] = Field(default_factory=new_dict)
+    config: dict[str, str | None] = Field(default_factory=new_dict)
     # The replication throttle (bytes/s) the reassignment runs at; None: unthrottled.
     throttle: int | None = Field(default=None, gt=0)
 

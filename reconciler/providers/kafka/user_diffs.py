@@ -21,6 +21,7 @@ from pydantic import Field
 from reconciler.engine.payloads import Payload, change_from_payload
 from reconciler.engine.plan import Action, Change, Notice, NoticeLevel, Risk, unmanaged_notice
 from reconciler.engine.providers import ProviderPlan
+from reconciler.model_defaults import new_dict
 from reconciler.spec.kafka_identities import UserOwnership, UserSpec
 from reconciler.spec.models import DeletionPolicy
 
@@ -51,7 +52,7 @@ class UserPayload(Payload):
     and mechanisms to delete."""
 
     name: str
-    upsert: dict[str, int] = Field(default_factory=dict)  # mechanism -> iterations
+    upsert: dict[str, int] = Field(default_factory=new_dict)  # mechanism -> iterations
     delete: tuple[str, ...] = ()
     # The password's reference, {"fromEnv": VAR} or {"fromFile": path}; named so that the
     # plan's redaction (keys that look like secrets) leaves the reference readable.

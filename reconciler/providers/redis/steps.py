@@ -21,6 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from reconciler.engine.payloads import Payload, change_from_payload
 from reconciler.engine.plan import Action, Change, Risk
+from reconciler.model_defaults import new_list
 from reconciler.providers.redis.state import (
     SLOT_COUNT,
     ClusterObservation,
@@ -153,7 +154,7 @@ class CreateCluster(_Step):
     kind: Literal["create_cluster"] = "create_cluster"
     cluster: str
     masters: list[CreateMaster]
-    replicas: list[CreateReplica] = Field(default_factory=list)
+    replicas: list[CreateReplica] = Field(default_factory=new_list)
 
     @property
     def members(self) -> list[NodeRef]:
@@ -498,8 +499,8 @@ class SlotSettlement(BaseModel):
     slots: SlotRanges
     owner: NodeRef
     previous_owner: str | None = None  # name of the owner before (None: nobody)
-    drain: list[NodeRef] = Field(default_factory=list)
-    open_on: list[NodeRef] = Field(default_factory=list)
+    drain: list[NodeRef] = Field(default_factory=new_list)
+    open_on: list[NodeRef] = Field(default_factory=new_list)
     # When a key exists on a drained node and on the owner with different values: whose copy
     # wins. The interrupted move's source (or the replica that took it over) holds the copy
     # written last: a move deletes a key on the source only after the target and its
