@@ -35,6 +35,7 @@ from reconciler.providers.redis.steps import (
     ReplicateNode,
     SettleSlots,
 )
+from reconciler.providers.redis.syncing import FirstSyncs, in_sync
 from reconciler.providers.redis.transports import (
     Arg,
     CommandError,
@@ -140,6 +141,7 @@ class Applier:
         self.options = options
         self.endpoints: dict[str, NodeEndpoint] = {}  # node id -> endpoint
         self.observation: ClusterObservation | None = None
+        self.first_syncs = FirstSyncs(self.exec)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -323,13 +325,26 @@ class Applier:
         await check_replication_auth(
             self.transport, self.endpoint(node_id), self.endpoint(master_id)
         )
+        master = await self.view(master_id)
+        if master.myself.slots or master.dbsize:
+            await self._replicate(node_id, master_id, view.address)
+            return
+        async with self.first_syncs.prompt(master_id) as prompt:
+            await self._replicate(node_id, master_id, view.address)
+            if prompt:  # the delay is set back once the sync it cut short is done
+                await self.wait(
+                    f"{view.address} in sync with {master.address}",
+                    lambda: in_sync(self.exec, node_id),
+                )
+
+    async def _replicate(self, node_id: str, master_id: str, address: str) -> None:
         await self.exec(node_id, "CLUSTER", "REPLICATE", master_id)
 
         async def settled() -> bool:
             me = (await self.view(node_id)).myself
             return me.is_replica and me.master_id == master_id
 
-        await self.wait(f"{view.address} replicates {master_id[:12]}", settled)
+        await self.wait(f"{address} replicates {master_id[:12]}", settled)
 
     def _introducer(self, node_id: str) -> str:
         introducer = next((m for m in self.members() if m != node_id), None)

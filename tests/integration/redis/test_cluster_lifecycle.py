@@ -350,6 +350,44 @@ async def test_scale_out_and_in_with_50k_keys(
     await asyncio.to_thread(check_data, masters[0], values, masters)
 
 
+async def test_new_replica_syncs_without_its_masters_delay(redis_factory: Any) -> None:
+    """A grow's new master starts its replica's first sync at once, then keeps its own
+    ``repl-diskless-sync-delay``: set to 60 s here, waiting for it would time the moves'
+    replica acknowledgements (10 s) out."""
+    from redis import Redis
+
+    sandbox = redis_factory(nodes=6)
+    provider = provider_for(sandbox.addresses)
+    try:
+        await plan_and_apply(provider)
+    finally:
+        await provider.close()
+    values = await asyncio.to_thread(load_keys, sandbox.addresses[0], 2_000)
+    sandbox.add_nodes(2)
+    new = list(sandbox.addresses[6:])
+    clients = [Redis(host=a.split(":")[0], port=int(a.split(":")[1])) for a in new]
+    try:
+        for client in clients:
+            client.config_set("repl-diskless-sync-delay", 60)
+        grow = provider_for(sandbox.addresses, masters=4)
+        started = time.monotonic()
+        try:
+            await plan_and_apply(grow)
+        finally:
+            await grow.close()
+        assert time.monotonic() - started < 30
+        for client in clients:
+            assert client.config_get("repl-diskless-sync-delay") == {
+                "repl-diskless-sync-delay": "60"
+            }
+    finally:
+        for client in clients:
+            client.close()
+    observation = await provider_for(sandbox.addresses).observe()
+    masters = [v.address for v in observation.members if v.myself.is_master and v.myself.slots]
+    await asyncio.to_thread(check_data, sandbox.addresses[0], values, masters)
+
+
 # --------------------------------------------------------------------------- repair
 
 
