@@ -1,8 +1,9 @@
 """Side by side, end to end: Redis Cluster 3→4 masters with redis-cli vs one llm-analytics apply.
 
 Each trial starts a fresh sandbox of real redis-server processes: 3 masters × 1 replica
-holding N keys spread over all slots, plus two new bare nodes (started untimed, as pods that
-already run). Then, timed as whole processes:
+holding N keys spread over all slots, plus two new bare nodes (started untimed, and left to
+run ``--settle`` seconds, default 3, as pods that already run: Redis holds a master's cluster
+state back for two seconds after it starts). Then, timed as whole processes:
 
 - **redis-cli**: ``redis-cli --cluster add-node NEW1 ENTRY``; wait until every node knows
   NEW1 (no handshake, same node set everywhere, ``cluster_state:ok``); ``redis-cli --cluster
@@ -189,20 +190,25 @@ class Trial:
     slots_new: int
 
 
-def prepare(keys: int, value_size: int) -> tuple[RedisSandbox, list[str], dict[str, str]]:
+def prepare(
+    keys: int, value_size: int, settle: float
+) -> tuple[RedisSandbox, list[str], dict[str, str]]:
     sandbox = RedisSandbox(6, formed=True, replicas=1)
     sandbox.start()
     try:
         values = load_keys(sandbox.addresses[0], keys, value_size, KEY_PREFIX)
         sandbox.add_nodes(2)
+        # As pods that already run: a master's first two seconds differ (Redis holds back
+        # its cluster state after start-up, CLUSTER_WRITABLE_DELAY), for either tool.
+        time.sleep(settle)
     except BaseException:
         sandbox.stop()
         raise
     return sandbox, list(sandbox.addresses), values
 
 
-def trial_rediscli(keys: int, value_size: int) -> Trial:
-    sandbox, addresses, values = prepare(keys, value_size)
+def trial_rediscli(keys: int, value_size: int, settle: float) -> Trial:
+    sandbox, addresses, values = prepare(keys, value_size, settle)
     try:
         entry, new_master, new_replica = addresses[0], addresses[6], addresses[7]
         old = addresses[:6]
@@ -245,8 +251,8 @@ def trial_rediscli(keys: int, value_size: int) -> Trial:
         sandbox.stop()
 
 
-def trial_ours(keys: int, value_size: int, mode: str, workdir: Path) -> Trial:
-    sandbox, addresses, values = prepare(keys, value_size)
+def trial_ours(keys: int, value_size: int, mode: str, workdir: Path, settle: float) -> Trial:
+    sandbox, addresses, values = prepare(keys, value_size, settle)
     try:
         new_nodes = set(addresses[6:])
         if mode == "init":
@@ -293,6 +299,12 @@ def main() -> None:
     parser.add_argument("--value-size", type=int, default=64)
     parser.add_argument("--trials", type=int, default=2, help="trials per tool (alternating)")
     parser.add_argument("--ours", choices=("apply", "init"), default="apply")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=3.0,
+        help="seconds the two new nodes run before the timed procedure starts",
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     load_start = loadavg()
@@ -302,9 +314,11 @@ def main() -> None:
             order = ["cli", "ours"] if i % 2 == 0 else ["ours", "cli"]
             for which in order:
                 if which == "cli":
-                    trials.append(trial_rediscli(args.keys, args.value_size))
+                    trials.append(trial_rediscli(args.keys, args.value_size, args.settle))
                 else:
-                    trials.append(trial_ours(args.keys, args.value_size, args.ours, Path(tmp)))
+                    trials.append(
+                        trial_ours(args.keys, args.value_size, args.ours, Path(tmp), args.settle)
+                    )
                 log(f"{trials[-1].tool}: {trials[-1].seconds:.2f} s")
     cli = [t for t in trials if t.tool.startswith("redis-cli")]
     ours = [t for t in trials if not t.tool.startswith("redis-cli")]
@@ -313,8 +327,9 @@ def main() -> None:
     lines = [
         f"Redis Cluster 3→4 masters (+1 replica), {args.keys:,} keys ({args.value_size}-byte "
         f"values), real redis-server processes, {cpu_count()} CPUs; load average (1/5/15 min) "
-        f"at start {load_start}, at end {loadavg()}; every key counted and 2,000 values read "
-        "back after each procedure.",
+        f"at start {load_start}, at end {loadavg()}; the new nodes ran {args.settle:g} s before "
+        "each timed procedure; every key counted and 2,000 values read back after each "
+        "procedure.",
         "",
         "| tool | trial | seconds (whole procedure) | CPU s (tool processes) | steps | keys on "
         "new master | keys verified | slots on new master |",
