@@ -97,6 +97,19 @@ def loadavg() -> str:
     return f"{one:.1f} / {five:.1f} / {fifteen:.1f}"
 
 
+def process_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) the running processes ``pids`` have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+    return total / ticks
+
+
 def cpu_count() -> int:
     return os.cpu_count() or 1
 

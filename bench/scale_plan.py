@@ -4,11 +4,13 @@ Starts the ``secure`` sandbox (SASL/PLAIN, StandardAuthorizer), or uses the clus
 ``LLM_ANALYTICS_*`` connection variables name (``LLM_ANALYTICS_BOOTSTRAP_SERVERS`` set; the
 smoke test does this), writes one spec with ``--topics`` topics and ``--acls`` ACL entries
 (two per topic, spread over 50 principals, all in the ownership scope along with the topics'
-prefix), creates everything (topics in batches, then ``llm-analytics apply -f SPEC -y --no-lock``), then runs
-``llm-analytics plan -f SPEC -o json --detailed-exitcode`` ``--repeats`` times (exit 0, no
-changes required) and prints, with the load average: wall and CPU seconds (median), peak
-RSS, and the plan's admin request counts, against the goals (≤ 3 s idle, ≤ 6 requests,
-≤ 250 MB).
+prefix), creates the topics with one timed ``apply`` (its wall and CPU time, and the brokers'
+CPU time when they run here: how much of the creation is the broker's), then the ACLs (and,
+if a loaded broker timed that apply out, the topics in batches first) with ``apply -f SPEC
+-y --no-lock``, then runs ``llm-analytics plan -f SPEC -o json --detailed-exitcode``
+``--repeats`` times (exit 0, no changes required) and prints, with the load average: wall
+and CPU seconds (median), peak RSS, and the plan's admin request counts, against the goals
+(≤ 3 s idle, ≤ 6 requests, ≤ 250 MB).
 
     python bench/scale_plan.py [--topics 10000] [--acls 20000] [--repeats 3] [--out FILE]
     python bench/scale_plan.py --topics 20 --acls 40 --repeats 1    # smoke run
@@ -27,11 +29,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _procs import compile_package, llm_analytics_argv, loadavg, median, run
+from _procs import compile_package, llm_analytics_argv, loadavg, median, process_cpu, run
 
 PRINCIPALS = 50
 GOAL_SECONDS, GOAL_REQUESTS, GOAL_MIB = 3.0, 6, 250
@@ -41,20 +44,22 @@ TOPIC_CONFIG = {"retention.ms": "86400000", "compression.type": "lz4"}
 
 
 @contextlib.contextmanager
-def cluster() -> Iterator[dict[str, str]]:
-    """The environment connecting the CLI: the caller's cluster, or a secure sandbox."""
+def cluster() -> Iterator[tuple[dict[str, str], list[int]]]:
+    """The environment connecting the CLI, and the broker processes' ids when they run
+    here: the caller's cluster (no ids), or a secure sandbox."""
     if os.environ.get("LLM_ANALYTICS_BOOTSTRAP_SERVERS"):
-        yield dict(os.environ)
+        yield dict(os.environ), []
         return
     from reconciler.sandbox.kafka import KafkaSandbox
 
     with KafkaSandbox("secure") as sandbox:
         os.environ.update(sandbox.connection_env())  # the set-up resolves the password here too
-        yield dict(os.environ)
+        yield dict(os.environ), list(sandbox.pids.values())
 
 
 def write_spec(path: Path, prefix: str, topics: int, acls: int) -> None:
-    """Topics ``PREFIX-NNNNN`` and ``acls`` entries (READ, then DESCRIBE, topic by topic)."""
+    """Topics ``PREFIX-NNNNN`` and ``acls`` entries (READ, then DESCRIBE, topic by topic;
+    none: no ``acls`` section)."""
     lines = [
         "apiVersion: llm-analytics/v1",
         "kind: ClusterSpec",
@@ -67,6 +72,10 @@ def write_spec(path: Path, prefix: str, topics: int, acls: int) -> None:
         "  topics:",
     ]
     lines += [f"    - {{name: {prefix}-{i:05d}, partitions: 1}}" for i in range(topics)]
+    if not acls:
+        lines += ["  ownership:", f"    topics: {{prefixes: [{prefix}-]}}"]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return
     lines.append("  acls:")
     for index in range(acls):
         topic, operation = divmod(index, 2)
@@ -114,11 +123,48 @@ async def precreate_topics(spec: Path, env: dict[str, str], batch: int = 200) ->
             await asyncio.sleep(2)
 
 
-def create_all(llm: list[str], spec: Path, env: dict[str, str]) -> tuple[float, int]:
-    """``apply -f SPEC -y --no-lock`` until it succeeds: on a loaded machine the broker may time out a
-    CreateTopics batch; a rerun creates what is still missing. Seconds and runs."""
+class Creation(NamedTuple):
+    """One ``apply`` creating every topic: its wall and CPU seconds, the brokers' CPU."""
+
+    wall: float
+    cpu: float
+    broker_cpu: float | None  # None: the brokers do not run here
+
+    def row(self, topics: int) -> str:
+        broker = (
+            f"brokers {self.broker_cpu:.1f} s CPU ({self.broker_cpu / self.wall:.0%} of the wall "
+            "time)"
+            if self.broker_cpu is not None
+            else "brokers' CPU not known (not run here)"
+        )
+        return (
+            f"creating {topics:,} topics with one `apply`: {self.wall:.1f} s wall; "
+            f"llm-analytics {self.cpu:.1f} s CPU ({self.cpu / self.wall:.0%}), {broker}"
+        )
+
+
+def create_topics(
+    llm: list[str], spec: Path, env: dict[str, str], brokers: list[int]
+) -> Creation | None:
+    """Every topic of ``spec`` created by one timed ``apply``; None if it failed (a loaded
+    broker may time a 1,000-topic CreateTopics out; the set-up then creates the rest)."""
+    before = process_cpu(brokers)
+    done = run([*llm, "apply", "-f", str(spec), "-y", "--no-lock"], env=env)
+    broker_cpu = process_cpu(brokers) - before if brokers else None
+    if done.rc != 0:
+        print(f"creating topics: apply exited {done.rc}: {done.stderr[-300:]}", file=sys.stderr)
+        return None
+    return Creation(done.wall, done.cpu, broker_cpu)
+
+
+def create_all(
+    llm: list[str], spec: Path, env: dict[str, str], *, precreate: bool = True
+) -> tuple[float, int]:
+    """``apply -f SPEC -y --no-lock`` until it succeeds: on a loaded machine the broker may
+    time out a CreateTopics batch; a rerun creates what is still missing. Seconds and runs."""
     began = time.perf_counter()
-    asyncio.run(precreate_topics(spec, env))
+    if precreate:
+        asyncio.run(precreate_topics(spec, env))
     for attempt in range(1, SETUP_ATTEMPTS + 1):
         # No apply lock: the names are this run's own, and on a loaded broker the lock's
         # consumer group (its coordinator, its renewals) is what fails first.
@@ -147,11 +193,13 @@ def measure(topics: int, acls: int, repeats: int) -> str:
     compile_package()
     llm = llm_analytics_argv()
     prefix = f"scale-{uuid.uuid4().hex[:6]}"
-    with cluster() as env, tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
-        spec = Path(tmp, "spec.yaml")
+    with cluster() as (env, brokers), tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        spec, topics_only = Path(tmp, "spec.yaml"), Path(tmp, "topics.yaml")
         write_spec(spec, prefix, topics, acls)
+        write_spec(topics_only, prefix, topics, 0)
         size_mb = spec.stat().st_size / 1e6
-        apply_seconds, attempts = create_all(llm, spec, env)
+        creation = create_topics(llm, topics_only, env, brokers)
+        apply_seconds, attempts = create_all(llm, spec, env, precreate=creation is None)
         plans = []
         for _ in range(repeats):
             done = run(
@@ -166,6 +214,8 @@ def measure(topics: int, acls: int, repeats: int) -> str:
     rows = [
         f"load average {loadavg()} (1 / 5 / 15 min); spec {size_mb:.1f} MB; "
         f"set-up apply {apply_seconds:.1f} s ({attempts} run(s) of apply)",
+        "",
+        creation.row(topics) if creation else "creating the topics with one `apply` failed",
         "",
         "| no-change plan | wall s (median) | CPU s (median) | peak RSS | requests |",
         "|---|---:|---:|---:|---|",
