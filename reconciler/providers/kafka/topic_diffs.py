@@ -60,6 +60,16 @@ def in_ownership(name: str, ownership: TopicOwnership, listed: set[str]) -> bool
     )
 
 
+def places_replicas(desired: Sequence[DesiredTopic], state: KafkaClusterState) -> bool:
+    """Whether planning ``desired`` places replicas (a replication factor changes), which
+    weighs the replicas of every topic in the cluster, not only of those in ``state``."""
+    return any(
+        (live := state.topics.get(topic.name)) is not None
+        and topic.replication_factor != live.replication_factor
+        for topic in desired
+    )
+
+
 def same_config_value(key: str, desired: str | None, live: str | None) -> bool:
     if desired is None or live is None:
         return desired == live

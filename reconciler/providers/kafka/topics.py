@@ -27,6 +27,7 @@ from reconciler.providers.kafka.topic_diffs import (
     diff_topics,
     in_ownership,
     missing_topic_notices,
+    places_replicas,
     same_config_value,
     topic_address,
 )
@@ -122,19 +123,31 @@ class KafkaTopicsProvider:
     async def close(self) -> None:
         """The admin connection is shared and closed by whoever opened it."""
 
-    async def read(self) -> KafkaClusterState:
-        """Every topic's partitions (names for the ownership scope, replicas for placement);
-        configs only of the topics the spec lists or owns: nothing else is compared."""
+    def scope(self) -> list[str] | None:
+        """The topics a plan reads: every topic when a prefix is owned (the unlisted ones
+        are found by listing them all), else only those listed, owned by name or required,
+        which Metadata then names, so that the read follows the spec, not the cluster."""
+        if self.ownership.prefixes:
+            return None
+        names = {t.name for t in self.desired} | set(self.ownership.names) | set(self.required)
+        return sorted(names)
+
+    async def read(self, *, every_topic: bool = False) -> KafkaClusterState:
+        """The scope's partitions (or ``every_topic``'s); configs only of the topics the
+        spec lists or owns: nothing else is compared."""
         listed = {topic.name for topic in self.desired}
         return await self.admin.cluster_state(
             with_configs=True,
             config_keys=self.config_keys,
             configs_of=lambda name: in_ownership(name, self.ownership, listed),
+            topics=None if every_topic else self.scope(),
         )
 
     async def plan(self, options: PlanOptions) -> ProviderPlan:
         for attempt in range(2):
             state = await self.read()
+            if self.scope() is not None and places_replicas(self.desired, state):
+                state = await self.read(every_topic=True)  # placement weighs every replica
             planned = diff_topics(
                 self.desired,
                 state,

@@ -169,6 +169,11 @@ async def test_replication_increase_by_reassignment_keeps_messages(
                 await producer.send_and_wait(name, f"m{i}".encode(), key=str(i).encode())
         finally:
             await producer.stop()
+        # Placement weighs every topic's replicas: the plan reads the whole cluster again.
+        admin.requests.clear()
+        wider = KafkaTopicsProvider(admin, [topic(name, partitions=3, rf=3)], TopicOwnership())
+        await build_plan([wider], PlanOptions())
+        assert admin.requests["Metadata"] == 2
         plan = await converge(admin, [topic(name, partitions=3, rf=3)])
         assert Risk.SLOW in plan.changes[0].risks
         state = await admin.cluster_state(topics=[name])
@@ -223,12 +228,19 @@ async def test_plan_describes_configs_only_of_listed_and_owned_topics(
         single_admin,
         [topic(n, partitions=1, retention_ms="3600000") for n in (listed, owned, other)],
     )
+    # A prefix is owned: every topic is listed (to find the unlisted ones in the scope),
+    # only those in the scope are described.
+    by_prefix = TopicOwnership(prefixes=[f"{prefix}-o"])
+    state = await KafkaTopicsProvider(single_admin, [topic(listed, partitions=1)], by_prefix).read()
+    assert state.topics[listed].configs and state.topics[owned].configs
+    assert state.topics[other].configs == {}  # listed by Metadata, never described
+    assert state.topics[other].partition_count == 1
+    # Names only: Metadata names the scope's topics, so the read follows the spec.
     ownership = TopicOwnership(names=[owned], deletion=DeletionPolicy.ALLOW)
     provider = KafkaTopicsProvider(single_admin, [topic(listed, partitions=1)], ownership)
     state = await provider.read()
     assert state.topics[listed].configs and state.topics[owned].configs
-    assert state.topics[other].configs == {}  # listed by Metadata, never described
-    assert state.topics[other].partition_count == 1  # still counted for placement
+    assert other not in state.topics
     single_admin.requests.clear()
     plan = await build_plan([provider], PlanOptions(allow_delete=True))
     assert dict(single_admin.requests) == {"Metadata": 1, "DescribeConfigs": 1}

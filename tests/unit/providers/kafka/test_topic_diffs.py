@@ -11,7 +11,7 @@ from reconciler.providers.kafka.state import (
     LiveTopic,
     PartitionState,
 )
-from reconciler.providers.kafka.topic_diffs import config_risks, diff_topics
+from reconciler.providers.kafka.topic_diffs import config_risks, diff_topics, places_replicas
 from reconciler.spec.models import ConfigOwnership, DeletionPolicy, TopicOwnership
 from reconciler.spec.resolving import DesiredTopic
 
@@ -191,3 +191,10 @@ def test_config_risks() -> None:
     assert Risk.DATA_LOSS not in config_risks("retention.ms", "1000", "2000")
     assert Risk.DISRUPTIVE in config_risks("min.insync.replicas", "1", "2")
     assert config_risks("compression.type", "lz4", "zstd") == set()
+
+
+def test_only_a_replication_change_places_replicas() -> None:
+    live = state(live_topic("t", rf=1))
+    assert not places_replicas([desired("t", rf=1), desired("new", rf=3)], live)
+    assert not places_replicas([desired("t", partitions=6, rf=1)], live)
+    assert places_replicas([desired("t", rf=2)], live)
