@@ -445,6 +445,7 @@ class KafkaAdmin:
         request = MetadataRequest(
             list(topics) if topics is not None else None, allow_auto_topic_creation=False
         )
+        pinned = node_id is not None
         if node_id is None:
             node_id, metadata = await self._send_to_any(request, "Metadata", True)
         else:
@@ -470,7 +471,9 @@ class KafkaAdmin:
         if with_configs and described:
             # From the broker that answered Metadata: its topics and configs are one
             # metadata image, while another broker may not have applied a new topic yet.
-            configs = await self.topic_configs(described, config_keys, node_id=node_id)
+            configs = await self.topic_configs(
+                described, config_keys, node_id=node_id, pinned=pinned
+            )
             for name in described:
                 if name in configs:
                     live[name] = replace(live[name], configs=configs[name])
@@ -520,11 +523,13 @@ class KafkaAdmin:
         keep: frozenset[str] | None = None,
         *,
         node_id: int | None = None,
+        pinned: bool = False,
     ) -> dict[str, dict[str, LiveConfig]]:
         """Configs of the named topics, with their source, in one DescribeConfigs request
-        (to ``node_id`` first when given, else any broker). A topic the broker does not know
-        is left out; any other error is raised: a plan must not take configs it could not
-        read for configs that are not set.
+        (to ``node_id`` first when given, else any broker; ``pinned``: to ``node_id`` only,
+        for that broker's own view or an error). A topic the broker does not know is left
+        out; any other error is raised: a plan must not take configs it could not read for
+        configs that are not set.
 
         ``keep``: the config names needed whatever their source; values set on the topic
         itself are always returned. ``None`` returns every config.
@@ -535,7 +540,10 @@ class KafkaAdmin:
         if not resources:
             return {}
         request = DescribeConfigsRequest(resources, include_synonyms=False)
-        _, response = await self._send_to_any(request, "DescribeConfigs", True, first=node_id)
+        if pinned and node_id is not None:
+            response = await self._attempt(node_id, request, "DescribeConfigs")
+        else:
+            _, response = await self._send_to_any(request, "DescribeConfigs", True, first=node_id)
         result: dict[str, dict[str, LiveConfig]] = {}
         failed: list[str] = []
         for error_code, error_message, _kind, name, entries in response.resources(keep):

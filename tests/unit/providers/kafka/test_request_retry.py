@@ -152,3 +152,14 @@ async def test_controller_requests_retry_after_a_metadata_refresh_when_idempoten
     request = ListPartitionReassignmentsRequest(30_000, None, {})  # type: ignore[arg-type]
     assert await admin.send(request, controller=True) == "answer from 2"
     assert fake.sent == [1, 2]
+
+
+async def test_pinned_describe_configs_never_answers_from_another_broker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A broker's own view (``cluster_state(node_id=…)``) is that broker's or an error:
+    another broker may not have applied the records yet."""
+    admin, fake = admin_with({1: "down", 2: "ok"}, [1, 2], monkeypatch)
+    with pytest.raises(ConnectionFailure):
+        await admin.topic_configs(["t"], node_id=1, pinned=True)
+    assert fake.sent == []
