@@ -205,21 +205,22 @@ class KafkaAclsProvider:
     async def _wait_until_visible(
         self, created: Sequence[AclBinding], deleted: Sequence[AclBinding]
     ) -> set[AclBinding]:
-        """Poll every broker until each lists ``created`` and no longer lists ``deleted``;
-        returns the bindings still pending on some broker at the deadline."""
+        """Poll every broker at once until each lists ``created`` and no longer lists
+        ``deleted``; returns the bindings still pending on some broker at the deadline."""
         if not created and not deleted:
             return set()
-        brokers = (await self.admin.cluster_state(with_configs=False, topics=[])).broker_ids
-        started = time.monotonic()
-        pending: set[AclBinding] = set()
-        for node_id in brokers:
 
-            async def check(node: int = node_id) -> tuple[bool, set[AclBinding]]:
-                live = set((await describe_acl_bindings(self.admin, node_id=node)).bindings)
-                here = {b for b in created if b not in live} | {b for b in deleted if b in live}
-                return not here, here
+        async def check() -> tuple[bool, set[AclBinding]]:
+            listings = await self.admin.on_each_broker(
+                lambda node: describe_acl_bindings(self.admin, node_id=node)
+            )
+            pending: set[AclBinding] = set()
+            for listing in listings:
+                live = set(listing.bindings)
+                pending |= {b for b in created if b not in live} | {b for b in deleted if b in live}
+            return not pending, pending
 
-            remaining = max(0.0, PROPAGATION_TIMEOUT_SECONDS - (time.monotonic() - started))
-            polled = await wait_for(check, timeout=remaining, interval=PROPAGATION_POLL_SECONDS)
-            pending |= polled.value
-        return pending
+        polled = await wait_for(
+            check, timeout=PROPAGATION_TIMEOUT_SECONDS, interval=PROPAGATION_POLL_SECONDS
+        )
+        return polled.value

@@ -13,8 +13,8 @@ import random
 import ssl
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import (
@@ -70,6 +70,8 @@ from reconciler.secrets import resolve_secret
 from reconciler.spec.models import KafkaConnection, SecurityProtocol
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Topics per CreateTopics / DeleteTopics / CreatePartitions request: large enough to keep the
 # request count flat, small enough to stay far below the broker's request size limit.
@@ -493,29 +495,31 @@ class KafkaAdmin:
         topics: Sequence[str],
         config_keys: frozenset[str] | None = None,
     ) -> list[KafkaClusterState]:
-        """The named topics as each reachable broker sees them, asked together: after a
-        change, the next read may go to any broker, and each applies the controller's
-        records in its own time. A broker that cannot be reached is left out (it answers
-        no later read either); when none can be, the first failure is raised."""
-        answers = await asyncio.gather(
-            *(
-                self.cluster_state(
-                    with_configs=with_configs, topics=topics, config_keys=config_keys, node_id=b
-                )
-                for b in sorted(self._broker_ids())
-            ),
-            return_exceptions=True,
+        """The named topics as each reachable broker sees them (:meth:`on_each_broker`)."""
+        return await self.on_each_broker(
+            lambda node: self.cluster_state(
+                with_configs=with_configs, topics=topics, config_keys=config_keys, node_id=node
+            )
         )
-        states = [a for a in answers if isinstance(a, KafkaClusterState)]
-        if not states:
-            failure = next((a for a in answers if isinstance(a, BaseException)), None)
-            if failure is None:
+
+    async def on_each_broker(self, read: Callable[[int], Awaitable[T]]) -> list[T]:
+        """``read(node_id)`` on every known broker at once: after a change, the next read
+        may go to any broker, and each applies the controller's records in its own time. A
+        broker that cannot be reached is left out (it answers no later read either); when
+        none can be, the first failure is raised, and so is any other failure."""
+        answers = await asyncio.gather(
+            *(read(b) for b in sorted(self._broker_ids())), return_exceptions=True
+        )
+        failures = [a for a in answers if isinstance(a, BaseException)]
+        found = [a for a in answers if not isinstance(a, BaseException)]
+        if not found:
+            if not failures:
                 raise ConnectionFailure(self.endpoint, "the cluster metadata lists no broker")
-            raise failure
-        for answer in answers:
-            if isinstance(answer, BaseException) and not isinstance(answer, ConnectionFailure):
-                raise answer
-        return states
+            raise failures[0]
+        for failure in failures:
+            if not isinstance(failure, ConnectionFailure):
+                raise failure
+        return found
 
     async def topic_configs(
         self,
