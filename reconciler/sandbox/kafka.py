@@ -3,7 +3,9 @@
 Shapes:
   ``single``   one combined broker+controller node.
   ``cluster``  three combined nodes with a three-voter controller quorum (RF=3 topics; one node
-               can be stopped and started again).
+               can be stopped and started again); PLAINTEXT, the StandardAuthorizer with
+               ``User:ANONYMOUS`` (every client) a super user, so that ACLs can be managed
+               and are seen to reach every broker.
   ``secure``   one node whose listeners speak SASL_PLAINTEXT with PLAIN, the StandardAuthorizer,
                ``super.users=User:admin`` and ``allow.everyone.if.no.acl.found=false``.
   ``tls``      one node, SSL client listener with server-only authentication (a CA and broker
@@ -461,6 +463,14 @@ class KafkaSandbox(proc.Sandbox):
                     "listener.name.controller.plain.sasl.jaas.config": jaas,
                     "authorizer.class.name": STANDARD_AUTHORIZER,
                     "super.users": f"User:{SUPER_USER}",
+                    "allow.everyone.if.no.acl.found": "false",
+                }
+            )
+        if self.shape == "cluster":
+            props.update(
+                {
+                    "authorizer.class.name": STANDARD_AUTHORIZER,
+                    "super.users": "User:ANONYMOUS",
                     "allow.everyone.if.no.acl.found": "false",
                 }
             )

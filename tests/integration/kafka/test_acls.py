@@ -376,3 +376,33 @@ async def test_principal_without_describe_rights_gets_an_error_notice(
     (notice,) = plan.notices
     assert notice.level is NoticeLevel.ERROR and "cannot read the ACLs" in notice.message
     assert "ClusterAuthorizationFailed" in notice.message
+
+
+async def test_apply_waits_until_every_broker_lists_the_bindings(
+    kafka_cluster: KafkaSandbox, unique_name: Callable[..., str]
+) -> None:
+    """Three brokers, each applying the controller's ACL records in its own time: when
+    apply returns, every one of them lists what it created and no longer what it deleted."""
+    principal = f"User:{unique_name('everywhere')}"
+    bindings = [
+        AclBinding(principal, AclResourceType.TOPIC, PatternType.LITERAL, unique_name(f"t{i}"), op)
+        for i, op in enumerate((AclOperation.READ, AclOperation.DESCRIBE, AclOperation.WRITE))
+    ]
+    async with KafkaAdmin(kafka_cluster.client_config()) as admin:
+        brokers = (await admin.cluster_state(with_configs=False, topics=[])).broker_ids
+        assert len(brokers) == 3
+        ownership = AclOwnership(principals=[principal], deletion=DeletionPolicy.ALLOW)
+        await converge(
+            KafkaAclsProvider.from_pairs(admin, [(b, "test") for b in bindings], ownership)
+        )
+        for node in brokers:
+            assert set(bindings) <= set((await describe_acl_bindings(admin, node_id=node)).bindings)
+        kept = KafkaAclsProvider.from_pairs(admin, [(bindings[0], "test")], ownership)
+        plan = await build_plan([kept], PlanOptions(allow_delete=True))
+        assert {c.action for c in plan.changes} == {Action.DELETE}
+        results = await apply_plan(plan, [kept], ApplyOptions())
+        assert all(r.status is ResultStatus.APPLIED for r in results), results
+        for node in brokers:
+            live = set((await describe_acl_bindings(admin, node_id=node)).bindings)
+            assert bindings[0] in live and not set(bindings[1:]) & live
+        await delete_acl_bindings(admin, bindings[:1])
