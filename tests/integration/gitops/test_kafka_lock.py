@@ -31,10 +31,20 @@ async def test_racing_acquirers_get_exactly_one_holder(
 ) -> None:
     group = unique_name("lock-race")
     locks = [make(kafka_single, group) for _ in range(4)]
+    holds: dict[int, HeldLock] = {}
+
+    async def acquire(i: int, lock: KafkaGroupLock) -> Any:
+        # As an apply does: renewing starts the moment the lock is held. A holder that did
+        # not renew would not rejoin the rebalance a later joiner starts, and would be
+        # dropped from the group after the rebalance timeout (its lock lost).
+        attempt = await lock.try_acquire(owner(str(i)))
+        if attempt.acquired:
+            holds[i] = HeldLock(lock, attempt)
+            holds[i].start()
+        return attempt
+
     try:
-        attempts = await asyncio.gather(
-            *(lock.try_acquire(owner(str(i))) for i, lock in enumerate(locks))
-        )
+        attempts = await asyncio.gather(*(acquire(i, lock) for i, lock in enumerate(locks)))
         winners = [i for i, a in enumerate(attempts) if a.acquired]
         assert len(winners) == 1, attempts
         winner = owner(str(winners[0]))
@@ -42,8 +52,7 @@ async def test_racing_acquirers_get_exactly_one_holder(
             if i != winners[0] and attempt.holder is not None:
                 assert attempt.holder.command == winner.command
         # The losers left the group: the holder's heartbeat rejoins and the group settles.
-        held = HeldLock(locks[winners[0]], attempts[winners[0]])
-        held.start()
+        held = holds[winners[0]]
         for _ in range(50):
             view = await locks[0].describe()
             if view.state == "Stable":
@@ -54,6 +63,8 @@ async def test_racing_acquirers_get_exactly_one_holder(
         assert held.lost_reason is None
         await held.release()
     finally:
+        for hold in holds.values():
+            await hold.release()
         for lock in locks:
             await lock.release()
             await lock.close()
