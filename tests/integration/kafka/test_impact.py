@@ -71,6 +71,8 @@ def _check(
         if not ongoing and started is not None and ended is None:
             ended = now
         time.sleep(0.5)
+    if started is not None and ended is None:  # it ended between the last poll and the exit
+        ended = time.monotonic()
     stderr = apply.stderr.read() if apply.stderr else ""
     assert apply.returncode == 0, stderr
     assert started is not None and ended is not None, stderr
