@@ -55,21 +55,15 @@ from reconciler.providers.redis.acl_diffs import (
     password_hash,
 )
 from reconciler.providers.redis.config_diffs import NodeConfig, diff_config
+from reconciler.providers.redis.replies import config_pairs, reply_text
 from reconciler.providers.redis.transports import (
     Arg,
     CommandError,
     NodeEndpoint,
     NodeTransport,
     NodeUnreachable,
-    Reply,
 )
 from reconciler.spec.models import DeletionPolicy, RedisSpec, RedisUser
-
-
-def _text(reply: Reply | CommandError) -> str:
-    if isinstance(reply, bytes):
-        return reply.decode(errors="replace")
-    return "" if reply is None or isinstance(reply, CommandError) else str(reply)
 
 
 def _digest(value: Any) -> str:
@@ -143,10 +137,10 @@ class _EveryNode:
         try:
             if acl:
                 aclfile = await self.transport.execute(endpoint, "CONFIG", "GET", "aclfile")
-                if isinstance(aclfile, list) and len(aclfile) > 1 and _text(aclfile[1]):
+                if isinstance(aclfile, list) and len(aclfile) > 1 and reply_text(aclfile[1]):
                     await self.transport.execute(endpoint, "ACL", "SAVE")
                     return None
-            info = _text(await self.transport.execute(endpoint, "INFO", "server"))
+            info = reply_text(await self.transport.execute(endpoint, "INFO", "server"))
             config_file = next(
                 (
                     line.split(":", 1)[1].strip()
@@ -279,7 +273,7 @@ class RedisUsersProvider(_EveryNode):
         self, endpoint: NodeEndpoint
     ) -> tuple[dict[str, UserRules], dict[str, str]]:
         names = await self.transport.execute(endpoint, "ACL", "USERS")
-        users = [_text(n) for n in names] if isinstance(names, list) else []
+        users = [reply_text(n) for n in names] if isinstance(names, list) else []
         commands: list[Sequence[Arg]] = [("ACL", "GETUSER", u) for u in users]
         commands += [("CONFIG", "GET", "masteruser"), ("CONFIG", "GET", "masterauth")]
         replies = await self.transport.pipeline(endpoint, commands)
@@ -290,11 +284,13 @@ class RedisUsersProvider(_EveryNode):
                 found[user] = rules
         replication: dict[str, str] = {}
         masteruser, masterauth = replies[-2], replies[-1]
-        if isinstance(masterauth, list) and len(masterauth) > 1 and _text(masterauth[1]):
+        if isinstance(masterauth, list) and len(masterauth) > 1 and reply_text(masterauth[1]):
             user = (
-                _text(masteruser[1]) if isinstance(masteruser, list) and len(masteruser) > 1 else ""
+                reply_text(masteruser[1])
+                if isinstance(masteruser, list) and len(masteruser) > 1
+                else ""
             )
-            replication[user or "default"] = password_hash(_text(masterauth[1]))
+            replication[user or "default"] = password_hash(reply_text(masterauth[1]))
         return found, replication
 
     async def _observe(self) -> tuple[list[NodeUsers], dict[str, str], list[Notice]]:
@@ -312,12 +308,12 @@ class RedisUsersProvider(_EveryNode):
             names = await self.transport.execute(endpoint, "ACL", "CAT")
         except CommandError:
             return None
-        categories = [_text(n) for n in names] if isinstance(names, list) else []
+        categories = [reply_text(n) for n in names] if isinstance(names, list) else []
         replies = await self.transport.pipeline(endpoint, [("ACL", "CAT", c) for c in categories])
         tables: dict[str, frozenset[str]] = {}
         for category, reply in zip(categories, replies, strict=True):
             if isinstance(reply, list):
-                tables[category] = frozenset(_text(c).lower() for c in reply)
+                tables[category] = frozenset(reply_text(c).lower() for c in reply)
         return CommandTables(tables) if tables else None
 
     async def plan(self, options: PlanOptions) -> ProviderPlan:
@@ -467,11 +463,7 @@ class RedisConfigProvider(_EveryNode):
     async def _read_node(self, endpoint: NodeEndpoint) -> dict[str, str]:
         names = list(self.config)
         reply = await self.transport.execute(endpoint, "CONFIG", "GET", *names)
-        values: dict[str, str] = {}
-        if isinstance(reply, list):
-            for i in range(0, len(reply) - 1, 2):
-                values[_text(reply[i])] = _text(reply[i + 1])
-        return values
+        return config_pairs(reply)
 
     async def _observe(self) -> tuple[list[NodeConfig], list[Notice]]:
         found, notices = await self.each_node(self._read_node)

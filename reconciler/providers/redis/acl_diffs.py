@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from msgspec import Struct, field
 
+from reconciler.providers.redis.replies import reply_text
 from reconciler.spec.models import RedisUser
 
 Reply = object
@@ -105,22 +106,18 @@ def canonical_user(user: RedisUser, passwords: Sequence[str]) -> UserRules:
     )
 
 
-def _text(value: Reply) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value or "")
-
-
 def _words(value: Reply) -> list[str]:
     """A GETUSER field: a list (flags, passwords; Redis 6 keys) or one spaced string."""
     if isinstance(value, list):
-        return [_text(v) for v in value]
-    return _text(value).split()
+        return [reply_text(v) for v in value]
+    return reply_text(value).split()
 
 
 def parse_getuser(reply: Reply) -> UserRules | None:
     """``ACL GETUSER`` (RESP2: flat name/value list) → canonical rules; None: no such user."""
     if not isinstance(reply, list) or not reply:
         return None
-    fields = {_text(reply[i]): reply[i + 1] for i in range(0, len(reply) - 1, 2)}
+    fields = {reply_text(reply[i]): reply[i + 1] for i in range(0, len(reply) - 1, 2)}
     flags = set(_words(fields.get("flags")))
     keys = _words(fields.get("keys"))
     if "allkeys" in flags:

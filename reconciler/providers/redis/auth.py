@@ -23,6 +23,7 @@ import hashlib
 import logging
 
 from reconciler.errors import ApplyFailed
+from reconciler.providers.redis.replies import reply_text
 from reconciler.providers.redis.transports import (
     CommandError,
     NodeEndpoint,
@@ -37,26 +38,22 @@ class ReplicationAuthError(ApplyFailed):
     """A replica would not be able to authenticate to its master."""
 
 
-def _text(value: Reply) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value or "")
-
-
 def _config_value(reply: Reply) -> str | None:
     """``CONFIG GET name`` → its value ("" when unset); None when the reply is empty."""
     if isinstance(reply, list) and len(reply) >= 2:
-        return _text(reply[1])
+        return reply_text(reply[1])
     return None
 
 
 def _words(value: Reply) -> set[str]:
-    return {_text(item) for item in value} if isinstance(value, list) else set()
+    return {reply_text(item) for item in value} if isinstance(value, list) else set()
 
 
 def _fields(reply: Reply) -> dict[str, Reply]:
     """``ACL GETUSER`` (RESP2: a flat name/value list) → dict."""
     if not isinstance(reply, list):
         return {}
-    return {_text(reply[i]): reply[i + 1] for i in range(0, len(reply) - 1, 2)}
+    return {reply_text(reply[i]): reply[i + 1] for i in range(0, len(reply) - 1, 2)}
 
 
 async def check_replication_auth(

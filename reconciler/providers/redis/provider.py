@@ -28,6 +28,7 @@ from reconciler.errors import ApplyFailed, ConnectionFailure, PlanRefused
 from reconciler.providers.redis.journal import JournalUnavailable, MoveJournal
 from reconciler.providers.redis.layout import DesiredLayout, plan_layout
 from reconciler.providers.redis.repairing import SlotEvidence, troubled_slots
+from reconciler.providers.redis.replies import reply_text
 from reconciler.providers.redis.resharding import ReshardSettings, estimate_keys
 from reconciler.providers.redis.state import (
     ClusterObservation,
@@ -48,12 +49,6 @@ from reconciler.spec.units import MoveRate, parse_move_rate
 
 #: At most this many keys of troubled slots are compared copy by copy at plan time.
 DUPLICATE_SCAN_LIMIT = 200_000
-
-
-def _text(reply: Any) -> str:
-    if isinstance(reply, bytes):
-        return reply.decode(errors="replace")
-    return str(reply)
 
 
 class RedisClusterProvider:
@@ -168,8 +163,8 @@ class RedisClusterProvider:
             self.transport.execute(endpoint, "CLUSTER", "INFO"),
             self.transport.execute(endpoint, "DBSIZE"),
         )
-        nodes = parse_cluster_nodes(_text(nodes_reply))
-        info = parse_cluster_info(_text(info_reply))
+        nodes = parse_cluster_nodes(reply_text(nodes_reply))
+        info = parse_cluster_info(reply_text(info_reply))
         return NodeView(
             endpoint.id,
             endpoint.address,
@@ -272,7 +267,7 @@ class RedisClusterProvider:
         offsets: dict[str, int] = {}
         for node_id in heirs:
             try:
-                info = _text(
+                info = reply_text(
                     await self.transport.execute(endpoints[node_id], "INFO", "replication")
                 )
             except (NodeUnreachable, CommandError):

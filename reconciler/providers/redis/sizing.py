@@ -18,6 +18,7 @@ from msgspec import Struct
 
 from reconciler.engine.plan import Change, Notice, NoticeLevel
 from reconciler.providers.redis.pacing import MeasuredRate, move_eta
+from reconciler.providers.redis.replies import reply_text
 from reconciler.providers.redis.steps import MoveSlots
 from reconciler.providers.redis.transports import NodeEndpoint, NodeTransport
 from reconciler.spec.units import MoveRate, approximate_size, parse_move_rate
@@ -29,10 +30,6 @@ KEYS_PER_SAMPLE_SLOT = 8
 class Memory(Struct, frozen=True):
     used: int
     maxmemory: int
-
-
-def _text(reply: Any) -> str:
-    return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
 
 
 def parse_info_memory(text: str) -> Memory:
@@ -89,7 +86,7 @@ async def measure_moves(
         impact.update(move_eta(keys, moved_bytes, rate, limit))
         if step.target.node_id not in memory:
             info = await transport.execute(target, "INFO", "memory")
-            memory[step.target.node_id] = parse_info_memory(_text(info))
+            memory[step.target.node_id] = parse_info_memory(reply_text(info))
         impacts[change.address] = impact
     return impacts, memory
 

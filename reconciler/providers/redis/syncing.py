@@ -20,23 +20,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from reconciler.providers.redis.replies import config_pairs, reply_text
 from reconciler.providers.redis.transports import CommandError, NodeUnreachable, Reply
 
 DELAY = "repl-diskless-sync-delay"
 
 Execute = Callable[..., Awaitable[Reply]]
-
-
-def _text(reply: Reply) -> str:
-    return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
-
-
-def _pairs(reply: Reply) -> dict[str, str]:
-    """``CONFIG GET`` as a dict (RESP2 flat list or RESP3 map)."""
-    if isinstance(reply, dict):
-        return {_text(k): _text(v) for k, v in reply.items()}
-    items = [_text(v) for v in reply] if isinstance(reply, list | tuple) else []
-    return dict(zip(items[::2], items[1::2], strict=False))
 
 
 class FirstSyncs:
@@ -70,7 +59,9 @@ class FirstSyncs:
 
     async def _hold(self, master_id: str) -> bool:
         try:
-            found = _pairs(await self._execute(master_id, "CONFIG", "GET", "repl-diskless-sync*"))
+            found = config_pairs(
+                await self._execute(master_id, "CONFIG", "GET", "repl-diskless-sync*")
+            )
             if found.get("repl-diskless-sync", "no") != "yes" or found.get(DELAY, "0") == "0":
                 return False
             await self._execute(master_id, "CONFIG", "SET", DELAY, "0")
@@ -89,5 +80,5 @@ class FirstSyncs:
 
 async def in_sync(execute: Execute, replica_id: str) -> bool:
     """The replica's link to its master is up (its first full sync is done)."""
-    info = _text(await execute(replica_id, "INFO", "replication"))
+    info = reply_text(await execute(replica_id, "INFO", "replication"))
     return "master_link_status:up" in info

@@ -24,6 +24,7 @@ from typing import Any, Protocol, TypeAlias, runtime_checkable
 from msgspec import Struct
 
 from reconciler.errors import ConnectionFailure
+from reconciler.providers.redis.replies import reply_text
 
 Reply: TypeAlias = "int | bytes | list[Reply] | None"
 Arg: TypeAlias = "str | bytes | int"
@@ -119,23 +120,21 @@ def carries_credentials(args: Sequence[Arg]) -> bool:
     """``ACL SETUSER`` with a password rule (``>pass``, ``<pass``, ``#sha``, ``!sha``): its
     arguments must not travel where they are recorded (an exec URL, a process list)."""
 
-    def text(value: Arg) -> str:
-        return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
-
-    if len(args) < 3 or text(args[0]).upper() != "ACL" or text(args[1]).upper() != "SETUSER":
+    if (
+        len(args) < 3
+        or reply_text(args[0]).upper() != "ACL"
+        or reply_text(args[1]).upper() != "SETUSER"
+    ):
         return False
-    return any(text(a)[:1] in (">", "<", "#", "!") for a in args[3:])
+    return any(reply_text(a)[:1] in (">", "<", "#", "!") for a in args[3:])
 
 
 def command_name(args: Sequence[Arg]) -> str:
     """``CLUSTER SETSLOT`` for container commands, ``MIGRATE`` otherwise (for counters)."""
 
-    def text(value: Arg) -> str:
-        return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
-
-    name = text(args[0]).upper() if args else ""
+    name = reply_text(args[0]).upper() if args else ""
     if name in {"CLUSTER", "CONFIG", "CLIENT", "MEMORY", "DEBUG", "OBJECT"} and len(args) > 1:
-        return f"{name} {text(args[1]).upper()}"
+        return f"{name} {reply_text(args[1]).upper()}"
     return name
 
 
