@@ -194,7 +194,9 @@ def _node_checks(observation: ClusterObservation, known: dict[str, ClusterNode])
             "no open slots"
             if not opens
             else "open slots: "
-            + ", ".join(f"{o.slot} ({o.kind} on {where(o.node_id)})" for o in opens[:10])
+            + ", ".join(
+                f"{o.slot} ({o.kind} on {where(o.seen_on or o.node_id)})" for o in opens[:10]
+            )
             + (" ..." if len(opens) > 10 else ""),
         )
     )

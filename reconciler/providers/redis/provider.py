@@ -526,7 +526,9 @@ def topology_digest(observation: ClusterObservation) -> str:
             ]
             for n in known.values()
         ),
-        "open": sorted([o.slot, o.node_id, o.kind, o.other_id] for o in observation.open_slots()),
+        "open": sorted(
+            [o.slot, o.node_id, o.kind, o.other_id, o.seen_on] for o in observation.open_slots()
+        ),
         "bare": sorted([v.node_id, v.address, v.dbsize] for v in observation.bare),
     }
     return fingerprint(body)

@@ -335,7 +335,10 @@ def _open_why(facts: _Facts, opens: list[OpenSlot]) -> str:
     parts = []
     for entry in opens:
         verb = "importing from" if entry.kind == "importing" else "migrating to"
-        parts.append(f"{verb} {facts.name(entry.other_id)} on {facts.name(entry.node_id)}")
+        where = facts.name(entry.node_id)
+        if entry.seen_on:
+            where = f"replica {facts.name(entry.seen_on)} only (closed through its master {where})"
+        parts.append(f"{verb} {facts.name(entry.other_id)} on {where}")
     return "open: " + ", ".join(parts) if parts else "interrupted move"
 
 

@@ -46,13 +46,17 @@ from msgspec import Struct, field
 
 from reconciler.engine.polling import retries
 from reconciler.errors import ApplyFailed, ConnectionFailure
+from reconciler.providers.redis.replies import reply_text
+from reconciler.providers.redis.state import format_ranges, parse_cluster_nodes
 from reconciler.providers.redis.transports import (
     Command,
     CommandError,
     NodeEndpoint,
     NodeTransport,
+    NodeUnreachable,
     Reply,
 )
+from reconciler.providers.redis.waiting import Pending, poll
 
 _SOURCE_RETRIES = 12  # x 0.5 s: how long a source may take to turn into a replica
 _NOREPLICAS_RETRIES = 20  # x 0.5 s: Valkey 8 replicas slow to acknowledge a SETSLOT
@@ -527,6 +531,69 @@ class Resharder(Struct):
 
         await asyncio.gather(*(tell(m) for m in others))
 
+    async def close_on_replicas(
+        self, masters: Sequence[str], slots: Sequence[int], *, timeout: float
+    ) -> None:
+        """Close ``slots`` where a replica of ``masters`` still shows them open.
+
+        Valkey 8 replicas take their master's slot states by replication. A replica whose
+        full sync ends during a move (its first one, after a cluster was just created) loads
+        the states the master had when the sync started; a slot it has already seen
+        assigned to the target stays open there for good, and the master's closing
+        ``SETSLOT NODE`` never reached it (it was not streaming yet). Seen in about one of
+        25 grows started right after ``init``, under load. A replica refuses SETSLOT itself,
+        so ``SETSLOT STABLE`` goes to its master, whose replication closes it there; it is
+        sent again each round until the replicas show the slots closed, bounded by
+        ``timeout``. One ``CLUSTER NODES`` per replica and round; Redis 7 replicas never
+        show open slots.
+        """
+        moved = set(slots)
+
+        async def closed() -> bool | Pending:
+            left: list[str] = []
+            for master in masters:
+                stray: set[int] = set()
+                for replica in await self._replicas_of(master):
+                    open_there = await self._open_on(replica) & moved
+                    if open_there:
+                        stray |= open_there
+                        left.append(f"{replica.address} ({format_ranges(sorted(open_there))})")
+                if stray:
+                    await self.stabilise(master, sorted(stray))
+            return True if not left else Pending("open on " + ", ".join(left))
+
+        await poll(
+            closed,
+            what="the replicas show the moved slots closed, as their masters do",
+            timeout=timeout,
+            interval=0.25,
+            hint="a replica whose replication link is down gets its master's SETSLOT once it "
+            "is back; plan again then",
+        )
+
+    async def _open_on(self, endpoint: NodeEndpoint) -> set[int]:
+        """Slots MIGRATING or IMPORTING on that node, by its own ``CLUSTER NODES``."""
+        try:
+            text = await self.transport.execute(endpoint, "CLUSTER", "NODES")
+        except (CommandError, NodeUnreachable):
+            return set()  # a replica going away does not undo the move
+        me = next((n for n in parse_cluster_nodes(reply_text(text)) if n.myself), None)
+        return {s for s, _ in (*me.migrating, *me.importing)} if me is not None else set()
+
+    async def _replicas_of(self, master: str) -> list[NodeEndpoint]:
+        """Its reachable replicas; none when it is no master now (a source that gave away
+        its last slot turns into a replica) or does not answer."""
+        if master not in self.endpoints:
+            return []
+        try:
+            text = await self.transport.execute(
+                self.endpoints[master], "CLUSTER", "REPLICAS", master
+            )
+        except (CommandError, NodeUnreachable):
+            return []
+        ids = [line.split()[0] for line in _lines(text) if line.strip()]
+        return [self.endpoints[i] for i in ids if i in self.endpoints]
+
     async def stabilise(self, node_id: str, slots: Sequence[int]) -> None:
         """SETSLOT STABLE. Valkey 8 replicas show their primary's open slots too but refuse
         SETSLOT ("only with masters"): they follow their primary by replication."""
@@ -556,6 +623,13 @@ async def estimate_keys(
     )
     total = sum(r for r in replies if isinstance(r, int))
     return round(total * len(ordered) / len(chosen))
+
+
+def _lines(reply: Reply) -> list[str]:
+    """``CLUSTER REPLICAS``: one ``CLUSTER NODES`` line per item (or one text)."""
+    if isinstance(reply, list):
+        return [reply_text(item) for item in reply]
+    return reply_text(reply).splitlines()
 
 
 def _listed(

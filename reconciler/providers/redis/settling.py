@@ -53,6 +53,7 @@ class Settler:
         self.contested: dict[tuple[str, int], list[int]] = {}
 
     async def run(self, step: SettleSlots) -> str:
+        provider = self.applier.provider
         await self.applier.refresh()
         for group in step.groups:
             await self.claim(group)
@@ -73,6 +74,9 @@ class Settler:
                 f"{len(expand_ranges(group.slots))} settled slot(s)",
                 timeout=self.applier.provider.converge_timeout,
             )
+        await Resharder(
+            self.transport, self.applier.endpoints, self.applier.masters(), provider.reshard
+        ).close_on_replicas(self.applier.masters(), every, timeout=provider.converge_timeout)
         from reconciler.providers.redis.moving import prune_journal
 
         await prune_journal(self.applier)

@@ -254,10 +254,20 @@ class NodeView(Struct, frozen=True):
 
 
 class OpenSlot(Struct, frozen=True):
+    """A slot MIGRATING or IMPORTING on ``node_id``, the master that ``SETSLOT`` closes it on.
+
+    ``seen_on``: a replica that shows the slot open while its master (``node_id``) does not.
+    Valkey 8 replicas take their master's slot states by replication; one whose full sync
+    ended during a move can keep a slot open that its master closed (see
+    :meth:`~reconciler.providers.redis.resharding.Resharder.close_on_replicas`). A
+    ``SETSLOT STABLE`` on its master, replicated, closes it there.
+    """
+
     slot: int
     node_id: str
     kind: str  # "migrating" or "importing"
     other_id: str
+    seen_on: str = ""
 
 
 class ClusterObservation(Struct):
@@ -352,14 +362,28 @@ class ClusterObservation(Struct):
         return [n for n in ref.nodes if n.possibly_failed and not n.failed]
 
     def open_slots(self) -> list[OpenSlot]:
+        """Open slots of the reachable masters, and those a replica shows that its master
+        does not (Valkey 8 replicas otherwise mirror their master's)."""
         found: list[OpenSlot] = []
+        masters = {v.node_id: v.myself for v in self.members if v.myself.is_master}
         for view in self.members:
             me = view.myself
-            if me.is_replica:  # Valkey 8 replicas mirror their primary's open slots
+            if me.is_master:
+                found += [OpenSlot(s, me.id, "migrating", o) for s, o in me.migrating]
+                found += [OpenSlot(s, me.id, "importing", o) for s, o in me.importing]
                 continue
-            found += [OpenSlot(slot, me.id, "migrating", other) for slot, other in me.migrating]
-            found += [OpenSlot(slot, me.id, "importing", other) for slot, other in me.importing]
-        return sorted(found, key=lambda o: (o.slot, o.kind, o.node_id))
+            master = masters.get(me.master_id or "")
+            if master is None:  # its master's own state is unknown here
+                continue
+            for kind, mine, theirs in (
+                ("migrating", me.migrating, master.migrating),
+                ("importing", me.importing, master.importing),
+            ):
+                found += [
+                    OpenSlot(s, master.id, kind, o, seen_on=me.id)
+                    for s, o in sorted(set(mine) - set(theirs))
+                ]
+        return sorted(found, key=lambda o: (o.slot, o.kind, o.node_id, o.seen_on))
 
     def slot_owners(self) -> dict[int, str]:
         """slot → owner id, according to the owners themselves (falling back to hearsay)."""

@@ -46,3 +46,12 @@ def test_replica_next_to_master_is_a_warning() -> None:
 def test_no_cluster() -> None:
     report = assess(observe([N(1, role="bare")]))
     assert not report.healthy and "redis init" in report.checks[0].message
+
+
+def test_open_slot_on_a_replica_only_names_the_replica() -> None:
+    nodes = cluster()
+    replica = next(n for n in nodes if n.role == "replica")
+    replica.migrating[5] = 2
+    report = assess(observe(nodes), replicas_per_master=1)
+    (problem,) = [c for c in report.problems if c.name == "open_slots"]
+    assert f"5 (migrating on {replica.address})" in problem.message

@@ -299,3 +299,30 @@ def test_a_node_known_everywhere_under_another_address_is_left_alone() -> None:
         replace(v, address="192.168.1.5:7005") if v.node_id == nid(5) else v for v in obs.views
     ]
     assert ops(plan_layout(obs, DesiredLayout(3, 1))) == []
+
+
+def test_a_slot_open_on_a_replica_only_is_closed_through_its_master() -> None:
+    nodes = healthy()
+    # Node 4 replicates node 1; it shows slot 100 MIGRATING after node 1 closed it (Valkey 8
+    # replicas take SETSLOT from their master; one that missed the closing one keeps it).
+    nodes[3].migrating[100] = 2
+    observation = observe(nodes)
+    (entry,) = observation.open_slots()
+    assert (entry.slot, entry.node_id, entry.seen_on) == (100, nid(1), nid(4))
+    plan = plan_layout(observation, DesiredLayout(3, 1))
+    assert ops(plan) == ["settle_slots"]
+    (group,) = plan.steps[0].groups
+    assert group.owner.node_id == nid(1) and not group.drain
+    assert [n.node_id for n in group.open_on] == [nid(1)]  # the replica refuses SETSLOT
+    assert "replica 10.0.0.4:6379 only" in plan.steps[0].lines()[0]
+
+
+def test_a_replica_mirroring_its_masters_open_slot_is_not_counted_twice() -> None:
+    nodes = healthy()
+    nodes[0].migrating[100] = 2
+    nodes[3].migrating[100] = 2  # node 4 replicates node 1
+    nodes[1].importing[100] = 1
+    assert {(o.node_id, o.seen_on) for o in observe(nodes).open_slots()} == {
+        (nid(1), ""),
+        (nid(2), ""),
+    }
