@@ -92,6 +92,16 @@ class KafkaClusterState(Struct, frozen=True):
     brokers: tuple[Broker, ...]
     topics: dict[str, LiveTopic]
 
+    def widened(self, wider: KafkaClusterState) -> KafkaClusterState:
+        """These topics (with their configs), plus the topics only ``wider`` (a read of
+        more topics, later) holds; brokers and controller as ``wider`` saw them."""
+        return KafkaClusterState(
+            cluster_id=wider.cluster_id,
+            controller_id=wider.controller_id,
+            brokers=wider.brokers,
+            topics={**wider.topics, **self.topics},
+        )
+
     @property
     def broker_ids(self) -> list[int]:
         return sorted(b.node_id for b in self.brokers)

@@ -132,22 +132,25 @@ class KafkaTopicsProvider:
         names = {t.name for t in self.desired} | set(self.ownership.names) | set(self.required)
         return sorted(names)
 
-    async def read(self, *, every_topic: bool = False) -> KafkaClusterState:
-        """The scope's partitions (or ``every_topic``'s); configs only of the topics the
-        spec lists or owns: nothing else is compared."""
+    async def read(self) -> KafkaClusterState:
+        """The scope's partitions; configs only of the topics the spec lists or owns:
+        nothing else is compared. When a replication factor changes, placement weighs the
+        replicas of every topic: the others' partitions are read then too (no configs)."""
         listed = {topic.name for topic in self.desired}
-        return await self.admin.cluster_state(
+        scope = self.scope()
+        state = await self.admin.cluster_state(
             with_configs=True,
             config_keys=self.config_keys,
             configs_of=lambda name: in_ownership(name, self.ownership, listed),
-            topics=None if every_topic else self.scope(),
+            topics=scope,
         )
+        if scope is not None and places_replicas(self.desired, state):
+            state = state.widened(await self.admin.cluster_state(with_configs=False))
+        return state
 
     async def plan(self, options: PlanOptions) -> ProviderPlan:
         for attempt in range(2):
             state = await self.read()
-            if self.scope() is not None and places_replicas(self.desired, state):
-                state = await self.read(every_topic=True)  # placement weighs every replica
             planned = diff_topics(
                 self.desired,
                 state,

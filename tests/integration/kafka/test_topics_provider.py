@@ -174,6 +174,7 @@ async def test_replication_increase_by_reassignment_keeps_messages(
         wider = KafkaTopicsProvider(admin, [topic(name, partitions=3, rf=3)], TopicOwnership())
         await build_plan([wider], PlanOptions())
         assert admin.requests["Metadata"] == 2
+        assert admin.requests["DescribeConfigs"] == 1  # the second read: partitions only
         plan = await converge(admin, [topic(name, partitions=3, rf=3)])
         assert Risk.SLOW in plan.changes[0].risks
         state = await admin.cluster_state(topics=[name])

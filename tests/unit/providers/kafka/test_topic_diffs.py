@@ -198,3 +198,12 @@ def test_only_a_replication_change_places_replicas() -> None:
     assert not places_replicas([desired("t", rf=1), desired("new", rf=3)], live)
     assert not places_replicas([desired("t", partitions=6, rf=1)], live)
     assert places_replicas([desired("t", rf=2)], live)
+
+
+def test_a_widened_state_keeps_the_scopes_configs_and_adds_the_other_topics() -> None:
+    scoped = state(live_topic("t", retention_ms=("1000", ConfigSource.DYNAMIC_TOPIC_CONFIG)))
+    wider = state(live_topic("t"), live_topic("other", partitions=6))
+    merged = scoped.widened(wider)
+    assert set(merged.topics) == {"t", "other"}
+    assert merged.topics["t"].configs["retention.ms"].value == "1000"
+    assert merged.topics["other"].partition_count == 6 and merged.brokers == wider.brokers
