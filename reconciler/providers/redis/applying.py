@@ -376,8 +376,10 @@ class Applier:
         )
         await self.wait(f"{address} knows the cluster", lambda: self.knows(node_id, introducer))
         # Once the node knows a member, a MEET from it carries its slots, so the node learns
-        # every owner now instead of from their next pings (about a second, measured).
-        await asyncio.gather(*(meet(m) for m in [introducer, *others]))
+        # every owner now instead of from their next pings (about a second, measured). Only
+        # a master's message assigns slots: the masters meet it again, not the replicas.
+        owners = [m for m in self.masters() if m != node_id]
+        await asyncio.gather(*(meet(m) for m in owners))
 
     async def _sees_slot_map(self, change: Change, node_id: str, address: str) -> None:
         introducer = self._introducer(node_id)
