@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from reconciler.engine.payloads import check_payload
-from reconciler.engine.plan import Change, Notice
+from reconciler.engine.plan import Change, Notice, NoticeLevel
 from reconciler.engine.providers import (
     DEFAULT_STALL_SECONDS,
     ApplyOptions,
@@ -234,13 +234,13 @@ class RedisClusterProvider:
         """The journal and the keys of troubled slots (none read when nothing is wrong)."""
         if not observation.members:
             return SlotEvidence()
-        journal = await self._read_journal(observation)
+        journal, unread = await self._read_journal(observation)
         slots = troubled_slots(observation, journal)
         endpoints = await self.endpoints_by_node(observation)
         heirs = _heirs(observation, endpoints)
         offsets = await self._offsets(endpoints, heirs)
         if not slots:
-            return SlotEvidence(journal=journal, offsets=offsets)
+            return SlotEvidence(journal=journal, offsets=offsets, journal_unread=unread)
         masters = [
             v.node_id for v in observation.members if v.myself.is_master and v.node_id in endpoints
         ] + heirs
@@ -258,7 +258,13 @@ class RedisClusterProvider:
                 if isinstance(reply, int) and reply > 0:
                     keys.setdefault(slot, {})[master] = reply
         duplicates = await self._duplicates(observation, endpoints, keys)
-        return SlotEvidence(keys=keys, journal=journal, duplicates=duplicates, offsets=offsets)
+        return SlotEvidence(
+            keys=keys,
+            journal=journal,
+            duplicates=duplicates,
+            offsets=offsets,
+            journal_unread=unread,
+        )
 
     async def _offsets(
         self, endpoints: dict[str, NodeEndpoint], heirs: list[str]
@@ -277,13 +283,18 @@ class RedisClusterProvider:
                     offsets[node_id] = int(line.split(":", 1)[1].strip() or 0)
         return offsets
 
-    async def _read_journal(self, observation: ClusterObservation) -> dict[int, tuple[str, str]]:
+    async def _read_journal(
+        self, observation: ClusterObservation
+    ) -> tuple[dict[int, tuple[str, str]], str]:
+        """The journal of moves in progress, and why it could not be read ("": it was)."""
         if observation.uncovered_slots() and len(observation.uncovered_slots()) == 16384:
-            return {}
+            return {}, ""  # no slot assigned yet: no move ever ran
         try:
-            return await self.journal.read()
-        except (JournalUnavailable, NodeUnreachable, CommandError):
-            return {}  # a cluster that cannot serve the journal's slot is repaired first
+            return await self.journal.read(), ""
+        except (JournalUnavailable, NodeUnreachable, CommandError) as problem:
+            # A cluster that cannot serve the journal's slot is repaired first; the plan
+            # says what it could not see.
+            return {}, str(problem) or type(problem).__name__
 
     async def _duplicates(
         self,
@@ -344,9 +355,10 @@ class RedisClusterProvider:
         changes = [await self._estimated(step, endpoints, limit) for step in layout.steps]
         changes, sized = await self._sized(changes, endpoints)
         digest = topology_digest(observation)
+        unread = _journal_notice(self.cluster_name, self.journal.key, evidence.journal_unread)
         return ProviderPlan(
             changes=tuple(changes),
-            notices=(*layout.notices, *sized),
+            notices=(*layout.notices, *sized, *unread),
             fingerprints={c.address: digest for c in changes} | cluster_identity(observation),
         )
 
@@ -532,3 +544,17 @@ def topology_digest(observation: ClusterObservation) -> str:
         "bare": sorted([v.node_id, v.address, v.dbsize] for v in observation.bare),
     }
     return fingerprint(body)
+
+
+def _journal_notice(cluster_name: str, key: str, reason: str) -> list[Notice]:
+    if not reason:
+        return []
+    return [
+        Notice(
+            level=NoticeLevel.WARNING,
+            address=f"redis_cluster.{cluster_name}",
+            kind="unreadable",
+            message=f"the journal of slot moves ({key}) could not be read: {reason}; "
+            "a move interrupted after both sides forgot their open slots would not be seen",
+        )
+    ]

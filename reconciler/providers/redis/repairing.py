@@ -52,6 +52,7 @@ class SlotEvidence(Struct, frozen=True):
     duplicates: Mapping[int, tuple[int, int]] = field(default_factory=dict)  # (both, differing)
     # Replicas of failed masters: node id -> master_repl_offset (0: never synced).
     offsets: Mapping[str, int] = field(default_factory=dict)
+    journal_unread: str = ""  # why the journal could not be read ("": it was)
 
 
 class SlotRepair(Struct):

@@ -73,6 +73,10 @@ def test_init_verify_scale_out_and_in_with_keys(
         ro_env = password_env(sandbox, "verify")
         ro = run_cli("redis", "verify", "-f", str(ro_spec), env=ro_env)
         assert ro.code == 0, ro.output
+        # It may not read the journal of moves (no HGETALL): the plan says what it missed.
+        ro_plan = run_cli("plan", "-f", str(ro_spec), "--target", "redis", env=ro_env)
+        assert ro_plan.code == 0, ro_plan.output
+        assert "journal of slot moves" in ro_plan.output and "NOPERM" in ro_plan.output
 
     values = load_keys(sandbox, sandbox.addresses[0], KEYS)
     sandbox.add_nodes(2)
