@@ -4,9 +4,11 @@ Kafka throttles only the replicas listed in a topic's ``leader.replication.throt
 (the replicas that send: the current ones) and ``follower.replication.throttled.replicas`` (the
 ones that receive: the added ones), at the per-broker rates
 ``leader.replication.throttled.rate`` / ``follower.replication.throttled.rate``. The tool sets
-them for the partitions it moves and clears them when the reassignment is done. A run that stops before (stalled, interrupted) leaves
-them while the reassignment goes on in the cluster; the rerun that resumes it sets them
-again and clears them when it is done.
+them for the partitions it moves and clears them when the reassignment is done. A run that
+stops before (stalled, interrupted) leaves them while the reassignment goes on in the cluster;
+the rerun that resumes it sets them again and clears them when it is done. Lists left on a
+topic that no reassignment moves any more are removed by its next plan
+(``topic_diffs._leftover_throttle``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ def throttle_settings(
             brokers |= {*current, *target}
         topics[topic] = {LEADER_REPLICAS: ",".join(leaders), FOLLOWER_REPLICAS: ",".join(followers)}
     return topics, {b: dict.fromkeys(RATE_KEYS, str(rate)) for b in sorted(brokers)}
+
+
+def lists_replicas(value: str | None) -> bool:
+    """Whether a throttled-replicas value lists ``partition:broker`` entries, as a
+    reassignment's throttle does (not unset, not an operator's standing ``*``)."""
+    return bool(value) and value != "*"
 
 
 def cleared(

@@ -6,7 +6,7 @@ without a cluster and the plan it produces can be reviewed before anything runs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.engine.payloads import change_from_payload
@@ -21,6 +21,7 @@ from reconciler.engine.plan import (
 from reconciler.engine.providers import ProviderPlan
 from reconciler.providers.kafka.placement import broker_load, reassign_replication
 from reconciler.providers.kafka.state import KafkaClusterState, LiveTopic
+from reconciler.providers.kafka.throttling import REPLICA_KEYS, lists_replicas
 from reconciler.providers.kafka.topic_payloads import (
     TopicCreate,
     TopicDelete,
@@ -146,6 +147,7 @@ def _update(
     ownership: TopicOwnership,
     load: dict[int, int],
     notices: list[Notice],
+    at_rest: bool = False,
 ) -> Change | None:
     address = topic_address(topic.name)
     before: dict[str, Any] = {}
@@ -202,7 +204,9 @@ def _update(
             if topic.replication_factor < live.replication_factor:
                 risks.add(Risk.DISRUPTIVE)
 
-    config = _config_changes(topic, live, ownership, address, before, risks, notices)
+    leftover = _leftover_throttle(topic, live, address, before, notices) if at_rest else {}
+    config = _config_changes(topic, live, ownership, address, before, risks, notices, leftover)
+    config |= leftover
     payload = TopicUpdate(partitions=partitions, reassignment=reassignment, config=config)
     if not payload.displayed():
         return None
@@ -224,8 +228,10 @@ def _config_changes(
     before: dict[str, Any],
     risks: set[Risk],
     notices: list[Notice],
+    decided: Mapping[str, str | None],
 ) -> dict[str, str | None]:
-    """Config keys to set (or remove: ``None``); fills in their live values and risks."""
+    """Config keys to set (or remove: ``None``); fills in their live values and risks.
+    Keys already ``decided`` (leftover throttles) are not reported again."""
     config: dict[str, str | None] = {}
     for key, value in sorted(topic.config.items()):
         current = live.configs.get(key)
@@ -235,7 +241,9 @@ def _config_changes(
         if not same_config_value(key, value, current_value):
             config[key], before[f"config.{key}"] = value, current_value
             risks |= config_risks(key, current_value, value)
-    unmanaged = {k: v for k, v in live.overrides().items() if k not in topic.config}
+    unmanaged = {
+        k: v for k, v in live.overrides().items() if k not in topic.config and k not in decided
+    }
     for key, override in sorted(unmanaged.items()):
         if ownership.configs is ConfigOwnership.EXCLUSIVE:
             config[key], before[f"config.{key}"] = None, override
@@ -255,6 +263,37 @@ def _config_changes(
                 )
             )
     return config
+
+
+def _leftover_throttle(
+    topic: DesiredTopic,
+    live: LiveTopic,
+    address: str,
+    before: dict[str, Any],
+    notices: list[Notice],
+) -> dict[str, str | None]:
+    """Replica throttle lists left on a topic no reassignment moves any more (an apply
+    interrupted mid-reassignment sets them and never clears them): removed, since they
+    keep throttling those replicas' catch-up, e.g. after a broker restart. A wildcard
+    (``*``) is an operator's standing throttle, never one of a reassignment: kept."""
+    removed: dict[str, str | None] = {}
+    for key in REPLICA_KEYS:
+        value = live.overrides().get(key)
+        if key in topic.config or not lists_replicas(value):
+            continue
+        removed[key], before[f"config.{key}"] = None, value
+        notices.append(
+            Notice(
+                level=NoticeLevel.WARNING,
+                address=address,
+                kind="note",
+                message=f"config {key}={value} is a replication throttle left by a "
+                "reassignment that no longer runs; removed",
+                attribute=f"config.{key}",
+                before=value,
+            )
+        )
+    return removed
 
 
 def _kept_notice(name: str, change: Change | None, found: Sequence[Notice]) -> Notice:
@@ -287,11 +326,14 @@ def diff_topics(
     *,
     allow_delete: bool,
     create_only: bool = False,
+    at_rest: frozenset[str] = frozenset(),
 ) -> ProviderPlan:
     """The changes that make ``state`` match ``desired``, within ``ownership``.
 
     ``create_only`` (``kafka topics create``): existing topics are kept as they are; how
-    they differ from ``desired`` is reported, not changed."""
+    they differ from ``desired`` is reported, not changed. ``at_rest``: topics known to
+    have no reassignment in progress; replica throttle lists the spec does not set are
+    leftovers of an interrupted one there, and are removed."""
     changes: list[Change] = []
     notices: list[Notice] = []
     load = broker_load(state.topics)
@@ -302,7 +344,7 @@ def diff_topics(
             changes.append(_create(topic))
             continue
         found: list[Notice] = []
-        change = _update(topic, live, state, ownership, load, found)
+        change = _update(topic, live, state, ownership, load, found, topic.name in at_rest)
         if create_only:
             notices.append(_kept_notice(topic.name, change, found))
         else:

@@ -157,6 +157,7 @@ class KafkaTopicsProvider:
                 self.ownership,
                 allow_delete=options.allow_delete,
                 create_only=self.create_only,
+                at_rest=await self._throttled_at_rest(state),
             )
             notices = [*planned.notices, *missing_topic_notices(self.required, state)]
             if not options.validate:
@@ -174,6 +175,26 @@ class KafkaTopicsProvider:
             notices=tuple(notices),
             fingerprints=self._fingerprints(state, [c.address for c in planned.changes]),
         )
+
+    async def _throttled_at_rest(self, state: KafkaClusterState) -> frozenset[str]:
+        """Listed topics holding replica throttle lists their spec does not set, and no
+        reassignment in progress: an interrupted apply's leftovers. One
+        ListPartitionReassignments, sent only when some topic holds such lists."""
+        from reconciler.providers.kafka.throttling import REPLICA_KEYS, lists_replicas
+
+        throttled = {
+            topic.name
+            for topic in self.desired
+            if (live := state.topics.get(topic.name)) is not None
+            and any(
+                lists_replicas(live.overrides().get(k)) and k not in topic.config
+                for k in REPLICA_KEYS
+            )
+        }
+        if not throttled:
+            return frozenset()
+        moving = {name for name, _ in await self.admin.list_reassignments()}
+        return frozenset(throttled - moving)
 
     async def _with_impact(
         self, changes: Sequence[Change], state: KafkaClusterState, throttle: int | None

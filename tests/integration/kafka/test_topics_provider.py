@@ -250,3 +250,30 @@ async def test_plan_describes_configs_only_of_listed_and_owned_topics(
     assert [(c.action, c.name) for c in plan.changes] == [(Action.DELETE, owned)]
     assert any(n.address == f"kafka_topic.{listed}" and n.kind == "unmanaged" for n in plan.notices)
     assert not any(other in n.address for n in plan.notices)
+
+
+async def test_a_throttle_left_by_an_interrupted_reassignment_is_removed(
+    single_admin: KafkaAdmin, unique_name: Any
+) -> None:
+    """An apply stopped mid-reassignment leaves the throttle lists it set; once no
+    reassignment moves the topic, the next plan removes them (a wildcard stays)."""
+    name = unique_name("throttle")
+    desired = [topic(name, partitions=2)]
+    await converge(single_admin, desired)
+    leftover = {
+        "leader.replication.throttled.replicas": "0:1,1:1",
+        "follower.replication.throttled.replicas": "*",
+    }
+    assert not any((await single_admin.alter_topic_configs({name: leftover})).values())
+    single_admin.requests.clear()
+    plan = await converge(single_admin, desired)
+    assert single_admin.requests["ListPartitionReassignments"] == 1
+    (change,) = plan.changes
+    assert change.payload["config"] == {"leader.replication.throttled.replicas": None}
+    state = await single_admin.cluster_state(topics=[name])
+    assert state.topics[name].overrides() == {"follower.replication.throttled.replicas": "*"}
+    single_admin.requests.clear()
+    again = await build_plan(
+        [KafkaTopicsProvider(single_admin, desired, TopicOwnership())], PlanOptions()
+    )
+    assert not again.changes and "ListPartitionReassignments" not in single_admin.requests

@@ -207,3 +207,24 @@ def test_a_widened_state_keeps_the_scopes_configs_and_adds_the_other_topics() ->
     assert set(merged.topics) == {"t", "other"}
     assert merged.topics["t"].configs["retention.ms"].value == "1000"
     assert merged.topics["other"].partition_count == 6 and merged.brokers == wider.brokers
+
+
+def test_a_throttle_left_on_a_topic_at_rest_is_removed_and_a_wildcard_kept() -> None:
+    left = ("0:1,1:2", ConfigSource.DYNAMIC_TOPIC_CONFIG)
+    live = state(
+        live_topic(
+            "t",
+            leader_replication_throttled_replicas=left,
+            follower_replication_throttled_replicas=("*", ConfigSource.DYNAMIC_TOPIC_CONFIG),
+        )
+    )
+    moving = diff_topics([desired("t")], live, TopicOwnership(), allow_delete=False)
+    assert not moving.changes  # not known to be at rest: kept (reported as unmanaged)
+    plan = diff_topics(
+        [desired("t")], live, TopicOwnership(), allow_delete=False, at_rest=frozenset({"t"})
+    )
+    (change,) = plan.changes
+    assert change.payload["config"] == {"leader.replication.throttled.replicas": None}
+    messages = [n.message for n in plan.notices]
+    assert any("left by a reassignment" in m for m in messages)
+    assert any("follower.replication.throttled.replicas=*" in m and "kept" in m for m in messages)
