@@ -220,8 +220,8 @@ class RedisSandbox(proc.Sandbox):
                 )
             for port in self.ports:
                 self._spawn(port)
-            for port in self.ports:
-                self._wait_ping(port, max(1.0, deadline - time.monotonic()))
+            for port in list(self.ports):
+                self._answering(port, deadline)
             if self.formed:
                 self._create_cluster(max(5.0, deadline - time.monotonic()))
         except BaseException:
@@ -255,9 +255,8 @@ class RedisSandbox(proc.Sandbox):
             self.ports.append(port)
             self.addresses.append(f"{HOST}:{port}")
             self._spawn(port)
-        for port in ports:
-            self._wait_ping(port, timeout)
-        return [f"{HOST}:{port}" for port in ports]
+        deadline = time.monotonic() + timeout
+        return [f"{HOST}:{self._answering(port, deadline)}" for port in ports]
 
     def log_tail(self, lines: int = 50) -> str:
         """The last lines of every node's log file."""
@@ -436,6 +435,34 @@ class RedisSandbox(proc.Sandbox):
             return False
         finally:
             client.close()
+
+    def _answering(self, port: int, deadline: float, attempts: int = 3) -> int:
+        """Wait until a node just spawned answers; the port it answers on. A free port
+        can be taken by another process between choosing it and the node binding it (a
+        client's outgoing connection, on a busy machine): a node that has not joined a
+        cluster yet then starts again on another port."""
+        for attempt in range(attempts):
+            try:
+                self._wait_ping(port, max(1.0, deadline - time.monotonic()))
+                return port
+            except SandboxError as problem:
+                if "Address already in use" not in str(problem) or attempt == attempts - 1:
+                    raise
+                port = self._move_node(port)
+        return port
+
+    def _move_node(self, port: int) -> int:
+        """Give a bare node that could not bind its port a new one, and start it there."""
+        self._resources.procs.pop(str(port), None)
+        shutil.rmtree(self.workdir / str(port), ignore_errors=True)
+        new = proc.free_ports(1, bus_offset=CLUSTER_BUS_OFFSET)[0]
+        index = self.ports.index(port)
+        self.ports[index] = new
+        self.addresses[index] = f"{HOST}:{new}"
+        if port in self.plain_ports:
+            self.plain_ports[new] = self.plain_ports.pop(port)
+        self._spawn(new)
+        return new
 
     def _wait_ping(self, port: int, timeout: float) -> None:
         def check() -> bool:
