@@ -34,6 +34,7 @@ import base64
 import contextlib
 import os
 import secrets
+import shutil
 import ssl
 import subprocess
 import time
@@ -166,13 +167,9 @@ class KafkaSandbox(proc.Sandbox):
         # mtls: user -> (certificate file, key file), CN=<user>
         self.client_certs: dict[str, tuple[Path, Path]] = {}
         self._store_password = secrets.token_urlsafe(12)
-        count = 3 if shape == "cluster" else 1
-        ports = proc.free_ports(2 * count)
-        self._nodes: dict[int, _Node] = {
-            i + 1: _Node(i + 1, self.workdir, ports[2 * i], ports[2 * i + 1]) for i in range(count)
-        }
+        self._nodes: dict[int, _Node] = {}
+        self._place_nodes(3 if shape == "cluster" else 1)
         self.node_ids: list[int] = sorted(self._nodes)
-        self.bootstrap_servers: str = ",".join(n.address for n in self._nodes.values())
         self.cluster_id = new_cluster_id()
         self._dist: KafkaDistribution | None = None
         self._java: Path | None = None
@@ -189,12 +186,16 @@ class KafkaSandbox(proc.Sandbox):
             self._dist = ensure_kafka(self.version)
             self._java = select_java(self._dist)
             self._make_certificates()
-            self._write_configs()
-            self._format_all(timeout)
-            for node in self._nodes.values():
-                self._spawn(node)
-            remaining = max(5.0, timeout - (time.monotonic() - began))
-            self._wait_for_brokers(set(self.node_ids), remaining, "the Kafka sandbox to start")
+            for attempt in range(3):
+                try:
+                    self._launch(max(5.0, timeout - (time.monotonic() - began)))
+                    break
+                except SandboxError as problem:
+                    # A free port chosen can be taken by another process before the node
+                    # binds it (a busy machine's outgoing connections): other ports, anew.
+                    if "Address already in use" not in str(problem) or attempt == 2:
+                        raise
+                    self._relocate()
             if self.shape in ("mtls", "scram"):
                 self._grant_ops()
         except BaseException:
@@ -202,6 +203,37 @@ class KafkaSandbox(proc.Sandbox):
             raise
         self._started = True
         self.startup_seconds = time.monotonic() - began
+
+    def _place_nodes(self, count: int) -> None:
+        """Every node on fresh free ports (client and controller listener each)."""
+        ports = proc.free_ports(2 * count)
+        self._nodes = {
+            i + 1: _Node(i + 1, self.workdir, ports[2 * i], ports[2 * i + 1]) for i in range(count)
+        }
+        self.bootstrap_servers: str = ",".join(n.address for n in self._nodes.values())
+
+    def _launch(self, timeout: float) -> None:
+        began = time.monotonic()
+        self._write_configs()
+        self._format_all(timeout)
+        for node in self._nodes.values():
+            self._spawn(node)
+        remaining = max(5.0, timeout - (time.monotonic() - began))
+        self._wait_for_brokers(set(self.node_ids), remaining, "the Kafka sandbox to start")
+
+    def _relocate(self) -> None:
+        """Stop the nodes of a failed start, wipe their storage, give them other ports."""
+        proc.terminate(
+            [
+                self._resources.procs.pop(f"node-{i}")
+                for i in list(self._nodes)
+                if f"node-{i}" in self._resources.procs
+            ],
+            grace=5,
+        )
+        for node in self._nodes.values():
+            shutil.rmtree(node.dir, ignore_errors=True)
+        self._place_nodes(len(self._nodes))
 
     def stop_broker(self, node_id: int) -> None:
         """Stop one node gracefully (SIGTERM, wait) and wait until metadata no longer lists it."""

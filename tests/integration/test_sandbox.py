@@ -381,3 +381,29 @@ def test_cli_up_kubernetes_then_redis_init_and_verify(tmp_path: Path) -> None:
     assert len(state["kubernetes_pids"]) == 3 + 6
     assert all(_state(pid) in ("gone", "Z") for pid in pids)
     assert not Path(state["kubernetes_workdir"]).exists()
+
+
+@pytest.mark.integration
+def test_kafka_node_whose_port_was_taken_starts_on_another(tmp_path: Path) -> None:
+    """A free port chosen can be taken before the broker binds it: the sandbox starts its
+    nodes again on other ports."""
+    from tests.integration.ports import taken
+
+    sandbox = KafkaSandbox("single", workdir=tmp_path / "kafka")
+    first = sandbox.bootstrap_servers
+    with taken(int(first.rsplit(":", 1)[1])):
+        try:
+            sandbox.start()
+            assert sandbox.bootstrap_servers != first
+
+            async def names() -> set[str]:
+                admin = AIOKafkaAdminClient(**sandbox.client_config())
+                await admin.start()
+                try:
+                    return set(await admin.list_topics())
+                finally:
+                    await admin.close()
+
+            assert isinstance(asyncio.run(names()), set)
+        finally:
+            sandbox.stop()

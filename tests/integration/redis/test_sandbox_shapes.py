@@ -70,19 +70,15 @@ def test_valkey_version() -> None:
 def test_a_node_whose_port_was_taken_starts_on_another() -> None:
     """Between choosing a free port and the node binding it another process may take it
     (a busy machine's outgoing connections): the bare node starts again elsewhere."""
-    import socket
-
     from reconciler.sandbox.redis import RedisSandbox
+    from tests.integration.ports import taken
 
     sandbox = RedisSandbox(6, formed=True)
-    taken = sandbox.ports[0]
-    with socket.socket() as squatter:
-        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        squatter.bind(("127.0.0.1", taken))
-        squatter.listen()
+    first = sandbox.ports[0]
+    with taken(first):
         try:
             sandbox.start()
-            assert taken not in sandbox.ports and len(set(sandbox.ports)) == 6
+            assert first not in sandbox.ports and len(set(sandbox.ports)) == 6
             assert sandbox.addresses == [f"127.0.0.1:{p}" for p in sandbox.ports]
             assert sandbox.cluster_info(sandbox.ports[0])["cluster_state"] == "ok"
         finally:
