@@ -97,9 +97,12 @@ def exports(state: dict[str, Any]) -> str:
     shape = state.get("kafka_shape")
     if state.get("kafka_users"):
         kind = {"scram": "SASL_SSL + SCRAM-SHA-512"}.get(shape or "", "SASL_PLAINTEXT + PLAIN")
+        # Names only: output is read over shoulders and kept in CI logs; the passwords stay
+        # in state.json (mode 0600), the admin's in the export above, which the tool reads.
         lines.append(
             f"# {kind} users (admin is super user): "
-            + " ".join(f"{u}={p}" for u, p in state["kafka_users"].items())
+            + ", ".join(state["kafka_users"])
+            + " (passwords: kafka_users in the sandbox's state.json)"
         )
     if state.get("kafka_client_certs"):
         lines.append(
@@ -190,7 +193,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "startup_seconds": round(time.monotonic() - began, 1),
     }
-    _state_path(state_dir).write_text(json.dumps(state, indent=2) + "\n")
+    path = _state_path(state_dir)
+    path.touch(mode=0o600)
+    path.chmod(0o600)  # it holds the sandbox users' passwords
+    path.write_text(json.dumps(state, indent=2) + "\n")
     proc.info(
         f"up in {state['startup_seconds']}s; state in {_state_path(state_dir)}; "
         "stop with 'python -m reconciler.sandbox down' (or 'make sandbox-down')"

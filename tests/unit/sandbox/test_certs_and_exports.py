@@ -74,7 +74,7 @@ def test_env_lines_of_a_secured_sandbox() -> None:
             "LLM_ANALYTICS_SASL_PASSWORD_ENV": "LLM_ANALYTICS_SANDBOX_KAFKA_PASSWORD",
             "LLM_ANALYTICS_SANDBOX_KAFKA_PASSWORD": "admin-x y",
         },
-        "kafka_users": {"admin": "admin-x y"},
+        "kafka_users": {"admin": "admin-x y", "alice": "alice-secret-1"},
         "redis_addresses": ["127.0.0.1:2"],
     }
     lines = exports(state).splitlines()
@@ -82,6 +82,7 @@ def test_env_lines_of_a_secured_sandbox() -> None:
     assert "export LLM_ANALYTICS_SANDBOX_KAFKA_PASSWORD='admin-x y'" in lines
     assert "export LLM_ANALYTICS_REDIS_ADDRESSES=127.0.0.1:2" in lines
     assert lines[-1].startswith("# SASL_SSL + SCRAM-SHA-512 users")
+    assert "admin, alice" in lines[-1] and "alice-secret-1" not in exports(state)
     # A state written before the TLS shapes existed still works.
     old = {"bootstrap_servers": "127.0.0.1:1", "redis_addresses": []}
     assert exports(old) == "export LLM_ANALYTICS_BOOTSTRAP_SERVERS=127.0.0.1:1"
