@@ -553,7 +553,6 @@ def _journal_notice(cluster_name: str, key: str, reason: str) -> list[Notice]:
         Notice(
             level=NoticeLevel.WARNING,
             address=f"redis_cluster.{cluster_name}",
-            kind="unreadable",
             message=f"the journal of slot moves ({key}) could not be read: {reason}; "
             "a move interrupted after both sides forgot their open slots would not be seen",
         )
