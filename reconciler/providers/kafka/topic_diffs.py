@@ -265,6 +265,16 @@ def _config_changes(
     return config
 
 
+def held_throttle_lists(topic: DesiredTopic, live: LiveTopic) -> dict[str, str]:
+    """The topic's replica throttle lists that its spec does not set (``*`` excluded)."""
+    held: dict[str, str] = {}
+    for key in REPLICA_KEYS:
+        value = live.overrides().get(key)
+        if key not in topic.config and value is not None and lists_replicas(value):
+            held[key] = value
+    return held
+
+
 def _leftover_throttle(
     topic: DesiredTopic,
     live: LiveTopic,
@@ -277,10 +287,7 @@ def _leftover_throttle(
     keep throttling those replicas' catch-up, e.g. after a broker restart. A wildcard
     (``*``) is an operator's standing throttle, never one of a reassignment: kept."""
     removed: dict[str, str | None] = {}
-    for key in REPLICA_KEYS:
-        value = live.overrides().get(key)
-        if key in topic.config or not lists_replicas(value):
-            continue
+    for key, value in held_throttle_lists(topic, live).items():
         removed[key], before[f"config.{key}"] = None, value
         notices.append(
             Notice(

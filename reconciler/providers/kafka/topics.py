@@ -19,12 +19,13 @@ from reconciler.engine.providers import (
     fingerprint,
     identity_key,
 )
-from reconciler.errors import PlanRefused
+from reconciler.errors import PlanRefused, RequestFailed
 from reconciler.providers.kafka.client import KafkaAdmin, NewTopicRequest, TopicPartition
 from reconciler.providers.kafka.state import KafkaClusterState
 from reconciler.providers.kafka.topic_diffs import (
     PROVIDER,
     diff_topics,
+    held_throttle_lists,
     in_ownership,
     missing_topic_notices,
     places_replicas,
@@ -179,21 +180,20 @@ class KafkaTopicsProvider:
     async def _throttled_at_rest(self, state: KafkaClusterState) -> frozenset[str]:
         """Listed topics holding replica throttle lists their spec does not set, and no
         reassignment in progress: an interrupted apply's leftovers. One
-        ListPartitionReassignments, sent only when some topic holds such lists."""
-        from reconciler.providers.kafka.throttling import REPLICA_KEYS, lists_replicas
-
+        ListPartitionReassignments, sent only when some topic holds such lists; a principal
+        not allowed to list them (Describe on the cluster) leaves the lists alone."""
         throttled = {
             topic.name
             for topic in self.desired
             if (live := state.topics.get(topic.name)) is not None
-            and any(
-                lists_replicas(live.overrides().get(k)) and k not in topic.config
-                for k in REPLICA_KEYS
-            )
+            and held_throttle_lists(topic, live)
         }
         if not throttled:
             return frozenset()
-        moving = {name for name, _ in await self.admin.list_reassignments()}
+        try:
+            moving = {name for name, _ in await self.admin.list_reassignments()}
+        except RequestFailed:
+            return frozenset()
         return frozenset(throttled - moving)
 
     async def _with_impact(
