@@ -229,9 +229,11 @@ class MoveRunner:
         started = time.monotonic()
         work = asyncio.ensure_future(_gather_all([run(i, g) for i, g in enumerate(groups)]))
         await self._watch(change, step, work, progress, resharder)
-        await resharder.close_on_replicas(
+        closed = await resharder.close_on_replicas(
             [source, target], slots, timeout=self.provider.converge_timeout
         )
+        if closed:
+            self.applier.say(change, "closed slots left open on replica " + ", ".join(closed))
         seconds = time.monotonic() - started
         self.moved.append((progress.keys, seconds, per_key))
         rate = progress.keys / seconds if seconds else 0.0

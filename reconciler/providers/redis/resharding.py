@@ -533,8 +533,9 @@ class Resharder(Struct):
 
     async def close_on_replicas(
         self, masters: Sequence[str], slots: Sequence[int], *, timeout: float
-    ) -> None:
-        """Close ``slots`` where a replica of ``masters`` still shows them open.
+    ) -> list[str]:
+        """Close ``slots`` where a replica of ``masters`` still shows them open; which
+        replicas did (``address (slots)``), to report.
 
         Valkey 8 replicas take their master's slot states by replication. A replica whose
         full sync ends during a move (its first one, after a cluster was just created) loads
@@ -548,6 +549,7 @@ class Resharder(Struct):
         show open slots.
         """
         moved = set(slots)
+        found: dict[str, set[int]] = {}
 
         async def closed() -> bool | Pending:
             left: list[str] = []
@@ -557,6 +559,7 @@ class Resharder(Struct):
                     open_there = await self._open_on(replica) & moved
                     if open_there:
                         stray |= open_there
+                        found.setdefault(replica.address, set()).update(open_there)
                         left.append(f"{replica.address} ({format_ranges(sorted(open_there))})")
                 if stray:
                     await self.stabilise(master, sorted(stray))
@@ -570,6 +573,7 @@ class Resharder(Struct):
             hint="a replica whose replication link is down gets its master's SETSLOT once it "
             "is back; plan again then",
         )
+        return [f"{address} ({format_ranges(sorted(s))})" for address, s in sorted(found.items())]
 
     async def _open_on(self, endpoint: NodeEndpoint) -> set[int]:
         """Slots MIGRATING or IMPORTING on that node, by its own ``CLUSTER NODES``."""

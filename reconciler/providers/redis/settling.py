@@ -74,9 +74,11 @@ class Settler:
                 f"{len(expand_ranges(group.slots))} settled slot(s)",
                 timeout=self.applier.provider.converge_timeout,
             )
-        await Resharder(
+        closed = await Resharder(
             self.transport, self.applier.endpoints, self.applier.masters(), provider.reshard
         ).close_on_replicas(self.applier.masters(), every, timeout=provider.converge_timeout)
+        if closed:
+            self.applier.say(self.change, "closed on replica " + ", ".join(closed))
         from reconciler.providers.redis.moving import prune_journal
 
         await prune_journal(self.applier)

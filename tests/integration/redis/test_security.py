@@ -301,7 +301,8 @@ async def test_slot_open_on_a_replica_only_is_closed_through_its_master(
         assert [o.slot for o in (await provider.observe()).open_slots()] == [again]
         endpoints = await provider.endpoints_by_node(await provider.observe())
         resharder = Resharder(provider.transport, endpoints, [master], provider.reshard)
-        await resharder.close_on_replicas([master, owners[again]], [again, 9], timeout=30)
+        closed = await resharder.close_on_replicas([master, owners[again]], [again, 9], timeout=30)
+        assert closed == [f"{replica.address} ({again})"]
         assert (await provider.observe()).open_slots() == []
     finally:
         await provider.close()
